@@ -1,0 +1,165 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of custody and recover. It is filled
+// from one YAML file, CUSTODY_* environment variables and flags by the
+// command layer, then passed down by value; no package reads it globally.
+type Config struct {
+	// Ledger is the path of the local SQLite ledger.
+	Ledger string `mapstructure:"ledger"`
+	// Agent describes this agent's identity and its local endpoints.
+	Agent Agent `mapstructure:"agent"`
+	// Store is the S3 Object Lock bucket that holds the evidence.
+	Store Store `mapstructure:"store"`
+	// Signer is the key that signs manifests.
+	Signer Signer `mapstructure:"signer"`
+	// Trust lists the keys whose signatures verify accepts.
+	Trust []TrustedKey `mapstructure:"trust"`
+	// Timestamp is the optional RFC 3161 timestamp authority.
+	Timestamp Timestamp `mapstructure:"timestamp"`
+	// Sources are the accounts, regions and resources collected from.
+	Sources Sources `mapstructure:"sources"`
+	// Schedules holds one cron expression per collector.
+	Schedules Schedules `mapstructure:"schedules"`
+}
+
+// Agent identifies one agent. Its stream name keeps its manifest chain
+// apart from other agents writing to the same bucket.
+type Agent struct {
+	Stream  string `mapstructure:"stream"`
+	Listen  string `mapstructure:"listen"`
+	LogJSON bool   `mapstructure:"log_json"`
+}
+
+// Store is the evidence bucket.
+type Store struct {
+	Bucket    string    `mapstructure:"bucket"`
+	Region    string    `mapstructure:"region"`
+	Endpoint  string    `mapstructure:"endpoint"`
+	Prefix    string    `mapstructure:"prefix"`
+	Retention Retention `mapstructure:"retention"`
+}
+
+// Retention is the Object Lock retention set on every artifact.
+type Retention struct {
+	Mode string `mapstructure:"mode"`
+	Days int    `mapstructure:"days"`
+}
+
+// Retention modes, as S3 spells them.
+const (
+	ModeCompliance = "COMPLIANCE"
+	ModeGovernance = "GOVERNANCE"
+)
+
+// Period is the retention as a duration.
+func (r Retention) Period() time.Duration { return time.Duration(r.Days) * 24 * time.Hour }
+
+// Signer names the manifest signing key: file:///path/key.pem or an
+// awskms:// reference. A key file's passphrase comes from the named
+// environment variable or file, never from the config itself.
+type Signer struct {
+	Key            string `mapstructure:"key"`
+	PassphraseEnv  string `mapstructure:"passphrase_env"`
+	PassphraseFile string `mapstructure:"passphrase_file"`
+}
+
+// TrustedKey is one key verify accepts, for signatures made within its
+// validity window.
+type TrustedKey struct {
+	Name      string    `mapstructure:"name"`
+	Key       string    `mapstructure:"key"`
+	NotBefore time.Time `mapstructure:"not_before"`
+	NotAfter  time.Time `mapstructure:"not_after"`
+}
+
+// ValidAt reports whether the key may have made a signature at t.
+func (k TrustedKey) ValidAt(t time.Time) bool {
+	if !k.NotBefore.IsZero() && t.Before(k.NotBefore) {
+		return false
+	}
+	if !k.NotAfter.IsZero() && t.After(k.NotAfter) {
+		return false
+	}
+	return true
+}
+
+// Timestamp is an RFC 3161 time-stamping authority.
+type Timestamp struct {
+	URL       string `mapstructure:"url"`
+	CertChain string `mapstructure:"cert_chain"`
+}
+
+// Sources are what the collectors read.
+type Sources struct {
+	Accounts []Account `mapstructure:"accounts"`
+}
+
+// Account is one AWS account collected from. RoleARN is assumed with
+// ExternalID; an empty RoleARN uses the agent's own credentials.
+type Account struct {
+	ID            string         `mapstructure:"id"`
+	RoleARN       string         `mapstructure:"role_arn"`
+	ExternalID    string         `mapstructure:"external_id"`
+	Regions       []string       `mapstructure:"regions"`
+	Trails        []Trail        `mapstructure:"trails"`
+	ConfigBuckets []BucketPrefix `mapstructure:"config_buckets"`
+	Buckets       []string       `mapstructure:"buckets"`
+}
+
+// Trail is a CloudTrail trail given explicitly instead of discovered.
+type Trail struct {
+	Name       string `mapstructure:"name"`
+	HomeRegion string `mapstructure:"home_region"`
+	Bucket     string `mapstructure:"bucket"`
+	Prefix     string `mapstructure:"prefix"`
+	OrgID      string `mapstructure:"org_id"`
+}
+
+// BucketPrefix is a bucket and a key prefix in it.
+type BucketPrefix struct {
+	Bucket string `mapstructure:"bucket"`
+	Prefix string `mapstructure:"prefix"`
+}
+
+// Schedules are cron expressions (five fields, or six with seconds
+// first, or descriptors such as @hourly). An empty one disables that
+// collector.
+type Schedules struct {
+	CloudTrail string `mapstructure:"cloudtrail"`
+	Config     string `mapstructure:"config"`
+	Posture    string `mapstructure:"posture"`
+	Versions   string `mapstructure:"versions"`
+	Jitter     string `mapstructure:"jitter"`
+}
+
+// Defaults returns the configuration used where the file, environment
+// and flags say nothing. Every scalar key appears here, so that each can
+// be overridden from the environment.
+func Defaults() map[string]any {
+	return map[string]any{
+		"ledger":                "custody-ledger.db",
+		"agent.stream":          "",
+		"agent.listen":          "127.0.0.1:9464",
+		"agent.log_json":        true,
+		"store.bucket":          "",
+		"store.region":          "",
+		"store.endpoint":        "",
+		"store.prefix":          "custody",
+		"store.retention.mode":  ModeCompliance,
+		"store.retention.days":  2557, // seven years
+		"signer.key":            "",
+		"signer.passphrase_env": "CUSTODY_KEY_PASSPHRASE",
+		"signer.passphrase_file": "",
+		"timestamp.url":         "",
+		"timestamp.cert_chain":  "",
+		"schedules.cloudtrail":  "*/15 * * * *",
+		"schedules.config":      "0 * * * *",
+		"schedules.posture":     "*/10 * * * *",
+		"schedules.versions":    "0 */6 * * *",
+		"schedules.jitter":      "30s",
+	}
+}

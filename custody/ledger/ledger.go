@@ -1,0 +1,115 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+)
+
+// ErrNewerSchema means the ledger was written by a newer custody; this
+// version leaves it untouched rather than guess at its meaning.
+var ErrNewerSchema = errors.New("ledger schema is newer than this custody understands")
+
+// Ledger is the local SQLite index and journal. It is safe for concurrent
+// use, and several processes may open the same file: SQLite's WAL mode
+// and a busy timeout serialise their writes.
+type Ledger struct {
+	db   *sql.DB
+	path string
+	now  func() time.Time
+}
+
+// Option adjusts Open.
+type Option func(*Ledger)
+
+// WithClock sets the clock used for the ledger's own timestamps.
+func WithClock(now func() time.Time) Option { return func(l *Ledger) { l.now = now } }
+
+// busyTimeout is how long a writer waits for another process's write.
+const busyTimeout = 10 * time.Second
+
+// Open opens (creating if needed) the ledger at path and applies any
+// pending migrations. A ledger from a newer schema returns ErrNewerSchema
+// and is not modified.
+func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
+	if path == "" {
+		return nil, errors.New("open ledger: no path configured (set ledger: in the config)")
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String()
+
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	l := &Ledger{db: db, path: path, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	if err := l.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Close closes the database.
+func (l *Ledger) Close() error { return l.db.Close() }
+
+// Path is the file the ledger lives in.
+func (l *Ledger) Path() string { return l.path }
+
+// DB exposes the database for packages that keep their own tables' logic
+// next to their domain code; they must use transactions from BeginTx.
+func (l *Ledger) DB() *sql.DB { return l.db }
+
+// SchemaVersion is the schema version in the file.
+func (l *Ledger) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := l.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// migrate applies pending migrations in one immediate transaction, so two
+// processes opening a new ledger at once do not both apply them.
+func (l *Ledger) migrate(ctx context.Context) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%w: file has schema %d, this build knows up to %d; upgrade custody or point ledger: at another file", ErrNewerSchema, v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("apply migration %d: %w", i+1, err)
+		}
+		// PRAGMA takes no bound parameters; i is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			return fmt.Errorf("record migration %d: %w", i+1, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// ts formats a time for storage: UTC RFC 3339 with nanoseconds, which
+// sorts as text.
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// parseTS reads a time written by ts.
+func parseTS(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

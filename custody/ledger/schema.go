@@ -1,0 +1,102 @@
+package ledger
+
+// migrations are applied in order; migration i brings the schema to
+// version i+1 (kept in PRAGMA user_version). Never edit a released
+// migration: append a new one.
+//
+// Every row here can be derived again from the evidence bucket, which is
+// the source of truth (see docs/ledger.md): runs and artifacts from the
+// manifests' subjects and predicates, manifests and chain heads from the
+// manifest objects and checkpoints, cursors from the newest artifacts of
+// each collector, and recovery jobs from their signed custody events.
+var migrations = []string{
+	// 1: the first schema.
+	`
+CREATE TABLE runs (
+	run_id      TEXT PRIMARY KEY,            -- also the <run> segment of artifact keys
+	stream      TEXT NOT NULL,               -- the agent stream that seals the run
+	collector   TEXT NOT NULL,               -- cloudtrail, config, posture, versions, add, ...
+	started_at  TEXT NOT NULL,
+	finished_at TEXT,
+	status      TEXT NOT NULL CHECK (status IN ('running', 'sealed', 'failed', 'abandoned')),
+	error       TEXT
+);
+CREATE INDEX runs_by_status ON runs(status, started_at);
+
+CREATE TABLE manifests (
+	stream          TEXT NOT NULL,
+	seq             INTEGER NOT NULL CHECK (seq >= 1),
+	bucket          TEXT NOT NULL,
+	key             TEXT NOT NULL,
+	version_id      TEXT NOT NULL,
+	envelope_sha256 TEXT NOT NULL,
+	prev_sha256     TEXT,                    -- NULL only for seq 1
+	event           TEXT NOT NULL,           -- collect, add, export, recover, reseal
+	run_id          TEXT REFERENCES runs(run_id),
+	signed_at       TEXT NOT NULL,
+	PRIMARY KEY (stream, seq)
+);
+
+CREATE TABLE chain_heads (
+	stream          TEXT PRIMARY KEY,
+	seq             INTEGER NOT NULL,
+	envelope_sha256 TEXT NOT NULL,
+	updated_at      TEXT NOT NULL,
+	FOREIGN KEY (stream, seq) REFERENCES manifests(stream, seq)
+);
+
+CREATE TABLE artifacts (
+	bucket         TEXT NOT NULL,
+	key            TEXT NOT NULL,
+	version_id     TEXT NOT NULL,
+	run_id         TEXT NOT NULL REFERENCES runs(run_id),
+	sha256         TEXT NOT NULL,            -- hex, of the stored bytes
+	size           INTEGER NOT NULL CHECK (size >= 0),
+	kind           TEXT NOT NULL,            -- cloudtrail-digest, config-snapshot, posture, versions, file, ...
+	account        TEXT NOT NULL DEFAULT '',
+	region         TEXT NOT NULL DEFAULT '',
+	source         TEXT NOT NULL DEFAULT '', -- where the bytes came from (s3://bucket/key, API call)
+	source_version TEXT NOT NULL DEFAULT '', -- version id or ETag at the source
+	case_id        TEXT NOT NULL DEFAULT '',
+	stored_at      TEXT NOT NULL,
+	manifest_stream TEXT,                    -- NULL until sealed
+	manifest_seq    INTEGER,
+	PRIMARY KEY (bucket, key, version_id),
+	FOREIGN KEY (manifest_stream, manifest_seq) REFERENCES manifests(stream, seq)
+);
+CREATE INDEX artifacts_unsealed ON artifacts(run_id) WHERE manifest_seq IS NULL;
+CREATE INDEX artifacts_by_case ON artifacts(case_id) WHERE case_id <> '';
+
+CREATE TABLE cursors (
+	collector  TEXT NOT NULL,
+	scope      TEXT NOT NULL,                -- account/region/trail, bucket, ...
+	value      TEXT NOT NULL,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (collector, scope)
+);
+
+CREATE TABLE recovery_jobs (
+	job_id     TEXT PRIMARY KEY,
+	bucket     TEXT NOT NULL,
+	prefix     TEXT NOT NULL DEFAULT '',
+	target_at  TEXT NOT NULL,                -- the T of --since, UTC
+	created_at TEXT NOT NULL,
+	status     TEXT NOT NULL CHECK (status IN ('planned', 'applying', 'pending', 'done', 'failed')),
+	options    TEXT NOT NULL DEFAULT '{}'    -- JSON of the flags the job was planned with
+);
+
+CREATE TABLE recovery_actions (
+	job_id     TEXT NOT NULL REFERENCES recovery_jobs(job_id),
+	seq        INTEGER NOT NULL,
+	kind       TEXT NOT NULL,                -- remove-marker, copy, replica-copy, restore-archive, hide-new, unrecoverable
+	key        TEXT NOT NULL,
+	version_id TEXT NOT NULL DEFAULT '',
+	detail     TEXT NOT NULL DEFAULT '{}',   -- JSON: expected ETag, size, checksum, source of the fact
+	state      TEXT NOT NULL CHECK (state IN ('planned', 'running', 'done', 'failed', 'pending', 'skipped')),
+	error      TEXT NOT NULL DEFAULT '',
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (job_id, seq)
+);
+CREATE INDEX recovery_actions_open ON recovery_actions(job_id, state) WHERE state <> 'done';
+`,
+}
