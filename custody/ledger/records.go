@@ -113,3 +113,35 @@ FROM runs WHERE ? = '' OR status = ? ORDER BY started_at, run_id`, status, statu
 	}
 	return out, rows.Err()
 }
+
+// Stats are the ledger's schema version and row counts per table.
+type Stats struct {
+	Schema int          `json:"schema"`
+	Tables []TableCount `json:"tables"`
+}
+
+// TableCount is one table's row count.
+type TableCount struct {
+	Name string `json:"name"`
+	Rows int64  `json:"rows"`
+}
+
+var statTables = []string{"runs", "artifacts", "manifests", "chain_heads", "cursors", "recovery_jobs", "recovery_actions"}
+
+// Stats counts the rows of every table.
+func (l *Ledger) Stats(ctx context.Context) (Stats, error) {
+	v, err := l.SchemaVersion(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	st := Stats{Schema: v}
+	for _, t := range statTables {
+		var n int64
+		// Table names come from the fixed list above, never from input.
+		if err := l.db.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+			return Stats{}, fmt.Errorf("count %s: %w", t, err)
+		}
+		st.Tables = append(st.Tables, TableCount{Name: t, Rows: n})
+	}
+	return st, nil
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody/config"
+)
+
+func newConfigCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Inspect the configuration",
+	}
+	cmd.AddCommand(newConfigCheckCommand(g))
+	return cmd
+}
+
+func newConfigCheckCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Validate a configuration file and print every problem",
+		Long: `Validate a configuration file (FILE, else --config, $CUSTODY_CONFIG or
+./custody.yaml) together with CUSTODY_* environment overrides. Every problem
+is printed with the field's path and what is expected there; unknown keys
+are errors, so a typo cannot silently disable a collector.
+
+Exit codes: 0 valid, 2 invalid or unreadable.`,
+		Args: cli.MaxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := g.configFile
+			if len(args) == 1 {
+				file = args[0]
+			}
+			return runConfigCheck(g.printer(), cli.ConfigSource{File: file})
+		},
+	}
+}
+
+type configCheckResult struct {
+	File     string           `json:"file"`
+	OK       bool             `json:"ok"`
+	Problems []config.Problem `json:"problems"`
+}
+
+func runConfigCheck(p cli.Printer, src cli.ConfigSource) error {
+	file, _ := src.ResolveFile()
+	res := configCheckResult{File: file, Problems: []config.Problem{}}
+	_, err := cli.LoadConfig(src)
+	var problems config.Problems
+	switch {
+	case err == nil:
+		res.OK = true
+	case errors.As(err, &problems):
+		res.Problems = problems
+	default:
+		res.Problems = []config.Problem{{Path: file, Message: err.Error()}}
+	}
+	if perr := p.Result(res, func(w io.Writer) {
+		if res.OK {
+			fmt.Fprintf(w, "%s: valid\n", file)
+			return
+		}
+		fmt.Fprintf(w, "%s: %d problem(s)\n", file, len(res.Problems))
+		for _, pr := range res.Problems {
+			fmt.Fprintf(w, "  %s\n", pr)
+		}
+	}); perr != nil {
+		return perr
+	}
+	if !res.OK {
+		return cli.UsageError{Err: fmt.Errorf("%s is not a valid configuration", file)}
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/custody/config"
+)
+
+// globals are the options and handles every sub-command shares.
+type globals struct {
+	configFile string
+	json       bool
+	stdout     io.Writer
+	stderr     io.Writer
+	now        func() time.Time
+}
+
+func (g *globals) printer() cli.Printer { return cli.Printer{Out: g.stdout, JSON: g.json} }
+
+// loadConfig reads the configuration; bindings map config keys to the
+// command's own flags that override them.
+func (g *globals) loadConfig(cmd *cobra.Command, bindings map[string]string) (config.Config, error) {
+	return cli.LoadConfig(cli.ConfigSource{File: g.configFile, Flags: cmd.Flags(), Bindings: bindings})
+}
+
+// storeAWS returns the AWS configuration for the evidence store.
+func storeAWS(ctx context.Context, cfg config.Config) (awsclient.Config, error) {
+	return awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
+}
+
+func newRootCommand(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "custody",
+		Short: "Preserve AWS incident evidence under a signed chain of custody",
+		Long: `custody preserves the evidence an AWS incident response needs before anyone
+knows it is needed: CloudTrail digests and logs, AWS Config history, bucket
+security settings and object version lists, written to an S3 Object Lock
+bucket and sealed by signed, hash-chained manifests.
+
+Configuration comes from --config, else $CUSTODY_CONFIG, else ./custody.yaml;
+CUSTODY_<KEY> environment variables (CUSTODY_STORE_BUCKET for store.bucket)
+override the file, and flags override both. AWS access follows the SDK's
+standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
+
+` + cli.ExitCodesHelp,
+		Version:       cli.Version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetVersionTemplate("custody {{.Version}}\n")
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError{Err: err} })
+	root.PersistentFlags().StringVarP(&g.configFile, "config", "c", "", "configuration file (default $CUSTODY_CONFIG, then ./custody.yaml)")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print results as JSON")
+	root.AddCommand(
+		newConfigCommand(g),
+		newStoreCommand(g),
+		newLedgerCommand(g),
+	)
+	return root
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
+)
+
+var storeBindings = map[string]string{"store.bucket": "bucket", "store.region": "region", "store.endpoint": "endpoint"}
+
+func newStoreCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "store",
+		Short: "Set up and check the Object Lock evidence bucket",
+	}
+	cmd.PersistentFlags().String("bucket", "", "evidence bucket (overrides store.bucket)")
+	cmd.PersistentFlags().String("region", "", "evidence bucket region (overrides store.region)")
+	cmd.PersistentFlags().String("endpoint", "", "S3 endpoint URL (overrides store.endpoint)")
+	cmd.AddCommand(newStoreInitCommand(g), newStoreCheckCommand(g))
+	return cmd
+}
+
+func newStoreInitCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the evidence bucket with Object Lock, or adopt an existing one",
+		Long: `Create the evidence bucket with Object Lock enabled, set its default
+retention to store.retention (unless the bucket's own default is already at
+least as strict: retention is never weakened) and block public access.
+An existing bucket without Object Lock is refused.`,
+		Args: cli.NoArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig(cmd, storeBindings)
+			if err != nil {
+				return err
+			}
+			ac, err := storeAWS(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			res, err := custody.InitBucket(cmd.Context(), ac.S3(), cfg.Store)
+			if err != nil {
+				return err
+			}
+			return g.printer().Result(res, func(w io.Writer) {
+				verb := "adopted"
+				if res.Created {
+					verb = "created"
+				}
+				fmt.Fprintf(w, "evidence bucket s3://%s %s with Object Lock\n", cfg.Store.Bucket, verb)
+				if res.RetentionSet {
+					fmt.Fprintf(w, "default retention set to %s %d days\n", cfg.Store.Retention.Mode, cfg.Store.Retention.Days)
+				} else {
+					fmt.Fprintf(w, "default retention kept: %s\n", res.RetentionKept)
+				}
+				if res.PublicAccessNote != "" {
+					fmt.Fprintf(w, "note: %s\n", res.PublicAccessNote)
+				}
+			})
+		},
+	}
+}
+
+type storeCheckResult struct {
+	Bucket   string           `json:"bucket"`
+	OK       bool             `json:"ok"`
+	Findings custody.Findings `json:"findings"`
+}
+
+func newStoreCheckCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Check that the evidence bucket keeps evidence as configured",
+		Long: `Check versioning, Object Lock, default retention (at least as strict as
+store.retention) and the public access block of the evidence bucket.
+Exit codes: 0 all holds, 1 failures found, 2 configuration error.`,
+		Args: cli.NoArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig(cmd, storeBindings)
+			if err != nil {
+				return err
+			}
+			ac, err := storeAWS(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			fs := custody.CheckBucket(cmd.Context(), ac.S3(), cfg.Store)
+			res := storeCheckResult{Bucket: cfg.Store.Bucket, OK: fs.Failures() == 0, Findings: fs}
+			if res.Findings == nil {
+				res.Findings = custody.Findings{}
+			}
+			if err := g.printer().Result(res, func(w io.Writer) {
+				for _, f := range fs {
+					fmt.Fprintln(w, f)
+				}
+				if res.OK {
+					fmt.Fprintf(w, "s3://%s keeps evidence as configured\n", cfg.Store.Bucket)
+				}
+			}); err != nil {
+				return err
+			}
+			if !res.OK {
+				return cli.ErrFindings
+			}
+			return nil
+		},
+	}
+}

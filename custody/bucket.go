@@ -1,0 +1,208 @@
+package custody
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/custody-ir/custody/custody/config"
+)
+
+// bucketAPI is what setting up and checking the evidence bucket needs.
+// None of these calls can shorten retention or delete anything.
+type bucketAPI interface {
+	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+	CreateBucket(context.Context, *s3.CreateBucketInput, ...func(*s3.Options)) (*s3.CreateBucketOutput, error)
+	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
+	GetObjectLockConfiguration(context.Context, *s3.GetObjectLockConfigurationInput, ...func(*s3.Options)) (*s3.GetObjectLockConfigurationOutput, error)
+	PutObjectLockConfiguration(context.Context, *s3.PutObjectLockConfigurationInput, ...func(*s3.Options)) (*s3.PutObjectLockConfigurationOutput, error)
+	GetPublicAccessBlock(context.Context, *s3.GetPublicAccessBlockInput, ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error)
+	PutPublicAccessBlock(context.Context, *s3.PutPublicAccessBlockInput, ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
+}
+
+var _ bucketAPI = (*s3.Client)(nil)
+
+// ErrNoObjectLock means the bucket cannot hold evidence: it lacks
+// versioning or Object Lock.
+var ErrNoObjectLock = errors.New("bucket does not have versioning and Object Lock enabled")
+
+// InitResult says what InitBucket did.
+type InitResult struct {
+	Created          bool
+	RetentionSet     bool   // default retention written (new, or made stricter)
+	RetentionKept    string // why an existing default was left alone
+	PublicAccessNote string // set when the server lacks the public access block API
+}
+
+// InitBucket creates the evidence bucket with Object Lock, or adopts an
+// existing one that has it, sets its default retention to the configured
+// mode and period unless the bucket's own default is already at least as
+// strict, and blocks public access. It never weakens retention.
+func InitBucket(ctx context.Context, api bucketAPI, st config.Store) (InitResult, error) {
+	var res InitResult
+	b := aws.String(st.Bucket)
+	_, err := api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: b})
+	switch {
+	case err == nil:
+	case httpStatus(err) == http.StatusNotFound:
+		in := &s3.CreateBucketInput{Bucket: b, ObjectLockEnabledForBucket: aws.Bool(true)}
+		if st.Region != "" && st.Region != "us-east-1" {
+			in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(st.Region)}
+		}
+		if _, err := api.CreateBucket(ctx, in); err != nil {
+			return res, fmt.Errorf("create evidence bucket %s: %w", st.Bucket, err)
+		}
+		res.Created = true
+	default:
+		return res, fmt.Errorf("evidence bucket %s: %w", st.Bucket, err)
+	}
+
+	lock, err := api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
+	if err != nil || lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
+		return res, fmt.Errorf("evidence bucket %s: %w; create a new bucket with Object Lock (custody store init with a new store.bucket)", st.Bucket, ErrNoObjectLock)
+	}
+	current := defaultRetention(lock.ObjectLockConfiguration)
+	want := Retention{Mode: st.Retention.Mode, Days: st.Retention.Days}
+	if current.AtLeast(want) {
+		res.RetentionKept = fmt.Sprintf("the bucket's default retention %s is at least as strict as the configured %s", current, want)
+	} else if current.Mode != "" && !want.AtLeast(current) {
+		return res, fmt.Errorf("evidence bucket %s: default retention %s and configured %s are not comparable (a mode change would weaken one of them); set store.retention to at least %s", st.Bucket, current, want, current)
+	} else {
+		_, err := api.PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
+			Bucket: b,
+			ObjectLockConfiguration: &types.ObjectLockConfiguration{
+				ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+				Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
+					Mode: types.ObjectLockRetentionMode(want.Mode), Days: aws.Int32(int32(want.Days)),
+				}},
+			},
+		})
+		if err != nil {
+			return res, fmt.Errorf("set default retention on %s: %w", st.Bucket, err)
+		}
+		res.RetentionSet = true
+	}
+
+	// Ask first: a server without the API (MinIO) answers the read with
+	// NotImplemented but the write with a misleading MalformedXML.
+	if _, err := api.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: b}); notImplemented(err) {
+		res.PublicAccessNote = "the S3 server does not implement the public access block API; make sure the bucket policy grants no public access"
+		return res, nil
+	}
+	_, err = api.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+		Bucket: b,
+		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
+			BlockPublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true),
+			IgnorePublicAcls: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return res, fmt.Errorf("block public access on %s: %w", st.Bucket, err)
+	}
+	return res, nil
+}
+
+// CheckBucket checks that the bucket can keep evidence as configured:
+// versioning and Object Lock on, a default retention at least as strict as
+// configured, public access blocked. It returns every finding.
+func CheckBucket(ctx context.Context, api bucketAPI, st config.Store) Findings {
+	var fs Findings
+	b := aws.String(st.Bucket)
+	obj := "s3://" + st.Bucket
+	ver, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
+	switch {
+	case err != nil:
+		fs.fail("bucket-versioning", obj, "grant s3:GetBucketVersioning to the verifier", "cannot read versioning: %v", err)
+	case ver.Status != types.BucketVersioningStatusEnabled:
+		fs.fail("bucket-versioning", obj, "use a bucket created with Object Lock (custody store init)", "versioning is %q, not Enabled", ver.Status)
+	}
+	lock, err := api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
+	switch {
+	case err != nil:
+		fs.fail("bucket-object-lock", obj, "use a bucket created with Object Lock (custody store init)", "Object Lock is not enabled: %v", err)
+	case lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
+		fs.fail("bucket-object-lock", obj, "use a bucket created with Object Lock (custody store init)", "Object Lock is not enabled")
+	default:
+		got := defaultRetention(lock.ObjectLockConfiguration)
+		want := Retention{Mode: st.Retention.Mode, Days: st.Retention.Days}
+		if !got.AtLeast(want) {
+			fs.fail("bucket-default-retention", obj, "run custody store init to set the configured default retention", "default retention is %s, configured %s", got, want)
+		}
+	}
+	pab, err := api.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: b})
+	switch {
+	case notImplemented(err):
+		fs.warn("bucket-public-access", obj, "check the bucket policy by hand", "the S3 server does not implement the public access block API")
+	case err != nil:
+		fs.fail("bucket-public-access", obj, "run custody store init to block public access", "public access block not configured: %v", err)
+	default:
+		c := pab.PublicAccessBlockConfiguration
+		if c == nil || !aws.ToBool(c.BlockPublicAcls) || !aws.ToBool(c.BlockPublicPolicy) || !aws.ToBool(c.IgnorePublicAcls) || !aws.ToBool(c.RestrictPublicBuckets) {
+			fs.fail("bucket-public-access", obj, "run custody store init to block public access", "public access is not fully blocked")
+		}
+	}
+	return fs
+}
+
+// Retention is an Object Lock mode and period. The zero value is "none".
+type Retention struct {
+	Mode string
+	Days int
+}
+
+func (r Retention) String() string {
+	if r.Mode == "" {
+		return "none"
+	}
+	return fmt.Sprintf("%s %d days", r.Mode, r.Days)
+}
+
+// AtLeast reports whether r protects at least as much as o: COMPLIANCE
+// is stricter than GOVERNANCE, and a longer period is stricter.
+func (r Retention) AtLeast(o Retention) bool {
+	if o.Mode == "" {
+		return true
+	}
+	if r.Mode == "" {
+		return false
+	}
+	if r.Mode == config.ModeGovernance && o.Mode == config.ModeCompliance {
+		return false
+	}
+	return r.Days >= o.Days
+}
+
+func defaultRetention(c *types.ObjectLockConfiguration) Retention {
+	if c == nil || c.Rule == nil || c.Rule.DefaultRetention == nil {
+		return Retention{}
+	}
+	d := c.Rule.DefaultRetention
+	days := int(aws.ToInt32(d.Days))
+	if y := aws.ToInt32(d.Years); y > 0 {
+		days = int(y) * 365
+	}
+	return Retention{Mode: string(d.Mode), Days: days}
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func notImplemented(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NotImplemented" || ae.ErrorCode() == "XNotImplemented") {
+		return true
+	}
+	return httpStatus(err) == http.StatusNotImplemented
+}

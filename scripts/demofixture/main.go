@@ -1,0 +1,98 @@
+// Command demofixture sets up and shows the demo's scenery on the local
+// stand-ins (or any S3 the SDK's environment points at): a versioned source
+// bucket with objects, and listings of what a bucket holds. It is a demo
+// and test aid, not part of custody.
+//
+//	demofixture seed BUCKET N   create a versioned bucket with N objects, some overwritten
+//	demofixture list BUCKET     print every version and delete marker
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/custody-ir/custody/custody/awsclient"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "demofixture:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("usage: demofixture seed BUCKET N | list BUCKET")
+	}
+	ac, err := awsclient.Load(ctx, awsclient.Options{})
+	if err != nil {
+		return err
+	}
+	c := ac.S3()
+	switch args[0] {
+	case "seed":
+		n := 10
+		if len(args) > 2 {
+			if n, err = strconv.Atoi(args[2]); err != nil {
+				return fmt.Errorf("N: %w", err)
+			}
+		}
+		return seed(ctx, c, args[1], n)
+	case "list":
+		return list(ctx, c, args[1])
+	}
+	return fmt.Errorf("unknown step %q", args[0])
+}
+
+func seed(ctx context.Context, c *s3.Client, bucket string, n int) error {
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		return fmt.Errorf("create %s: %w", bucket, err)
+	}
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket: aws.String(bucket), VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	}); err != nil {
+		return fmt.Errorf("enable versioning on %s: %w", bucket, err)
+	}
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("customers/record-%03d.json", i)
+		for v := 1; v <= 1+i%3; v++ { // some keys get later versions
+			body := fmt.Sprintf(`{"id":%d,"version":%d,"written":%q}`, i, v, time.Now().UTC().Format(time.RFC3339Nano))
+			if _, err := c.PutObject(ctx, &s3.PutObjectInput{
+				Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body),
+				ContentType: aws.String("application/json"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+			}); err != nil {
+				return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+			}
+		}
+	}
+	return nil
+}
+
+func list(ctx context.Context, c *s3.Client, bucket string) error {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "KEY\tVERSION\tLATEST\tSIZE\tMODIFIED\tKIND\n")
+	p := s3.NewListObjectVersionsPaginator(c, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s: %w", bucket, err)
+		}
+		for _, v := range page.Versions {
+			fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%s\tversion\n", aws.ToString(v.Key), aws.ToString(v.VersionId), aws.ToBool(v.IsLatest), aws.ToInt64(v.Size), aws.ToTime(v.LastModified).UTC().Format(time.RFC3339))
+		}
+		for _, m := range page.DeleteMarkers {
+			fmt.Fprintf(w, "%s\t%s\t%v\t-\t%s\tdelete marker\n", aws.ToString(m.Key), aws.ToString(m.VersionId), aws.ToBool(m.IsLatest), aws.ToTime(m.LastModified).UTC().Format(time.RFC3339))
+		}
+	}
+	return w.Flush()
+}
