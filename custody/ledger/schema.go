@@ -48,9 +48,9 @@ CREATE TABLE chain_heads (
 CREATE TABLE artifacts (
 	bucket         TEXT NOT NULL,
 	key            TEXT NOT NULL,
-	version_id     TEXT NOT NULL,
+	version_id     TEXT NOT NULL,            -- '' while the upload is in flight (an intent)
 	run_id         TEXT NOT NULL REFERENCES runs(run_id),
-	sha256         TEXT NOT NULL,            -- hex, of the stored bytes
+	sha256         TEXT NOT NULL,            -- hex, of the stored bytes ('' while in flight)
 	size           INTEGER NOT NULL CHECK (size >= 0),
 	kind           TEXT NOT NULL,            -- cloudtrail-digest, config-snapshot, posture, versions, file, ...
 	account        TEXT NOT NULL DEFAULT '',
@@ -58,10 +58,14 @@ CREATE TABLE artifacts (
 	source         TEXT NOT NULL DEFAULT '', -- where the bytes came from (s3://bucket/key, API call)
 	source_version TEXT NOT NULL DEFAULT '', -- version id or ETag at the source
 	case_id        TEXT NOT NULL DEFAULT '',
+	part_size      INTEGER NOT NULL DEFAULT 0, -- multipart part size, 0 for a single PUT
+	retain_until   TEXT NOT NULL DEFAULT '',
+	legal_hold     INTEGER NOT NULL DEFAULT 0,
 	stored_at      TEXT NOT NULL,
 	manifest_stream TEXT,                    -- NULL until sealed
 	manifest_seq    INTEGER,
 	PRIMARY KEY (bucket, key, version_id),
+	UNIQUE (bucket, key, run_id),
 	FOREIGN KEY (manifest_stream, manifest_seq) REFERENCES manifests(stream, seq)
 );
 CREATE INDEX artifacts_unsealed ON artifacts(run_id) WHERE manifest_seq IS NULL;

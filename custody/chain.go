@@ -1,0 +1,228 @@
+package custody
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+// objectReader is what reading evidence back needs.
+type objectReader interface {
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
+}
+
+var _ objectReader = (*s3.Client)(nil)
+
+// ErrChainConflict means another writer extended the stream's chain
+// between our reading its head and writing the next manifest.
+var ErrChainConflict = errors.New("manifest chain conflict")
+
+// Chain seals runs of one stream into signed, hash-chained manifests. One
+// process per stream may write at a time (see LockStream); within the
+// process, Seal is serialised.
+type Chain struct {
+	store  *Store
+	reader objectReader
+	ledger *ledger.Ledger
+	signer Signer
+	stream string
+	who    Who
+	now    func() time.Time
+
+	mu sync.Mutex
+}
+
+// NewChain returns the chain of stream. who describes the sealing agent;
+// its KeyID is filled from the signer.
+func NewChain(store *Store, reader objectReader, l *ledger.Ledger, signer Signer, stream string, who Who, now func() time.Time) (*Chain, error) {
+	pub, err := signer.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	if who.KeyID, err = KeyID(pub); err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return &Chain{store: store, reader: reader, ledger: l, signer: signer, stream: stream, who: who, now: now}, nil
+}
+
+// Stream is the chain's stream name.
+func (c *Chain) Stream() string { return c.stream }
+
+// SealRequest describes what a manifest seals.
+type SealRequest struct {
+	Event       string
+	RunID       string
+	Collector   string
+	Description string
+	Sources     []string
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Account     string
+	Region      string
+	Case        string
+	Artifacts   []Artifact
+	Findings    []Finding
+	Resealed    []string
+	Details     map[string]string
+}
+
+// Seal writes the next manifest of the stream over req's artifacts, after
+// the artifacts themselves are stored: artifacts first, manifest last.
+// Then it records the manifest in the ledger and writes the checkpoint.
+func (c *Chain) Seal(ctx context.Context, req SealRequest) (ledger.Manifest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		m, err := c.sealOnce(ctx, req)
+		if errors.Is(err, ErrChainConflict) && attempt < 2 {
+			continue // adopt what the other writer wrote, then extend it
+		}
+		return m, err
+	}
+}
+
+func (c *Chain) sealOnce(ctx context.Context, req SealRequest) (ledger.Manifest, error) {
+	head, err := c.syncHead(ctx)
+	if err != nil {
+		return ledger.Manifest{}, err
+	}
+	now := c.now().UTC()
+	p := Predicate{
+		Stream: c.stream, Sequence: head.Seq + 1, PreviousSHA256: head.EnvelopeSHA256,
+		Event: req.Event, RunID: req.RunID, Bucket: c.store.bucket, Case: req.Case, Who: c.who,
+		What:     What{Collector: req.Collector, Description: req.Description, Sources: req.Sources},
+		When:     When{WindowStart: req.WindowStart.UTC(), WindowEnd: req.WindowEnd.UTC(), SealedAt: now},
+		Where:    Where{Account: req.Account, Region: req.Region},
+		Resealed: req.Resealed, Findings: req.Findings, Details: req.Details,
+	}
+	st := NewStatement(p, req.Artifacts, c.store.retention.Mode)
+	payload, err := json.Marshal(st)
+	if err != nil {
+		return ledger.Manifest{}, fmt.Errorf("encode manifest: %w", err)
+	}
+	env, err := SignEnvelope(c.signer, PayloadType, payload)
+	if err != nil {
+		return ledger.Manifest{}, err
+	}
+	key := ManifestKey(c.store.prefix, c.stream, p.Sequence)
+	version, err := c.store.putLocked(ctx, key, env, "application/json", true)
+	if err != nil {
+		return ledger.Manifest{}, err
+	}
+	sum := sha256.Sum256(env)
+	m := ledger.Manifest{
+		Stream: c.stream, Seq: p.Sequence, Bucket: c.store.bucket, Key: key, VersionID: version,
+		EnvelopeSHA256: fmt.Sprintf("%x", sum), PrevSHA256: head.EnvelopeSHA256, Event: req.Event, RunID: req.RunID, SignedAt: now,
+	}
+	if err := c.ledger.RecordManifest(ctx, m, refs(req.Artifacts)); err != nil {
+		return m, err
+	}
+	return m, c.writeCheckpoint(ctx, m)
+}
+
+func refs(arts []Artifact) []ledger.ArtifactRef {
+	out := make([]ledger.ArtifactRef, len(arts))
+	for i, a := range arts {
+		out[i] = ledger.ArtifactRef{Bucket: a.Bucket, Key: a.Key, VersionID: a.VersionID}
+	}
+	return out
+}
+
+// syncHead returns the chain head, first adopting manifests that are in
+// the bucket but not in the ledger (a crash after the manifest was written,
+// or a ledger rebuilt from scratch). Adopted manifests must carry this
+// signer's signature and the expected stream, sequence and link.
+func (c *Chain) syncHead(ctx context.Context) (ledger.Manifest, error) {
+	head, err := c.ledger.Head(ctx, c.stream)
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return head, err
+	}
+	for {
+		key := ManifestKey(c.store.prefix, c.stream, head.Seq+1)
+		out, err := c.reader.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.store.bucket), Key: aws.String(key)})
+		if httpStatus(err) == http.StatusNotFound {
+			return head, nil
+		}
+		if err != nil {
+			return head, fmt.Errorf("look for manifest s3://%s/%s: %w", c.store.bucket, key, err)
+		}
+		env, err := ParseEnvelope(out.Body)
+		out.Body.Close()
+		if err != nil {
+			return head, fmt.Errorf("manifest s3://%s/%s: %w", c.store.bucket, key, err)
+		}
+		if err := env.VerifyWith(c.signer); err != nil {
+			return head, fmt.Errorf("manifest s3://%s/%s is not signed by this agent's key (another agent writing stream %q?): %w", c.store.bucket, key, c.stream, err)
+		}
+		st, err := env.Statement()
+		if err != nil {
+			return head, fmt.Errorf("manifest s3://%s/%s: %w", c.store.bucket, key, err)
+		}
+		p := st.Predicate
+		if p.Stream != c.stream || p.Sequence != head.Seq+1 || p.PreviousSHA256 != head.EnvelopeSHA256 {
+			return head, fmt.Errorf("manifest s3://%s/%s does not extend the chain (stream %q seq %d prev %s; expected seq %d prev %s): run custody verify", c.store.bucket, key, p.Stream, p.Sequence, p.PreviousSHA256, head.Seq+1, head.EnvelopeSHA256)
+		}
+		m := ledger.Manifest{Stream: c.stream, Seq: p.Sequence, Bucket: c.store.bucket, Key: key, VersionID: aws.ToString(out.VersionId),
+			EnvelopeSHA256: env.SHA256, PrevSHA256: p.PreviousSHA256, Event: p.Event, RunID: p.RunID, SignedAt: p.When.SealedAt}
+		var sealed []ledger.ArtifactRef
+		for _, s := range st.Subject {
+			sealed = append(sealed, ledger.ArtifactRef{Bucket: p.Bucket, Key: s.Name, VersionID: s.Annotations.VersionID})
+		}
+		if err := c.ledger.RecordManifest(ctx, m, sealed); err != nil {
+			return head, err
+		}
+		head = m
+	}
+}
+
+func (c *Chain) writeCheckpoint(ctx context.Context, m ledger.Manifest) error {
+	cp := Checkpoint{Stream: m.Stream, Sequence: m.Seq, EnvelopeSHA256: m.EnvelopeSHA256, ManifestKey: m.Key, ManifestVersion: m.VersionID, At: c.now().UTC()}
+	payload, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	env, err := SignEnvelope(c.signer, CheckpointPayloadType, payload)
+	if err != nil {
+		return err
+	}
+	_, err = c.store.putLocked(ctx, CheckpointKey(c.store.prefix, c.stream), env, "application/json", false)
+	return err
+}
+
+// putLocked writes a small object (manifest, checkpoint) with the store's
+// retention and a SHA-256 checksum. With exclusive, the write fails with
+// ErrChainConflict if the key exists already (If-None-Match: *).
+func (s *Store) putLocked(ctx context.Context, key string, body []byte, contentType string, exclusive bool) (string, error) {
+	sum := sha256.Sum256(body)
+	until := s.now().UTC().Add(s.retention.Period()).Truncate(time.Second).Add(time.Second)
+	in := &s3.PutObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+		ContentType: aws.String(contentType), ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ObjectLockMode: types.ObjectLockMode(s.retention.Mode), ObjectLockRetainUntilDate: aws.Time(until),
+	}
+	if exclusive {
+		in.IfNoneMatch = aws.String("*")
+	}
+	out, err := s.api.PutObject(ctx, in)
+	if exclusive && (httpStatus(err) == http.StatusPreconditionFailed || httpStatus(err) == http.StatusConflict) {
+		return "", fmt.Errorf("%w: s3://%s/%s exists", ErrChainConflict, s.bucket, key)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return aws.ToString(out.VersionId), nil
+}

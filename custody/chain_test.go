@@ -1,0 +1,227 @@
+package custody
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/custody/localaws"
+)
+
+func TestSealAndVerifyClean(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, config.ModeCompliance)
+	m1, arts := e.collect(e.chain, 3)
+	m2, _ := e.collect(e.chain, 2)
+	if m1.Seq != 1 || m2.Seq != 2 || m2.PrevSHA256 != m1.EnvelopeSHA256 {
+		t.Fatalf("chain: %+v then %+v", m1, m2)
+	}
+	head, err := e.ledger.Head(context.Background(), "agent-1")
+	if err != nil || head.Seq != 2 {
+		t.Fatalf("ledger head = %+v, %v", head, err)
+	}
+	// Every artifact has COMPLIANCE retention, a version and a checksum.
+	out, err := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: aws.String(arts[0].Key), VersionId: aws.String(arts[0].VersionID), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ObjectLockMode != types.ObjectLockModeCompliance || aws.ToString(out.ChecksumSHA256) == "" {
+		t.Fatalf("artifact lock %q checksum %q", out.ObjectLockMode, aws.ToString(out.ChecksumSHA256))
+	}
+
+	r := e.verify(VerifyOptions{})
+	if fs := failures(r); len(fs) != 0 || !r.OK {
+		t.Fatalf("clean store has failures: %v", fs)
+	}
+	if r.Checked.Manifests != 2 || r.Checked.Subjects != 5 || r.Checked.Streams != 1 || len(r.Keys) != 1 {
+		t.Fatalf("checked = %+v, keys %d", r.Checked, len(r.Keys))
+	}
+}
+
+func TestMultipartArtifactVerifies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeCompliance)
+	e.store.PartSize = 5 << 20 // S3's smallest part
+	e.store.PartConcurrency = 2
+	body := make([]byte, 11<<20+123)
+	if _, err := rand.Read(body); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.chain.StartRun(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := run.Put(ctx, ArtifactKey("custody", "123456789012", "us-east-1", "dump", e.clock.now(), run.ID, "memory.raw"), bytes.NewReader(body), PutOptions{Kind: "dump"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if a.SHA256 != hex.EncodeToString(sum[:]) || a.Size != int64(len(body)) || a.PartSize != 5<<20 {
+		t.Fatalf("artifact = %+v", a)
+	}
+	if _, err := run.Seal(ctx, SealRequest{Event: EventCollect}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := e.verify(VerifyOptions{})
+	if fs := failures(r); len(fs) != 0 {
+		t.Fatalf("multipart artifact: %v", fs)
+	}
+	for _, f := range r.Findings {
+		if f.Kind == "artifact-no-checksum" {
+			t.Fatalf("S3 kept no checksum for the multipart upload: %v", f)
+		}
+	}
+	if r.Checked.Bytes != int64(len(body)) {
+		t.Fatalf("bytes checked = %d", r.Checked.Bytes)
+	}
+}
+
+func TestCompositeChecksum(t *testing.T) {
+	c := NewCompositeSHA256(4)
+	io.Copy(c, strings.NewReader("abcdefghij")) // parts abcd efgh ij
+	h := sha256.New()
+	for _, p := range []string{"abcd", "efgh", "ij"} {
+		s := sha256.Sum256([]byte(p))
+		h.Write(s[:])
+	}
+	want := "-3"
+	if got := c.Sum(); !strings.HasSuffix(got, want) || got[:len(got)-2] != b64(h.Sum(nil)) {
+		t.Fatalf("composite = %s", got)
+	}
+}
+
+func TestAdoptManifestMissingFromLedger(t *testing.T) {
+	// A crash after the manifest was written but before the ledger
+	// recorded it, or a ledger lost: the next seal adopts the manifest
+	// from the bucket instead of forking the chain.
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeCompliance)
+	e.collect(e.chain, 1)
+	fresh, err := ledger.Open(ctx, t.TempDir()+"/fresh.db", ledger.WithClock(e.clock.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	other := e.newChain(fresh, "agent-1")
+	m, _ := e.collect(other, 1)
+	if m.Seq != 2 {
+		t.Fatalf("second chain wrote seq %d, want 2 after adopting 1", m.Seq)
+	}
+	if fs := failures(e.verify(VerifyOptions{})); len(fs) != 0 {
+		t.Fatalf("after adoption: %v", fs)
+	}
+	// A manifest signed by another key is never adopted.
+	e2 := *e
+	e2.signer = newKey(t)
+	stranger := e2.newChain(e.ledger, "agent-1")
+	if _, err := stranger.Seal(ctx, SealRequest{Event: EventCollect}); err == nil || !strings.Contains(err.Error(), "not signed by this agent's key") {
+		t.Fatalf("adopting a stranger's manifest: %v", err)
+	}
+}
+
+func TestExclusiveManifestWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeCompliance)
+	e.collect(e.chain, 1)
+	_, err := e.store.putLocked(ctx, ManifestKey("custody", "agent-1", 1), []byte("{}"), "application/json", true)
+	if err == nil || !strings.Contains(err.Error(), "manifest chain conflict") {
+		t.Fatalf("overwriting manifest 1: %v", err)
+	}
+}
+
+func TestResealAfterCrash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeCompliance)
+	e.collect(e.chain, 1)
+
+	// A run stores two artifacts and dies before sealing; a third upload
+	// reached the bucket but not the ledger (only its intent is there),
+	// and a fourth never started.
+	run, err := e.chain.StartRun(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.json", "b.json"} {
+		if _, err := run.Put(ctx, ArtifactKey("custody", "1", "r", "k", e.clock.now(), run.ID, name), strings.NewReader(name), PutOptions{Kind: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost := ArtifactKey("custody", "1", "r", "k", e.clock.now(), run.ID, "c.json")
+	if err := e.ledger.AddIntent(ctx, Artifact{Bucket: e.cfg.Bucket, Key: lost, RunID: run.ID, Kind: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Put(ctx, nil, lost, strings.NewReader("c"), PutOptions{RunID: run.ID}); err != nil {
+		t.Fatal(err)
+	}
+	never := ArtifactKey("custody", "1", "r", "k", e.clock.now(), run.ID, "d.json")
+	if err := e.ledger.AddIntent(ctx, Artifact{Bucket: e.cfg.Bucket, Key: never, RunID: run.ID, Kind: "k"}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.verify(VerifyOptions{})
+	requireFinding(t, r, "unsealed-object", "a.json")
+	requireFinding(t, r, "unsealed-object", "c.json")
+
+	restarted := e.newChain(e.ledger, "agent-1")
+	n, err := restarted.Reseal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("resealed %d artifacts, want 3", n)
+	}
+	r = e.verify(VerifyOptions{})
+	if fs := failures(r); len(fs) != 0 {
+		t.Fatalf("after reseal: %v", fs)
+	}
+	last := r.Manifests[len(r.Manifests)-1]
+	if last.Event != EventReseal || last.Subjects != 3 {
+		t.Fatalf("last manifest = %+v", last)
+	}
+	runs, _ := e.ledger.Runs(ctx, ledger.RunAbandoned)
+	if len(runs) != 1 || runs[0].ID != run.ID {
+		t.Fatalf("abandoned runs = %+v", runs)
+	}
+	// Nothing left to reseal: a second call seals nothing new.
+	if n, err := restarted.Reseal(ctx); err != nil || n != 0 {
+		t.Fatalf("second reseal = %d, %v", n, err)
+	}
+}
+
+func TestSeparateStreamsVerifyIndependently(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, config.ModeCompliance)
+	other := e.newChain(e.ledger, "agent-2")
+	e.collect(e.chain, 1)
+	e.collect(other, 1)
+	e.collect(e.chain, 1)
+	r := e.verify(VerifyOptions{})
+	if fs := failures(r); len(fs) != 0 || r.Checked.Streams != 2 || r.Checked.Manifests != 3 {
+		t.Fatalf("two streams: %+v %v", r.Checked, fs)
+	}
+}
+
+func TestOpenStoreRefusesUnlockedBucket(t *testing.T) {
+	t.Parallel()
+	c := localaws.Require(t).S3(t)
+	plain := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	_, err := OpenStore(context.Background(), c, config.Store{Bucket: plain, Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "refusing to write evidence") {
+		t.Fatalf("OpenStore on a bucket without Object Lock: %v", err)
+	}
+}

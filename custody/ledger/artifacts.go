@@ -1,0 +1,206 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Artifact is one object written to the evidence bucket.
+type Artifact struct {
+	Bucket        string
+	Key           string
+	VersionID     string // "" while the upload is in flight
+	RunID         string
+	SHA256        string // hex of the stored bytes
+	Size          int64
+	PartSize      int64 // multipart part size; 0 for a single PUT
+	Kind          string
+	Account       string
+	Region        string
+	Source        string
+	SourceVersion string
+	Case          string
+	RetainUntil   time.Time
+	LegalHold     bool
+	StoredAt      time.Time
+	// Set once sealed.
+	ManifestStream string
+	ManifestSeq    int64
+}
+
+// AddIntent records, before an upload starts, that key is about to be
+// written by run. After a crash, intents without a version tell the next
+// run which keys to look for in the bucket.
+func (l *Ledger) AddIntent(ctx context.Context, a Artifact) error {
+	_, err := l.db.ExecContext(ctx, `
+INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, kind, account, region, source, source_version, case_id, stored_at)
+VALUES (?, ?, '', ?, '', 0, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (bucket, key, run_id) DO NOTHING`,
+		a.Bucket, a.Key, a.RunID, a.Kind, a.Account, a.Region, a.Source, a.SourceVersion, a.Case, ts(l.now()))
+	if err != nil {
+		return fmt.Errorf("record intent for %s: %w", a.Key, err)
+	}
+	return nil
+}
+
+// StoreArtifact records a completed upload, filling in its intent row (or
+// inserting one).
+func (l *Ledger) StoreArtifact(ctx context.Context, a Artifact) error {
+	if a.VersionID == "" || a.SHA256 == "" {
+		return fmt.Errorf("record artifact %s: version id and SHA-256 are required", a.Key)
+	}
+	retain := ""
+	if !a.RetainUntil.IsZero() {
+		retain = ts(a.RetainUntil)
+	}
+	stored := a.StoredAt
+	if stored.IsZero() {
+		stored = l.now()
+	}
+	_, err := l.db.ExecContext(ctx, `
+INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, case_id, retain_until, legal_hold, stored_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (bucket, key, run_id) DO UPDATE SET
+	version_id = excluded.version_id, sha256 = excluded.sha256, size = excluded.size,
+	part_size = excluded.part_size, retain_until = excluded.retain_until,
+	legal_hold = excluded.legal_hold, stored_at = excluded.stored_at`,
+		a.Bucket, a.Key, a.VersionID, a.RunID, a.SHA256, a.Size, a.PartSize, a.Kind, a.Account, a.Region,
+		a.Source, a.SourceVersion, a.Case, retain, a.LegalHold, ts(stored))
+	if err != nil {
+		return fmt.Errorf("record artifact %s: %w", a.Key, err)
+	}
+	return nil
+}
+
+// DropIntent removes an intent whose upload never reached the bucket.
+func (l *Ledger) DropIntent(ctx context.Context, bucket, key, runID string) error {
+	_, err := l.db.ExecContext(ctx, `DELETE FROM artifacts WHERE bucket = ? AND key = ? AND run_id = ? AND version_id = ''`, bucket, key, runID)
+	return err
+}
+
+const artifactCols = `bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, case_id, retain_until, legal_hold, stored_at, COALESCE(manifest_stream, ''), COALESCE(manifest_seq, 0)`
+
+func scanArtifacts(rows *sql.Rows) ([]Artifact, error) {
+	defer rows.Close()
+	var out []Artifact
+	for rows.Next() {
+		var a Artifact
+		var retain, stored string
+		if err := rows.Scan(&a.Bucket, &a.Key, &a.VersionID, &a.RunID, &a.SHA256, &a.Size, &a.PartSize, &a.Kind, &a.Account, &a.Region,
+			&a.Source, &a.SourceVersion, &a.Case, &retain, &a.LegalHold, &stored, &a.ManifestStream, &a.ManifestSeq); err != nil {
+			return nil, err
+		}
+		if retain != "" {
+			a.RetainUntil, _ = parseTS(retain)
+		}
+		a.StoredAt, _ = parseTS(stored)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// UnsealedArtifacts lists the artifacts (and in-flight intents) of the
+// given runs that no manifest seals yet, in key order.
+func (l *Ledger) UnsealedArtifacts(ctx context.Context, runIDs []string) ([]Artifact, error) {
+	if len(runIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(runIDs))
+	for i, id := range runIDs {
+		args[i] = id
+	}
+	q := `SELECT ` + artifactCols + ` FROM artifacts WHERE manifest_seq IS NULL AND run_id IN (?` + strings.Repeat(",?", len(runIDs)-1) + `) ORDER BY run_id, key`
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list unsealed artifacts: %w", err)
+	}
+	return scanArtifacts(rows)
+}
+
+// Manifest is one sealed manifest of a stream.
+type Manifest struct {
+	Stream         string
+	Seq            int64
+	Bucket         string
+	Key            string
+	VersionID      string
+	EnvelopeSHA256 string
+	PrevSHA256     string
+	Event          string
+	RunID          string
+	SignedAt       time.Time
+}
+
+// Head returns the newest manifest of stream, or ErrNotFound.
+func (l *Ledger) Head(ctx context.Context, stream string) (Manifest, error) {
+	var m Manifest
+	var prev, run sql.NullString
+	var signed string
+	err := l.db.QueryRowContext(ctx, `
+SELECT m.stream, m.seq, m.bucket, m.key, m.version_id, m.envelope_sha256, m.prev_sha256, m.event, m.run_id, m.signed_at
+FROM chain_heads h JOIN manifests m ON m.stream = h.stream AND m.seq = h.seq WHERE h.stream = ?`, stream).Scan(
+		&m.Stream, &m.Seq, &m.Bucket, &m.Key, &m.VersionID, &m.EnvelopeSHA256, &prev, &m.Event, &run, &signed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Manifest{}, ErrNotFound
+	}
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read chain head of %s: %w", stream, err)
+	}
+	m.PrevSHA256, m.RunID = prev.String, run.String
+	m.SignedAt, _ = parseTS(signed)
+	return m, nil
+}
+
+// ArtifactRef names one stored version.
+type ArtifactRef struct{ Bucket, Key, VersionID string }
+
+// RecordManifest records a manifest, marks the artifacts it seals and
+// moves the stream's head, in one transaction. The manifest must extend
+// the current head by one.
+func (l *Ledger) RecordManifest(ctx context.Context, m Manifest, sealed []ArtifactRef) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var head sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM chain_heads WHERE stream = ?`, m.Stream).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read chain head of %s: %w", m.Stream, err)
+	}
+	if m.Seq != head.Int64+1 {
+		return fmt.Errorf("record manifest %s/%d: the ledger's head is %d", m.Stream, m.Seq, head.Int64)
+	}
+	var prev, run any
+	if m.PrevSHA256 != "" {
+		prev = m.PrevSHA256
+	}
+	if m.RunID != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE run_id = ?`, m.RunID).Scan(&n); err == nil && n > 0 {
+			run = m.RunID
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO manifests (stream, seq, bucket, key, version_id, envelope_sha256, prev_sha256, event, run_id, signed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.Stream, m.Seq, m.Bucket, m.Key, m.VersionID, m.EnvelopeSHA256, prev, m.Event, run, ts(m.SignedAt)); err != nil {
+		return fmt.Errorf("record manifest %s/%d: %w", m.Stream, m.Seq, err)
+	}
+	for _, a := range sealed {
+		if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET manifest_stream = ?, manifest_seq = ? WHERE bucket = ? AND key = ? AND version_id = ?`,
+			m.Stream, m.Seq, a.Bucket, a.Key, a.VersionID); err != nil {
+			return fmt.Errorf("mark %s sealed: %w", a.Key, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO chain_heads (stream, seq, envelope_sha256, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, envelope_sha256 = excluded.envelope_sha256, updated_at = excluded.updated_at`,
+		m.Stream, m.Seq, m.EnvelopeSHA256, ts(l.now())); err != nil {
+		return fmt.Errorf("move chain head of %s: %w", m.Stream, err)
+	}
+	return tx.Commit()
+}

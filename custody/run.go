@@ -1,0 +1,193 @@
+package custody
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+// Run is one collection run or custody event in progress: what it stores
+// is recorded as it goes, and Seal ends it with a manifest.
+type Run struct {
+	ID    string
+	chain *Chain
+	req   SealRequest
+}
+
+// StartRun records the start of a run in the ledger.
+func (c *Chain) StartRun(ctx context.Context, collector string) (*Run, error) {
+	id := NewRunID(c.now())
+	if err := c.ledger.StartRun(ctx, ledger.Run{ID: id, Stream: c.stream, Collector: collector, StartedAt: c.now()}); err != nil {
+		return nil, err
+	}
+	return &Run{ID: id, chain: c, req: SealRequest{RunID: id, Collector: collector}}, nil
+}
+
+// Put stores one artifact of the run.
+func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
+	o.RunID = r.ID
+	a, err := r.chain.store.Put(ctx, r.chain.ledger, key, body, o)
+	if err != nil {
+		return a, err
+	}
+	r.req.Artifacts = append(r.req.Artifacts, a)
+	return a, nil
+}
+
+// Artifacts are what the run stored so far.
+func (r *Run) Artifacts() []Artifact { return r.req.Artifacts }
+
+// Seal seals the run's artifacts in a manifest described by req (its
+// Artifacts and RunID are the run's own) and finishes the run. A run that
+// failed (runErr) is sealed too, with the failure as a finding, so what it
+// stored is never left unsealed.
+func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.Manifest, error) {
+	req.RunID, req.Artifacts = r.ID, r.req.Artifacts
+	if req.Collector == "" {
+		req.Collector = r.req.Collector
+	}
+	status := ledger.RunSealed
+	if runErr != nil {
+		status = ledger.RunFailed
+		req.Findings = append(req.Findings, Finding{Severity: SeverityFailure, Kind: "run-failed", Object: r.ID, Message: runErr.Error()})
+	}
+	m, err := r.chain.Seal(ctx, req)
+	if err != nil {
+		return m, fmt.Errorf("seal run %s: %w", r.ID, err)
+	}
+	errText := ""
+	if runErr != nil {
+		errText = runErr.Error()
+	}
+	return m, r.chain.ledger.FinishRun(ctx, r.ID, status, errText)
+}
+
+// Reseal finds runs of this stream that a crash left unsealed (their
+// process ended before the manifest), locates what they stored, and seals
+// it in a manifest that names those runs. Call it at start-up while
+// holding the stream lock. It returns the number of artifacts sealed.
+func (c *Chain) Reseal(ctx context.Context) (int, error) {
+	runs, err := c.ledger.Runs(ctx, ledger.RunRunning)
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	for _, r := range runs {
+		if r.Stream == c.stream {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	arts, err := c.ledger.UnsealedArtifacts(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	var sealed []Artifact
+	var findings []Finding
+	for _, a := range arts {
+		if a.VersionID == "" {
+			found, ok, err := c.locate(ctx, a)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				if err := c.ledger.DropIntent(ctx, a.Bucket, a.Key, a.RunID); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			a = found
+		}
+		sealed = append(sealed, a)
+		findings = append(findings, Finding{Severity: SeverityWarning, Kind: "sealed-after-crash", Object: "s3://" + a.Bucket + "/" + a.Key + "?versionId=" + a.VersionID,
+			Message: fmt.Sprintf("stored by run %s, which ended before sealing; sealed by this manifest", a.RunID)})
+	}
+	if _, err := c.Seal(ctx, SealRequest{
+		Event: EventReseal, RunID: NewRunID(c.now()), Collector: "reseal", Resealed: ids, Artifacts: sealed, Findings: findings,
+		Description: fmt.Sprintf("artifacts of %d run(s) that ended before sealing", len(ids)),
+	}); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := c.ledger.FinishRun(ctx, id, ledger.RunAbandoned, "ended before sealing; artifacts sealed by a reseal manifest"); err != nil {
+			return 0, err
+		}
+	}
+	return len(sealed), nil
+}
+
+// locate finds the version an in-flight upload left in the bucket, hashes
+// it and records it; ok is false when the upload never completed.
+func (c *Chain) locate(ctx context.Context, a Artifact) (Artifact, bool, error) {
+	out, err := c.reader.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(a.Bucket), Prefix: aws.String(a.Key)})
+	if err != nil {
+		return a, false, fmt.Errorf("look for s3://%s/%s: %w", a.Bucket, a.Key, err)
+	}
+	for _, v := range out.Versions {
+		if aws.ToString(v.Key) != a.Key {
+			continue
+		}
+		obj, err := c.reader.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: v.VersionId})
+		if err != nil {
+			return a, false, fmt.Errorf("read s3://%s/%s: %w", a.Bucket, a.Key, err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, obj.Body)
+		obj.Body.Close()
+		if err != nil {
+			return a, false, fmt.Errorf("read s3://%s/%s: %w", a.Bucket, a.Key, err)
+		}
+		a.VersionID, a.SHA256, a.Size = aws.ToString(v.VersionId), hex.EncodeToString(h.Sum(nil)), n
+		a.RetainUntil = aws.ToTime(obj.ObjectLockRetainUntilDate)
+		if n > c.store.PartSize {
+			a.PartSize = c.store.PartSize
+		}
+		a.StoredAt = aws.ToTime(v.LastModified)
+		if err := c.ledger.StoreArtifact(ctx, a); err != nil {
+			return a, false, err
+		}
+		return a, true, nil
+	}
+	return a, false, nil
+}
+
+// ErrStreamLocked means another process is writing the stream.
+var ErrStreamLocked = errors.New("another custody process is writing this stream")
+
+// LockStream takes an exclusive lock on stream for this process, beside
+// the ledger file, so that only one process extends a stream's chain at a
+// time. Release it with the returned function.
+func LockStream(ledgerPath, stream string) (func(), error) {
+	path := filepath.Join(filepath.Dir(ledgerPath), "."+filepath.Base(ledgerPath)+"."+segment(stream)+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock stream %s: %w", stream, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w (%s): %v", ErrStreamLocked, path, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

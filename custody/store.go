@@ -1,0 +1,346 @@
+package custody
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+// objectWriter is what writing evidence needs. Every write carries an
+// explicit retention; nothing here deletes, shortens retention or lifts a
+// legal hold.
+type objectWriter interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	// AbortMultipartUpload discards the parts of an upload that never
+	// completed; it cannot touch a stored object.
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+var _ objectWriter = (*s3.Client)(nil)
+
+// Artifact is a stored object as the ledger and manifests record it.
+type Artifact = ledger.Artifact
+
+// PutOptions describe an artifact being stored.
+type PutOptions struct {
+	RunID         string
+	Kind          string
+	Account       string
+	Region        string
+	Source        string // where the bytes came from
+	SourceVersion string // its version id or ETag there
+	Case          string // a case id puts the artifact under legal hold
+	ContentType   string
+}
+
+const (
+	// DefaultPartSize is the multipart part size: objects larger than one
+	// part are uploaded in parts of this size.
+	DefaultPartSize = 8 << 20
+	// DefaultPartConcurrency is how many parts are in flight at once;
+	// memory use is bounded by PartSize * (PartConcurrency + 1).
+	DefaultPartConcurrency = 4
+)
+
+// Journal records uploads: an intent before, the stored version after.
+// The ledger is one; nil keeps no record.
+type Journal interface {
+	AddIntent(context.Context, ledger.Artifact) error
+	StoreArtifact(context.Context, ledger.Artifact) error
+}
+
+// Store writes artifacts to the evidence bucket.
+type Store struct {
+	api       objectWriter
+	bucket    string
+	prefix    string
+	retention config.Retention
+	now       func() time.Time
+
+	PartSize        int64
+	PartConcurrency int
+}
+
+// OpenStore checks that the bucket can hold evidence (versioning and
+// Object Lock enabled) and returns a Store writing to it.
+func OpenStore(ctx context.Context, api interface {
+	objectWriter
+	bucketAPI
+}, st config.Store, now func() time.Time) (*Store, error) {
+	ver, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(st.Bucket)})
+	if err != nil {
+		return nil, fmt.Errorf("evidence bucket %s: read versioning: %w", st.Bucket, err)
+	}
+	lock, lerr := api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(st.Bucket)})
+	if ver.Status != types.BucketVersioningStatusEnabled || lerr != nil || lock.ObjectLockConfiguration == nil ||
+		lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
+		return nil, fmt.Errorf("evidence bucket %s: %w; refusing to write evidence there (run custody store init with a new bucket)", st.Bucket, ErrNoObjectLock)
+	}
+	return newStore(api, st, now), nil
+}
+
+func newStore(api objectWriter, st config.Store, now func() time.Time) *Store {
+	return &Store{api: api, bucket: st.Bucket, prefix: st.Prefix, retention: st.Retention, now: now,
+		PartSize: DefaultPartSize, PartConcurrency: DefaultPartConcurrency}
+}
+
+// Bucket is the evidence bucket's name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// Prefix is the key prefix of everything custody writes.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Put streams r to key with an explicit retention (and a legal hold for a
+// case), an x-amz-checksum-sha256 S3 verifies, and records it in the
+// journal: first as an intent, then as stored. Objects larger than one
+// part go up in parts, each with its own checksum, so memory stays
+// bounded whatever the size.
+func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o PutOptions) (Artifact, error) {
+	a := Artifact{Bucket: s.bucket, Key: key, RunID: o.RunID, Kind: o.Kind, Account: o.Account, Region: o.Region,
+		Source: o.Source, SourceVersion: o.SourceVersion, Case: o.Case, LegalHold: o.Case != ""}
+	if j != nil {
+		if err := j.AddIntent(ctx, a); err != nil {
+			return a, err
+		}
+	}
+	a.RetainUntil = s.now().UTC().Add(s.retention.Period()).Truncate(time.Second).Add(time.Second)
+	lock := lockHeaders{mode: types.ObjectLockMode(s.retention.Mode), until: a.RetainUntil, hold: a.LegalHold}
+
+	first := make([]byte, s.PartSize)
+	n, err := io.ReadFull(r, first)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		err = s.putSingle(ctx, &a, first[:n], o.ContentType, lock)
+	case err != nil:
+		return a, fmt.Errorf("read artifact for %s: %w", key, err)
+	default:
+		err = s.putMultipart(ctx, &a, io.MultiReader(bytes.NewReader(first), r), o.ContentType, lock)
+	}
+	if err != nil {
+		return a, err
+	}
+	a.StoredAt = s.now().UTC()
+	if j != nil {
+		if err := j.StoreArtifact(ctx, a); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+type lockHeaders struct {
+	mode  types.ObjectLockMode
+	until time.Time
+	hold  bool
+}
+
+func (l lockHeaders) legalHold() types.ObjectLockLegalHoldStatus {
+	if l.hold {
+		return types.ObjectLockLegalHoldStatusOn
+	}
+	return ""
+}
+
+func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, contentType string, lock lockHeaders) error {
+	sum := sha256.Sum256(body)
+	out, err := s.api.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:                    aws.String(s.bucket),
+		Key:                       aws.String(a.Key),
+		Body:                      bytes.NewReader(body),
+		ContentLength:             aws.Int64(int64(len(body))),
+		ContentType:               nonEmpty(contentType),
+		ChecksumSHA256:            aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ObjectLockMode:            lock.mode,
+		ObjectLockRetainUntilDate: aws.Time(lock.until),
+		ObjectLockLegalHoldStatus: lock.legalHold(),
+	})
+	if err != nil {
+		return fmt.Errorf("store s3://%s/%s: %w", s.bucket, a.Key, err)
+	}
+	if aws.ToString(out.VersionId) == "" {
+		return fmt.Errorf("store s3://%s/%s: the bucket returned no version id (versioning is off?)", s.bucket, a.Key)
+	}
+	a.VersionID = aws.ToString(out.VersionId)
+	a.SHA256 = hex.EncodeToString(sum[:])
+	a.Size = int64(len(body))
+	return nil
+}
+
+func (s *Store) putMultipart(ctx context.Context, a *Artifact, r io.Reader, contentType string, lock lockHeaders) (err error) {
+	created, err := s.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket:                    aws.String(s.bucket),
+		Key:                       aws.String(a.Key),
+		ContentType:               nonEmpty(contentType),
+		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
+		ObjectLockMode:            lock.mode,
+		ObjectLockRetainUntilDate: aws.Time(lock.until),
+		ObjectLockLegalHoldStatus: lock.legalHold(),
+	})
+	if err != nil {
+		return fmt.Errorf("start multipart upload of s3://%s/%s: %w", s.bucket, a.Key, err)
+	}
+	uploadID := created.UploadId
+	defer func() {
+		if err != nil {
+			// A half-written upload leaves no object; drop its parts.
+			_, _ = s.api.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(a.Key), UploadId: uploadID})
+		}
+	}()
+
+	whole := sha256.New()
+	pool := sync.Pool{New: func() any { return make([]byte, s.PartSize) }}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.PartConcurrency)
+	var mu sync.Mutex
+	var parts []types.CompletedPart
+	var size int64
+	for num := int32(1); ; num++ {
+		buf := pool.Get().([]byte)
+		n, rerr := io.ReadFull(r, buf)
+		if n == 0 {
+			pool.Put(buf) //nolint:staticcheck // a slice header is fine here
+			if errors.Is(rerr, io.EOF) {
+				break
+			}
+			if rerr != nil {
+				err = errors.Join(fmt.Errorf("read artifact for %s: %w", a.Key, rerr), g.Wait())
+				return err
+			}
+		}
+		part := buf[:n]
+		whole.Write(part)
+		size += int64(n)
+		sum := sha256.Sum256(part)
+		checksum := base64.StdEncoding.EncodeToString(sum[:])
+		partNum := num
+		g.Go(func() error {
+			defer pool.Put(buf) //nolint:staticcheck
+			out, err := s.api.UploadPart(gctx, &s3.UploadPartInput{
+				Bucket: aws.String(s.bucket), Key: aws.String(a.Key), UploadId: uploadID,
+				PartNumber: aws.Int32(partNum), Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
+				ChecksumSHA256: aws.String(checksum),
+			})
+			if err != nil {
+				return fmt.Errorf("upload part %d of s3://%s/%s: %w", partNum, s.bucket, a.Key, err)
+			}
+			mu.Lock()
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(partNum), ETag: out.ETag, ChecksumSHA256: aws.String(checksum)})
+			mu.Unlock()
+			return nil
+		})
+		if rerr != nil { // a short last part
+			if !errors.Is(rerr, io.ErrUnexpectedEOF) {
+				return errors.Join(fmt.Errorf("read artifact for %s: %w", a.Key, rerr), g.Wait())
+			}
+			break
+		}
+		if gctx.Err() != nil {
+			break
+		}
+	}
+	if err = g.Wait(); err != nil {
+		return err
+	}
+	if err = ctx.Err(); err != nil {
+		return err
+	}
+	sortParts(parts)
+	done, err := s.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(a.Key), UploadId: uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		return fmt.Errorf("complete multipart upload of s3://%s/%s: %w", s.bucket, a.Key, err)
+	}
+	if aws.ToString(done.VersionId) == "" {
+		return fmt.Errorf("store s3://%s/%s: the bucket returned no version id (versioning is off?)", s.bucket, a.Key)
+	}
+	a.VersionID = aws.ToString(done.VersionId)
+	a.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	a.Size = size
+	a.PartSize = s.PartSize
+	return nil
+}
+
+func sortParts(p []types.CompletedPart) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && aws.ToInt32(p[j].PartNumber) < aws.ToInt32(p[j-1].PartNumber); j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
+
+// CompositeSHA256 computes S3's checksum of a multipart object: the
+// SHA-256 of the parts' SHA-256 digests, "-" and the number of parts. The
+// hasher returned takes the object's bytes in order.
+type CompositeSHA256 struct {
+	partSize int64
+	inPart   int64
+	part     hash.Hash
+	outer    hash.Hash
+	parts    int
+}
+
+// NewCompositeSHA256 returns a composite hasher for partSize.
+func NewCompositeSHA256(partSize int64) *CompositeSHA256 {
+	return &CompositeSHA256{partSize: partSize, part: sha256.New(), outer: sha256.New()}
+}
+
+func (c *CompositeSHA256) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		room := c.partSize - c.inPart
+		chunk := p
+		if int64(len(chunk)) > room {
+			chunk = chunk[:room]
+		}
+		c.part.Write(chunk)
+		c.inPart += int64(len(chunk))
+		p = p[len(chunk):]
+		if c.inPart == c.partSize {
+			c.endPart()
+		}
+	}
+	return n, nil
+}
+
+func (c *CompositeSHA256) endPart() {
+	c.outer.Write(c.part.Sum(nil))
+	c.part.Reset()
+	c.inPart = 0
+	c.parts++
+}
+
+// Sum returns the checksum as S3 prints it: base64 digest "-" parts.
+func (c *CompositeSHA256) Sum() string {
+	if c.inPart > 0 {
+		c.endPart()
+	}
+	return fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(c.outer.Sum(nil)), c.parts)
+}

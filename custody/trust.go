@@ -1,0 +1,103 @@
+package custody
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sigkms "github.com/sigstore/sigstore/pkg/signature/kms"
+
+	"github.com/custody-ir/custody/custody/config"
+)
+
+// TrustedKey is a public key verify accepts, within its validity window.
+type TrustedKey struct {
+	Name      string
+	KeyID     string
+	PEM       []byte
+	Verifier  signature.Verifier
+	NotBefore time.Time
+	NotAfter  time.Time
+}
+
+// ValidAt reports whether the key may have signed at t.
+func (k TrustedKey) ValidAt(t time.Time) bool {
+	return config.TrustedKey{NotBefore: k.NotBefore, NotAfter: k.NotAfter}.ValidAt(t)
+}
+
+// LoadTrust opens every key of the trust list. KMS keys are fetched once
+// (GetPublicKey) and then verified locally, so verification needs no KMS
+// permission beyond that.
+func LoadTrust(ctx context.Context, keys []config.TrustedKey) ([]TrustedKey, error) {
+	var out []TrustedKey
+	for i, k := range keys {
+		var pub crypto.PublicKey
+		switch {
+		case strings.HasPrefix(k.Key, "file://"):
+			b, err := os.ReadFile(strings.TrimPrefix(k.Key, "file://"))
+			if err != nil {
+				return nil, fmt.Errorf("trust[%d] %s: %w", i, k.Name, err)
+			}
+			if pub, err = cryptoutils.UnmarshalPEMToPublicKey(b); err != nil {
+				return nil, fmt.Errorf("trust[%d] %s: not a PEM public key: %w", i, k.Name, err)
+			}
+		case strings.HasPrefix(k.Key, "awskms://"):
+			sv, err := sigkms.Get(ctx, k.Key, crypto.SHA256)
+			if err != nil {
+				return nil, fmt.Errorf("trust[%d] %s: %w", i, k.Name, err)
+			}
+			if pub, err = sv.PublicKey(); err != nil {
+				return nil, fmt.Errorf("trust[%d] %s: %w", i, k.Name, err)
+			}
+		default:
+			return nil, fmt.Errorf("trust[%d] %s: file:// or awskms:// expected", i, k.Name)
+		}
+		tk, err := NewTrustedKey(k.Name, pub, k.NotBefore, k.NotAfter)
+		if err != nil {
+			return nil, fmt.Errorf("trust[%d] %s: %w", i, k.Name, err)
+		}
+		out = append(out, tk)
+	}
+	return out, nil
+}
+
+// NewTrustedKey wraps a public key for verification.
+func NewTrustedKey(name string, pub crypto.PublicKey, notBefore, notAfter time.Time) (TrustedKey, error) {
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return TrustedKey{}, err
+	}
+	id, err := KeyID(pub)
+	if err != nil {
+		return TrustedKey{}, err
+	}
+	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		return TrustedKey{}, err
+	}
+	return TrustedKey{Name: name, KeyID: id, PEM: pemBytes, Verifier: v, NotBefore: notBefore, NotAfter: notAfter}, nil
+}
+
+// verifyEnvelope checks env against the trust list for a signature made
+// at t. It returns the key that verified, or a finding kind and message.
+func verifyEnvelope(env Envelope, trust []TrustedKey, t time.Time) (TrustedKey, string, string) {
+	var outside *TrustedKey
+	for i, k := range trust {
+		if err := env.VerifyWith(k.Verifier); err != nil {
+			continue
+		}
+		if k.ValidAt(t) {
+			return k, "", ""
+		}
+		outside = &trust[i]
+	}
+	if outside != nil {
+		return TrustedKey{}, "signature-key-expired", fmt.Sprintf("signed by trusted key %q, which was not valid at the signing time %s", outside.Name, t.UTC().Format(time.RFC3339))
+	}
+	return TrustedKey{}, "signature-untrusted", "the signature does not verify with any trusted key"
+}

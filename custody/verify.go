@@ -1,0 +1,210 @@
+package custody
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+// VerifyOptions narrow what verify checks in depth. The chain is always
+// checked whole (manifests are small); subjects and unsealed objects only
+// within the selection.
+type VerifyOptions struct {
+	Since, Until time.Time // manifests sealed in [Since, Until]; zero is open
+	Case         string    // only manifests of this case; their subjects must be under legal hold
+	Concurrency  int       // objects read at once (default 16)
+	// Progress, if set, is called as subjects are checked.
+	Progress func(done, total int64, bytes int64)
+}
+
+// Counts say how much was checked.
+type Counts struct {
+	Streams   int   `json:"streams"`
+	Manifests int   `json:"manifests"`
+	Subjects  int   `json:"subjects"`
+	Bytes     int64 `json:"bytes"`
+	Objects   int   `json:"objects"`
+}
+
+// Report is the result of verify: the JSON schema is documented in
+// docs/verify.md.
+type Report struct {
+	OK         bool             `json:"ok"`
+	Bucket     string           `json:"bucket"`
+	Prefix     string           `json:"prefix"`
+	VerifiedAt time.Time        `json:"verifiedAt"`
+	Selection  Selection        `json:"selection"`
+	Checked    Counts           `json:"checked"`
+	Findings   Findings         `json:"findings"`
+	Manifests  []ManifestRecord `json:"manifests"`
+	Keys       []KeyRecord      `json:"keys"`
+}
+
+// Selection records the options a report was made with.
+type Selection struct {
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
+	Case  string    `json:"case,omitempty"`
+}
+
+// ManifestRecord is one verified manifest: the rows of the chain-of-custody
+// document.
+type ManifestRecord struct {
+	Stream         string    `json:"stream"`
+	Sequence       int64     `json:"sequence"`
+	Key            string    `json:"key"`
+	VersionID      string    `json:"versionId"`
+	EnvelopeSHA256 string    `json:"envelopeSha256"`
+	Event          string    `json:"event"`
+	Collector      string    `json:"collector"`
+	Case           string    `json:"case,omitempty"`
+	SealedAt       time.Time `json:"sealedAt"`
+	Who            Who       `json:"who"`
+	Where          Where     `json:"where"`
+	Subjects       int       `json:"subjects"`
+	SignedBy       string    `json:"signedBy,omitempty"`
+	Selected       bool      `json:"selected"`
+	statement      Statement
+}
+
+// KeyRecord is a trusted key that verified at least one manifest.
+type KeyRecord struct {
+	Name  string `json:"name"`
+	KeyID string `json:"keyId"`
+	PEM   string `json:"pem"`
+}
+
+// Verifier checks evidence, collecting every finding.
+type Verifier struct {
+	src          evidenceSource
+	bucket       string
+	prefix       string
+	trust        []TrustedKey
+	ledger       *ledger.Ledger // optional: its heads catch a deleted tail
+	now          func() time.Time
+	bucketChecks func(context.Context) Findings
+}
+
+// NewVerifier verifies the evidence bucket through api against trust. The
+// ledger is optional.
+func NewVerifier(api interface {
+	objectReader
+	bucketAPI
+}, st config.Store, trust []TrustedKey, l *ledger.Ledger, now func() time.Time) *Verifier {
+	return &Verifier{
+		src: s3Source{api: api, bucket: st.Bucket}, bucket: st.Bucket, prefix: st.Prefix, trust: trust, ledger: l, now: now,
+		bucketChecks: func(ctx context.Context) Findings { return CheckBucket(ctx, api, st) },
+	}
+}
+
+// Verify runs every check and returns the report. An error means verify
+// could not run (the bucket cannot be listed); everything else is a finding.
+func (v *Verifier) Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	r := &Report{Bucket: v.bucket, Prefix: v.prefix, VerifiedAt: v.now().UTC(), Selection: Selection{Since: o.Since, Until: o.Until, Case: o.Case}, Findings: Findings{}}
+	if v.bucketChecks != nil {
+		r.Findings = append(r.Findings, v.bucketChecks(ctx)...)
+	}
+	idx, err := v.index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.Checked.Objects = len(idx.objects)
+
+	chains := v.checkChains(ctx, idx, r)
+	selected := v.select_(chains, o, r)
+	v.checkSubjects(ctx, idx, selected, o, r)
+	v.checkUnsealed(idx, chains, o, r)
+
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		if r.Findings[i].Severity != r.Findings[j].Severity {
+			return r.Findings[i].Severity == SeverityFailure
+		}
+		return r.Findings[i].Object < r.Findings[j].Object
+	})
+	r.OK = r.Findings.Failures() == 0
+	return r, nil
+}
+
+// storeIndex is the listing of the evidence store: every version and
+// delete marker by key.
+type storeIndex struct {
+	objects     map[string][]ObjectVersion // key -> versions and markers, newest first
+	manifests   map[string]map[int64][]ObjectVersion
+	checkpoints map[string][]ObjectVersion
+}
+
+func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
+	idx := &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{}}
+	prefix := strings.Trim(v.prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	err := v.src.Versions(ctx, prefix, func(ov ObjectVersion) error {
+		if stream, seq, ok := ParseManifestKey(v.prefix, ov.Key); ok {
+			if idx.manifests[stream] == nil {
+				idx.manifests[stream] = map[int64][]ObjectVersion{}
+			}
+			idx.manifests[stream][seq] = append(idx.manifests[stream][seq], ov)
+			return nil
+		}
+		if stream, ok := IsCheckpointKey(v.prefix, ov.Key); ok {
+			idx.checkpoints[stream] = append(idx.checkpoints[stream], ov)
+			return nil
+		}
+		idx.objects[ov.Key] = append(idx.objects[ov.Key], ov)
+		return nil
+	})
+	return idx, err
+}
+
+// select_ picks the manifests whose subjects are checked in depth.
+func (v *Verifier) select_(chains map[string][]*ManifestRecord, o VerifyOptions, r *Report) []*ManifestRecord {
+	var out []*ManifestRecord
+	streams := make([]string, 0, len(chains))
+	for s := range chains {
+		streams = append(streams, s)
+	}
+	sort.Strings(streams)
+	for _, s := range streams {
+		for _, m := range chains[s] {
+			in := (o.Since.IsZero() || !m.SealedAt.Before(o.Since)) && (o.Until.IsZero() || !m.SealedAt.After(o.Until)) &&
+				(o.Case == "" || m.Case == o.Case)
+			m.Selected = in
+			r.Manifests = append(r.Manifests, *m)
+			if in {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+type progress struct {
+	done, total, bytes atomic.Int64
+	fn                 func(done, total, bytes int64)
+}
+
+func (p *progress) add(n int64) {
+	d := p.done.Add(1)
+	b := p.bytes.Add(n)
+	if p.fn != nil {
+		p.fn(d, p.total.Load(), b)
+	}
+}
+
+func objectName(bucket, key, version string) string {
+	s := fmt.Sprintf("s3://%s/%s", bucket, key)
+	if version != "" {
+		s += "?versionId=" + version
+	}
+	return s
+}

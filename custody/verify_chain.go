@@ -1,0 +1,229 @@
+package custody
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+const remedyChain = "evidence between the neighbouring manifests can no longer be proven complete: find who changed the evidence bucket (CloudTrail data events on it) and preserve this report"
+
+// checkChains verifies every stream's manifests: presence of every
+// sequence number, one version each, signatures, predicate, links and the
+// checkpoint. It returns the verified manifests per stream, in order.
+func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) map[string][]*ManifestRecord {
+	chains := map[string][]*ManifestRecord{}
+	usedKeys := map[string]KeyRecord{}
+	streams := map[string]bool{}
+	for s := range idx.manifests {
+		streams[s] = true
+	}
+	for s := range idx.checkpoints {
+		streams[s] = true
+	}
+	var heads map[string]ledger.Manifest
+	if v.ledger != nil {
+		heads = map[string]ledger.Manifest{}
+		for s := range streams {
+			if h, err := v.ledger.Head(ctx, s); err == nil {
+				heads[s] = h
+			}
+		}
+	}
+	names := make([]string, 0, len(streams))
+	for s := range streams {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	for _, stream := range names {
+		r.Checked.Streams++
+		seqs := idx.manifests[stream]
+		var max int64
+		for seq := range seqs {
+			if seq > max {
+				max = seq
+			}
+		}
+		var prev *ManifestRecord
+		for seq := int64(1); seq <= max; seq++ {
+			key := ManifestKey(v.prefix, stream, seq)
+			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], r, usedKeys)
+			if m == nil {
+				if len(seqs[seq]) == 0 {
+					r.Findings.fail("manifest-missing", objectName(v.bucket, key, ""), remedyChain,
+						"manifest %d of stream %q is missing: the chain has a gap", seq, stream)
+				}
+				prev = nil
+				continue
+			}
+			p := m.statement.Predicate
+			switch {
+			case seq == 1 && p.PreviousSHA256 != "":
+				r.Findings.fail("chain-link-broken", objectName(v.bucket, key, m.VersionID), remedyChain,
+					"the first manifest links to a previous envelope %s", p.PreviousSHA256)
+			case prev != nil && p.PreviousSHA256 != prev.EnvelopeSHA256:
+				r.Findings.fail("chain-link-broken", objectName(v.bucket, key, m.VersionID), remedyChain,
+					"links to previous envelope %s, but manifest %d's envelope hashes to %s", p.PreviousSHA256, seq-1, prev.EnvelopeSHA256)
+			case prev != nil && m.SealedAt.Before(prev.SealedAt):
+				r.Findings.fail("chain-reordered", objectName(v.bucket, key, m.VersionID), remedyChain,
+					"sealed at %s, before manifest %d (%s)", m.SealedAt.Format("2006-01-02T15:04:05Z"), seq-1, prev.SealedAt.Format("2006-01-02T15:04:05Z"))
+			}
+			chains[stream] = append(chains[stream], m)
+			r.Checked.Manifests++
+			prev = m
+		}
+		v.checkCheckpoint(ctx, stream, max, chains[stream], idx.checkpoints[stream], r)
+		if h, ok := heads[stream]; ok && h.Seq > max {
+			r.Findings.fail("manifest-missing", objectName(v.bucket, ManifestKey(v.prefix, stream, h.Seq), ""), remedyChain,
+				"the ledger's head of stream %q is manifest %d, but the last manifest in the bucket is %d: the newest manifests are gone", stream, h.Seq, max)
+		}
+	}
+	for _, k := range usedKeys {
+		r.Keys = append(r.Keys, k)
+	}
+	sort.Slice(r.Keys, func(i, j int) bool { return r.Keys[i].KeyID < r.Keys[j].KeyID })
+	return chains
+}
+
+// checkManifest verifies the versions stored at one sequence number and
+// returns the chain element (the oldest readable version), or nil.
+func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, key string, versions []ObjectVersion, r *Report, used map[string]KeyRecord) *ManifestRecord {
+	var real []ObjectVersion
+	for _, ov := range versions {
+		if ov.DeleteMarker {
+			if ov.IsLatest {
+				r.Findings.fail("manifest-delete-marker", objectName(v.bucket, key, ov.VersionID), "remove the delete marker (DeleteObject with its version id) and find who placed it",
+					"a delete marker hides manifest %d of stream %q", seq, stream)
+			}
+			continue
+		}
+		real = append(real, ov)
+	}
+	if len(real) == 0 {
+		if len(versions) > 0 {
+			r.Findings.fail("manifest-missing", objectName(v.bucket, key, ""), remedyChain, "manifest %d of stream %q has only delete markers: its versions were deleted", seq, stream)
+		}
+		return nil
+	}
+	if len(real) > 1 {
+		r.Findings.fail("manifest-rewritten", objectName(v.bucket, key, ""), remedyChain,
+			"%d versions stored at sequence %d of stream %q: a fork or a replay", len(real), seq, stream)
+	}
+	var chosen *ManifestRecord
+	for i := len(real) - 1; i >= 0; i-- { // oldest first
+		ov := real[i]
+		obj := objectName(v.bucket, key, ov.VersionID)
+		m, ok := v.readManifest(ctx, stream, seq, key, ov, obj, r, used)
+		if ok && chosen == nil {
+			chosen = m
+		}
+	}
+	return chosen
+}
+
+func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, key string, ov ObjectVersion, obj string, r *Report, used map[string]KeyRecord) (*ManifestRecord, bool) {
+	rc, _, err := v.src.Open(ctx, key, ov.VersionID)
+	if err != nil {
+		r.Findings.fail("manifest-unreadable", obj, "check the verifier's s3:GetObject and s3:GetObjectVersion permissions", "cannot read: %v", err)
+		return nil, false
+	}
+	env, err := ParseEnvelope(rc)
+	rc.Close()
+	if err != nil {
+		r.Findings.fail("manifest-malformed", obj, remedyChain, "%v", err)
+		return nil, false
+	}
+	st, err := env.Statement()
+	if err != nil {
+		r.Findings.fail("manifest-malformed", obj, remedyChain, "%v", err)
+		return nil, false
+	}
+	p := st.Predicate
+	m := &ManifestRecord{Stream: stream, Sequence: seq, Key: key, VersionID: ov.VersionID, EnvelopeSHA256: env.SHA256, Event: p.Event,
+		Collector: p.What.Collector, Case: p.Case, SealedAt: p.When.SealedAt, Who: p.Who, Where: p.Where, Subjects: len(st.Subject), statement: st}
+	key0, kind, msg := verifyEnvelope(env, v.trust, p.When.SealedAt)
+	if kind != "" {
+		r.Findings.fail(kind, obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
+		return m, false
+	}
+	m.SignedBy = key0.Name
+	used[key0.KeyID] = KeyRecord{Name: key0.Name, KeyID: key0.KeyID, PEM: string(key0.PEM)}
+	if p.Stream != stream || p.Sequence != seq {
+		r.Findings.fail("manifest-reordered", obj, remedyChain,
+			"stored as stream %q sequence %d but says stream %q sequence %d: manifests were moved, swapped or replayed", stream, seq, p.Stream, p.Sequence)
+		return m, false
+	}
+	if p.Bucket != v.bucket && !v.src.Offline() {
+		r.Findings.fail("manifest-misplaced", obj, remedyChain, "seals objects of bucket %q, not %q", p.Bucket, v.bucket)
+		return m, false
+	}
+	for _, f := range p.Findings {
+		if f.Severity == SeverityFailure {
+			r.Findings.warn("recorded-"+f.Kind, f.Object, f.Remedy, "recorded at sealing in manifest %d of %q: %s", seq, stream, f.Message)
+		}
+	}
+	return m, true
+}
+
+func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {
+	key := CheckpointKey(v.prefix, stream)
+	var latest *ObjectVersion
+	for i := range versions {
+		if versions[i].IsLatest {
+			latest = &versions[i]
+		}
+	}
+	switch {
+	case latest == nil && max > 0:
+		r.Findings.fail("checkpoint-missing", objectName(v.bucket, key, ""), remedyChain, "stream %q has manifests but no checkpoint", stream)
+		return
+	case latest == nil:
+		return
+	case latest.DeleteMarker:
+		r.Findings.fail("checkpoint-delete-marker", objectName(v.bucket, key, latest.VersionID), "remove the delete marker and find who placed it", "a delete marker hides the checkpoint of stream %q", stream)
+		return
+	}
+	obj := objectName(v.bucket, key, latest.VersionID)
+	rc, _, err := v.src.Open(ctx, key, latest.VersionID)
+	if err != nil {
+		r.Findings.fail("checkpoint-unreadable", obj, "check the verifier's read permissions", "cannot read: %v", err)
+		return
+	}
+	env, err := ParseEnvelope(rc)
+	rc.Close()
+	var cp Checkpoint
+	if err == nil && env.DSSE.PayloadType != CheckpointPayloadType {
+		err = fmt.Errorf("payload type %q, want %q", env.DSSE.PayloadType, CheckpointPayloadType)
+	}
+	if err == nil {
+		err = json.Unmarshal(env.Payload, &cp)
+	}
+	if err != nil {
+		r.Findings.fail("checkpoint-malformed", obj, remedyChain, "%v", err)
+		return
+	}
+	if _, kind, msg := verifyEnvelope(env, v.trust, cp.At); kind != "" {
+		r.Findings.fail(kind, obj, "treat this checkpoint as forged", "checkpoint: %s", msg)
+		return
+	}
+	if cp.Stream != stream {
+		r.Findings.fail("checkpoint-malformed", obj, remedyChain, "checkpoint of stream %q stored under %q", cp.Stream, stream)
+		return
+	}
+	if cp.Sequence > max {
+		r.Findings.fail("manifest-missing", objectName(v.bucket, ManifestKey(v.prefix, stream, cp.Sequence), ""), remedyChain,
+			"the checkpoint records manifest %d as the head of stream %q, but the last manifest present is %d: the newest manifests are gone", cp.Sequence, stream, max)
+		return
+	}
+	for _, m := range chain {
+		if m.Sequence == cp.Sequence {
+			if m.EnvelopeSHA256 != cp.EnvelopeSHA256 {
+				r.Findings.fail("checkpoint-mismatch", obj, remedyChain, "the checkpoint's manifest %d hashes to %s, the stored one to %s", cp.Sequence, cp.EnvelopeSHA256, m.EnvelopeSHA256)
+			}
+			return
+		}
+	}
+}
