@@ -190,7 +190,7 @@ func TestResealAfterCrash(t *testing.T) {
 		t.Fatalf("after reseal: %v", fs)
 	}
 	last := r.Manifests[len(r.Manifests)-1]
-	if last.Event != EventReseal || last.Subjects != 3 {
+	if last.Event != EventReseal || last.SubjectCount != 3 {
 		t.Fatalf("last manifest = %+v", last)
 	}
 	runs, _ := e.ledger.Runs(ctx, ledger.RunAbandoned)

@@ -67,7 +67,7 @@ type ManifestRecord struct {
 	SealedAt       time.Time `json:"sealedAt"`
 	Who            Who       `json:"who"`
 	Where          Where     `json:"where"`
-	Subjects       int       `json:"subjects"`
+	SubjectCount   int       `json:"subjects"`
 	SignedBy       string    `json:"signedBy,omitempty"`
 	Selected       bool      `json:"selected"`
 	statement      Statement

@@ -143,7 +143,7 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 	}
 	p := st.Predicate
 	m := &ManifestRecord{Stream: stream, Sequence: seq, Key: key, VersionID: ov.VersionID, EnvelopeSHA256: env.SHA256, Event: p.Event,
-		Collector: p.What.Collector, Case: p.Case, SealedAt: p.When.SealedAt, Who: p.Who, Where: p.Where, Subjects: len(st.Subject), statement: st}
+		Collector: p.What.Collector, Case: p.Case, SealedAt: p.When.SealedAt, Who: p.Who, Where: p.Where, SubjectCount: len(st.Subject), statement: st}
 	key0, kind, msg := verifyEnvelope(env, v.trust, p.When.SealedAt)
 	if kind != "" {
 		r.Findings.fail(kind, obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)

@@ -20,7 +20,18 @@ var (
 // back from now (36h, 90m, 7d). Forms that leave the instant ambiguous,
 // a date alone or a time without an offset, are rejected, as are times in
 // the future. The result is in UTC.
-func ParseSince(s string, now time.Time) (time.Time, error) {
+func ParseSince(s string, now time.Time) (time.Time, error) { return ParseTime("--since", s, now) }
+
+// ParseTime is ParseSince for any flag: errors name flag.
+func ParseTime(flag, s string, now time.Time) (time.Time, error) {
+	t, err := parseTime(s, now)
+	if err != nil {
+		return t, errors.New(strings.ReplaceAll(err.Error(), "--since", flag))
+	}
+	return t, nil
+}
+
+func parseTime(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":

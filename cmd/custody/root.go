@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"time"
 
@@ -63,6 +64,13 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newConfigCommand(g),
 		newStoreCommand(g),
 		newLedgerCommand(g),
+		newKeygenCommand(g),
+		newPubkeyCommand(g),
+		newAddCommand(g),
+		newVerifyCommand(g),
+		newExportCommand(g),
 	)
 	return root
 }
+
+func jsonBytes(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

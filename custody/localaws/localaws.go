@@ -282,3 +282,30 @@ func CreateBucket(t testing.TB, c *s3.Client, o BucketOptions) string {
 	}
 	return name
 }
+
+// Tool returns the path of a tool that scripts/localaws install built and
+// cached (name is "cosign"), or ends the test as Require does.
+func Tool(t testing.TB, name, version string) string {
+	t.Helper()
+	cache := os.Getenv("CUSTODY_CACHE")
+	if cache == "" {
+		base := os.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home, _ := os.UserHomeDir()
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "custody")
+	}
+	p := filepath.Join(cache, "bin", name+"-"+version)
+	if _, err := os.Stat(p); err != nil {
+		if Required() {
+			t.Fatalf("%s %s is not installed (scripts/localaws install --%s): %v", name, version, name, err)
+		}
+		t.Skipf("%s %s is not installed (scripts/localaws install --%s)", name, version, name)
+	}
+	return p
+}
+
+// CosignVersion is the cosign release the interoperability tests use; keep
+// it in step with scripts/localaws.
+const CosignVersion = "v2.6.5"

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+// evidence is everything a command that writes to the evidence store
+// needs: the store, the ledger, and the chain of this agent's stream,
+// locked for this process.
+type evidence struct {
+	cfg    config.Config
+	aws    awsclient.Config
+	ledger *ledger.Ledger
+	store  *custody.Store
+	chain  *custody.Chain
+	unlock func()
+}
+
+// openEvidence opens the store for writing: it checks the bucket, takes
+// the stream lock, and reseals what a crashed run left unsealed.
+func openEvidence(ctx context.Context, g *globals, cfg config.Config) (*evidence, error) {
+	ac, err := storeAWS(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := custody.LoadSigner(ctx, cfg.Signer, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := custody.LockStream(cfg.Ledger, cfg.Agent.Stream)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(g.now))
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	ev := &evidence{cfg: cfg, aws: ac, ledger: l, unlock: unlock}
+	s3c := ac.S3()
+	if ev.store, err = custody.OpenStore(ctx, s3c, cfg.Store, g.now); err != nil {
+		ev.Close()
+		return nil, err
+	}
+	if ev.chain, err = custody.NewChain(ev.store, s3c, l, signer, cfg.Agent.Stream, whoAmI(ctx, ac), g.now); err != nil {
+		ev.Close()
+		return nil, err
+	}
+	n, err := ev.chain.Reseal(ctx)
+	if err != nil {
+		ev.Close()
+		return nil, fmt.Errorf("reseal artifacts of an interrupted run: %w", err)
+	}
+	if n > 0 {
+		fmt.Fprintf(g.stderr, "sealed %d artifact(s) left unsealed by an interrupted run\n", n)
+	}
+	return ev, nil
+}
+
+func (ev *evidence) Close() {
+	if ev.ledger != nil {
+		ev.ledger.Close()
+	}
+	ev.unlock()
+}
+
+// whoAmI describes the sealing agent: host, software, OS user and AWS
+// principal. A principal that cannot be read is left empty, not guessed.
+func whoAmI(ctx context.Context, ac awsclient.Config) custody.Who {
+	w := custody.Who{Software: "custody " + cli.Version()}
+	w.Host, _ = os.Hostname()
+	if u, err := user.Current(); err == nil {
+		w.Operator = u.Username
+	}
+	if id, err := ac.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err == nil {
+		w.Principal = aws.ToString(id.Arn)
+	}
+	return w
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
+)
+
+func newKeygenCommand(g *globals) *cobra.Command {
+	var out, passEnv, passFile string
+	cmd := &cobra.Command{
+		Use:   "keygen --out FILE",
+		Short: "Create an ECDSA P-256 manifest signing key, encrypted with a passphrase",
+		Long: `Create an ECDSA P-256 key pair for signing manifests. The private key is
+encrypted with a passphrase (scrypt and NaCl secretbox, the sigstore/cosign
+format) and written with mode 0600; the public key goes beside it as .pub.
+The passphrase comes from --passphrase-file, else the environment variable
+named by --passphrase-env (CUSTODY_KEY_PASSPHRASE), else a terminal prompt.
+Existing files are never overwritten.`,
+		Args: cli.NoArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return cli.Usagef("--out is required")
+			}
+			pass, err := readNewPassphrase(passFile, passEnv, g.stderr)
+			if err != nil {
+				return err
+			}
+			pubPath, err := custody.Keygen(out, pass)
+			if err != nil {
+				return err
+			}
+			pemBytes, err := os.ReadFile(pubPath)
+			if err != nil {
+				return err
+			}
+			pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+			if err != nil {
+				return err
+			}
+			id, err := custody.KeyID(pub)
+			if err != nil {
+				return err
+			}
+			type result struct{ PrivateKey, PublicKey, KeyID string }
+			return g.printer().Result(result{out, pubPath, id}, func(w io.Writer) {
+				fmt.Fprintf(w, "private key %s (encrypted, mode 0600)\npublic key  %s\nkey id      %s\n", out, pubPath, id)
+				fmt.Fprintf(w, "configure:  signer.key: file://%s\n", absPath(out))
+			})
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "private key file to create")
+	cmd.Flags().StringVar(&passEnv, "passphrase-env", "CUSTODY_KEY_PASSPHRASE", "environment variable holding the passphrase")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the passphrase")
+	return cmd
+}
+
+func readNewPassphrase(file, env string, stderr io.Writer) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		return bytes.TrimRight(b, "\r\n"), nil
+	}
+	if v := os.Getenv(env); v != "" {
+		return []byte(v), nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return nil, cli.Usagef("no passphrase: set %s or --passphrase-file (no terminal to ask on)", env)
+	}
+	fmt.Fprint(stderr, "passphrase: ")
+	a, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(stderr, "again: ")
+	b, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(a, b) {
+		return nil, errors.New("the passphrases differ")
+	}
+	return a, nil
+}
+
+func absPath(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return p
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	return wd + "/" + p
+}
+
+func newPubkeyCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "pubkey",
+		Short: "Print the public key of the configured signer (PEM)",
+		Args:  cli.NoArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig(cmd, nil)
+			if err != nil {
+				return err
+			}
+			s, err := custody.LoadSigner(cmd.Context(), cfg.Signer, os.Getenv)
+			if err != nil {
+				return err
+			}
+			pemBytes, err := custody.PublicKeyPEM(s)
+			if err != nil {
+				return err
+			}
+			_, err = g.stdout.Write(pemBytes)
+			return err
+		},
+	}
+}
