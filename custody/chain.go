@@ -84,6 +84,9 @@ type SealRequest struct {
 // the artifacts themselves are stored: artifacts first, manifest last.
 // Then it records the manifest in the ledger and writes the checkpoint.
 func (c *Chain) Seal(ctx context.Context, req SealRequest) (ledger.Manifest, error) {
+	if len(req.Artifacts) == 0 {
+		return ledger.Manifest{}, errors.New("seal: a manifest needs at least one artifact (Run.Seal stores a run record for empty runs)")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for attempt := 0; ; attempt++ {

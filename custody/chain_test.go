@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -127,7 +128,7 @@ func TestAdoptManifestMissingFromLedger(t *testing.T) {
 	e2 := *e
 	e2.signer = newKey(t)
 	stranger := e2.newChain(e.ledger, "agent-1")
-	if _, err := stranger.Seal(ctx, SealRequest{Event: EventCollect}); err == nil || !strings.Contains(err.Error(), "not signed by this agent's key") {
+	if _, err := stranger.Seal(ctx, SealRequest{Event: EventCollect, Artifacts: []Artifact{{Key: "k", VersionID: "v", SHA256: "00"}}}); err == nil || !strings.Contains(err.Error(), "not signed by this agent's key") {
 		t.Fatalf("adopting a stranger's manifest: %v", err)
 	}
 }
@@ -190,7 +191,7 @@ func TestResealAfterCrash(t *testing.T) {
 		t.Fatalf("after reseal: %v", fs)
 	}
 	last := r.Manifests[len(r.Manifests)-1]
-	if last.Event != EventReseal || last.SubjectCount != 3 {
+	if last.Event != EventReseal || last.SubjectCount != 3 || last.Collector != "reseal" {
 		t.Fatalf("last manifest = %+v", last)
 	}
 	runs, _ := e.ledger.Runs(ctx, ledger.RunAbandoned)
@@ -200,6 +201,23 @@ func TestResealAfterCrash(t *testing.T) {
 	// Nothing left to reseal: a second call seals nothing new.
 	if n, err := restarted.Reseal(ctx); err != nil || n != 0 {
 		t.Fatalf("second reseal = %d, %v", n, err)
+	}
+	// A run that stored nothing is sealed over a record of itself.
+	empty, err := restarted.StartRun(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := empty.Seal(ctx, SealRequest{Event: EventCollect}, errors.New("source unreachable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.verify(VerifyOptions{})
+	if fs := failures(r); len(fs) != 0 {
+		t.Fatalf("after an empty failed run: %v", fs)
+	}
+	last = r.Manifests[len(r.Manifests)-1]
+	if last.Sequence != m.Seq || last.SubjectCount != 1 || !strings.Contains(last.Subjects()[0].Name, "run-record.json") {
+		t.Fatalf("empty run manifest = %+v", last)
 	}
 }
 

@@ -1,9 +1,11 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +56,6 @@ func (r *Run) Artifacts() []Artifact { return r.req.Artifacts }
 // failed (runErr) is sealed too, with the failure as a finding, so what it
 // stored is never left unsealed.
 func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.Manifest, error) {
-	req.RunID, req.Artifacts = r.ID, r.req.Artifacts
 	if req.Collector == "" {
 		req.Collector = r.req.Collector
 	}
@@ -63,6 +64,14 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 		status = ledger.RunFailed
 		req.Findings = append(req.Findings, Finding{Severity: SeverityFailure, Kind: "run-failed", Object: r.ID, Message: runErr.Error()})
 	}
+	if len(r.req.Artifacts) == 0 {
+		// A statement needs a subject: a run that stored nothing is
+		// sealed over a record of itself.
+		if err := r.putRecord(ctx, req); err != nil {
+			return ledger.Manifest{}, err
+		}
+	}
+	req.RunID, req.Artifacts = r.ID, r.req.Artifacts
 	m, err := r.chain.Seal(ctx, req)
 	if err != nil {
 		return m, fmt.Errorf("seal run %s: %w", r.ID, err)
@@ -72,6 +81,27 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 		errText = runErr.Error()
 	}
 	return m, r.chain.ledger.FinishRun(ctx, r.ID, status, errText)
+}
+
+// putRecord stores a JSON record of a run that stored nothing else.
+func (r *Run) putRecord(ctx context.Context, req SealRequest) error {
+	rec := struct {
+		RunID       string    `json:"runId"`
+		Event       string    `json:"event"`
+		Collector   string    `json:"collector"`
+		Description string    `json:"description,omitempty"`
+		Case        string    `json:"case,omitempty"`
+		Resealed    []string  `json:"resealedRuns,omitempty"`
+		Findings    []Finding `json:"findings,omitempty"`
+		At          time.Time `json:"at"`
+	}{r.ID, req.Event, req.Collector, req.Description, req.Case, req.Resealed, req.Findings, r.chain.now().UTC()}
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	key := EventKey(r.chain.store.prefix, r.chain.stream, r.chain.now(), r.ID, "run-record.json")
+	_, err = r.Put(ctx, key, bytes.NewReader(body), PutOptions{Kind: "run-record", Case: req.Case, ContentType: "application/json"})
+	return err
 }
 
 // Reseal finds runs of this stream that a crash left unsealed (their
@@ -116,10 +146,15 @@ func (c *Chain) Reseal(ctx context.Context) (int, error) {
 		findings = append(findings, Finding{Severity: SeverityWarning, Kind: "sealed-after-crash", Object: "s3://" + a.Bucket + "/" + a.Key + "?versionId=" + a.VersionID,
 			Message: fmt.Sprintf("stored by run %s, which ended before sealing; sealed by this manifest", a.RunID)})
 	}
-	if _, err := c.Seal(ctx, SealRequest{
-		Event: EventReseal, RunID: NewRunID(c.now()), Collector: "reseal", Resealed: ids, Artifacts: sealed, Findings: findings,
+	run, err := c.StartRun(ctx, "reseal")
+	if err != nil {
+		return 0, err
+	}
+	run.req.Artifacts = sealed
+	if _, err := run.Seal(ctx, SealRequest{
+		Event: EventReseal, Resealed: ids, Findings: findings,
 		Description: fmt.Sprintf("artifacts of %d run(s) that ended before sealing", len(ids)),
-	}); err != nil {
+	}, nil); err != nil {
 		return 0, err
 	}
 	for _, id := range ids {

@@ -80,7 +80,7 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 func addFile(cmd *cobra.Command, run *custody.Run, prefix, caseID, path, src string, now func() time.Time) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return err
 	}
 	defer f.Close()
 	key := custody.CaseKey(prefix, caseID, now(), run.ID, filepath.Base(path))
