@@ -5,6 +5,9 @@
 //
 //	demofixture seed BUCKET N   create a versioned bucket with N objects, some overwritten
 //	demofixture list BUCKET     print every version and delete marker
+//	demofixture tamper BUCKET KEY  replace the newest version of KEY with other bytes,
+//	                               using governance bypass (what an insider could do
+//	                               to a GOVERNANCE bucket; COMPLIANCE refuses it)
 package main
 
 import (
@@ -50,6 +53,11 @@ func run(ctx context.Context, args []string) error {
 		return seed(ctx, c, args[1], n)
 	case "list":
 		return list(ctx, c, args[1])
+	case "tamper":
+		if len(args) != 3 {
+			return fmt.Errorf("usage: demofixture tamper BUCKET KEY")
+		}
+		return tamper(ctx, c, args[1], args[2])
 	}
 	return fmt.Errorf("unknown step %q", args[0])
 }
@@ -95,4 +103,31 @@ func list(ctx context.Context, c *s3.Client, bucket string) error {
 		}
 	}
 	return w.Flush()
+}
+
+func tamper(ctx context.Context, c *s3.Client, bucket, key string) error {
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("head s3://%s/%s: %w", bucket, key, err)
+	}
+	del := &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: head.VersionId, BypassGovernanceRetention: aws.Bool(true)}
+	if _, err := c.DeleteObject(ctx, del); err != nil {
+		if head.ObjectLockLegalHoldStatus != types.ObjectLockLegalHoldStatusOn {
+			return fmt.Errorf("delete s3://%s/%s (version %s): %w", bucket, key, aws.ToString(head.VersionId), err)
+		}
+		fmt.Printf("delete with governance bypass refused: the artifact is under legal hold\n")
+		if _, err := c.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: head.VersionId,
+			LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOff}}); err != nil {
+			return fmt.Errorf("lift legal hold on s3://%s/%s: %w", bucket, key, err)
+		}
+		fmt.Printf("the insider lifts the legal hold (s3:PutObjectLegalHold) and deletes again\n")
+		if _, err := c.DeleteObject(ctx, del); err != nil {
+			return fmt.Errorf("delete s3://%s/%s (version %s): %w", bucket, key, aws.ToString(head.VersionId), err)
+		}
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("altered after sealing\n"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256}); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+	}
+	fmt.Printf("replaced s3://%s/%s (version %s deleted with governance bypass, new bytes written)\n", bucket, key, aws.ToString(head.VersionId))
+	return nil
 }
