@@ -26,7 +26,7 @@ import (
 // testEnv is an evidence store on MinIO with a ledger, a signer and a
 // verifier that trusts it.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	s3     *s3.Client
 	cfg    config.Store
 	ledger *ledger.Ledger
@@ -43,7 +43,7 @@ func (c *testClock) now() time.Time { return c.t }
 
 // newTestEnv makes a fresh evidence bucket. GOVERNANCE lets tamper tests
 // alter evidence with bypass; production uses COMPLIANCE.
-func newTestEnv(t *testing.T, mode string) *testEnv {
+func newTestEnv(t testing.TB, mode string) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	c := localaws.Require(t).S3(t)
@@ -73,7 +73,7 @@ func newTestEnv(t *testing.T, mode string) *testEnv {
 	return e
 }
 
-func newKey(t *testing.T) Signer {
+func newKey(t testing.TB) Signer {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,7 +26,9 @@ import (
 type Run struct {
 	ID    string
 	chain *Chain
-	req   SealRequest
+
+	mu  sync.Mutex
+	req SealRequest
 }
 
 // StartRun records the start of a run in the ledger.
@@ -37,19 +40,25 @@ func (c *Chain) StartRun(ctx context.Context, collector string) (*Run, error) {
 	return &Run{ID: id, chain: c, req: SealRequest{RunID: id, Collector: collector}}, nil
 }
 
-// Put stores one artifact of the run.
+// Put stores one artifact of the run. It is safe for concurrent use.
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID
 	a, err := r.chain.store.Put(ctx, r.chain.ledger, key, body, o)
 	if err != nil {
 		return a, err
 	}
+	r.mu.Lock()
 	r.req.Artifacts = append(r.req.Artifacts, a)
+	r.mu.Unlock()
 	return a, nil
 }
 
 // Artifacts are what the run stored so far.
-func (r *Run) Artifacts() []Artifact { return r.req.Artifacts }
+func (r *Run) Artifacts() []Artifact {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Artifact(nil), r.req.Artifacts...)
+}
 
 // Seal seals the run's artifacts in a manifest described by req (its
 // Artifacts and RunID are the run's own) and finishes the run. A run that
@@ -64,6 +73,8 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 		status = ledger.RunFailed
 		req.Findings = append(req.Findings, Finding{Severity: SeverityFailure, Kind: "run-failed", Object: r.ID, Message: runErr.Error()})
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if len(r.req.Artifacts) == 0 {
 		// A statement needs a subject: a run that stored nothing is
 		// sealed over a record of itself.
@@ -100,8 +111,12 @@ func (r *Run) putRecord(ctx context.Context, req SealRequest) error {
 		return err
 	}
 	key := EventKey(r.chain.store.prefix, r.chain.stream, r.chain.now(), r.ID, "run-record.json")
-	_, err = r.Put(ctx, key, bytes.NewReader(body), PutOptions{Kind: "run-record", Case: req.Case, ContentType: "application/json"})
-	return err
+	a, err := r.chain.store.Put(ctx, r.chain.ledger, key, bytes.NewReader(body), PutOptions{RunID: r.ID, Kind: "run-record", Case: req.Case, ContentType: "application/json"})
+	if err != nil {
+		return err
+	}
+	r.req.Artifacts = append(r.req.Artifacts, a) // r.mu is held by Seal
+	return nil
 }
 
 // Reseal finds runs of this stream that a crash left unsealed (their

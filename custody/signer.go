@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -46,6 +47,10 @@ func LoadSigner(ctx context.Context, sc config.Signer, getenv func(string) strin
 			return nil, fmt.Errorf("read signing key %s: %w", path, err)
 		}
 		priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, cryptoutils.StaticPasswordFunc(pass))
+		clear(pass)
+		// scrypt's 64 MiB working set is garbage now: give it back, so a
+		// long-running agent does not carry it.
+		debug.FreeOSMemory()
 		if err != nil {
 			return nil, fmt.Errorf("decrypt signing key %s: %w (wrong passphrase, or not a key made by custody keygen)", path, err)
 		}

@@ -78,6 +78,15 @@ type Store struct {
 
 	PartSize        int64
 	PartConcurrency int
+
+	bufs sync.Pool // PartSize buffers, shared by every Put
+}
+
+func (s *Store) buffer() []byte {
+	if b, ok := s.bufs.Get().([]byte); ok && int64(len(b)) == s.PartSize {
+		return b
+	}
+	return make([]byte, s.PartSize)
 }
 
 // OpenStore checks that the bucket can hold evidence (versioning and
@@ -125,15 +134,17 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 	a.RetainUntil = s.now().UTC().Add(s.retention.Period()).Truncate(time.Second).Add(time.Second)
 	lock := lockHeaders{mode: types.ObjectLockMode(s.retention.Mode), until: a.RetainUntil, hold: a.LegalHold}
 
-	first := make([]byte, s.PartSize)
+	first := s.buffer()
 	n, err := io.ReadFull(r, first)
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		err = s.putSingle(ctx, &a, first[:n], o.ContentType, lock)
+		s.bufs.Put(first) //nolint:staticcheck // a slice header is fine here
 	case err != nil:
+		s.bufs.Put(first) //nolint:staticcheck
 		return a, fmt.Errorf("read artifact for %s: %w", key, err)
 	default:
-		err = s.putMultipart(ctx, &a, io.MultiReader(bytes.NewReader(first), r), o.ContentType, lock)
+		err = s.putMultipart(ctx, &a, first, r, o.ContentType, lock)
 	}
 	if err != nil {
 		return a, err
@@ -185,7 +196,9 @@ func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, content
 	return nil
 }
 
-func (s *Store) putMultipart(ctx context.Context, a *Artifact, r io.Reader, contentType string, lock lockHeaders) (err error) {
+// putMultipart uploads first (a full part) and the rest of r in parts;
+// it takes ownership of first.
+func (s *Store) putMultipart(ctx context.Context, a *Artifact, first []byte, r io.Reader, contentType string, lock lockHeaders) (err error) {
 	created, err := s.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:                    aws.String(s.bucket),
 		Key:                       aws.String(a.Key),
@@ -207,17 +220,23 @@ func (s *Store) putMultipart(ctx context.Context, a *Artifact, r io.Reader, cont
 	}()
 
 	whole := sha256.New()
-	pool := sync.Pool{New: func() any { return make([]byte, s.PartSize) }}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.PartConcurrency)
 	var mu sync.Mutex
 	var parts []types.CompletedPart
 	var size int64
 	for num := int32(1); ; num++ {
-		buf := pool.Get().([]byte)
-		n, rerr := io.ReadFull(r, buf)
+		var buf []byte
+		var n int
+		var rerr error
+		if num == 1 {
+			buf, n = first, len(first)
+		} else {
+			buf = s.buffer()
+			n, rerr = io.ReadFull(r, buf)
+		}
 		if n == 0 {
-			pool.Put(buf) //nolint:staticcheck // a slice header is fine here
+			s.bufs.Put(buf) //nolint:staticcheck
 			if errors.Is(rerr, io.EOF) {
 				break
 			}
@@ -233,7 +252,7 @@ func (s *Store) putMultipart(ctx context.Context, a *Artifact, r io.Reader, cont
 		checksum := base64.StdEncoding.EncodeToString(sum[:])
 		partNum := num
 		g.Go(func() error {
-			defer pool.Put(buf) //nolint:staticcheck
+			defer s.bufs.Put(buf) //nolint:staticcheck
 			out, err := s.api.UploadPart(gctx, &s3.UploadPartInput{
 				Bucket: aws.String(s.bucket), Key: aws.String(a.Key), UploadId: uploadID,
 				PartNumber: aws.Int32(partNum), Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),

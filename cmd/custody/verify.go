@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -126,10 +128,17 @@ func verifyStore(ctx context.Context, g *globals, cfg config.Config, vo custody.
 }
 
 // trustList is the configured trust list; without one, the configured
-// signer's own public key is trusted (and the report says which key).
+// signer's own public key is trusted (and the report says which key): for
+// a key file, the .pub keygen wrote beside it, else the key itself.
 func trustList(ctx context.Context, cfg config.Config) ([]custody.TrustedKey, error) {
 	if len(cfg.Trust) > 0 {
 		return custody.LoadTrust(ctx, cfg.Trust)
+	}
+	if pub, ok := strings.CutPrefix(cfg.Signer.Key, "file://"); ok {
+		pub = strings.TrimSuffix(pub, filepath.Ext(pub)) + ".pub"
+		if _, err := os.Stat(pub); err == nil {
+			return custody.LoadTrust(ctx, []config.TrustedKey{{Name: "signer", Key: "file://" + pub}})
+		}
 	}
 	s, err := custody.LoadSigner(ctx, cfg.Signer, os.Getenv)
 	if err != nil {

@@ -44,7 +44,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String()
 
