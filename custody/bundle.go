@@ -70,6 +70,13 @@ func VerifyBundle(ctx context.Context, pkg string, o VerifyOptions, trust []Trus
 		return nil, err
 	}
 	v := &Verifier{src: src, bucket: bi.Bucket, prefix: bi.Prefix, trust: trust, now: now}
+	if pemBytes, err := os.ReadFile(filepath.Join(root, bundleTSAChain)); err == nil {
+		chain, err := ParseTSAChain(pemBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadBundle, bundleTSAChain, err)
+		}
+		v.TSA = &chain
+	}
 	r, err := v.Verify(ctx, o)
 	if err != nil {
 		return nil, err

@@ -42,9 +42,16 @@ type Chain struct {
 	stream string
 	who    Who
 	now    func() time.Time
+	tsa    *TSA
 
 	mu sync.Mutex
+	// Warn receives problems that do not stop sealing (a TSA that did not
+	// answer). Nil discards them.
+	Warn func(error)
 }
+
+// SetTSA has every manifest timestamped by tsa (nil: none).
+func (c *Chain) SetTSA(tsa *TSA) { c.tsa = tsa }
 
 // NewChain returns the chain of stream. who describes the sealing agent;
 // its KeyID is filled from the signer.
@@ -126,6 +133,7 @@ func (c *Chain) sealOnce(ctx context.Context, req SealRequest) (ledger.Manifest,
 	if err != nil {
 		return ledger.Manifest{}, err
 	}
+	c.timestamp(ctx, env, p.Sequence)
 	sum := sha256.Sum256(env)
 	m := ledger.Manifest{
 		Stream: c.stream, Seq: p.Sequence, Bucket: c.store.bucket, Key: key, VersionID: version,
@@ -135,6 +143,33 @@ func (c *Chain) sealOnce(ctx context.Context, req SealRequest) (ledger.Manifest,
 		return m, err
 	}
 	return m, c.writeCheckpoint(ctx, m)
+}
+
+// timestamp stores an RFC 3161 token over the manifest's signature. A TSA
+// that fails does not stop sealing: verify reports the missing token.
+func (c *Chain) timestamp(ctx context.Context, env []byte, seq int64) {
+	if c.tsa == nil {
+		return
+	}
+	err := func() error {
+		e, err := ParseEnvelope(bytes.NewReader(env))
+		if err != nil {
+			return err
+		}
+		sig, err := signatureBytes(e)
+		if err != nil {
+			return err
+		}
+		token, err := c.tsa.Stamp(ctx, sig)
+		if err != nil {
+			return err
+		}
+		_, err = c.store.putLocked(ctx, TimestampKey(c.store.prefix, c.stream, seq), token, "application/timestamp-reply", true)
+		return err
+	}()
+	if err != nil && c.Warn != nil {
+		c.Warn(fmt.Errorf("manifest %d of %s sealed without a timestamp: %w", seq, c.stream, err))
+	}
 }
 
 func refs(arts []Artifact) []ledger.ArtifactRef {

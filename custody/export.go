@@ -28,6 +28,8 @@ const (
 	bundleReadme  = "README.md"
 	bundleKeys    = "keys/"
 	bundleObjects = "objects/"
+	// bundleTSAChain holds the TSA's certificates, outside keys/.
+	bundleTSAChain = "tsa-chain.pem"
 )
 
 // BundleIndex maps every stored object in a package to its file, with the
@@ -100,6 +102,9 @@ func (v *Verifier) Export(ctx context.Context, o VerifyOptions, out string) (*Ex
 		for _, vs := range idx.manifests[stream] {
 			chainObjs = append(chainObjs, vs...)
 		}
+		for _, vs := range idx.timestamps[stream] {
+			chainObjs = append(chainObjs, vs...)
+		}
 		chainObjs = append(chainObjs, idx.checkpoints[stream]...)
 	}
 	sortVersions(chainObjs)
@@ -131,6 +136,11 @@ func (v *Verifier) Export(ctx context.Context, o VerifyOptions, out string) (*Ex
 	}
 	for _, k := range report.Keys {
 		if err := w.addFile(bundleKeys+keyFileName(k), []byte(k.PEM)); err != nil {
+			return nil, err
+		}
+	}
+	if v.TSA != nil {
+		if err := w.addFile(bundleTSAChain, v.TSA.PEM); err != nil {
 			return nil, err
 		}
 	}

@@ -17,12 +17,14 @@ import (
 //	<prefix>/cases/<case>/<yyyy>/<mm>/<dd>/<run>/<name>                files added to a case
 //	<prefix>/events/<stream>/<yyyy>/<mm>/<dd>/<run>/<name>             records of exports and recoveries
 //	<prefix>/manifests/<stream>/<seq, 12 digits>.dsse.json              manifests, one per run or event
+//	<prefix>/manifests/<stream>/<seq, 12 digits>.tsr                    its RFC 3161 timestamp, if a TSA is configured
 //	<prefix>/manifests/<stream>/checkpoint.dsse.json                    the stream's signed chain head
 
 const (
-	manifestDir    = "manifests"
-	manifestSuffix = ".dsse.json"
-	checkpointName = "checkpoint" + manifestSuffix
+	manifestDir     = "manifests"
+	manifestSuffix  = ".dsse.json"
+	checkpointName  = "checkpoint" + manifestSuffix
+	timestampSuffix = ".tsr"
 )
 
 var segmentBad = regexp.MustCompile(`[^A-Za-z0-9._=-]+`)
@@ -73,6 +75,20 @@ func ManifestPrefix(prefix string) string { return join(prefix, manifestDir) + "
 // ManifestKey is the key of manifest seq of stream.
 func ManifestKey(prefix, stream string, seq int64) string {
 	return join(prefix, manifestDir, segment(stream), fmt.Sprintf("%012d%s", seq, manifestSuffix))
+}
+
+// TimestampKey is the key of manifest seq's RFC 3161 timestamp token.
+func TimestampKey(prefix, stream string, seq int64) string {
+	return strings.TrimSuffix(ManifestKey(prefix, stream, seq), manifestSuffix) + timestampSuffix
+}
+
+// ParseTimestampKey is ParseManifestKey for timestamp tokens.
+func ParseTimestampKey(prefix, key string) (stream string, seq int64, ok bool) {
+	base, found := strings.CutSuffix(key, timestampSuffix)
+	if !found {
+		return "", 0, false
+	}
+	return ParseManifestKey(prefix, base+manifestSuffix)
 }
 
 // CheckpointKey is the key of a stream's checkpoint.

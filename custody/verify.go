@@ -69,6 +69,7 @@ type ManifestRecord struct {
 	Where          Where     `json:"where"`
 	SubjectCount   int       `json:"subjects"`
 	SignedBy       string    `json:"signedBy,omitempty"`
+	TimestampedAt  time.Time `json:"timestampedAt,omitzero"`
 	Selected       bool      `json:"selected"`
 	statement      Statement
 }
@@ -89,6 +90,10 @@ type Verifier struct {
 	ledger       *ledger.Ledger // optional: its heads catch a deleted tail
 	now          func() time.Time
 	bucketChecks func(context.Context) Findings
+
+	// TSA, if set, is the chain RFC 3161 timestamps must verify against;
+	// manifests without one are then reported.
+	TSA *TSAChain
 }
 
 // NewVerifier verifies the evidence bucket through api against trust. The
@@ -140,10 +145,12 @@ type storeIndex struct {
 	objects     map[string][]ObjectVersion // key -> versions and markers, newest first
 	manifests   map[string]map[int64][]ObjectVersion
 	checkpoints map[string][]ObjectVersion
+	timestamps  map[string]map[int64][]ObjectVersion
 }
 
 func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
-	idx := &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{}}
+	idx := &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{},
+		timestamps: map[string]map[int64][]ObjectVersion{}}
 	prefix := strings.Trim(v.prefix, "/")
 	if prefix != "" {
 		prefix += "/"
@@ -154,6 +161,13 @@ func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
 				idx.manifests[stream] = map[int64][]ObjectVersion{}
 			}
 			idx.manifests[stream][seq] = append(idx.manifests[stream][seq], ov)
+			return nil
+		}
+		if stream, seq, ok := ParseTimestampKey(v.prefix, ov.Key); ok {
+			if idx.timestamps[stream] == nil {
+				idx.timestamps[stream] = map[int64][]ObjectVersion{}
+			}
+			idx.timestamps[stream][seq] = append(idx.timestamps[stream][seq], ov)
 			return nil
 		}
 		if stream, ok := IsCheckpointKey(v.prefix, ov.Key); ok {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
+	"time"
 
 	"github.com/custody-ir/custody/custody/ledger"
 )
@@ -50,7 +52,7 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 		var prev *ManifestRecord
 		for seq := int64(1); seq <= max; seq++ {
 			key := ManifestKey(v.prefix, stream, seq)
-			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], r, usedKeys)
+			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], idx.timestamps[stream][seq], r, usedKeys)
 			if m == nil {
 				if len(seqs[seq]) == 0 {
 					r.Findings.fail("manifest-missing", objectName(v.bucket, key, ""), remedyChain,
@@ -90,7 +92,7 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 
 // checkManifest verifies the versions stored at one sequence number and
 // returns the chain element (the oldest readable version), or nil.
-func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, key string, versions []ObjectVersion, r *Report, used map[string]KeyRecord) *ManifestRecord {
+func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, key string, versions, stamps []ObjectVersion, r *Report, used map[string]KeyRecord) *ManifestRecord {
 	var real []ObjectVersion
 	for _, ov := range versions {
 		if ov.DeleteMarker {
@@ -116,7 +118,7 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 	for i := len(real) - 1; i >= 0; i-- { // oldest first
 		ov := real[i]
 		obj := objectName(v.bucket, key, ov.VersionID)
-		m, ok := v.readManifest(ctx, stream, seq, key, ov, obj, r, used)
+		m, ok := v.readManifest(ctx, stream, seq, key, ov, obj, stamps, r, used)
 		if ok && chosen == nil {
 			chosen = m
 		}
@@ -124,7 +126,7 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 	return chosen
 }
 
-func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, key string, ov ObjectVersion, obj string, r *Report, used map[string]KeyRecord) (*ManifestRecord, bool) {
+func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, key string, ov ObjectVersion, obj string, stamps []ObjectVersion, r *Report, used map[string]KeyRecord) (*ManifestRecord, bool) {
 	rc, _, err := v.src.Open(ctx, key, ov.VersionID)
 	if err != nil {
 		r.Findings.fail("manifest-unreadable", obj, "check the verifier's s3:GetObject and s3:GetObjectVersion permissions", "cannot read: %v", err)
@@ -144,7 +146,11 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 	p := st.Predicate
 	m := &ManifestRecord{Stream: stream, Sequence: seq, Key: key, VersionID: ov.VersionID, EnvelopeSHA256: env.SHA256, Event: p.Event,
 		Collector: p.What.Collector, Case: p.Case, SealedAt: p.When.SealedAt, Who: p.Who, Where: p.Where, SubjectCount: len(st.Subject), statement: st}
-	key0, kind, msg := verifyEnvelope(env, v.trust, p.When.SealedAt)
+	signedAt := p.When.SealedAt
+	if ts, ok := v.checkTimestamp(ctx, env, stream, seq, stamps, p.When.SealedAt, r); ok {
+		signedAt, m.TimestampedAt = ts, ts
+	}
+	key0, kind, msg := verifyEnvelope(env, v.trust, signedAt)
 	if kind != "" {
 		r.Findings.fail(kind, obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
 		return m, false
@@ -166,6 +172,53 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 		}
 	}
 	return m, true
+}
+
+// checkTimestamp verifies the RFC 3161 token of a manifest, if any, and
+// returns the time it attests.
+func (v *Verifier) checkTimestamp(ctx context.Context, env Envelope, stream string, seq int64, stamps []ObjectVersion, sealedAt time.Time, r *Report) (time.Time, bool) {
+	key := TimestampKey(v.prefix, stream, seq)
+	var latest *ObjectVersion
+	for i := range stamps {
+		if !stamps[i].DeleteMarker && (latest == nil || stamps[i].IsLatest) {
+			latest = &stamps[i]
+		}
+	}
+	if latest == nil {
+		if v.TSA != nil {
+			r.Findings.warn("timestamp-missing", objectName(v.bucket, key, ""), "check that the TSA answers the agent", "manifest %d of %q has no RFC 3161 timestamp", seq, stream)
+		}
+		return time.Time{}, false
+	}
+	obj := objectName(v.bucket, key, latest.VersionID)
+	if v.TSA == nil {
+		r.Findings.warn("timestamp-unchecked", obj, "configure timestamp.cert_chain to check it", "manifest %d of %q has a timestamp, but no TSA chain is configured", seq, stream)
+		return time.Time{}, false
+	}
+	rc, _, err := v.src.Open(ctx, key, latest.VersionID)
+	if err != nil {
+		r.Findings.fail("timestamp-unreadable", obj, "check the verifier's read permissions", "cannot read: %v", err)
+		return time.Time{}, false
+	}
+	token, err := io.ReadAll(io.LimitReader(rc, maxTimestampSize))
+	rc.Close()
+	sig, serr := signatureBytes(env)
+	if err == nil {
+		err = serr
+	}
+	var at time.Time
+	if err == nil {
+		at, err = VerifyTimestamp(token, sig, *v.TSA)
+	}
+	if err != nil {
+		r.Findings.fail("timestamp-invalid", obj, remedyChain, "%v", err)
+		return time.Time{}, false
+	}
+	if d := at.Sub(sealedAt); d > timestampSkew || d < -timestampSkew {
+		r.Findings.fail("timestamp-mismatch", obj, "the agent's clock or the manifest's time is wrong: treat its claimed time as untrusted",
+			"the manifest says it was sealed at %s, the TSA at %s", sealedAt.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	}
+	return at, true
 }
 
 func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {

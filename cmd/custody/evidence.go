@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -58,6 +59,13 @@ func openEvidence(ctx context.Context, g *globals, cfg config.Config) (*evidence
 		ev.Close()
 		return nil, err
 	}
+	tsa, err := custody.LoadTSA(cfg.Timestamp)
+	if err != nil {
+		ev.Close()
+		return nil, err
+	}
+	ev.chain.SetTSA(tsa)
+	ev.chain.Warn = func(err error) { fmt.Fprintln(g.stderr, "warning:", err) }
 	n, err := ev.chain.Reseal(ctx)
 	if err != nil {
 		ev.Close()
@@ -74,6 +82,23 @@ func (ev *evidence) Close() {
 		ev.ledger.Close()
 	}
 	ev.unlock()
+}
+
+// verifier returns a verifier of the store with the configured TSA chain.
+func verifier(ac awsclient.Config, cfg config.Config, trust []custody.TrustedKey, l *ledger.Ledger, now func() time.Time) (*custody.Verifier, error) {
+	v := custody.NewVerifier(ac.S3(), cfg.Store, trust, l, now)
+	if cfg.Timestamp.CertChain != "" {
+		pemBytes, err := os.ReadFile(cfg.Timestamp.CertChain)
+		if err != nil {
+			return nil, fmt.Errorf("timestamp.cert_chain: %w", err)
+		}
+		chain, err := custody.ParseTSAChain(pemBytes)
+		if err != nil {
+			return nil, fmt.Errorf("timestamp.cert_chain %s: %w", cfg.Timestamp.CertChain, err)
+		}
+		v.TSA = &chain
+	}
+	return v, nil
 }
 
 // whoAmI describes the sealing agent: host, software, OS user and AWS

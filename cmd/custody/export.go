@@ -50,7 +50,11 @@ failures (or the export failed), 2 usage or configuration error.`,
 			}
 			defer ev.Close()
 			vo.Progress = progressPrinter(g.stderr)
-			res, err := custody.NewVerifier(ev.aws.S3(), cfg.Store, trust, ev.ledger, g.now).Export(ctx, vo, out)
+			v, err := verifier(ev.aws, cfg, trust, ev.ledger, g.now)
+			if err != nil {
+				return err
+			}
+			res, err := v.Export(ctx, vo, out)
 			if err != nil {
 				return err
 			}

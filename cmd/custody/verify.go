@@ -124,7 +124,11 @@ func verifyStore(ctx context.Context, g *globals, cfg config.Config, vo custody.
 			defer l.Close()
 		}
 	}
-	return custody.NewVerifier(ac.S3(), cfg.Store, trust, l, g.now).Verify(ctx, vo)
+	v, err := verifier(ac, cfg, trust, l, g.now)
+	if err != nil {
+		return nil, err
+	}
+	return v.Verify(ctx, vo)
 }
 
 // trustList is the configured trust list; without one, the configured

@@ -1,0 +1,190 @@
+package custody
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/digitorus/timestamp"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/custody-ir/custody/custody/config"
+)
+
+// testTSA is an in-process RFC 3161 time-stamping authority.
+type testTSA struct {
+	url      string
+	chainPEM string // path of the root's PEM
+	skew     time.Duration
+}
+
+func newTestTSA(t testing.TB) *testTSA {
+	t.Helper()
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rootTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "custody test TSA root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := x509.ParseCertificate(rootDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "custody test TSA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, root, &leafKey.PublicKey, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(leafDER)
+	tsa := &testTSA{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req, err := timestamp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ts := timestamp.Timestamp{HashAlgorithm: req.HashAlgorithm, HashedMessage: req.HashedMessage, Time: time.Now().Add(tsa.skew),
+			Policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 2}, Nonce: req.Nonce, AddTSACertificate: req.Certificates}
+		resp, err := ts.CreateResponseWithOpts(leaf, leafKey, crypto.SHA256)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/timestamp-reply")
+		w.Write(resp)
+	}))
+	t.Cleanup(srv.Close)
+	pemBytes, _ := cryptoutils.MarshalCertificateToPEM(root)
+	tsa.url = srv.URL
+	tsa.chainPEM = filepath.Join(t.TempDir(), "tsa-chain.pem")
+	if err := os.WriteFile(tsa.chainPEM, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tsa
+}
+
+func (tt *testTSA) load(t testing.TB) *TSA {
+	t.Helper()
+	tsa, err := LoadTSA(config.Timestamp{URL: tt.url, CertChain: tt.chainPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tsa
+}
+
+func TestTimestampedManifests(t *testing.T) {
+	t.Parallel()
+	tt := newTestTSA(t)
+	e := newTestEnv(t, config.ModeCompliance)
+	tsa := tt.load(t)
+	e.chain.SetTSA(tsa)
+	var warned []error
+	e.chain.Warn = func(err error) { warned = append(warned, err) }
+	e.collect(e.chain, 1)
+	e.collect(e.chain, 1)
+	if len(warned) != 0 {
+		t.Fatalf("sealing warned: %v", warned)
+	}
+	chain := tsa.Chain()
+	v := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now)
+	v.TSA = &chain
+	r, err := v.Verify(context.Background(), VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := failures(r); len(fs) != 0 {
+		t.Fatalf("timestamped chain: %v", fs)
+	}
+	for _, m := range r.Manifests {
+		if m.TimestampedAt.IsZero() {
+			t.Fatalf("manifest %d has no verified timestamp", m.Sequence)
+		}
+	}
+	for _, f := range r.Findings {
+		if f.Kind == "timestamp-missing" || f.Kind == "timestamp-unchecked" {
+			t.Fatalf("unexpected %v", f)
+		}
+	}
+	// The package carries the TSA chain: the recipient checks timestamps too.
+	out := filepath.Join(t.TempDir(), "p.tar.gz")
+	if _, err := v.Export(context.Background(), VerifyOptions{}, out); err != nil {
+		t.Fatal(err)
+	}
+	br, err := VerifyBundle(context.Background(), out, VerifyOptions{}, nil, e.clock.now)
+	if err != nil || !br.OK || br.Manifests[0].TimestampedAt.IsZero() {
+		t.Fatalf("timestamped package: %v %v", err, failures(br))
+	}
+
+	// Checked against another TSA's chain, the tokens are invalid.
+	other := newTestTSA(t).load(t).Chain()
+	v.TSA = &other
+	r, _ = v.Verify(context.Background(), VerifyOptions{})
+	requireFinding(t, r, "timestamp-invalid", ".tsr")
+}
+
+func TestTimestampFarFromSealingTime(t *testing.T) {
+	t.Parallel()
+	tt := newTestTSA(t)
+	tt.skew = time.Hour
+	e := newTestEnv(t, config.ModeCompliance)
+	tsa := tt.load(t)
+	e.chain.SetTSA(tsa)
+	e.collect(e.chain, 1)
+	chain := tsa.Chain()
+	v := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now)
+	v.TSA = &chain
+	r, err := v.Verify(context.Background(), VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireFinding(t, r, "timestamp-mismatch", ".tsr")
+}
+
+func TestUnreachableTSADoesNotStopSealing(t *testing.T) {
+	t.Parallel()
+	tt := newTestTSA(t)
+	e := newTestEnv(t, config.ModeCompliance)
+	tsa := tt.load(t)
+	tsa.url = "http://127.0.0.1:1/unreachable"
+	e.chain.SetTSA(tsa)
+	var warned []error
+	e.chain.Warn = func(err error) { warned = append(warned, err) }
+	e.collect(e.chain, 1)
+	if len(warned) != 1 {
+		t.Fatalf("warnings = %v", warned)
+	}
+	chain := tsa.Chain()
+	v := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now)
+	v.TSA = &chain
+	r, _ := v.Verify(context.Background(), VerifyOptions{})
+	if fs := failures(r); len(fs) != 0 {
+		t.Fatalf("failures: %v", fs)
+	}
+	found := false
+	for _, f := range r.Findings {
+		found = found || f.Kind == "timestamp-missing"
+	}
+	if !found {
+		t.Fatal("a manifest without a timestamp is not reported")
+	}
+}
