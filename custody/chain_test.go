@@ -243,3 +243,41 @@ func TestOpenStoreRefusesUnlockedBucket(t *testing.T) {
 		t.Fatalf("OpenStore on a bucket without Object Lock: %v", err)
 	}
 }
+
+// countingCheck is an evidence check that reads every subject of a kind.
+type countingCheck struct{ seen int }
+
+func (c *countingCheck) Name() string { return "counting" }
+
+func (c *countingCheck) Check(ctx context.Context, ev EvidenceReader, ms []ManifestRecord) Findings {
+	var fs Findings
+	for _, m := range ms {
+		for _, s := range m.Subjects() {
+			rc, err := ev.Open(ctx, s.Name, s.Annotations.VersionID)
+			if err != nil {
+				fs.fail("counting-unreadable", s.Name, "", "%v", err)
+				continue
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if !strings.Contains(string(b), `"item":`) {
+				fs.fail("counting-bad-content", s.Name, "", "not an item")
+			}
+			c.seen++
+		}
+	}
+	return fs
+}
+
+func TestRegisteredEvidenceChecksRun(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, config.ModeCompliance)
+	e.collect(e.chain, 3)
+	check := &countingCheck{}
+	v := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now)
+	v.Checks = []EvidenceCheck{check}
+	r, err := v.Verify(context.Background(), VerifyOptions{})
+	if err != nil || !r.OK || check.seen != 3 {
+		t.Fatalf("check saw %d subjects, report ok %v, %v", check.seen, r != nil && r.OK, err)
+	}
+}

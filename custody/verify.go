@@ -3,6 +3,7 @@ package custody
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -94,6 +95,29 @@ type Verifier struct {
 	// TSA, if set, is the chain RFC 3161 timestamps must verify against;
 	// manifests without one are then reported.
 	TSA *TSAChain
+	// Checks are the evidence-level checks collectors register (the
+	// CloudTrail digest chain, say); each runs over the selected manifests.
+	Checks []EvidenceCheck
+}
+
+// EvidenceCheck is a check of the evidence's own meaning, beyond its
+// custody: a collector registers one to re-validate what it preserved.
+// Check reports problems as findings and never stops at the first.
+type EvidenceCheck interface {
+	Name() string
+	Check(ctx context.Context, ev EvidenceReader, manifests []ManifestRecord) Findings
+}
+
+// EvidenceReader opens sealed artifacts for an EvidenceCheck.
+type EvidenceReader interface {
+	Open(ctx context.Context, key, versionID string) (io.ReadCloser, error)
+}
+
+type sourceReader struct{ src evidenceSource }
+
+func (s sourceReader) Open(ctx context.Context, key, versionID string) (io.ReadCloser, error) {
+	rc, _, err := s.src.Open(ctx, key, versionID)
+	return rc, err
 }
 
 // NewVerifier verifies the evidence bucket through api against trust. The
@@ -128,6 +152,13 @@ func (v *Verifier) Verify(ctx context.Context, o VerifyOptions) (*Report, error)
 	selected := v.select_(chains, o, r)
 	v.checkSubjects(ctx, idx, selected, o, r)
 	v.checkUnsealed(idx, chains, o, r)
+	var sel []ManifestRecord
+	for _, m := range selected {
+		sel = append(sel, *m)
+	}
+	for _, c := range v.Checks {
+		r.Findings = append(r.Findings, c.Check(ctx, sourceReader{v.src}, sel)...)
+	}
 
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		if r.Findings[i].Severity != r.Findings[j].Severity {

@@ -1,0 +1,82 @@
+package custody
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type policyDoc struct {
+	Version   string
+	Statement []struct {
+		Sid      string
+		Effect   string
+		Action   any
+		Resource any
+	}
+}
+
+func loadPolicy(t *testing.T, name string) map[string]map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "configs", "iam", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc policyDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if doc.Version != "2012-10-17" {
+		t.Fatalf("%s: version %q", name, doc.Version)
+	}
+	out := map[string]map[string]bool{"Allow": {}, "Deny": {}}
+	for _, st := range doc.Statement {
+		var actions []string
+		switch a := st.Action.(type) {
+		case string:
+			actions = []string{a}
+		case []any:
+			for _, x := range a {
+				actions = append(actions, x.(string))
+			}
+		}
+		for _, a := range actions {
+			out[st.Effect][a] = true
+		}
+	}
+	return out
+}
+
+// TestShippedPolicies checks the policies grant what the code calls and
+// deny what must never happen to evidence.
+func TestShippedPolicies(t *testing.T) {
+	writer := loadPolicy(t, "custody-writer-policy.json")
+	for _, a := range []string{"s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:AbortMultipartUpload",
+		"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration", "kms:Sign", "kms:GetPublicKey"} {
+		if !writer["Allow"][a] {
+			t.Errorf("writer policy lacks %s", a)
+		}
+	}
+	for a := range writer["Allow"] {
+		if strings.Contains(a, "Delete") || strings.Contains(a, "Bypass") || strings.HasSuffix(a, "*") {
+			t.Errorf("writer policy grants %s", a)
+		}
+	}
+	verifier := loadPolicy(t, "custody-verifier-policy.json")
+	for a := range verifier["Allow"] {
+		if !strings.HasPrefix(a, "s3:Get") && !strings.HasPrefix(a, "s3:List") && a != "kms:GetPublicKey" {
+			t.Errorf("verifier policy grants %s, which is not read-only", a)
+		}
+	}
+	bucket := loadPolicy(t, "evidence-bucket-policy.json")
+	for _, a := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration"} {
+		if !bucket["Deny"][a] {
+			t.Errorf("bucket policy does not deny %s", a)
+		}
+	}
+	if len(bucket["Allow"]) != 0 {
+		t.Errorf("bucket policy allows %v", bucket["Allow"])
+	}
+}
