@@ -84,10 +84,7 @@ func TestKeygenAndLoadSigner(t *testing.T) {
 func TestKMSSignedChainVerifiesOffline(t *testing.T) {
 	ctx := context.Background()
 	le := localaws.Require(t)
-	for _, kv := range le.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	le.Setenv(t)
 	kc := kms.NewFromConfig(le.Config(t).AWS)
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
 	if err != nil {

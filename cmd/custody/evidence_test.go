@@ -16,10 +16,7 @@ import (
 // keygen, store init, add, verify, export, verify --bundle.
 func TestEvidenceLifecycle(t *testing.T) {
 	e := localaws.Require(t)
-	for _, kv := range e.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "test passphrase")
 	dir := t.TempDir()
 	key := filepath.Join(dir, "signing.pem")

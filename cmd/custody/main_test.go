@@ -74,10 +74,7 @@ func TestConfigCheck(t *testing.T) {
 
 func TestStoreInitAndCheck(t *testing.T) {
 	e := localaws.Require(t)
-	for _, kv := range e.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	e.Setenv(t)
 	bucket := localaws.BucketName(t)
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "custody.yaml")

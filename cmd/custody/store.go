@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/config"
 )
 
 var storeBindings = map[string]string{"store.bucket": "bucket", "store.region": "region", "store.endpoint": "endpoint"}
@@ -24,6 +26,20 @@ func newStoreCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
+// storeClient loads the configuration (with the store flags) and an S3
+// client of the evidence bucket.
+func (g *globals) storeClient(cmd *cobra.Command) (config.Config, *s3.Client, error) {
+	cfg, err := g.loadConfig(cmd, storeBindings)
+	if err != nil {
+		return cfg, nil, err
+	}
+	ac, err := storeAWS(cmd.Context(), cfg)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, ac.S3(), nil
+}
+
 func newStoreInitCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "init",
@@ -34,15 +50,11 @@ least as strict: retention is never weakened) and block public access.
 An existing bucket without Object Lock is refused.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd, storeBindings)
+			cfg, client, err := g.storeClient(cmd)
 			if err != nil {
 				return err
 			}
-			ac, err := storeAWS(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			res, err := custody.InitBucket(cmd.Context(), ac.S3(), cfg.Store)
+			res, err := custody.InitBucket(cmd.Context(), client, cfg.Store)
 			if err != nil {
 				return err
 			}
@@ -80,15 +92,11 @@ store.retention) and the public access block of the evidence bucket.
 Exit codes: 0 all holds, 1 failures found, 2 configuration error.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd, storeBindings)
+			cfg, client, err := g.storeClient(cmd)
 			if err != nil {
 				return err
 			}
-			ac, err := storeAWS(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			fs := custody.CheckBucket(cmd.Context(), ac.S3(), cfg.Store)
+			fs := custody.CheckBucket(cmd.Context(), client, cfg.Store)
 			res := storeCheckResult{Bucket: cfg.Store.Bucket, OK: fs.Failures() == 0, Findings: fs}
 			if res.Findings == nil {
 				res.Findings = custody.Findings{}

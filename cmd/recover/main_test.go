@@ -42,10 +42,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestUnversionedBucketIsAClearError(t *testing.T) {
 	e := localaws.Require(t)
-	for _, kv := range e.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	e.Setenv(t)
 	bucket := localaws.CreateBucket(t, e.S3(t), localaws.BucketOptions{})
 	out, code := run(t, "--bucket", bucket, "--since", "1h", "--dry-run")
 	if code != cli.ExitFindings || !strings.Contains(out, "never had versioning enabled") || !strings.Contains(out, bucket) {

@@ -229,10 +229,7 @@ func TestMotoKMSSignsECDSAP256(t *testing.T) {
 func TestSigstoreAWSKMSSigner(t *testing.T) {
 	ctx := context.Background()
 	e := Require(t)
-	for _, kv := range e.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	e.Setenv(t)
 	c := kms.NewFromConfig(e.Config(t).AWS)
 	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
 	if err != nil {

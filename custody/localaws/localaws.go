@@ -191,6 +191,16 @@ func (e Env) Environ() []string {
 	return out
 }
 
+// Setenv points this test's process environment at the stand-ins, for
+// code that resolves the SDK's configuration itself (commands, sigstore's
+// KMS provider). Tests that call it cannot run in parallel.
+func (e Env) Setenv(t testing.TB) {
+	t.Helper()
+	for k, v := range e.vars {
+		t.Setenv(k, v)
+	}
+}
+
 // Config returns a client configuration for the primary region: S3 on
 // the primary MinIO, every other service on moto.
 func (e Env) Config(t testing.TB) awsclient.Config {
