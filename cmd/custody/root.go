@@ -69,6 +69,7 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newAddCommand(g),
 		newVerifyCommand(g),
 		newExportCommand(g),
+		newCloudTrailCommand(g),
 	)
 	return root
 }
