@@ -40,6 +40,9 @@ func (c *Chain) StartRun(ctx context.Context, collector string) (*Run, error) {
 	return &Run{ID: id, chain: c, req: SealRequest{RunID: id, Collector: collector}}, nil
 }
 
+// RunID is the run's id, the <run> segment of its artifacts' keys.
+func (r *Run) RunID() string { return r.ID }
+
 // Put stores one artifact of the run. It is safe for concurrent use.
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID

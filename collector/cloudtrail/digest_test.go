@@ -43,7 +43,7 @@ func TestDigestKeys(t *testing.T) {
 	for _, bad := range []string{
 		"AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/20/999999999999_CloudTrail-Digest_us-east-1_main_us-east-1_20261120T050700Z.json.gz", // account differs
 		"AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/21/123456789012_CloudTrail-Digest_us-east-1_main_us-east-1_20261120T050700Z.json.gz", // day differs
-		"AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/20/123456789012_CloudTrail_us-east-1_20261120T0500Z_abc.json.gz",                        // a log file
+		"AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/20/123456789012_CloudTrail_us-east-1_20261120T0500Z_abc.json.gz",                            // a log file
 		"AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/20/123456789012_CloudTrail-Digest_us-east-1_main_us-east-1_20261120T050700Z.json",    // not gzip
 	} {
 		if _, ok := ParseDigestKey(bad); ok {

@@ -49,7 +49,7 @@ func TestOpenMigratesAndSetsPragmas(t *testing.T) {
 	if fk != 1 || busy != int(busyTimeout.Milliseconds()) {
 		t.Errorf("foreign_keys = %d, busy_timeout = %d", fk, busy)
 	}
-	for _, table := range []string{"runs", "artifacts", "manifests", "chain_heads", "cursors", "recovery_jobs", "recovery_actions"} {
+	for _, table := range []string{"runs", "artifacts", "manifests", "chain_heads", "cursors", "posture_changes", "recovery_jobs", "recovery_actions"} {
 		var n int
 		if err := l.DB().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?`, table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s missing (err %v)", table, err)

@@ -126,7 +126,7 @@ type TableCount struct {
 	Rows int64  `json:"rows"`
 }
 
-var statTables = []string{"runs", "artifacts", "manifests", "chain_heads", "cursors", "recovery_jobs", "recovery_actions"}
+var statTables = []string{"runs", "artifacts", "manifests", "chain_heads", "cursors", "posture_changes", "recovery_jobs", "recovery_actions"}
 
 // Stats counts the rows of every table.
 func (l *Ledger) Stats(ctx context.Context) (Stats, error) {
@@ -144,4 +144,48 @@ func (l *Ledger) Stats(ctx context.Context) (Stats, error) {
 		st.Tables = append(st.Tables, TableCount{Name: t, Rows: n})
 	}
 	return st, nil
+}
+
+// PostureChange is a change of a bucket's security setting between two
+// snapshots.
+type PostureChange struct {
+	Bucket  string    `json:"bucket"`
+	At      time.Time `json:"at"`
+	Setting string    `json:"setting"`
+	Before  string    `json:"before"`
+	After   string    `json:"after"`
+	Risk    string    `json:"risk,omitempty"`
+	RunID   string    `json:"runId"`
+}
+
+// RecordPostureChange records one change (again is a no-op).
+func (l *Ledger) RecordPostureChange(ctx context.Context, c PostureChange) error {
+	_, err := l.db.ExecContext(ctx, `
+INSERT INTO posture_changes (bucket, at, setting, before, after, risk, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (bucket, at, setting) DO NOTHING`, c.Bucket, ts(c.At), c.Setting, c.Before, c.After, c.Risk, c.RunID)
+	if err != nil {
+		return fmt.Errorf("record posture change of %s: %w", c.Bucket, err)
+	}
+	return nil
+}
+
+// PostureChanges lists the changes of bucket at or after since, oldest first.
+func (l *Ledger) PostureChanges(ctx context.Context, bucket string, since time.Time) ([]PostureChange, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT bucket, at, setting, before, after, risk, run_id FROM posture_changes
+WHERE bucket = ? AND at >= ? ORDER BY at, setting`, bucket, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("list posture changes of %s: %w", bucket, err)
+	}
+	defer rows.Close()
+	var out []PostureChange
+	for rows.Next() {
+		var c PostureChange
+		var at string
+		if err := rows.Scan(&c.Bucket, &at, &c.Setting, &c.Before, &c.After, &c.Risk, &c.RunID); err != nil {
+			return nil, err
+		}
+		c.At, _ = parseTS(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

@@ -79,6 +79,17 @@ CREATE TABLE cursors (
 	PRIMARY KEY (collector, scope)
 );
 
+CREATE TABLE posture_changes (
+	bucket     TEXT NOT NULL,
+	at         TEXT NOT NULL,                -- when the snapshot that saw it was taken
+	setting    TEXT NOT NULL,                -- policy, publicAccessBlock, acl, ...
+	before     TEXT NOT NULL,                -- JSON of the setting before
+	after      TEXT NOT NULL,                -- JSON of the setting after
+	risk       TEXT NOT NULL DEFAULT '',
+	run_id     TEXT NOT NULL REFERENCES runs(run_id),
+	PRIMARY KEY (bucket, at, setting)
+);
+
 CREATE TABLE recovery_jobs (
 	job_id     TEXT PRIMARY KEY,
 	bucket     TEXT NOT NULL,

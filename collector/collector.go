@@ -1,0 +1,103 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+// Collector gathers one kind of evidence from one source (a bucket, a
+// trail in a region, a Config delivery bucket) and stores it through a
+// custody run, which seals it.
+type Collector interface {
+	// Name is "<kind>:<scope>", unique among the agent's collectors; it
+	// names the run and the cursor.
+	Name() string
+	// Kind is the collector kind the schedule is configured under.
+	Kind() string
+	// Collect stores artifacts through run and returns what the manifest
+	// should say about the collection. Findings are problems that did not
+	// stop it (a setting that could not be read); an error stops the run,
+	// whose stored artifacts are sealed all the same.
+	Collect(ctx context.Context, run Run) (Outcome, error)
+}
+
+// Run is the part of a custody run a collector uses.
+type Run interface {
+	RunID() string
+	Put(ctx context.Context, key string, body io.Reader, o custody.PutOptions) (custody.Artifact, error)
+}
+
+var _ Run = (*custody.Run)(nil)
+
+// Outcome describes a finished collection for its manifest.
+type Outcome struct {
+	Account, Region        string
+	WindowStart, WindowEnd time.Time
+	Sources                []string
+	Findings               []custody.Finding
+	Description            string
+	afterSeal              func(context.Context) error
+}
+
+// AfterSeal registers work that must wait until the manifest is written
+// (advancing a cursor): a crash before it only repeats the collection.
+func (o *Outcome) AfterSeal(f func(context.Context) error) { o.afterSeal = f }
+
+// Env is what running collectors needs.
+type Env struct {
+	Chain  *custody.Chain
+	Ledger *ledger.Ledger
+	Prefix string
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Result is one collector run's result.
+type Result struct {
+	Collector string `json:"collector"`
+	Run       string `json:"run"`
+	Manifest  int64  `json:"manifest"`
+	Artifacts int    `json:"artifacts"`
+	Findings  int    `json:"findings"`
+	Error     string `json:"error,omitempty"`
+}
+
+// RunOne runs c as one custody run: start, collect, seal (also on error),
+// then the collector's after-seal step.
+func RunOne(ctx context.Context, env Env, c Collector) (Result, error) {
+	res := Result{Collector: c.Name()}
+	run, err := env.Chain.StartRun(ctx, c.Kind())
+	if err != nil {
+		return res, err
+	}
+	res.Run = run.ID
+	out, cerr := c.Collect(ctx, run)
+	// Seal with a context that outlives a cancelled one: what was stored
+	// must not stay unsealed because SIGTERM arrived mid-run.
+	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	m, err := run.Seal(sealCtx, custody.SealRequest{
+		Event: custody.EventCollect, Collector: c.Name(), Description: out.Description, Sources: out.Sources,
+		WindowStart: out.WindowStart, WindowEnd: out.WindowEnd, Account: out.Account, Region: out.Region, Findings: out.Findings,
+	}, cerr)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", c.Name(), err)
+	}
+	res.Manifest, res.Artifacts, res.Findings = m.Seq, len(run.Artifacts()), len(out.Findings)
+	if cerr != nil {
+		res.Error = cerr.Error()
+		return res, fmt.Errorf("%s: %w", c.Name(), cerr)
+	}
+	if out.afterSeal != nil {
+		if err := out.afterSeal(sealCtx); err != nil {
+			return res, fmt.Errorf("%s: after sealing: %w", c.Name(), err)
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,245 @@
+package collector
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/custody/localaws"
+)
+
+type testEnv struct {
+	Env
+	s3    *s3.Client
+	store config.Store
+	trust []custody.TrustedKey
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	c := localaws.Require(t).S3(t)
+	st := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	if _, err := custody.InitBucket(ctx, c, st); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	store, err := custody.OpenStore(ctx, c, st, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, _ := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+	chain, err := custody.NewChain(store, c, l, signer, "agent", custody.Who{Host: "test"}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := custody.NewTrustedKey("k", &priv.PublicKey, time.Time{}, time.Time{})
+	return &testEnv{Env: Env{Chain: chain, Ledger: l, Prefix: "custody", Now: time.Now}, s3: c, store: st, trust: []custody.TrustedKey{tk}}
+}
+
+func (e *testEnv) verify(t *testing.T) *custody.Report {
+	t.Helper()
+	r, err := custody.NewVerifier(e.s3, e.store, e.trust, e.Ledger, time.Now).Verify(context.Background(), custody.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Findings {
+		if f.Severity == custody.SeverityFailure {
+			t.Fatalf("verify: %v", f)
+		}
+	}
+	return r
+}
+
+func (e *testEnv) read(t *testing.T, key string) []byte {
+	t.Helper()
+	out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(e.store.Bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	b, _ := io.ReadAll(out.Body)
+	return b
+}
+
+func artifactKey(t *testing.T, r *custody.Report, kind string) string {
+	t.Helper()
+	for i := len(r.Manifests) - 1; i >= 0; i-- {
+		for _, s := range r.Manifests[i].Subjects() {
+			if s.Annotations.Kind == kind {
+				return s.Name
+			}
+		}
+	}
+	t.Fatalf("no %s artifact sealed", kind)
+	return ""
+}
+
+func TestVersionListMatchesTheBucket(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	put := func(k, body string) {
+		if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(k), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := 0
+	for i := 0; i < 12; i++ {
+		k := fmt.Sprintf("data/%02d name+with %%/é.json", i)
+		for v := 0; v <= i%3; v++ {
+			put(k, fmt.Sprintf("v%d", v))
+			want++
+		}
+		if i%4 == 0 {
+			if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(src), Key: aws.String(k)}); err != nil {
+				t.Fatal(err)
+			}
+			want++
+		}
+	}
+	put("empty", "")
+	want++
+	v := &Versions{API: e.s3, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now, PageSize: 5}
+	res, err := RunOne(ctx, e.Env, v)
+	if err != nil || res.Artifacts != 1 {
+		t.Fatalf("RunOne = %+v, %v", res, err)
+	}
+	r := e.verify(t)
+	zr, err := gzip.NewReader(bytes.NewReader(e.read(t, artifactKey(t, r, "versions"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(zr)
+	var recs []VersionRecord
+	for dec.More() {
+		var rec VersionRecord
+		if err := dec.Decode(&rec); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) != want {
+		t.Fatalf("%d records, want %d", len(recs), want)
+	}
+	markers, latest := 0, map[string]int{}
+	for i, rec := range recs {
+		if i > 0 && recs[i-1].Key > rec.Key {
+			t.Fatalf("records out of key order at %d: %q after %q", i, rec.Key, recs[i-1].Key)
+		}
+		if rec.DeleteMarker {
+			markers++
+		}
+		if rec.IsLatest {
+			latest[rec.Key]++
+		}
+		if rec.VersionID == "" || rec.LastModified.IsZero() {
+			t.Fatalf("record %d incomplete: %+v", i, rec)
+		}
+	}
+	if markers != 3 || len(latest) != 13 {
+		t.Fatalf("%d markers, %d keys with a latest version", markers, len(latest))
+	}
+	for k, n := range latest {
+		if n != 1 {
+			t.Fatalf("%s has %d latest versions", k, n)
+		}
+	}
+}
+
+func TestPostureSnapshotsAndChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	p := &Posture{API: e.s3, Ledger: e.Ledger, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
+	if _, err := RunOne(ctx, e.Env, p); err != nil {
+		t.Fatal(err)
+	}
+	r := e.verify(t)
+	var snap Snapshot
+	if err := json.Unmarshal(e.read(t, artifactKey(t, r, "posture")), &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Settings["policy"].State != StateAbsent || snap.Settings["versioning"].State != StatePresent || !strings.Contains(string(snap.Settings["versioning"].Value), "Enabled") {
+		t.Fatalf("first snapshot: %+v", snap.Settings)
+	}
+	if len(snap.Settings) != 13 {
+		t.Fatalf("snapshot has %d settings", len(snap.Settings))
+	}
+
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"]}]}`, src)
+	if _, err := e.s3.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(src), Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Minute)
+	if _, err := RunOne(ctx, e.Env, p); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := e.Ledger.PostureChanges(ctx, src, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policyChange *ledger.PostureChange
+	for i := range changes {
+		if changes[i].Setting == "policy" {
+			policyChange = &changes[i]
+		}
+	}
+	if policyChange == nil || !strings.Contains(policyChange.Risk, `"Principal": "*"`) {
+		t.Fatalf("changes = %+v", changes)
+	}
+	// The change is in the manifest too.
+	r = e.verify(t)
+	last := r.Manifests[len(r.Manifests)-1]
+	if last.Collector != "posture:"+src {
+		t.Fatalf("last manifest %+v", last)
+	}
+	// A third run with nothing changed records nothing new.
+	if _, err := RunOne(ctx, e.Env, p); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := e.Ledger.PostureChanges(ctx, src, start)
+	if len(again) != len(changes) {
+		t.Fatalf("unchanged bucket recorded %d new changes", len(again)-len(changes))
+	}
+}
+
+func TestGrantsEveryone(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`{"Statement":[{"Effect":"Allow","Principal":"*"}]}`:                           true,
+		`{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"}}]}`:                   true,
+		`{"Statement":{"Effect":"Allow","Principal":{"AWS":["*"]}}}`:                   true,
+		`{"Statement":[{"Effect":"Deny","Principal":"*"}]}`:                            false,
+		`{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"}}]}`: false,
+		`not json`: false,
+	} {
+		if got := grantsEveryone(json.RawMessage(doc)); got != want {
+			t.Errorf("grantsEveryone(%s) = %v", doc, got)
+		}
+	}
+}
