@@ -24,8 +24,8 @@ func newCloudTrailCommand(g *globals) *cobra.Command {
 
 type ctValidateOptions struct {
 	bucket, prefix, orgID, account, region, trail string
-	start, end, publicKeys, sourceBucket        string
-	concurrency                                 int
+	start, end, publicKeys, sourceBucket          string
+	concurrency                                   int
 }
 
 func (o *ctValidateOptions) addFlags(fs *pflag.FlagSet) {

@@ -35,6 +35,11 @@ func storeAWS(ctx context.Context, cfg config.Config) (awsclient.Config, error) 
 	return awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
 }
 
+// sourceAWS is the configuration for reading sources: the SDK's chain.
+func sourceAWS(ctx context.Context) (awsclient.Config, error) {
+	return awsclient.Load(ctx, awsclient.Options{})
+}
+
 func newRootCommand(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "custody",
@@ -70,6 +75,8 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newVerifyCommand(g),
 		newExportCommand(g),
 		newCloudTrailCommand(g),
+		newCollectCommand(g),
+		newPostureCommand(g),
 	)
 	return root
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody/localaws"
+)
+
+func TestCollectOnceAndPostureDiff(t *testing.T) {
+	e := localaws.Require(t)
+	e.Setenv(t)
+	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
+	ctx := context.Background()
+	c := e.S3(t)
+	src := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	for i := 0; i < 3; i++ {
+		c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(fmt.Sprintf("k%d", i)), Body: strings.NewReader("x")})
+	}
+	dir := t.TempDir()
+	if _, _, code := run(t, "keygen", "--out", filepath.Join(dir, "k.pem")); code != 0 {
+		t.Fatal("keygen failed")
+	}
+	cfgFile := filepath.Join(dir, "custody.yaml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %s/ledger.db
+agent: {stream: collector-test}
+store: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}
+signer: {key: "file://%s/k.pem"}
+sources:
+  accounts:
+    - id: "123456789012"
+      regions: [us-east-1]
+      buckets: [%s]
+`, dir, localaws.BucketName(t), dir, src))
+	if _, errOut, code := run(t, "-c", cfgFile, "store", "init"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := run(t, "-c", cfgFile, "collect", "--once")
+	if code != 0 || !strings.Contains(out, "posture:"+src) || !strings.Contains(out, "versions:"+src) {
+		t.Fatalf("collect --once: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := run(t, "-c", cfgFile, "collect"); code != cli.ExitUsage {
+		t.Fatalf("collect without --once: exit %d", code)
+	}
+
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/*"}]}`, src)
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(src), Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code = run(t, "-c", cfgFile, "collect", "--once", "--collector", "posture"); code != 0 || strings.Contains(out, "versions:") {
+		t.Fatalf("collect --collector posture: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, "-c", cfgFile, "posture", "diff", "--bucket", src, "--since", "1h")
+	if code != 0 || !strings.Contains(out, "policy") || !strings.Contains(out, `"Principal": "*"`) {
+		t.Fatalf("posture diff: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code = run(t, "-c", cfgFile, "verify"); code != 0 || !strings.Contains(out, "3 manifest(s)") {
+		t.Fatalf("verify after collecting: exit %d\n%s%s", code, out, errOut)
+	}
+}
