@@ -64,6 +64,7 @@ type Result struct {
 	Run       string `json:"run"`
 	Manifest  int64  `json:"manifest"`
 	Artifacts int    `json:"artifacts"`
+	Bytes     int64  `json:"bytes"`
 	Findings  int    `json:"findings"`
 	Error     string `json:"error,omitempty"`
 }
@@ -89,7 +90,11 @@ func RunOne(ctx context.Context, env Env, c Collector) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", c.Name(), err)
 	}
-	res.Manifest, res.Artifacts, res.Findings = m.Seq, len(run.Artifacts()), len(out.Findings)
+	res.Manifest, res.Findings = m.Seq, len(out.Findings)
+	for _, a := range run.Artifacts() {
+		res.Artifacts++
+		res.Bytes += a.Size
+	}
 	if cerr != nil {
 		res.Error = cerr.Error()
 		return res, fmt.Errorf("%s: %w", c.Name(), cerr)

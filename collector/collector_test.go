@@ -243,3 +243,48 @@ func TestGrantsEveryone(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentRunsOnSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	failing := &Versions{API: e.s3, Bucket: "no-such-bucket-" + strings.ToLower(t.Name()), Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
+	a := &Agent{
+		Env: e.Env,
+		Collectors: []Collector{
+			&Posture{API: e.s3, Ledger: e.Ledger, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now},
+			&Versions{API: e.s3, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now},
+			failing,
+		},
+		Schedules: config.Schedules{Posture: "* * * * * *", Versions: "@every 1s"},
+		Jitter:    50 * time.Millisecond,
+	}
+	srv := httptestServer(t, a.Handler())
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	st := a.status
+	a.mu.Unlock()
+	for _, name := range []string{"posture:" + src, "versions:" + src} {
+		if st[name].Runs < 2 || st[name].LastSuccess.IsZero() || st[name].Failures != 0 {
+			t.Errorf("%s: %+v", name, st[name])
+		}
+	}
+	if f := st[failing.Name()]; f.Failures == 0 || f.LastError == "" {
+		t.Errorf("the failing collector: %+v", f)
+	}
+	metrics := get(t, srv+"/metrics")
+	for _, want := range []string{`custody_collector_last_success_timestamp_seconds{collector="posture:` + src + `"}`, "custody_artifacts_sealed_total", `custody_collector_failures_total{collector="versions:no-such-bucket`, "custody_chain_length"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if h := get(t, srv+"/healthz"); !strings.Contains(h, `"status":"ok"`) || !strings.Contains(h, "posture:"+src) {
+		t.Errorf("/healthz = %s", h)
+	}
+	// Everything stored, the failing collector's run records included, verifies.
+	e.verify(t)
+}

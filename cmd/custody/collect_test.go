@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -63,5 +65,52 @@ sources:
 	}
 	if out, errOut, code = run(t, "-c", cfgFile, "verify"); code != 0 || !strings.Contains(out, "3 manifest(s)") {
 		t.Fatalf("verify after collecting: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestAgentCommandCollectsAndStopsCleanly(t *testing.T) {
+	e := localaws.Require(t)
+	e.Setenv(t)
+	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
+	c := e.S3(t)
+	src := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	dir := t.TempDir()
+	if _, _, code := run(t, "keygen", "--out", filepath.Join(dir, "k.pem")); code != 0 {
+		t.Fatal("keygen failed")
+	}
+	cfgFile := filepath.Join(dir, "custody.yaml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %s/ledger.db
+agent: {stream: agent-test, listen: "127.0.0.1:0", log_json: true}
+store: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}
+signer: {key: "file://%s/k.pem"}
+schedules: {posture: "@every 1s", versions: "@every 1s", jitter: 10ms}
+sources:
+  accounts:
+    - id: "123456789012"
+      regions: [us-east-1]
+      buckets: [%s]
+`, dir, localaws.BucketName(t), dir, src))
+	if _, errOut, code := run(t, "-c", cfgFile, "store", "init"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var out, errOut bytes.Buffer
+	g := &globals{stdout: &out, stderr: &errOut, now: time.Now}
+	root := newRootCommand(g)
+	root.SetArgs([]string{"-c", cfgFile, "agent"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatalf("agent: %v\n%s", err, errOut.String())
+	}
+	logs := errOut.String()
+	if strings.Count(logs, `"msg":"collected"`) < 4 || !strings.Contains(logs, `"msg":"agent stopped"`) {
+		t.Fatalf("agent logs:\n%s", logs)
+	}
+	vout, verr, code := run(t, "-c", cfgFile, "verify")
+	if code != 0 {
+		t.Fatalf("verify after the agent: exit %d\n%s%s", code, vout, verr)
+	}
+	if _, _, code := run(t, "-c", cfgFile, "agent", "--listen", "0.0.0.0:9464"); code != cli.ExitUsage {
+		t.Fatalf("a non-loopback listen address: exit %d", code)
 	}
 }

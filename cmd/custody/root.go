@@ -76,6 +76,7 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newExportCommand(g),
 		newCloudTrailCommand(g),
 		newCollectCommand(g),
+		newAgentCommand(g),
 		newPostureCommand(g),
 	)
 	return root

@@ -5,6 +5,7 @@
 //
 //	demofixture seed BUCKET N   create a versioned bucket with N objects, some overwritten
 //	demofixture list BUCKET     print every version and delete marker
+//	demofixture public BUCKET   attach a bucket policy that lets anyone read it
 //	demofixture tamper BUCKET KEY  replace the newest version of KEY with other bytes,
 //	                               using governance bypass (what an insider could do
 //	                               to a GOVERNANCE bucket; COMPLIANCE refuses it)
@@ -53,6 +54,13 @@ func run(ctx context.Context, args []string) error {
 		return seed(ctx, c, args[1], n)
 	case "list":
 		return list(ctx, c, args[1])
+	case "public":
+		policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"oops","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/*"}]}`, args[1])
+		if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(args[1]), Policy: aws.String(policy)}); err != nil {
+			return fmt.Errorf("put policy on s3://%s: %w", args[1], err)
+		}
+		fmt.Printf("s3://%s now has a policy granting s3:GetObject to \"Principal\": \"*\"\n", args[1])
+		return nil
 	case "tamper":
 		if len(args) != 3 {
 			return fmt.Errorf("usage: demofixture tamper BUCKET KEY")
