@@ -57,6 +57,20 @@ func ArtifactKey(prefix, account, region, kind string, t time.Time, runID, name 
 	return join(prefix, append(parts, segment(runID), segment(name))...)
 }
 
+// ArtifactPath is ArtifactKey for an artifact that keeps its original
+// key's folders below the run (a CloudTrail file under AWSLogs/...): each
+// segment is made safe on its own.
+func ArtifactPath(prefix, account, region, kind string, t time.Time, runID, original string) string {
+	parts := append([]string{segment(account), segment(region), segment(kind)}, datePath(t)...)
+	parts = append(parts, segment(runID))
+	for _, s := range strings.Split(original, "/") {
+		if s != "" {
+			parts = append(parts, segment(s))
+		}
+	}
+	return join(prefix, parts...)
+}
+
 // CaseKey is where a file added to a case goes.
 func CaseKey(prefix, caseID string, t time.Time, runID, name string) string {
 	parts := append([]string{"cases", segment(caseID)}, datePath(t)...)

@@ -68,6 +68,9 @@ type SubjectAnnotation struct {
 	Source        string    `json:"source,omitempty"`
 	SourceVersion string    `json:"sourceVersion,omitempty"`
 	RunID         string    `json:"runId,omitempty"`
+	// Metadata is the source object's user metadata kept with the
+	// artifact (a CloudTrail digest's signature and algorithm).
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Predicate says who sealed what, when and where, and links the manifest
@@ -132,7 +135,7 @@ func NewStatement(p Predicate, arts []Artifact, mode string) Statement {
 			Annotations: SubjectAnnotation{
 				VersionID: a.VersionID, Size: a.Size, PartSize: a.PartSize,
 				RetainUntil: a.RetainUntil.UTC(), RetentionMode: mode, LegalHold: a.LegalHold,
-				Kind: a.Kind, Source: a.Source, SourceVersion: a.SourceVersion, RunID: a.RunID,
+				Kind: a.Kind, Source: a.Source, SourceVersion: a.SourceVersion, RunID: a.RunID, Metadata: a.Metadata,
 			},
 		})
 	}

@@ -50,6 +50,10 @@ type PutOptions struct {
 	SourceVersion string // its version id or ETag there
 	Case          string // a case id puts the artifact under legal hold
 	ContentType   string
+	// Metadata is the source object's user metadata worth keeping (a
+	// CloudTrail digest's signature): stored as x-amz-meta-* on the
+	// artifact and recorded, signed, in the manifest.
+	Metadata map[string]string
 }
 
 const (
@@ -125,7 +129,7 @@ func (s *Store) Prefix() string { return s.prefix }
 // bounded whatever the size.
 func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o PutOptions) (Artifact, error) {
 	a := Artifact{Bucket: s.bucket, Key: key, RunID: o.RunID, Kind: o.Kind, Account: o.Account, Region: o.Region,
-		Source: o.Source, SourceVersion: o.SourceVersion, Case: o.Case, LegalHold: o.Case != ""}
+		Source: o.Source, SourceVersion: o.SourceVersion, Case: o.Case, LegalHold: o.Case != "", Metadata: o.Metadata}
 	if j != nil {
 		if err := j.AddIntent(ctx, a); err != nil {
 			return a, err
@@ -179,6 +183,7 @@ func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, content
 		Body:                      bytes.NewReader(body),
 		ContentLength:             aws.Int64(int64(len(body))),
 		ContentType:               nonEmpty(contentType),
+		Metadata:                  a.Metadata,
 		ChecksumSHA256:            aws.String(base64.StdEncoding.EncodeToString(sum[:])),
 		ObjectLockMode:            lock.mode,
 		ObjectLockRetainUntilDate: aws.Time(lock.until),
@@ -203,6 +208,7 @@ func (s *Store) putMultipart(ctx context.Context, a *Artifact, first []byte, r i
 		Bucket:                    aws.String(s.bucket),
 		Key:                       aws.String(a.Key),
 		ContentType:               nonEmpty(contentType),
+		Metadata:                  a.Metadata,
 		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
 		ObjectLockMode:            lock.mode,
 		ObjectLockRetainUntilDate: aws.Time(lock.until),

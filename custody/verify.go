@@ -22,6 +22,8 @@ type VerifyOptions struct {
 	Concurrency  int       // objects read at once (default 16)
 	// Progress, if set, is called as subjects are checked.
 	Progress func(done, total int64, bytes int64)
+	// Checks are evidence-level checks to run besides the verifier's own.
+	Checks []EvidenceCheck
 }
 
 // Counts say how much was checked.
@@ -156,7 +158,7 @@ func (v *Verifier) Verify(ctx context.Context, o VerifyOptions) (*Report, error)
 	for _, m := range selected {
 		sel = append(sel, *m)
 	}
-	for _, c := range v.Checks {
+	for _, c := range append(append([]EvidenceCheck(nil), v.Checks...), o.Checks...) {
 		r.Findings = append(r.Findings, c.Check(ctx, sourceReader{v.src}, sel)...)
 	}
 

@@ -50,6 +50,7 @@ failures (or the export failed), 2 usage or configuration error.`,
 			}
 			defer ev.Close()
 			vo.Progress = progressPrinter(g.stderr)
+			vo.Checks = evidenceChecks()
 			v, err := verifier(ev.aws, cfg, trust, ev.ledger, g.now)
 			if err != nil {
 				return err

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/ledger"
@@ -80,6 +81,7 @@ Exit codes: 0 all holds, 1 failures found, 2 usage or configuration error.`,
 				return err
 			}
 			vo.Progress = progressPrinter(g.stderr)
+			vo.Checks = evidenceChecks()
 			var report *custody.Report
 			if o.bundle != "" {
 				report, err = custody.VerifyBundle(cmd.Context(), o.bundle, vo, nil, g.now)
@@ -174,6 +176,11 @@ func progressPrinter(w io.Writer) func(done, total, bytes int64) {
 			}
 		}
 	}
+}
+
+// evidenceChecks are the collectors' checks of what they preserved.
+func evidenceChecks() []custody.EvidenceCheck {
+	return []custody.EvidenceCheck{cloudtrail.Check{}}
 }
 
 func printReport(w io.Writer, r *custody.Report) {

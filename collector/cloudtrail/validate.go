@@ -89,7 +89,7 @@ func Validate(ctx context.Context, src Source, o Options) (*Result, error) {
 		return nil, fmt.Errorf("the end %s is not after the start %s", o.End.Format(time.RFC3339), o.Start.Format(time.RFC3339))
 	}
 	res := &Result{Findings: custody.Findings{}}
-	keys, err := listDigests(ctx, src, o)
+	keys, err := ListDigests(ctx, src, o)
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +147,9 @@ func Validate(ctx context.Context, src Source, o Options) (*Result, error) {
 	return res, nil
 }
 
-// listDigests lists the trail's digest keys whose file time falls in the
+// ListDigests lists the trail's digest keys whose file time falls in the
 // window (plus the delivery delay after End).
-func listDigests(ctx context.Context, src Source, o Options) ([]DigestKey, error) {
+func ListDigests(ctx context.Context, src Source, o Options) ([]DigestKey, error) {
 	var out []DigestKey
 	for day := o.Start.UTC().Truncate(24 * time.Hour); !day.After(o.End.Add(2 * time.Hour)); day = day.Add(24 * time.Hour) {
 		err := src.List(ctx, DigestPrefix(o.Prefix, o.OrgID, o.Account, o.Region, day), func(key string) error {

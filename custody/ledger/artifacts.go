@@ -26,6 +26,7 @@ type Artifact struct {
 	Case          string
 	RetainUntil   time.Time
 	LegalHold     bool
+	Metadata      map[string]string // source metadata kept with the artifact (not stored in the ledger)
 	StoredAt      time.Time
 	// Set once sealed.
 	ManifestStream string
