@@ -143,6 +143,12 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 	name := col.Name()
 	start := time.Now()
 	res, err := RunOne(ctx, a.Env, col)
+	if err != nil && ctx.Err() != nil {
+		// Stopping: what the run stored is sealed (RunOne seals on
+		// shutdown), and the next start picks up from the cursor.
+		a.Log.Info("run interrupted by shutdown", "collector", name, "run", res.Run, "err", err)
+		return
+	}
 	a.mu.Lock()
 	st := a.status[name]
 	st.LastRun, st.Runs = start.UTC(), st.Runs+1

@@ -6,8 +6,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	cs "github.com/aws/aws-sdk-go-v2/service/configservice"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/ledger"
@@ -22,6 +26,20 @@ func Build(ctx context.Context, base awsclient.Config, cfg config.Config, l *led
 		ac := base
 		if acct.RoleARN != "" {
 			ac = base.AssumeRole(acct.RoleARN, acct.ExternalID, awsclient.SessionName("collect", cfg.Agent.Stream))
+		}
+		if cfg.Schedules.CloudTrail != "" {
+			cts, err := trailCollectors(ctx, ac, acct, cfg, l, now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cts...)
+		}
+		if cfg.Schedules.Config != "" {
+			for _, region := range acct.Regions {
+				rc := ac.WithRegion(region)
+				out = append(out, &AWSConfig{S3: rc.S3(), API: cs.NewFromConfig(rc.AWS), Ledger: l, Account: acct.ID, Region: region,
+					Delivery: acct.ConfigBuckets, Deliver: acct.DeliverConfigSnapshots, Prefix: cfg.Store.Prefix, Now: now})
+			}
 		}
 		for _, bucket := range acct.Buckets {
 			region, err := bucketRegion(ctx, ac.S3(), bucket, acct.Regions)
@@ -68,4 +86,62 @@ func Select(cs []Collector, name string) []Collector {
 		}
 	}
 	return out
+}
+
+// trailCollectors makes a CloudTrail collector per trail and region: the
+// configured trails, or those DescribeTrails finds in each region.
+func trailCollectors(ctx context.Context, ac awsclient.Config, acct config.Account, cfg config.Config, l *ledger.Ledger, now func() time.Time) ([]Collector, error) {
+	var out []Collector
+	for _, region := range acct.Regions {
+		rc := ac.WithRegion(region)
+		trails := acct.Trails
+		if len(trails) == 0 {
+			found, err := DiscoverTrails(ctx, ct.NewFromConfig(rc.AWS), organizations.NewFromConfig(rc.AWS))
+			if err != nil {
+				return nil, fmt.Errorf("account %s, %s: %w", acct.ID, region, err)
+			}
+			trails = found
+		}
+		keysAPI := ct.NewFromConfig(rc.AWS)
+		for _, tr := range trails {
+			bucketRegion, err := bucketRegion(ctx, rc.S3(), tr.Bucket, []string{region})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &CloudTrail{
+				S3: ac.WithRegion(bucketRegion).S3(), Ledger: l, Account: acct.ID, Region: region, Trail: tr, Prefix: cfg.Store.Prefix, Now: now,
+				Keys: func(ctx context.Context, start, end time.Time) ([]cloudtrail.PublicKey, error) {
+					return cloudtrail.FetchPublicKeys(ctx, keysAPI, start, end)
+				},
+			})
+		}
+	}
+	return out, nil
+}
+
+// DiscoverTrails lists the trails that log the region (its own and
+// multi-region ones, shadow trails included), with the organization id of
+// organization trails.
+func DiscoverTrails(ctx context.Context, c *ct.Client, org *organizations.Client) ([]config.Trail, error) {
+	out, err := c.DescribeTrails(ctx, &ct.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("DescribeTrails: %w (grant cloudtrail:DescribeTrails, or list the trails in the config)", err)
+	}
+	var trails []config.Trail
+	orgID := ""
+	for _, t := range out.TrailList {
+		tr := config.Trail{Name: aws.ToString(t.Name), HomeRegion: aws.ToString(t.HomeRegion), Bucket: aws.ToString(t.S3BucketName), Prefix: aws.ToString(t.S3KeyPrefix)}
+		if aws.ToBool(t.IsOrganizationTrail) {
+			if orgID == "" {
+				o, err := org.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+				if err != nil {
+					return nil, fmt.Errorf("organization trail %s: DescribeOrganization: %w", tr.Name, err)
+				}
+				orgID = aws.ToString(o.Organization.Id)
+			}
+			tr.OrgID = orgID
+		}
+		trails = append(trails, tr)
+	}
+	return trails, nil
 }

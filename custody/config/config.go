@@ -107,7 +107,10 @@ type Account struct {
 	Regions       []string       `mapstructure:"regions"`
 	Trails        []Trail        `mapstructure:"trails"`
 	ConfigBuckets []BucketPrefix `mapstructure:"config_buckets"`
-	Buckets       []string       `mapstructure:"buckets"`
+	// DeliverConfigSnapshots has the config collector ask AWS Config to
+	// deliver a snapshot on every run.
+	DeliverConfigSnapshots bool     `mapstructure:"deliver_config_snapshots"`
+	Buckets                []string `mapstructure:"buckets"`
 }
 
 // Trail is a CloudTrail trail given explicitly instead of discovered.
