@@ -33,6 +33,7 @@ func TestCollectOnceAndPostureDiff(t *testing.T) {
 	cfgFile := filepath.Join(dir, "custody.yaml")
 	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %s/ledger.db
 agent: {stream: collector-test}
+schedules: {cloudtrail: "", config: ""}
 store: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}
 signer: {key: "file://%s/k.pem"}
 sources:
@@ -83,7 +84,7 @@ func TestAgentCommandCollectsAndStopsCleanly(t *testing.T) {
 agent: {stream: agent-test, listen: "127.0.0.1:0", log_json: true}
 store: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}
 signer: {key: "file://%s/k.pem"}
-schedules: {posture: "@every 1s", versions: "@every 1s", jitter: 10ms}
+schedules: {posture: "@every 1s", versions: "@every 1s", cloudtrail: "", config: "", jitter: 10ms}
 sources:
   accounts:
     - id: "123456789012"
@@ -97,7 +98,7 @@ sources:
 	g := &globals{stdout: &out, stderr: &errOut, now: time.Now}
 	root := newRootCommand(g)
 	root.SetArgs([]string{"-c", cfgFile, "agent"})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	if err := root.ExecuteContext(ctx); err != nil {
 		t.Fatalf("agent: %v\n%s", err, errOut.String())
