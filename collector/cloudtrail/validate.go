@@ -284,7 +284,9 @@ func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
 		missingHours(o.Start.Truncate(time.Hour), due, "")
 		return 0
 	}
-	if first := hourly[0]; first.start.Sub(o.Start) >= 90*time.Minute {
+	// Before the first digest, hours are missing unless it starts a chain:
+	// then logging began (or restarted) with it.
+	if first := hourly[0]; !first.d.First() && first.start.Sub(o.Start) >= 90*time.Minute {
 		missingHours(o.Start.Truncate(time.Hour), first.start, "")
 	}
 	for i, cur := range hourly {

@@ -6,6 +6,10 @@
 //	demofixture seed BUCKET N   create a versioned bucket with N objects, some overwritten
 //	demofixture list BUCKET     print every version and delete marker
 //	demofixture public BUCKET   attach a bucket policy that lets anyone read it
+//	demofixture trail BUCKET KEYS   write a signed CloudTrail trail (the last 6 hours) into
+//	                               BUCKET and its public keys (list-public-keys JSON) to KEYS
+//	demofixture keyserver KEYS URLFILE  serve CloudTrail ListPublicKeys from KEYS until killed
+//	demofixture configdelivery BUCKET   write three days of AWS Config deliveries into BUCKET
 //	demofixture tamper BUCKET KEY  replace the newest version of KEY with other bytes,
 //	                               using governance bypass (what an insider could do
 //	                               to a GOVERNANCE bucket; COMPLIANCE refuses it)
@@ -24,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/custody-ir/custody/collector/cloudtrail"
+	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/custody/awsclient"
 )
 
@@ -54,6 +60,26 @@ func run(ctx context.Context, args []string) error {
 		return seed(ctx, c, args[1], n)
 	case "list":
 		return list(ctx, c, args[1])
+	case "trail":
+		if len(args) != 3 {
+			return fmt.Errorf("usage: demofixture trail BUCKET KEYS")
+		}
+		return trail(ctx, c, args[1], args[2])
+	case "keyserver":
+		if len(args) != 3 {
+			return fmt.Errorf("usage: demofixture keyserver KEYS URLFILE")
+		}
+		return keyServer(args[1], args[2])
+	case "configdelivery":
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(args[1])}); err != nil {
+			return err
+		}
+		keys, err := cttest.ConfigDelivery(ctx, c, args[1], "", "123456789012", "us-east-1", time.Now().UTC().Add(-48*time.Hour), 3)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("wrote %d AWS Config delivery files to s3://%s\n", len(keys), args[1])
+		return nil
 	case "public":
 		policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"oops","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/*"}]}`, args[1])
 		if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(args[1]), Policy: aws.String(policy)}); err != nil {
@@ -138,4 +164,41 @@ func tamper(ctx context.Context, c *s3.Client, bucket, key string) error {
 	}
 	fmt.Printf("replaced s3://%s/%s (version %s deleted with governance bypass, new bytes written)\n", bucket, key, aws.ToString(head.VersionId))
 	return nil
+}
+
+func trail(ctx context.Context, c *s3.Client, bucket, keysFile string) error {
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		return err
+	}
+	w, err := cttest.Write(ctx, c, cttest.Trail{Bucket: bucket, Account: "123456789012", Region: "us-east-1", Name: "org-trail",
+		Start: time.Now().UTC().Truncate(time.Hour).Add(-6 * time.Hour), Hours: 5, LogsPerHour: 2, EmptyHours: map[int]bool{2: true}, RotateAt: 3})
+	if err != nil {
+		return err
+	}
+	b, err := cloudtrail.MarshalPublicKeys(w.Keys)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keysFile, b, 0o600); err != nil {
+		return err
+	}
+	fmt.Printf("wrote trail org-trail to s3://%s: %d signed digests, %d log files, %d signing keys (rotated)\n", bucket, len(w.Digests), len(w.Logs), len(w.Keys))
+	return nil
+}
+
+func keyServer(keysFile, urlFile string) error {
+	b, err := os.ReadFile(keysFile)
+	if err != nil {
+		return err
+	}
+	keys, err := cloudtrail.ParsePublicKeys(b)
+	if err != nil {
+		return err
+	}
+	srv := cttest.NewKeyServer(keys)
+	defer srv.Close()
+	if err := os.WriteFile(urlFile, []byte(srv.URL), 0o600); err != nil {
+		return err
+	}
+	select {} // until killed
 }

@@ -17,7 +17,15 @@ import (
 // clients must follow NextToken. Point a client at it with
 // AWS_ENDPOINT_URL_CLOUDTRAIL.
 func KeyServer(t testing.TB, keys []cloudtrail.PublicKey) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := NewKeyServer(keys)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// NewKeyServer is KeyServer for use outside tests (the demo); close it
+// when done.
+func NewKeyServer(keys []cloudtrail.PublicKey) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Amz-Target") != "CloudTrail_20131101.ListPublicKeys" {
 			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 			w.WriteHeader(http.StatusBadRequest)
@@ -55,6 +63,4 @@ func KeyServer(t testing.TB, keys []cloudtrail.PublicKey) string {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		json.NewEncoder(w).Encode(out)
 	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
