@@ -70,6 +70,21 @@ func TestShippedPolicies(t *testing.T) {
 			t.Errorf("verifier policy grants %s, which is not read-only", a)
 		}
 	}
+	collectorRole := loadPolicy(t, "collector-role-policy.json")
+	for a := range collectorRole["Allow"] {
+		if strings.Contains(a, "Put") || strings.Contains(a, "Delete") || strings.HasSuffix(a, "*") {
+			t.Errorf("the read-only collector role grants %s", a)
+		}
+	}
+	for _, a := range []string{"cloudtrail:DescribeTrails", "cloudtrail:ListPublicKeys", "config:GetResourceConfigHistory", "s3:ListBucketVersions", "s3:GetBucketPolicy"} {
+		if !collectorRole["Allow"][a] {
+			t.Errorf("collector role lacks %s", a)
+		}
+	}
+	agent := loadPolicy(t, "agent-role-policy.json")
+	if !agent["Allow"]["sts:AssumeRole"] || !agent["Allow"]["s3:PutObject"] || agent["Allow"]["s3:DeleteObject"] {
+		t.Errorf("agent role policy: %v", agent["Allow"])
+	}
 	bucket := loadPolicy(t, "evidence-bucket-policy.json")
 	for _, a := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration"} {
 		if !bucket["Deny"][a] {
