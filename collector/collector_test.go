@@ -33,7 +33,9 @@ type testEnv struct {
 	trust []custody.TrustedKey
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { return newBenchEnv(t) }
+
+func newBenchEnv(t testing.TB) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	c := localaws.Require(t).S3(t)
@@ -60,7 +62,7 @@ func newEnv(t *testing.T) *testEnv {
 	return &testEnv{Env: Env{Chain: chain, Ledger: l, Prefix: "custody", Now: time.Now}, s3: c, store: st, trust: []custody.TrustedKey{tk}}
 }
 
-func (e *testEnv) verify(t *testing.T) *custody.Report {
+func (e *testEnv) verify(t testing.TB) *custody.Report {
 	t.Helper()
 	r, err := custody.NewVerifier(e.s3, e.store, e.trust, e.Ledger, time.Now).Verify(context.Background(), custody.VerifyOptions{})
 	if err != nil {
