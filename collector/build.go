@@ -48,7 +48,7 @@ func Build(ctx context.Context, base awsclient.Config, cfg config.Config, l *led
 			}
 			c := ac.WithRegion(region).S3()
 			if cfg.Schedules.Posture != "" {
-				out = append(out, &Posture{API: c, Ledger: l, Bucket: bucket, Account: acct.ID, Region: region, Prefix: cfg.Store.Prefix, Now: now})
+				out = append(out, &Posture{API: c, AccountAPI: ac.WithRegion(region).S3Control(), Ledger: l, Bucket: bucket, Account: acct.ID, Region: region, Prefix: cfg.Store.Prefix, Now: now})
 			}
 			if cfg.Schedules.Versions != "" {
 				out = append(out, &Versions{API: c, Bucket: bucket, Account: acct.ID, Region: region, Prefix: cfg.Store.Prefix, Now: now})

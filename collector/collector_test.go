@@ -18,6 +18,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
+	s3controltypes "github.com/aws/aws-sdk-go-v2/service/s3control/types"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/custody-ir/custody/custody"
@@ -289,4 +291,36 @@ func TestAgentRunsOnSchedule(t *testing.T) {
 	}
 	// Everything stored, the failing collector's run records included, verifies.
 	e.verify(t)
+}
+
+func TestAccountPublicAccessBlockChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	le := localaws.Require(t)
+	ctl := le.Config(t).S3Control()
+	acct := "123456789012" // moto's own account; no other test sets its public access block
+	if _, err := ctl.PutPublicAccessBlock(ctx, &s3control.PutPublicAccessBlockInput{AccountId: aws.String(acct),
+		PublicAccessBlockConfiguration: &s3controltypes.PublicAccessBlockConfiguration{BlockPublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true),
+			IgnorePublicAcls: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
+		t.Fatal(err)
+	}
+	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{})
+	p := &Posture{API: e.s3, AccountAPI: ctl, Ledger: e.Ledger, Bucket: src, Account: acct, Region: "us-east-1", Prefix: "custody", Now: time.Now}
+	if s := p.Snapshot(ctx).Settings["accountPublicAccessBlock"]; s.State != StatePresent || !strings.Contains(string(s.Value), "true") {
+		t.Fatalf("account public access block = %+v", s)
+	}
+	if _, err := RunOne(ctx, e.Env, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.DeletePublicAccessBlock(ctx, &s3control.DeletePublicAccessBlockInput{AccountId: aws.String(acct)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunOne(ctx, e.Env, p); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := e.Ledger.PostureChanges(ctx, src, time.Now().Add(-time.Hour))
+	if err != nil || len(changes) != 1 || changes[0].Setting != "accountPublicAccessBlock" || changes[0].Risk != "public access block turned off" {
+		t.Fatalf("changes = %+v, %v", changes, err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -38,6 +39,13 @@ type postureAPI interface {
 }
 
 var _ postureAPI = (*s3.Client)(nil)
+
+// accountAPI reads the account-wide public access block.
+type accountAPI interface {
+	GetPublicAccessBlock(context.Context, *s3control.GetPublicAccessBlockInput, ...func(*s3control.Options)) (*s3control.GetPublicAccessBlockOutput, error)
+}
+
+var _ accountAPI = (*s3control.Client)(nil)
 
 // Setting states in a snapshot.
 const (
@@ -75,13 +83,14 @@ type Change struct {
 // Posture snapshots a bucket's security settings into one artifact,
 // compares them with the previous snapshot and records every change.
 type Posture struct {
-	API     postureAPI
-	Ledger  *ledger.Ledger
-	Bucket  string
-	Account string
-	Region  string
-	Prefix  string
-	Now     func() time.Time
+	API        postureAPI
+	AccountAPI accountAPI // optional: the account's public access block
+	Ledger     *ledger.Ledger
+	Bucket     string
+	Account    string
+	Region     string
+	Prefix     string
+	Now        func() time.Time
 }
 
 func (p *Posture) Name() string { return "posture:" + p.Bucket }
@@ -236,6 +245,15 @@ func (p *Posture) Snapshot(ctx context.Context) Snapshot {
 		}
 		return o.TagSet, nil
 	})
+	if p.AccountAPI != nil {
+		read("accountPublicAccessBlock", []string{"NoSuchPublicAccessBlockConfiguration"}, func() (any, error) {
+			o, err := p.AccountAPI.GetPublicAccessBlock(ctx, &s3control.GetPublicAccessBlockInput{AccountId: aws.String(p.Account)})
+			if err != nil {
+				return nil, err
+			}
+			return o.PublicAccessBlockConfiguration, nil
+		})
+	}
 	read("location", nil, func() (any, error) {
 		o, err := p.API.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: b})
 		if err != nil {
@@ -334,7 +352,7 @@ func canonical(raw json.RawMessage) []byte {
 // risk says why a change opens the bucket, when it does.
 func risk(name string, before, after Setting) string {
 	switch name {
-	case "publicAccessBlock":
+	case "publicAccessBlock", "accountPublicAccessBlock":
 		if before.State == StatePresent && (after.State != StatePresent || strings.Contains(string(after.Value), "false")) {
 			return "public access block turned off"
 		}

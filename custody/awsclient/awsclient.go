@@ -8,6 +8,7 @@ package awsclient
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithyendpoints "github.com/aws/smithy-go/endpoints"
 )
 
 // Options adjust Load. Zero values leave the SDK's own resolution alone.
@@ -136,4 +139,25 @@ func SessionName(purpose, agent string) string {
 		s = "custody"
 	}
 	return s
+}
+
+// S3Control returns an S3 Control client. S3 Control's endpoint rules put
+// the account id in front of the host name; a custom endpoint (a stand-in,
+// a proxy) is used exactly as given instead.
+func (c Config) S3Control() *s3control.Client {
+	return s3control.NewFromConfig(c.AWS, func(o *s3control.Options) {
+		if o.BaseEndpoint != nil {
+			o.EndpointResolverV2 = fixedEndpoint(*o.BaseEndpoint)
+		}
+	})
+}
+
+type fixedEndpoint string
+
+func (f fixedEndpoint) ResolveEndpoint(context.Context, s3control.EndpointParameters) (smithyendpoints.Endpoint, error) {
+	u, err := url.Parse(string(f))
+	if err != nil {
+		return smithyendpoints.Endpoint{}, err
+	}
+	return smithyendpoints.Endpoint{URI: *u}, nil
 }
