@@ -196,6 +196,8 @@ func TestValidationFindsTampering(t *testing.T) {
 			f.put(f.w.Digests[0], []byte("{}"), meta)
 			return "digest-malformed", f.w.Digests[0], 1
 		}},
+		{name: "a signed digest that links to the wrong predecessor", trail: func(tr *cttest.Trail) { tr.BadLinkAt = map[int]bool{4: true} },
+			do: func(f *fixture) (string, string, int) { return "digest-chain-broken", f.w.Digests[4], 2 }},
 		{name: "rotated key unknown", keys: func(f *fixture) []cloudtrail.PublicKey { return f.w.Keys[:1] },
 			do: func(f *fixture) (string, string, int) { return "digest-key-unknown", f.w.Digests[3], 4 }},
 		{name: "old key used after its validity", keys: func(f *fixture) []cloudtrail.PublicKey {

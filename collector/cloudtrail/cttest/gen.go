@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,7 +42,10 @@ type Trail struct {
 	RotateAt                                                 int          // hour from which the second key signs (0: never)
 	Backfill                                                 map[int]bool // hours that also get a backfill digest
 	SPKI                                                     bool         // publish keys as SubjectPublicKeyInfo instead of PKCS#1
-	Concurrency                                              int
+	// BadLinkAt are hours whose digest, correctly signed, links to the
+	// wrong hash and signature of its predecessor.
+	BadLinkAt   map[int]bool
+	Concurrency int
 }
 
 // Written is what Write produced.
@@ -129,6 +133,10 @@ func Write(ctx context.Context, p Putter, t Trail) (*Written, error) {
 			d.PreviousDigestS3Bucket, d.PreviousDigestS3Object = aws.String(prev.DigestS3Bucket), aws.String(prev.DigestS3Object)
 			d.PreviousDigestHashValue, d.PreviousDigestHashAlgorithm = aws.String(prevSHA), aws.String("SHA-256")
 			d.PreviousDigestSignature = aws.String(prevSig)
+			if t.BadLinkAt[h] {
+				d.PreviousDigestHashValue = aws.String(strings.Repeat("0", 64))
+				d.PreviousDigestSignature = aws.String(strings.Repeat("ab", 256))
+			}
 		}
 		body, sha, sig, err := signDigest(d, signer)
 		if err != nil {
