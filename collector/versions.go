@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody"
 )
@@ -51,6 +53,9 @@ type Versions struct {
 	Now     func() time.Time
 	// PageSize is MaxKeys per ListObjectVersions call (S3's limit: 1000).
 	PageSize int32
+	// Split lists the bucket's top-level prefixes in parallel, up to Split
+	// at once, each into its own artifact (0 or 1: one listing).
+	Split int
 }
 
 func (v *Versions) Name() string { return "versions:" + v.Bucket }
@@ -61,25 +66,60 @@ func (v *Versions) Collect(ctx context.Context, run Run) (Outcome, error) {
 	start := v.Now().UTC()
 	out := Outcome{Account: v.Account, Region: v.Region, WindowStart: start, Sources: []string{"s3://" + v.Bucket},
 		Description: "every object version and delete marker of s3://" + v.Bucket}
-	pr, pw := io.Pipe()
-	var count int64
-	go func() { pw.CloseWithError(v.write(ctx, pw, &count)) }()
-	key := custody.ArtifactKey(v.Prefix, v.Account, v.Region, "versions", start, run.RunID(), v.Bucket+".versions.ndjson.gz")
-	_, err := run.Put(ctx, key, pr, custody.PutOptions{Kind: "versions", Account: v.Account, Region: v.Region, Source: "s3://" + v.Bucket, ContentType: "application/x-ndjson"})
-	pr.CloseWithError(err)
-	out.WindowEnd = v.Now().UTC()
-	if err != nil {
-		return out, fmt.Errorf("version list of s3://%s: %w", v.Bucket, err)
+	var count atomic.Int64
+	if v.Split <= 1 {
+		if err := v.part(ctx, run, start, v.Bucket+".versions.ndjson.gz", "", "", &count, nil); err != nil {
+			return out, err
+		}
+	} else {
+		// The root level first (its keys, and the top-level prefixes),
+		// then every prefix in parallel; parts together list everything.
+		var prefixes []string
+		if err := v.part(ctx, run, start, v.Bucket+".versions.root.ndjson.gz", "", "/", &count, &prefixes); err != nil {
+			return out, err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(v.Split)
+		for i, p := range prefixes {
+			g.Go(func() error {
+				return v.part(gctx, run, start, fmt.Sprintf("%s.versions.%05d.ndjson.gz", v.Bucket, i+1), p, "", &count, nil)
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return out, err
+		}
+		out.Description += fmt.Sprintf(", in %d part(s) by top-level prefix", len(prefixes)+1)
 	}
-	out.Description += fmt.Sprintf(" (%d entries)", count)
+	out.WindowEnd = v.Now().UTC()
+	out.Description += fmt.Sprintf(" (%d entries)", count.Load())
 	return out, nil
 }
 
-func (v *Versions) write(ctx context.Context, w io.Writer, count *int64) error {
+// part streams one listing (of prefix, with delimiter) into one artifact.
+func (v *Versions) part(ctx context.Context, run Run, at time.Time, name, prefix, delimiter string, count *atomic.Int64, prefixes *[]string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(v.write(ctx, pw, prefix, delimiter, count, prefixes)) }()
+	key := custody.ArtifactKey(v.Prefix, v.Account, v.Region, "versions", at, run.RunID(), name)
+	_, err := run.Put(ctx, key, pr, custody.PutOptions{Kind: "versions", Account: v.Account, Region: v.Region,
+		Source: "s3://" + v.Bucket + "/" + prefix, ContentType: "application/x-ndjson"})
+	pr.CloseWithError(err)
+	if err != nil {
+		return fmt.Errorf("version list of s3://%s/%s: %w", v.Bucket, prefix, err)
+	}
+	return nil
+}
+
+func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter string, count *atomic.Int64, prefixes *[]string) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	zw := gzip.NewWriter(bw)
 	enc := json.NewEncoder(zw)
 	in := &s3.ListObjectVersionsInput{Bucket: aws.String(v.Bucket)}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix)
+	}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
 	if v.PageSize > 0 {
 		in.MaxKeys = aws.Int32(v.PageSize)
 	}
@@ -91,6 +131,11 @@ func (v *Versions) write(ctx context.Context, w io.Writer, count *int64) error {
 			return fmt.Errorf("list versions of s3://%s: %w", v.Bucket, err)
 		}
 		page = page[:0]
+		if prefixes != nil {
+			for _, cp := range out.CommonPrefixes {
+				*prefixes = append(*prefixes, aws.ToString(cp.Prefix))
+			}
+		}
 		for _, o := range out.Versions {
 			r := VersionRecord{Key: aws.ToString(o.Key), VersionID: aws.ToString(o.VersionId), IsLatest: aws.ToBool(o.IsLatest),
 				LastModified: aws.ToTime(o.LastModified).UTC(), ETag: aws.ToString(o.ETag), Size: aws.ToInt64(o.Size), StorageClass: string(o.StorageClass)}
@@ -126,7 +171,7 @@ func (v *Versions) write(ctx context.Context, w io.Writer, count *int64) error {
 				return err
 			}
 		}
-		*count += int64(len(page))
+		count.Add(int64(len(page)))
 	}
 	if err := zw.Close(); err != nil {
 		return err
