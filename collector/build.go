@@ -51,7 +51,13 @@ func Build(ctx context.Context, base awsclient.Config, cfg config.Config, l *led
 				out = append(out, &Posture{API: c, AccountAPI: ac.WithRegion(region).S3Control(), Ledger: l, Bucket: bucket, Account: acct.ID, Region: region, Prefix: cfg.Store.Prefix, Now: now})
 			}
 			if cfg.Schedules.Versions != "" {
-				out = append(out, &Versions{API: c, Bucket: bucket, Account: acct.ID, Region: region, Prefix: cfg.Store.Prefix, Now: now})
+				v := &Versions{API: c, Bucket: bucket, Account: acct.ID, Region: region, Prefix: cfg.Store.Prefix, Now: now, Split: acct.VersionsSplit}
+				for _, inv := range acct.Inventories {
+					if inv.Bucket == bucket {
+						v.Inventory = &Inventory{API: ac.S3(), Bucket: inv.ReportBucket, Prefix: inv.ReportPrefix}
+					}
+				}
+				out = append(out, v)
 			}
 		}
 	}

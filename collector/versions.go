@@ -56,6 +56,8 @@ type Versions struct {
 	// Split lists the bucket's top-level prefixes in parallel, up to Split
 	// at once, each into its own artifact (0 or 1: one listing).
 	Split int
+	// Inventory, if set, is read instead of listing the bucket.
+	Inventory *Inventory
 }
 
 func (v *Versions) Name() string { return "versions:" + v.Bucket }
@@ -67,6 +69,9 @@ func (v *Versions) Collect(ctx context.Context, run Run) (Outcome, error) {
 	out := Outcome{Account: v.Account, Region: v.Region, WindowStart: start, Sources: []string{"s3://" + v.Bucket},
 		Description: "every object version and delete marker of s3://" + v.Bucket}
 	var count atomic.Int64
+	if v.Inventory != nil {
+		return v.fromInventory(ctx, run, start, out)
+	}
 	if v.Split <= 1 {
 		if err := v.part(ctx, run, start, v.Bucket+".versions.ndjson.gz", "", "", &count, nil); err != nil {
 			return out, err
@@ -92,6 +97,37 @@ func (v *Versions) Collect(ctx context.Context, run Run) (Outcome, error) {
 	}
 	out.WindowEnd = v.Now().UTC()
 	out.Description += fmt.Sprintf(" (%d entries)", count.Load())
+	return out, nil
+}
+
+// fromInventory converts the newest inventory report into the artifact.
+func (v *Versions) fromInventory(ctx context.Context, run Run, start time.Time, out Outcome) (Outcome, error) {
+	manifest, err := v.Inventory.Latest(ctx)
+	if err != nil {
+		return out, err
+	}
+	pr, pw := io.Pipe()
+	var n int64
+	sorted := true
+	go func() {
+		var err error
+		n, sorted, err = v.Inventory.WriteVersions(ctx, manifest, pw)
+		pw.CloseWithError(err)
+	}()
+	src := "s3://" + v.Inventory.Bucket + "/" + manifest
+	key := custody.ArtifactKey(v.Prefix, v.Account, v.Region, "versions", start, run.RunID(), v.Bucket+".versions.inventory.ndjson.gz")
+	_, err = run.Put(ctx, key, pr, custody.PutOptions{Kind: "versions", Account: v.Account, Region: v.Region, Source: src, ContentType: "application/x-ndjson"})
+	pr.CloseWithError(err)
+	if err != nil {
+		return out, fmt.Errorf("version list of s3://%s from %s: %w", v.Bucket, src, err)
+	}
+	out.Sources = append(out.Sources, src)
+	out.WindowEnd = v.Now().UTC()
+	out.Description += fmt.Sprintf(" from the S3 Inventory report %s (%d entries)", src, n)
+	if !sorted {
+		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "inventory-unsorted", Object: src,
+			Message: "the inventory's rows are not in key order; readers must not assume it"})
+	}
 	return out, nil
 }
 

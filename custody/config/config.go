@@ -111,6 +111,20 @@ type Account struct {
 	// deliver a snapshot on every run.
 	DeliverConfigSnapshots bool     `mapstructure:"deliver_config_snapshots"`
 	Buckets                []string `mapstructure:"buckets"`
+	// VersionsSplit lists each monitored bucket's top-level prefixes in
+	// parallel, this many at once (0: one listing).
+	VersionsSplit int `mapstructure:"versions_split"`
+	// Inventories name S3 Inventory reports to read instead of listing
+	// very large monitored buckets.
+	Inventories []Inventory `mapstructure:"inventories"`
+}
+
+// Inventory locates the S3 Inventory reports (CSV, all versions) of a
+// monitored bucket: report_prefix is <destination prefix>/<bucket>/<configuration id>.
+type Inventory struct {
+	Bucket       string `mapstructure:"bucket"`
+	ReportBucket string `mapstructure:"report_bucket"`
+	ReportPrefix string `mapstructure:"report_prefix"`
 }
 
 // Trail is a CloudTrail trail given explicitly instead of discovered.

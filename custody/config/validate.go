@@ -160,6 +160,21 @@ func Validate(c Config) Problems {
 				add(fmt.Sprintf("%s.config_buckets[%d].bucket", p, j), "an S3 bucket name expected, got %q", b.Bucket)
 			}
 		}
+		if a.VersionsSplit < 0 || a.VersionsSplit > 256 {
+			add(p+".versions_split", "0 to 256 parallel listings expected, got %d", a.VersionsSplit)
+		}
+		for j, inv := range a.Inventories {
+			ip := fmt.Sprintf("%s.inventories[%d]", p, j)
+			if !bucketRE.MatchString(inv.Bucket) {
+				add(ip+".bucket", "the monitored bucket's name expected, got %q", inv.Bucket)
+			}
+			if !bucketRE.MatchString(inv.ReportBucket) {
+				add(ip+".report_bucket", "the bucket the inventory reports go to expected, got %q", inv.ReportBucket)
+			}
+			if inv.ReportPrefix == "" {
+				add(ip+".report_prefix", "<destination prefix>/<bucket>/<configuration id> expected")
+			}
+		}
 		for j, b := range a.Buckets {
 			if !bucketRE.MatchString(b) {
 				add(fmt.Sprintf("%s.buckets[%d]", p, j), "an S3 bucket name expected, got %q", b)

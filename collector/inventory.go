@@ -1,0 +1,174 @@
+package collector
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/md5" //nolint:gosec // S3 Inventory names its files' MD5
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Inventory reads a bucket's version list from its newest S3 Inventory
+// report (CSV, all versions) instead of listing the bucket: for buckets
+// too large to list on every run.
+type Inventory struct {
+	API trailBucketAPI
+	// Bucket and Prefix locate the inventory configuration's reports:
+	// <destination prefix>/<source bucket>/<configuration id>/.
+	Bucket, Prefix string
+}
+
+// InventoryManifest is an inventory report's manifest.json.
+type InventoryManifest struct {
+	SourceBucket      string `json:"sourceBucket"`
+	DestinationBucket string `json:"destinationBucket"`
+	CreationTimestamp string `json:"creationTimestamp"`
+	FileFormat        string `json:"fileFormat"`
+	FileSchema        string `json:"fileSchema"`
+	Files             []struct {
+		Key         string `json:"key"`
+		Size        int64  `json:"size"`
+		MD5Checksum string `json:"MD5checksum"`
+	} `json:"files"`
+}
+
+var reportFolderRE = regexp.MustCompile(`/(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z)/$`)
+
+// Latest finds the newest report's manifest key.
+func (inv *Inventory) Latest(ctx context.Context) (string, error) {
+	prefix := strings.TrimSuffix(inv.Prefix, "/") + "/"
+	p := s3.NewListObjectsV2Paginator(inv.API, &s3.ListObjectsV2Input{Bucket: aws.String(inv.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	newest := ""
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("list inventory reports s3://%s/%s: %w", inv.Bucket, prefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			if f := aws.ToString(cp.Prefix); reportFolderRE.MatchString(f) && f > newest {
+				newest = f
+			}
+		}
+	}
+	if newest == "" {
+		return "", fmt.Errorf("no inventory report under s3://%s/%s", inv.Bucket, prefix)
+	}
+	return newest + "manifest.json", nil
+}
+
+// WriteVersions converts the report at manifestKey into version records
+// (NDJSON, gzip) on w, checking every file's MD5 against the manifest.
+// It returns the number of records and whether they came in key order.
+func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w io.Writer) (int64, bool, error) {
+	obj, err := inv.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(inv.Bucket), Key: aws.String(manifestKey)})
+	if err != nil {
+		return 0, false, fmt.Errorf("read s3://%s/%s: %w", inv.Bucket, manifestKey, err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(obj.Body, 64<<20))
+	obj.Body.Close()
+	if err != nil {
+		return 0, false, err
+	}
+	var m InventoryManifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return 0, false, fmt.Errorf("inventory manifest s3://%s/%s: %w", inv.Bucket, manifestKey, err)
+	}
+	if m.FileFormat != "CSV" {
+		return 0, false, fmt.Errorf("inventory manifest s3://%s/%s: format %q; only CSV reports are read", inv.Bucket, manifestKey, m.FileFormat)
+	}
+	cols := map[string]int{}
+	for i, c := range strings.Split(m.FileSchema, ",") {
+		cols[strings.TrimSpace(c)] = i
+	}
+	for _, need := range []string{"Key", "VersionId", "IsLatest", "IsDeleteMarker", "LastModifiedDate"} {
+		if _, ok := cols[need]; !ok {
+			return 0, false, fmt.Errorf("inventory s3://%s/%s lists no %s: configure the inventory with all versions", inv.Bucket, manifestKey, need)
+		}
+	}
+	zw := gzip.NewWriter(w)
+	enc := json.NewEncoder(zw)
+	var n int64
+	sorted, last := true, ""
+	for _, f := range m.Files {
+		err := inv.readFile(ctx, f.Key, f.MD5Checksum, cols, func(r VersionRecord) error {
+			if r.Key < last {
+				sorted = false
+			}
+			last = r.Key
+			n++
+			return enc.Encode(&r)
+		})
+		if err != nil {
+			return n, sorted, err
+		}
+	}
+	return n, sorted, zw.Close()
+}
+
+func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols map[string]int, fn func(VersionRecord) error) error {
+	obj, err := inv.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(inv.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("read inventory file s3://%s/%s: %w", inv.Bucket, key, err)
+	}
+	defer obj.Body.Close()
+	h := md5.New() //nolint:gosec
+	tee := io.TeeReader(obj.Body, h)
+	zr, err := gzip.NewReader(tee)
+	if err != nil {
+		return fmt.Errorf("inventory file s3://%s/%s: %w", inv.Bucket, key, err)
+	}
+	cr := csv.NewReader(zr)
+	cr.FieldsPerRecord = len(cols)
+	get := func(rec []string, col string) string {
+		if i, ok := cols[col]; ok && i < len(rec) {
+			return rec[i]
+		}
+		return ""
+	}
+	for line := 1; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("inventory file s3://%s/%s line %d: %w", inv.Bucket, key, line, err)
+		}
+		k, err := url.QueryUnescape(get(rec, "Key"))
+		if err != nil {
+			return fmt.Errorf("inventory file s3://%s/%s line %d: key %q: %w", inv.Bucket, key, line, get(rec, "Key"), err)
+		}
+		lm, err := time.Parse(time.RFC3339Nano, get(rec, "LastModifiedDate"))
+		if err != nil {
+			return fmt.Errorf("inventory file s3://%s/%s line %d: LastModifiedDate: %w", inv.Bucket, key, line, err)
+		}
+		size, _ := strconv.ParseInt(get(rec, "Size"), 10, 64)
+		vr := VersionRecord{Key: k, VersionID: get(rec, "VersionId"), IsLatest: get(rec, "IsLatest") == "true",
+			DeleteMarker: get(rec, "IsDeleteMarker") == "true", LastModified: lm.UTC(), Size: size,
+			ETag: get(rec, "ETag"), StorageClass: get(rec, "StorageClass")}
+		if vr.VersionID == "" {
+			vr.VersionID = "null"
+		}
+		if err := fn(vr); err != nil {
+			return err
+		}
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil { // the rest, for the MD5
+		return fmt.Errorf("read inventory file s3://%s/%s: %w", inv.Bucket, key, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); wantMD5 != "" && !strings.EqualFold(got, wantMD5) {
+		return fmt.Errorf("inventory file s3://%s/%s: MD5 %s, the manifest says %s", inv.Bucket, key, got, wantMD5)
+	}
+	return nil
+}
