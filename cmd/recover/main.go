@@ -14,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	g := &globals{stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
+	g := &globals{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
 	err := newRootCommand(g).ExecuteContext(ctx)
 	stop()
 	os.Exit(cli.ExitCode(err, os.Stderr))

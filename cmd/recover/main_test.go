@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody/localaws"
@@ -14,7 +19,7 @@ import (
 func run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	var out bytes.Buffer
-	g := &globals{stdout: &out, stderr: &out, now: time.Now}
+	g := &globals{stdin: strings.NewReader(""), stdout: &out, stderr: &out, now: time.Now}
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
@@ -47,5 +52,55 @@ func TestUnversionedBucketIsAClearError(t *testing.T) {
 	out, code := run(t, "--bucket", bucket, "--since", "1h", "--dry-run")
 	if code != cli.ExitFindings || !strings.Contains(out, "never had versioning enabled") || !strings.Contains(out, bucket) {
 		t.Fatalf("unversioned bucket: exit %d\n%s", code, out)
+	}
+}
+
+func TestRecoverCommand(t *testing.T) {
+	e := localaws.Require(t)
+	e.Setenv(t)
+	ctx := context.Background()
+	c := e.S3(t)
+	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	put := func(k, body string) {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a.txt", "good")
+	put("b.txt", "keep")
+	time.Sleep(1100 * time.Millisecond)
+	target := time.Now().UTC().Format(time.RFC3339Nano)
+	time.Sleep(1100 * time.Millisecond)
+	put("a.txt", "bad")
+	c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("b.txt")})
+	journal := filepath.Join(t.TempDir(), "journal.db")
+
+	out, code := run(t, "--bucket", bucket, "--since", target, "--dry-run", "--ledger", journal)
+	if code != 0 || !strings.Contains(out, "copy back a.txt") || !strings.Contains(out, "remove 1 delete marker(s) over b.txt") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+	if out, code = run(t, "--bucket", bucket, "--since", target, "--ledger", journal); code != cli.ExitUsage || !strings.Contains(out, "--yes") {
+		t.Fatalf("without --yes and no terminal: exit %d\n%s", code, out)
+	}
+	out, code = run(t, "--bucket", bucket, "--since", target, "--yes", "--json", "--ledger", journal)
+	if code != 0 || !strings.Contains(out, `"copied": 1`) || !strings.Contains(out, `"markersRemoved": 1`) {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	for k, want := range map[string]string{"a.txt": "good", "b.txt": "keep"} {
+		obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if string(b) != want {
+			t.Errorf("%s = %q after recovery", k, b)
+		}
+	}
+	if out, code = run(t, "--bucket", bucket, "--since", target, "--yes", "--ledger", journal); code != 0 || !strings.Contains(out, "nothing to change") {
+		t.Fatalf("a second recovery: exit %d\n%s", code, out)
+	}
+	if _, code = run(t, "--resume", "no-such-job", "--ledger", journal); code != cli.ExitFindings {
+		t.Fatalf("unknown job: exit %d", code)
 	}
 }

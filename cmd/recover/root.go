@@ -1,23 +1,17 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/awsclient"
-	recovery "github.com/custody-ir/custody/recover"
 )
 
 type globals struct {
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	now    func() time.Time
@@ -30,7 +24,7 @@ type recoverOptions struct {
 	replicaBucket, replicaRegion, replica string
 	concurrency                           int
 	resume, planOut, batchManifest        string
-	config                                string
+	ledger                                string
 }
 
 func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
@@ -48,7 +42,7 @@ func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.planOut, "plan-out", "", "write the plan as JSON to this file")
 	fs.StringVar(&o.batchManifest, "batch-manifest", "", "write the copy actions as an S3 Batch Operations CSV manifest")
 	fs.BoolVar(&o.json, "json", false, "print the plan and summary as JSON")
-	fs.StringVarP(&o.config, "config", "c", "", "custody configuration, for evidence-guided recovery and the ledger")
+	fs.StringVar(&o.ledger, "ledger", "recover-journal.db", "SQLite journal of recovery jobs (resume needs the same one)")
 }
 
 func (o *recoverOptions) validate() error {
@@ -72,10 +66,6 @@ func (o *recoverOptions) validate() error {
 	return nil
 }
 
-// errNotAvailable is returned once the arguments and the bucket check out:
-// planning and applying are not part of this build yet.
-var errNotAvailable = errors.New("planning and applying a recovery are not available in this build; nothing was changed")
-
 func newRootCommand(g *globals) *cobra.Command {
 	var o recoverOptions
 	cmd := &cobra.Command{
@@ -97,23 +87,7 @@ AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 (with path-style addressing).
 			if err := o.validate(); err != nil {
 				return err
 			}
-			t, err := recovery.ParseSince(o.since, g.now())
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			fmt.Fprintf(g.stderr, "recovering s3://%s to its state at %s\n", o.bucket, t.Format(time.RFC3339Nano))
-			ac, err := awsclient.Load(cmd.Context(), awsclient.Options{})
-			if err != nil {
-				return err
-			}
-			ver, err := ac.S3().GetBucketVersioning(cmd.Context(), &s3.GetBucketVersioningInput{Bucket: aws.String(o.bucket)})
-			if err != nil {
-				return fmt.Errorf("read versioning of s3://%s: %w", o.bucket, err)
-			}
-			if ver.Status != types.BucketVersioningStatusEnabled && ver.Status != types.BucketVersioningStatusSuspended {
-				return fmt.Errorf("s3://%s has never had versioning enabled: there are no earlier versions to recover; only a replica or a backup can help", o.bucket)
-			}
-			return errNotAvailable
+			return runRecover(cmd.Context(), g, &o)
 		},
 	}
 	cmd.SetVersionTemplate("recover {{.Version}}\n")

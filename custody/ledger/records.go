@@ -189,3 +189,75 @@ WHERE bucket = ? AND at >= ? ORDER BY at, setting`, bucket, ts(since))
 	}
 	return out, rows.Err()
 }
+
+// RecoveryAction is one journalled action of a recovery job; Detail is
+// the action as JSON, State one of planned, running, done, failed.
+type RecoveryAction struct {
+	Seq    int
+	Kind   string
+	Key    string
+	Detail string
+	State  string
+	Error  string
+}
+
+// CreateRecoveryJob journals a job and all its actions (state planned)
+// before any runs.
+func (l *Ledger) CreateRecoveryJob(ctx context.Context, jobID, bucket, prefix string, target time.Time, options string, actions []RecoveryAction) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := ts(l.now())
+	if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_jobs (job_id, bucket, prefix, target_at, created_at, status, options) VALUES (?, ?, ?, ?, ?, 'applying', ?)`,
+		jobID, bucket, prefix, ts(target), now, options); err != nil {
+		return fmt.Errorf("journal recovery job %s: %w", jobID, err)
+	}
+	for _, a := range actions {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_actions (job_id, seq, kind, key, detail, state, updated_at) VALUES (?, ?, ?, ?, ?, 'planned', ?)`,
+			jobID, a.Seq, a.Kind, a.Key, a.Detail, now); err != nil {
+			return fmt.Errorf("journal recovery action %d: %w", a.Seq, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// SetRecoveryAction records an action's progress.
+func (l *Ledger) SetRecoveryAction(ctx context.Context, jobID string, seq int, state, errText string) error {
+	_, err := l.db.ExecContext(ctx, `UPDATE recovery_actions SET state = ?, error = ?, updated_at = ? WHERE job_id = ? AND seq = ?`,
+		state, errText, ts(l.now()), jobID, seq)
+	return err
+}
+
+// FinishRecoveryJob sets a job's final status.
+func (l *Ledger) FinishRecoveryJob(ctx context.Context, jobID, status string) error {
+	_, err := l.db.ExecContext(ctx, `UPDATE recovery_jobs SET status = ? WHERE job_id = ?`, status, jobID)
+	return err
+}
+
+// RecoveryJob loads a journalled job: bucket, prefix, target and actions.
+func (l *Ledger) RecoveryJob(ctx context.Context, jobID string) (bucket, prefix string, target time.Time, actions []RecoveryAction, err error) {
+	var t string
+	if err = l.db.QueryRowContext(ctx, `SELECT bucket, prefix, target_at FROM recovery_jobs WHERE job_id = ?`, jobID).Scan(&bucket, &prefix, &t); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fmt.Errorf("recovery job %s: %w", jobID, ErrNotFound)
+		}
+		return
+	}
+	target, _ = parseTS(t)
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, kind, key, detail, state, error FROM recovery_actions WHERE job_id = ? ORDER BY seq`, jobID)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a RecoveryAction
+		if err = rows.Scan(&a.Seq, &a.Kind, &a.Key, &a.Detail, &a.State, &a.Error); err != nil {
+			return
+		}
+		actions = append(actions, a)
+	}
+	err = rows.Err()
+	return
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/dustin/go-humanize"
+	"golang.org/x/term"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/custody/ledger"
+	recovery "github.com/custody-ir/custody/recover"
+)
+
+type result struct {
+	Plan    *recovery.Plan    `json:"plan,omitempty"`
+	Summary *recovery.Summary `json:"summary,omitempty"`
+	DryRun  bool              `json:"dryRun"`
+}
+
+func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
+	if o.replicaBucket != "" || o.batchManifest != "" {
+		return cli.Usagef("--replica-bucket and --batch-manifest are not available in this build")
+	}
+	ac, err := awsclient.Load(ctx, awsclient.Options{})
+	if err != nil {
+		return err
+	}
+	api := ac.S3()
+	p := cli.Printer{Out: g.stdout, JSON: o.json}
+	openApplier := func() (*recovery.Applier, func(), error) {
+		l, err := ledger.Open(ctx, o.ledger, ledger.WithClock(g.now))
+		if err != nil {
+			return nil, nil, err
+		}
+		return &recovery.Applier{API: api, Ledger: l, Concurrency: o.concurrency}, func() { l.Close() }, nil
+	}
+	if o.resume != "" {
+		ap, closeFn, err := openApplier()
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		sum, err := ap.Resume(ctx, o.resume)
+		if err != nil {
+			return err
+		}
+		return finish(p, result{Summary: sum})
+	}
+
+	t, err := recovery.ParseSince(o.since, g.now())
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	fmt.Fprintf(g.stderr, "recovering s3://%s to its state at %s\n", o.bucket, t.Format(time.RFC3339Nano))
+	ver, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(o.bucket)})
+	if err != nil {
+		return fmt.Errorf("read versioning of s3://%s: %w", o.bucket, err)
+	}
+	if ver.Status != types.BucketVersioningStatusEnabled && ver.Status != types.BucketVersioningStatusSuspended {
+		return fmt.Errorf("s3://%s has never had versioning enabled: there are no earlier versions to recover; only a replica or a backup can help", o.bucket)
+	}
+	plan, err := recovery.MakePlan(ctx, api, o.bucket, o.prefix, t, o.removeNew)
+	if err != nil {
+		return err
+	}
+	if o.planOut != "" {
+		b, _ := json.MarshalIndent(plan, "", "  ")
+		if err := os.WriteFile(o.planOut, b, 0o600); err != nil {
+			return err
+		}
+	}
+	if !o.json {
+		printPlan(g.stdout, plan)
+	}
+	changes := 0
+	for _, a := range plan.Actions {
+		if a.Kind != recovery.ReportNew {
+			changes++
+		}
+	}
+	if o.dryRun || changes == 0 {
+		if o.json {
+			return p.Result(result{Plan: plan, DryRun: o.dryRun}, nil)
+		}
+		if changes == 0 {
+			fmt.Fprintln(g.stdout, "nothing to change")
+		}
+		return nil
+	}
+	if !o.yes {
+		f, ok := g.stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return cli.Usagef("%d change(s) planned; without a terminal to confirm on, pass --yes to apply them", changes)
+		}
+		fmt.Fprintf(g.stderr, "apply %d change(s) to s3://%s? [y/N] ", changes, o.bucket)
+		answer, _ := bufio.NewReader(f).ReadString('\n')
+		if strings.TrimSpace(strings.ToLower(answer)) != "y" {
+			return cli.Usagef("not confirmed; nothing was changed")
+		}
+	}
+	ap, closeFn, err := openApplier()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	job := "recover-" + custody.NewRunID(g.now())
+	fmt.Fprintf(g.stderr, "job %s (resume with --resume %s --ledger %s)\n", job, job, o.ledger)
+	sum, err := ap.Start(ctx, job, plan)
+	if err != nil {
+		return err
+	}
+	return finish(p, result{Plan: plan, Summary: sum})
+}
+
+func finish(p cli.Printer, r result) error {
+	s := r.Summary
+	if err := p.Result(r, func(w io.Writer) {
+		fmt.Fprintf(w, "job %s: %d delete marker(s) removed, %d version(s) copied back, %d new key(s) hidden, %d reported, %d done before, %d failed\n",
+			s.Job, s.MarkersRemoved, s.Copied, s.Hidden, s.Reported, s.Skipped, len(s.Failed))
+		for _, f := range s.Failed {
+			fmt.Fprintf(w, "FAILED %s %s: %s\n", f.Kind, f.Key, f.Error)
+		}
+		if len(s.Mismatched) == 0 && len(s.Failed) == 0 {
+			fmt.Fprintln(w, "verified: every key is back at its state at the target time")
+		}
+		for _, k := range s.Mismatched {
+			fmt.Fprintf(w, "MISMATCH %s is not at its target state\n", k)
+		}
+	}); err != nil {
+		return err
+	}
+	if len(s.Failed) > 0 || len(s.Mismatched) > 0 {
+		return cli.ErrFindings
+	}
+	return nil
+}
+
+func printPlan(w io.Writer, p *recovery.Plan) {
+	fmt.Fprintf(w, "plan for s3://%s/%s at %s: %d key(s) examined, %d unchanged\n", p.Bucket, p.Prefix, p.Target.Format(time.RFC3339Nano), p.Keys, p.Unchanged)
+	counts := p.Counts()
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  %-15s %6d key(s) %10s\n", k, counts[k][0], humanize.IBytes(uint64(counts[k][1])))
+	}
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case recovery.RemoveMarkers:
+			fmt.Fprintf(w, "  remove %d delete marker(s) over %s (version %s)\n", len(a.Markers), a.Key, a.VersionID)
+		case recovery.CopyBack:
+			fmt.Fprintf(w, "  copy back %s version %s (%s, %s)\n", a.Key, a.VersionID, humanize.IBytes(uint64(a.Size)), a.At.Format(time.RFC3339))
+		case recovery.HideNew:
+			fmt.Fprintf(w, "  hide new key %s\n", a.Key)
+		case recovery.ReportNew:
+			fmt.Fprintf(w, "  new since the target (kept; --remove-new hides it): %s\n", a.Key)
+		}
+	}
+}

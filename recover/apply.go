@@ -1,0 +1,213 @@
+package recovery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/custody-ir/custody/custody/ledger"
+)
+
+// applier is what applying a plan needs. Nothing here deletes data: the
+// only deletes remove delete markers (named by version id) or add one.
+type applier interface {
+	lister
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+var _ applier = (*s3.Client)(nil)
+
+// Summary is what applying did.
+type Summary struct {
+	Job            string         `json:"job"`
+	MarkersRemoved int            `json:"markersRemoved"`
+	Copied         int            `json:"copied"`
+	Hidden         int            `json:"hidden"`
+	Reported       int            `json:"reported"`
+	Skipped        int            `json:"skipped"` // done before a resume
+	Failed         []ActionResult `json:"failed"`
+	Mismatched     []string       `json:"mismatched"` // keys not at their target state afterwards
+}
+
+// ActionResult is a failed action and why.
+type ActionResult struct {
+	Key   string `json:"key"`
+	Kind  string `json:"kind"`
+	Error string `json:"error"`
+}
+
+// Applier applies plans, journalling every action in the ledger before it
+// runs and marking it when done, so a killed run resumes without doing an
+// action twice.
+type Applier struct {
+	API         applier
+	Ledger      *ledger.Ledger
+	Concurrency int
+}
+
+// Start journals plan as job and applies it.
+func (ap *Applier) Start(ctx context.Context, job string, plan *Plan) (*Summary, error) {
+	acts := make([]ledger.RecoveryAction, len(plan.Actions))
+	for i, a := range plan.Actions {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return nil, err
+		}
+		acts[i] = ledger.RecoveryAction{Seq: i, Kind: a.Kind, Key: a.Key, Detail: string(b), State: "planned"}
+	}
+	opts, _ := json.Marshal(map[string]string{"prefix": plan.Prefix})
+	if err := ap.Ledger.CreateRecoveryJob(ctx, job, plan.Bucket, plan.Prefix, plan.Target, string(opts), acts); err != nil {
+		return nil, err
+	}
+	return ap.Resume(ctx, job)
+}
+
+// Resume applies the actions of a journalled job that are not done yet.
+func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
+	bucket, prefix, target, acts, err := ap.Ledger.RecoveryJob(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{Bucket: bucket, Prefix: prefix, Target: target}
+	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(ap.Concurrency, 1))
+	for _, ra := range acts {
+		var a Action
+		if err := json.Unmarshal([]byte(ra.Detail), &a); err != nil {
+			return nil, fmt.Errorf("job %s action %d: %w", job, ra.Seq, err)
+		}
+		plan.Actions = append(plan.Actions, a)
+		if ra.State == "done" {
+			sum.Skipped++
+			continue
+		}
+		wasRunning := ra.State == "running"
+		seq := ra.Seq
+		g.Go(func() error {
+			if err := ap.Ledger.SetRecoveryAction(gctx, job, seq, "running", ""); err != nil {
+				return err
+			}
+			err := ap.do(gctx, bucket, a, wasRunning)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				sum.Failed = append(sum.Failed, ActionResult{Key: a.Key, Kind: a.Kind, Error: err.Error()})
+				return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, "failed", err.Error())
+			}
+			switch a.Kind {
+			case RemoveMarkers:
+				sum.MarkersRemoved += len(a.Markers)
+			case CopyBack:
+				sum.Copied++
+			case HideNew:
+				sum.Hidden++
+			case ReportNew:
+				sum.Reported++
+			}
+			return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, "done", "")
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return sum, err
+	}
+	bad, err := StateAt(ctx, ap.API, plan)
+	if err != nil {
+		return sum, err
+	}
+	sum.Mismatched = append(sum.Mismatched, bad...)
+	status := "done"
+	if len(sum.Failed) > 0 || len(bad) > 0 {
+		status = "failed"
+	}
+	return sum, ap.Ledger.FinishRecoveryJob(ctx, job, status)
+}
+
+// do applies one action. After a crash (wasRunning) it first checks
+// whether the action already took effect, so nothing is done twice.
+func (ap *Applier) do(ctx context.Context, bucket string, a Action, wasRunning bool) error {
+	b, k := aws.String(bucket), aws.String(a.Key)
+	switch a.Kind {
+	case ReportNew:
+		return nil
+	case RemoveMarkers:
+		// Deleting a version id that is already gone succeeds: safe to repeat.
+		for _, m := range a.Markers {
+			if _, err := ap.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k, VersionId: aws.String(m)}); err != nil {
+				return fmt.Errorf("remove delete marker %s: %w", m, err)
+			}
+		}
+		return nil
+	case HideNew:
+		if wasRunning {
+			if _, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err != nil {
+				return nil // already hidden
+			}
+		}
+		_, err := ap.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k})
+		return err
+	case CopyBack:
+		if wasRunning {
+			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&
+				aws.ToString(h.VersionId) != a.VersionID && aws.ToInt64(h.ContentLength) == a.Size &&
+				(aws.ToString(h.ETag) == a.ETag || containsDash(a.ETag)) && h.LastModified != nil && h.LastModified.After(a.At) {
+				return nil // the copy was made before the crash
+			}
+		}
+		src := url.PathEscape(bucket) + "/" + escapeKey(a.Key) + "?versionId=" + url.QueryEscape(a.VersionID)
+		_, err := ap.API.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: k, CopySource: aws.String(src),
+			MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy})
+		if err != nil {
+			return fmt.Errorf("copy version %s back: %w", a.VersionID, err)
+		}
+		return nil
+	}
+	return errors.New("unknown action " + a.Kind)
+}
+
+func containsDash(s string) bool {
+	for _, c := range s {
+		if c == '-' {
+			return true
+		}
+	}
+	return false
+}
+
+// escapeKey URL-encodes a key for x-amz-copy-source, keeping its slashes.
+func escapeKey(k string) string {
+	out := make([]byte, 0, len(k))
+	for _, seg := range splitKeep(k) {
+		if seg == "/" {
+			out = append(out, '/')
+			continue
+		}
+		// '+' is legal in a path but some servers read it as a space.
+		out = append(out, strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")...)
+	}
+	return string(out)
+}
+
+func splitKeep(k string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(k); i++ {
+		if k[i] == '/' {
+			parts = append(parts, k[start:i], "/")
+			start = i + 1
+		}
+	}
+	return append(parts, k[start:])
+}

@@ -1,0 +1,241 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Action kinds, what recover does to one key.
+const (
+	RemoveMarkers = "remove-markers" // delete the markers placed after T: the version current at T shows again, untouched
+	CopyBack      = "copy"           // server-side copy of the version current at T onto the key
+	HideNew       = "hide-new"       // a key created after T, hidden behind a delete marker (--remove-new)
+	ReportNew     = "new-key"        // a key created after T, reported only
+)
+
+// Action is one planned change, with what it restores.
+type Action struct {
+	Kind      string    `json:"kind"`
+	Key       string    `json:"key"`
+	VersionID string    `json:"versionId,omitempty"` // the version current at T
+	ETag      string    `json:"etag,omitempty"`
+	Size      int64     `json:"size"`
+	Markers   []string  `json:"markers,omitempty"` // delete markers to remove
+	At        time.Time `json:"lastModified,omitzero"`
+	Source    string    `json:"source"` // where the facts come from: "live listing"
+}
+
+// Plan is what recover will do.
+type Plan struct {
+	Bucket    string    `json:"bucket"`
+	Prefix    string    `json:"prefix,omitempty"`
+	Target    time.Time `json:"target"`
+	Actions   []Action  `json:"actions"`
+	Unchanged int       `json:"unchanged"`
+	Keys      int       `json:"keys"`
+}
+
+// Counts summarises a plan per kind: actions and bytes.
+func (p *Plan) Counts() map[string][2]int64 {
+	out := map[string][2]int64{}
+	for _, a := range p.Actions {
+		c := out[a.Kind]
+		c[0]++
+		c[1] += a.Size
+		out[a.Kind] = c
+	}
+	return out
+}
+
+// lister is what planning needs.
+type lister interface {
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
+}
+
+var _ lister = (*s3.Client)(nil)
+
+// entry is one version or delete marker of a key.
+type entry struct {
+	versionID string
+	marker    bool
+	latest    bool
+	at        time.Time
+	etag      string
+	size      int64
+}
+
+// MakePlan lists the bucket (streamed, one key's history at a time) and
+// decides, per key, how to bring it back to its state at target.
+func MakePlan(ctx context.Context, api lister, bucket, prefix string, target time.Time, removeNew bool) (*Plan, error) {
+	plan := &Plan{Bucket: bucket, Prefix: prefix, Target: target.UTC(), Actions: []Action{}}
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix)
+	}
+	var key string
+	var hist []entry
+	flush := func() {
+		if key != "" {
+			plan.Keys++
+			if a, ok := decide(key, hist, target, removeNew); ok {
+				plan.Actions = append(plan.Actions, a)
+			} else {
+				plan.Unchanged++
+			}
+		}
+		hist = hist[:0]
+	}
+	p := s3.NewListObjectVersionsPaginator(api, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list versions of s3://%s: %w", bucket, err)
+		}
+		for _, e := range merge(page) {
+			if e.key != key {
+				flush()
+				key = e.key
+			}
+			hist = append(hist, e.entry)
+		}
+	}
+	flush()
+	return plan, nil
+}
+
+type keyed struct {
+	key string
+	entry
+}
+
+// merge puts a page's versions and delete markers back into one list by
+// key, each key newest first: the order S3 keeps them in.
+func merge(page *s3.ListObjectVersionsOutput) []keyed {
+	out := make([]keyed, 0, len(page.Versions)+len(page.DeleteMarkers))
+	for _, v := range page.Versions {
+		out = append(out, keyed{aws.ToString(v.Key), entry{versionID: aws.ToString(v.VersionId), latest: aws.ToBool(v.IsLatest),
+			at: aws.ToTime(v.LastModified), etag: aws.ToString(v.ETag), size: aws.ToInt64(v.Size)}})
+	}
+	for _, m := range page.DeleteMarkers {
+		out = append(out, keyed{aws.ToString(m.Key), entry{versionID: aws.ToString(m.VersionId), marker: true, latest: aws.ToBool(m.IsLatest),
+			at: aws.ToTime(m.LastModified)}})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].key != out[j].key {
+			return out[i].key < out[j].key
+		}
+		if out[i].latest != out[j].latest {
+			return out[i].latest
+		}
+		return out[i].at.After(out[j].at)
+	})
+	return out
+}
+
+// decide compares a key's state at target with its state now.
+func decide(key string, hist []entry, target time.Time, removeNew bool) (Action, bool) {
+	if len(hist) == 0 {
+		return Action{}, false
+	}
+	now := hist[0]
+	at := -1 // the entry current at target
+	for i, e := range hist {
+		if !e.at.After(target) {
+			at = i
+			break
+		}
+	}
+	if at < 0 || hist[at].marker {
+		// The key did not exist at target.
+		if now.marker {
+			return Action{}, false
+		}
+		kind := ReportNew
+		if removeNew {
+			kind = HideNew
+		}
+		return Action{Kind: kind, Key: key, VersionID: now.versionID, ETag: now.etag, Size: now.size, At: now.at, Source: "live listing"}, true
+	}
+	v := hist[at]
+	if at == 0 {
+		return Action{}, false // unchanged since target
+	}
+	a := Action{Key: key, VersionID: v.versionID, ETag: v.etag, Size: v.size, At: v.at, Source: "live listing"}
+	if !now.marker && now.etag == v.etag && now.size == v.size && v.etag != "" {
+		return Action{}, false // already the same bytes: restored before, or rewritten unchanged
+	}
+	for _, e := range hist[:at] {
+		if !e.marker {
+			a.Kind = CopyBack
+			a.Markers = nil
+			return a, true
+		}
+		a.Markers = append(a.Markers, e.versionID)
+	}
+	a.Kind = RemoveMarkers
+	return a, true
+}
+
+// StateAt reports, from a fresh listing, whether the bucket now matches
+// the plan's target: every restored key's current version has the ETag and
+// size it had at target, and every hidden key is hidden. It returns the
+// keys that do not.
+func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
+	want := map[string]Action{}
+	for _, a := range plan.Actions {
+		if a.Kind != ReportNew {
+			want[a.Key] = a
+		}
+	}
+	var bad []string
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(plan.Bucket)}
+	if plan.Prefix != "" {
+		in.Prefix = aws.String(plan.Prefix)
+	}
+	seen := map[string]bool{}
+	p := s3.NewListObjectVersionsPaginator(api, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list versions of s3://%s: %w", plan.Bucket, err)
+		}
+		for _, e := range merge(page) {
+			a, ok := want[e.key]
+			if !ok || !e.latest || seen[e.key] {
+				continue
+			}
+			seen[e.key] = true
+			switch a.Kind {
+			case HideNew:
+				if !e.marker {
+					bad = append(bad, e.key)
+				}
+			case RemoveMarkers:
+				if e.marker || e.versionID != a.VersionID {
+					bad = append(bad, e.key)
+				}
+			case CopyBack:
+				// A copy of a multipart upload gets a new ETag; then
+				// the size has to do (and the copy's source is its
+				// version id, which S3 verified).
+				etagOK := e.etag == a.ETag || strings.Contains(a.ETag, "-")
+				if e.marker || !etagOK || e.size != a.Size {
+					bad = append(bad, e.key)
+				}
+			}
+		}
+	}
+	for k := range want {
+		if !seen[k] {
+			bad = append(bad, k)
+		}
+	}
+	sort.Strings(bad)
+	return bad, nil
+}

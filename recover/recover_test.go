@@ -1,0 +1,306 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/custody/localaws"
+)
+
+type scene struct {
+	t      *testing.T
+	s3     *s3.Client
+	bucket string
+}
+
+func newScene(t *testing.T) *scene {
+	c := localaws.Require(t).S3(t)
+	return &scene{t: t, s3: c, bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})}
+}
+
+func (s *scene) put(key, body string) string {
+	s.t.Helper()
+	out, err := s.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: strings.NewReader(body),
+		Metadata: map[string]string{"origin": "v-" + body}, ContentType: aws.String("text/plain"), Tagging: aws.String("class=" + fmt.Sprint(len(body)))})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return aws.ToString(out.VersionId)
+}
+
+func (s *scene) del(key string) {
+	s.t.Helper()
+	if _, err := s.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// get returns the current body of key, or "<gone>".
+func (s *scene) get(key string) string {
+	s.t.Helper()
+	out, err := s.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return "<gone>"
+	}
+	defer out.Body.Close()
+	b, _ := io.ReadAll(out.Body)
+	return string(b)
+}
+
+// cut waits so that what follows is strictly after the returned time.
+func cut() time.Time {
+	time.Sleep(1100 * time.Millisecond)
+	t := time.Now().UTC()
+	time.Sleep(1100 * time.Millisecond)
+	return t
+}
+
+func newApplier(t *testing.T, c *s3.Client) *Applier {
+	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return &Applier{API: c, Ledger: l, Concurrency: 8}
+}
+
+func TestRecoverToTheTarget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newScene(t)
+	odd := "odd name + 100%/ünïcode/"
+	s.put("overwritten.txt", "original")
+	s.put("deleted.txt", "precious")
+	s.put(odd+"file", "odd")
+	s.put("empty", "")
+	s.put("unchanged.txt", "same")
+	s.put("gone-before.txt", "old")
+	s.del("gone-before.txt")
+	target := cut()
+
+	s.put("overwritten.txt", "ENCRYPTED BY RANSOMWARE")
+	s.del("deleted.txt")
+	s.del(odd + "file")
+	s.del(odd + "file")
+	s.put("empty", "not empty any more")
+	s.put("new.txt", "planted")
+
+	plan, err := MakePlan(ctx, s.s3, s.bucket, "", target, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, a := range plan.Actions {
+		kinds[a.Key] = a.Kind
+	}
+	want := map[string]string{"overwritten.txt": CopyBack, "deleted.txt": RemoveMarkers, odd + "file": RemoveMarkers, "empty": CopyBack, "new.txt": HideNew}
+	for k, kind := range want {
+		if kinds[k] != kind {
+			t.Errorf("%s: planned %q, want %q", k, kinds[k], kind)
+		}
+	}
+	if len(plan.Actions) != len(want) || plan.Unchanged != 2 {
+		t.Fatalf("plan = %+v", plan)
+	}
+
+	sum, err := newApplier(t, s.s3).Start(ctx, "job-1", plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	markers := 0
+	for _, a := range plan.Actions {
+		markers += len(a.Markers)
+	}
+	// (MinIO does not stack a second marker on a deleted key; S3 does.)
+	if len(sum.Failed) != 0 || len(sum.Mismatched) != 0 || sum.Copied != 2 || sum.MarkersRemoved != markers || markers < 2 || sum.Hidden != 1 {
+		t.Fatalf("summary = %+v", sum)
+	}
+	for k, body := range map[string]string{"overwritten.txt": "original", "deleted.txt": "precious", odd + "file": "odd", "empty": "",
+		"unchanged.txt": "same", "gone-before.txt": "<gone>", "new.txt": "<gone>"} {
+		if got := s.get(k); got != body {
+			t.Errorf("%s = %q, want %q", k, got, body)
+		}
+	}
+	// Metadata, content type and tags come back with the copy.
+	h, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("overwritten.txt")})
+	if err != nil || h.Metadata["origin"] != "v-original" || aws.ToString(h.ContentType) != "text/plain" {
+		t.Fatalf("restored object's metadata: %+v %v", h.Metadata, err)
+	}
+	tags, err := s.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(s.bucket), Key: aws.String("overwritten.txt")})
+	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Value) != "8" {
+		t.Fatalf("restored object's tags: %+v %v", tags, err)
+	}
+	// Planning again finds nothing left to do (the hidden key stays hidden).
+	again, err := MakePlan(ctx, s.s3, s.bucket, "", target, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range again.Actions {
+		if a.Kind != HideNew {
+			t.Errorf("after recovery, still planned: %+v", a)
+		}
+	}
+}
+
+func TestMarkerFloodAndPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newScene(t)
+	const n = 1100 // more than one listing page of delete markers
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			_, err := s.s3.PutObject(gctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(fmt.Sprintf("data/%04d", i)), Body: strings.NewReader("x")})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s.put("other/flooded", "outside the prefix")
+	target := cut()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			_, err := s.s3.DeleteObject(gctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(fmt.Sprintf("data/%04d", i))})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s.del("other/flooded")
+	plan, err := MakePlan(ctx, s.s3, s.bucket, "data/", target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Actions) != n {
+		t.Fatalf("plan has %d actions, want %d", len(plan.Actions), n)
+	}
+	sum, err := newApplier(t, s.s3).Start(ctx, "flood", plan)
+	if err != nil || sum.MarkersRemoved != n || len(sum.Mismatched) != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if s.get("data/0999") != "x" || s.get("other/flooded") != "<gone>" {
+		t.Fatal("the prefix filter was not honoured")
+	}
+}
+
+// TestDecide covers the per-key rules without a server, including what
+// MinIO cannot produce: many delete markers stacked on one key, and
+// versions in the same second as the target.
+func TestDecide(t *testing.T) {
+	target := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	v := func(id string, at time.Time) entry {
+		return entry{versionID: id, at: at, etag: `"` + id + `"`, size: 1}
+	}
+	m := func(id string, at time.Time) entry { return entry{versionID: id, at: at, marker: true} }
+	after := target.Add(time.Minute)
+	var flood []entry
+	for i := 0; i < 1500; i++ {
+		flood = append(flood, m(fmt.Sprintf("m%d", i), after.Add(-time.Duration(i)*time.Millisecond)))
+	}
+	flood = append(flood, v("orig", target.Add(-time.Hour)))
+	cases := []struct {
+		name    string
+		hist    []entry
+		kind    string
+		markers int
+		version string
+	}{
+		{"stacked markers", flood, RemoveMarkers, 1500, "orig"},
+		{"overwritten", []entry{v("new", after), v("old", target)}, CopyBack, 0, "old"},
+		{"same second as the target counts as before it", []entry{v("b", target), v("a", target.Add(-time.Second))}, "", 0, ""},
+		{"marker then overwrite", []entry{v("x", after.Add(time.Second)), m("mk", after), v("o", target.Add(-time.Minute))}, CopyBack, 0, "o"},
+		{"deleted before the target stays deleted", []entry{m("mk", target.Add(-time.Minute)), v("o", target.Add(-time.Hour))}, "", 0, ""},
+		{"created after the target", []entry{v("n", after)}, ReportNew, 0, "n"},
+		{"created and deleted after the target", []entry{m("mk", after.Add(time.Second)), v("n", after)}, "", 0, ""},
+		{"null version id", []entry{m("mk", after), v("null", target.Add(-time.Hour))}, RemoveMarkers, 1, "null"},
+	}
+	for _, tc := range cases {
+		a, ok := decide("k", tc.hist, target, false)
+		if (tc.kind == "") == ok || a.Kind != tc.kind || len(a.Markers) != tc.markers || (ok && a.VersionID != tc.version) {
+			t.Errorf("%s: decide = %+v, %v", tc.name, a, ok)
+		}
+	}
+	if a, _ := decide("k", []entry{v("n", after)}, target, true); a.Kind != HideNew {
+		t.Errorf("--remove-new: %s", a.Kind)
+	}
+}
+
+// TestResumeDoesNothingTwice journals a job, applies part of it as a run
+// killed mid-way would have, and resumes.
+func TestResumeDoesNothingTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newScene(t)
+	for i := 0; i < 5; i++ {
+		s.put(fmt.Sprintf("k%d", i), fmt.Sprintf("good-%d", i))
+	}
+	target := cut()
+	for i := 0; i < 5; i++ {
+		s.put(fmt.Sprintf("k%d", i), "bad")
+	}
+	plan, err := MakePlan(ctx, s.s3, s.bucket, "", target, false)
+	if err != nil || len(plan.Actions) != 5 {
+		t.Fatalf("plan: %v %v", plan, err)
+	}
+	ap := newApplier(t, s.s3)
+	// Journal the job, then act as the killed run did: actions 0 and 1
+	// done, action 2 copied but killed before it was marked done.
+	full := *plan
+	plan.Actions = plan.Actions[:0]
+	if _, err := ap.Start(ctx, "partial", &Plan{Bucket: plan.Bucket, Target: plan.Target}); err != nil {
+		t.Fatal(err)
+	}
+	acts := make([]ledger.RecoveryAction, len(full.Actions))
+	for i, a := range full.Actions {
+		b, _ := jsonMarshal(a)
+		acts[i] = ledger.RecoveryAction{Seq: i, Kind: a.Kind, Key: a.Key, Detail: string(b)}
+	}
+	if err := ap.Ledger.CreateRecoveryJob(ctx, "killed", full.Bucket, "", full.Target, "{}", acts); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := ap.do(ctx, full.Bucket, full.Actions[i], false); err != nil {
+			t.Fatal(err)
+		}
+		state := "done"
+		if i == 2 {
+			state = "running"
+		}
+		ap.Ledger.SetRecoveryAction(ctx, "killed", i, state, "")
+	}
+	sum, err := ap.Resume(ctx, "killed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Skipped != 2 || sum.Copied != 3 || len(sum.Mismatched) != 0 || len(sum.Failed) != 0 {
+		t.Fatalf("resume summary = %+v", sum)
+	}
+	// Each key got exactly one copy: original, bad, restored.
+	for i := 0; i < 5; i++ {
+		out, err := s.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(fmt.Sprintf("k%d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Versions) != 3 {
+			t.Errorf("k%d has %d versions, want 3 (one copy)", i, len(out.Versions))
+		}
+		if got := s.get(fmt.Sprintf("k%d", i)); got != fmt.Sprintf("good-%d", i) {
+			t.Errorf("k%d = %q", i, got)
+		}
+	}
+}
