@@ -6,6 +6,7 @@
 //	demofixture seed BUCKET N   create a versioned bucket with N objects, some overwritten
 //	demofixture list BUCKET     print every version and delete marker
 //	demofixture public BUCKET   attach a bucket policy that lets anyone read it
+//	demofixture incident BUCKET a compromised key overwrites two records, deletes two and plants a note
 //	demofixture trail BUCKET KEYS   write a signed CloudTrail trail (the last 6 hours) into
 //	                               BUCKET and its public keys (list-public-keys JSON) to KEYS
 //	demofixture keyserver KEYS URLFILE  serve CloudTrail ListPublicKeys from KEYS until killed
@@ -79,6 +80,22 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Printf("wrote %d AWS Config delivery files to s3://%s\n", len(keys), args[1])
+		return nil
+	case "incident":
+		for _, k := range []string{"customers/record-001.json", "customers/record-004.json"} {
+			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(args[1]), Key: aws.String(k), Body: strings.NewReader("ENCRYPTED")}); err != nil {
+				return err
+			}
+		}
+		for _, k := range []string{"customers/record-000.json", "customers/record-003.json"} {
+			if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(args[1]), Key: aws.String(k)}); err != nil {
+				return err
+			}
+		}
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(args[1]), Key: aws.String("READ_ME_TO_RECOVER.txt"), Body: strings.NewReader("pay us")}); err != nil {
+			return err
+		}
+		fmt.Println("overwrote record-001 and record-004, deleted record-000 and record-003, planted READ_ME_TO_RECOVER.txt")
 		return nil
 	case "public":
 		policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"oops","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/*"}]}`, args[1])
@@ -171,7 +188,7 @@ func trail(ctx context.Context, c *s3.Client, bucket, keysFile string) error {
 		return err
 	}
 	w, err := cttest.Write(ctx, c, cttest.Trail{Bucket: bucket, Account: "123456789012", Region: "us-east-1", Name: "org-trail",
-		Start: time.Now().UTC().Truncate(time.Hour).Add(-6 * time.Hour), Hours: 5, LogsPerHour: 2, EmptyHours: map[int]bool{2: true}, RotateAt: 3})
+		Start: time.Now().UTC().Truncate(time.Hour).Add(-6 * time.Hour), Hours: 6, LogsPerHour: 2, EmptyHours: map[int]bool{2: true}, RotateAt: 3})
 	if err != nil {
 		return err
 	}
