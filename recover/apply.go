@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody/ledger"
@@ -24,6 +23,11 @@ type applier interface {
 	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 	CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 }
 
 var _ applier = (*s3.Client)(nil)
@@ -54,6 +58,10 @@ type Applier struct {
 	API         applier
 	Ledger      *ledger.Ledger
 	Concurrency int
+	// CopyLimit is the largest object CopyObject copies (S3's limit,
+	// 5 GiB, when zero); larger ones are copied in parts of PartSize
+	// (512 MiB when zero) with UploadPartCopy.
+	CopyLimit, PartSize int64
 }
 
 // Start journals plan as job and applies it.
@@ -166,13 +174,7 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, wasRunning b
 				return nil // the copy was made before the crash
 			}
 		}
-		src := url.PathEscape(bucket) + "/" + escapeKey(a.Key) + "?versionId=" + url.QueryEscape(a.VersionID)
-		_, err := ap.API.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: k, CopySource: aws.String(src),
-			MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy})
-		if err != nil {
-			return fmt.Errorf("copy version %s back: %w", a.VersionID, err)
-		}
-		return nil
+		return ap.copyBack(ctx, bucket, a)
 	}
 	return errors.New("unknown action " + a.Kind)
 }

@@ -221,10 +221,10 @@ func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
 					bad = append(bad, e.key)
 				}
 			case CopyBack:
-				// A copy of a multipart upload gets a new ETag; then
-				// the size has to do (and the copy's source is its
-				// version id, which S3 verified).
-				etagOK := e.etag == a.ETag || strings.Contains(a.ETag, "-")
+				// A copy from or to a multipart upload gets a new ETag;
+				// then the size has to do (the copy named its source by
+				// version id, and S3 verified every part).
+				etagOK := e.etag == a.ETag || strings.Contains(a.ETag, "-") || strings.Contains(e.etag, "-")
 				if e.marker || !etagOK || e.size != a.Size {
 					bad = append(bad, e.key)
 				}

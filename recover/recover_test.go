@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody/ledger"
@@ -302,5 +303,66 @@ func TestResumeDoesNothingTwice(t *testing.T) {
 		if got := s.get(fmt.Sprintf("k%d", i)); got != fmt.Sprintf("good-%d", i) {
 			t.Errorf("k%d = %q", i, got)
 		}
+	}
+}
+
+func TestCopyInPartsKeepsMetadataAndTags(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newScene(t)
+	big := strings.Repeat("0123456789abcdef", (11<<20)/16+7)
+	if _, err := s.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("dump.bin"), Body: strings.NewReader(big),
+		Metadata: map[string]string{"case": "ir-7"}, ContentType: aws.String("application/octet-stream"), ContentDisposition: aws.String("attachment"),
+		Tagging: aws.String("sensitivity=high")}); err != nil {
+		t.Fatal(err)
+	}
+	target := cut()
+	s.put("dump.bin", "wiped")
+	plan, err := MakePlan(ctx, s.s3, s.bucket, "", target, false)
+	if err != nil || len(plan.Actions) != 1 || plan.Actions[0].Kind != CopyBack {
+		t.Fatalf("plan %+v, %v", plan, err)
+	}
+	ap := newApplier(t, s.s3)
+	ap.CopyLimit, ap.PartSize = 5<<20, 5<<20 // the over-5-GiB path, on a small object
+	sum, err := ap.Start(ctx, "big", plan)
+	if err != nil || sum.Copied != 1 || len(sum.Mismatched) != 0 || len(sum.Failed) != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if got := s.get("dump.bin"); got != big {
+		t.Fatalf("restored %d bytes, want %d", len(got), len(big))
+	}
+	h, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("dump.bin")})
+	if err != nil || h.Metadata["case"] != "ir-7" || aws.ToString(h.ContentDisposition) != "attachment" || aws.ToString(h.ContentType) != "application/octet-stream" {
+		t.Fatalf("metadata after a multipart copy: %+v %v", h, err)
+	}
+	tags, err := s.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(s.bucket), Key: aws.String("dump.bin")})
+	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Key) != "sensitivity" {
+		t.Fatalf("tags after a multipart copy: %+v %v", tags, err)
+	}
+}
+
+func TestObjectLockIsSetAgainOnTheCopy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := localaws.Require(t).S3(t)
+	s := &scene{t: t, s3: c, bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true})}
+	until := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("ledger.csv"), Body: strings.NewReader("books"),
+		ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(until), ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn}); err != nil {
+		t.Fatal(err)
+	}
+	target := cut()
+	s.put("ledger.csv", "cooked books")
+	plan, err := MakePlan(ctx, c, s.bucket, "", target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := newApplier(t, c).Start(ctx, "lock", plan); err != nil || sum.Copied != 1 || len(sum.Mismatched) != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("ledger.csv")})
+	if err != nil || h.ObjectLockMode != types.ObjectLockModeGovernance || h.ObjectLockLegalHoldStatus != types.ObjectLockLegalHoldStatusOn ||
+		!aws.ToTime(h.ObjectLockRetainUntilDate).Equal(until) {
+		t.Fatalf("lock on the restored version: mode %q hold %q until %v (%v)", h.ObjectLockMode, h.ObjectLockLegalHoldStatus, h.ObjectLockRetainUntilDate, err)
 	}
 }
