@@ -84,7 +84,7 @@ func (ap *Applier) copyInParts(ctx context.Context, bucket string, a Action, src
 		// No checksum algorithm: UploadPartCopy cannot send part checksums,
 		// and some servers then refuse the parts. S3 still verifies each
 		// copied part against its source.
-		StorageClass: types.StorageClass(head.StorageClass),
+		StorageClass:   types.StorageClass(head.StorageClass),
 		ObjectLockMode: types.ObjectLockMode(head.ObjectLockMode), ObjectLockRetainUntilDate: head.ObjectLockRetainUntilDate,
 		ObjectLockLegalHoldStatus: head.ObjectLockLegalHoldStatus}
 	if len(tagging) > 0 {

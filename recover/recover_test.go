@@ -366,3 +366,23 @@ func TestObjectLockIsSetAgainOnTheCopy(t *testing.T) {
 		t.Fatalf("lock on the restored version: mode %q hold %q until %v (%v)", h.ObjectLockMode, h.ObjectLockLegalHoldStatus, h.ObjectLockRetainUntilDate, err)
 	}
 }
+
+func TestBatchManifest(t *testing.T) {
+	p := &Plan{Bucket: "data", Actions: []Action{
+		{Kind: CopyBack, Key: "a b+c/d%.txt", VersionID: "v1"},
+		{Kind: RemoveMarkers, Key: "x", Markers: []string{"m"}},
+		{Kind: CopyBack, Key: "plain", VersionID: "null"},
+	}}
+	var b strings.Builder
+	n, err := WriteBatchManifest(&b, p)
+	if err != nil || n != 2 {
+		t.Fatalf("%d rows, %v", n, err)
+	}
+	want := "data,a%20b%2Bc%2Fd%25.txt,v1\ndata,plain,null\n"
+	if b.String() != want {
+		t.Fatalf("manifest:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if rest := p.WithoutCopies(); len(rest.Actions) != 1 || rest.Actions[0].Kind != RemoveMarkers || len(p.Actions) != 3 {
+		t.Fatalf("WithoutCopies = %+v", rest.Actions)
+	}
+}

@@ -31,8 +31,8 @@ type result struct {
 }
 
 func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
-	if o.replicaBucket != "" || o.batchManifest != "" {
-		return cli.Usagef("--replica-bucket and --batch-manifest are not available in this build")
+	if o.replicaBucket != "" {
+		return cli.Usagef("--replica-bucket is not available in this build")
 	}
 	ac, err := awsclient.Load(ctx, awsclient.Options{})
 	if err != nil {
@@ -84,6 +84,21 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 	}
 	if !o.json {
 		printPlan(g.stdout, plan)
+	}
+	if o.batchManifest != "" {
+		f, err := os.OpenFile(o.batchManifest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		n, err := recovery.WriteBatchManifest(f, plan)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stderr, "%d copy action(s) written to %s for an S3 Batch Operations copy job; recover applies the rest\n", n, o.batchManifest)
+		plan = plan.WithoutCopies()
 	}
 	changes := 0
 	for _, a := range plan.Actions {
