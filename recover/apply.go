@@ -28,6 +28,7 @@ type applier interface {
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
 	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
 var _ applier = (*s3.Client)(nil)
@@ -39,6 +40,7 @@ type Summary struct {
 	Copied         int            `json:"copied"`
 	Hidden         int            `json:"hidden"`
 	Reported       int            `json:"reported"`
+	FromReplica    int            `json:"fromReplica"`
 	Skipped        int            `json:"skipped"` // done before a resume
 	Failed         []ActionResult `json:"failed"`
 	Mismatched     []string       `json:"mismatched"` // keys not at their target state afterwards
@@ -62,6 +64,9 @@ type Applier struct {
 	// 5 GiB, when zero); larger ones are copied in parts of PartSize
 	// (512 MiB when zero) with UploadPartCopy.
 	CopyLimit, PartSize int64
+	// Replica and ReplicaBucket serve replica-copy actions.
+	Replica       replicaAPI
+	ReplicaBucket string
 }
 
 // Start journals plan as job and applies it.
@@ -120,6 +125,8 @@ func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
 				sum.MarkersRemoved += len(a.Markers)
 			case CopyBack:
 				sum.Copied++
+			case ReplicaCopy:
+				sum.FromReplica++
 			case HideNew:
 				sum.Hidden++
 			case ReportNew:
@@ -166,6 +173,14 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, wasRunning b
 		}
 		_, err := ap.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k})
 		return err
+	case ReplicaCopy:
+		if wasRunning {
+			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&
+				aws.ToString(h.ETag) == a.ETag && aws.ToInt64(h.ContentLength) == a.Size {
+				return nil // restored before the crash
+			}
+		}
+		return ap.replicaCopy(ctx, bucket, a)
 	case CopyBack:
 		if wasRunning {
 			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&

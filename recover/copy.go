@@ -1,9 +1,15 @@
 package recovery
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5" //nolint:gosec // S3's ETag and Content-MD5
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 
@@ -126,4 +132,89 @@ func (ap *Applier) copyInParts(ctx context.Context, bucket string, a Action, src
 		return fmt.Errorf("complete multipart copy of version %s: %w", a.VersionID, err)
 	}
 	return nil
+}
+
+// replicaAPI is what reading the replica needs.
+type replicaAPI interface {
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
+}
+
+var _ replicaAPI = (*s3.Client)(nil)
+
+// spoolLimit is the largest replica object held in memory while it is
+// copied; larger ones go through a temporary file.
+const spoolLimit = 64 << 20
+
+// replicaCopy streams a version from the replica back into the source,
+// with its metadata and tags. The bytes are checked twice: their MD5
+// against the replica's ETag (single-part objects) while reading, and by
+// S3 against Content-MD5 on the way in.
+func (ap *Applier) replicaCopy(ctx context.Context, bucket string, a Action) error {
+	if ap.Replica == nil {
+		return fmt.Errorf("the plan needs the replica s3://%s, but no replica client is configured", ap.ReplicaBucket)
+	}
+	obj, err := ap.Replica.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(ap.ReplicaBucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+	if err != nil {
+		return fmt.Errorf("read s3://%s/%s version %s from the replica: %w", ap.ReplicaBucket, a.Key, a.VersionID, err)
+	}
+	defer obj.Body.Close()
+	if aws.ToString(obj.SSECustomerAlgorithm) != "" {
+		return fmt.Errorf("the replica's version %s is encrypted with a customer key (SSE-C): it cannot be copied without that key", a.VersionID)
+	}
+	body, sum, cleanup, err := spool(obj.Body, aws.ToInt64(obj.ContentLength))
+	if err != nil {
+		return fmt.Errorf("read s3://%s/%s from the replica: %w", ap.ReplicaBucket, a.Key, err)
+	}
+	defer cleanup()
+	etag := strings.Trim(a.ETag, `"`)
+	if !strings.Contains(etag, "-") && etag != "" && hex.EncodeToString(sum) != etag {
+		return fmt.Errorf("the replica's bytes of %s hash to MD5 %x, its ETag says %s: refusing to restore them", a.Key, sum, etag)
+	}
+	tags, err := ap.Replica.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(ap.ReplicaBucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+	if err != nil {
+		return fmt.Errorf("read tags of %s on the replica: %w", a.Key, err)
+	}
+	var tagging []string
+	for _, t := range tags.TagSet {
+		tagging = append(tagging, url.QueryEscape(aws.ToString(t.Key))+"="+url.QueryEscape(aws.ToString(t.Value)))
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(a.Key), Body: body, ContentLength: obj.ContentLength,
+		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum)), Metadata: obj.Metadata,
+		ContentType: obj.ContentType, ContentEncoding: obj.ContentEncoding, ContentDisposition: obj.ContentDisposition,
+		ContentLanguage: obj.ContentLanguage, CacheControl: obj.CacheControl, StorageClass: types.StorageClass(obj.StorageClass)}
+	if len(tagging) > 0 {
+		in.Tagging = aws.String(strings.Join(tagging, "&"))
+	}
+	if _, err := ap.API.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("restore %s from the replica: %w", a.Key, err)
+	}
+	return nil
+}
+
+// spool makes r seekable (memory up to spoolLimit, else a temporary file)
+// and returns its MD5.
+func spool(r io.Reader, size int64) (io.ReadSeeker, []byte, func(), error) {
+	h := md5.New() //nolint:gosec // S3's ETag and Content-MD5
+	if size <= spoolLimit {
+		b, err := io.ReadAll(io.TeeReader(io.LimitReader(r, spoolLimit+1), h))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return bytes.NewReader(b), h.Sum(nil), func() {}, nil
+	}
+	f, err := os.CreateTemp("", "recover-replica-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	if _, err := io.Copy(f, io.TeeReader(r, h)); err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return f, h.Sum(nil), cleanup, nil
 }

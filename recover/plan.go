@@ -17,6 +17,7 @@ const (
 	CopyBack      = "copy"           // server-side copy of the version current at T onto the key
 	HideNew       = "hide-new"       // a key created after T, hidden behind a delete marker (--remove-new)
 	ReportNew     = "new-key"        // a key created after T, reported only
+	ReplicaCopy   = "replica-copy"   // a version permanently deleted at the source, copied back from the replica
 )
 
 // Action is one planned change, with what it restores.
@@ -70,43 +71,146 @@ type entry struct {
 	size      int64
 }
 
-// MakePlan lists the bucket (streamed, one key's history at a time) and
-// decides, per key, how to bring it back to its state at target.
-func MakePlan(ctx context.Context, api lister, bucket, prefix string, target time.Time, removeNew bool) (*Plan, error) {
-	plan := &Plan{Bucket: bucket, Prefix: prefix, Target: target.UTC(), Actions: []Action{}}
+// PlanOptions refine MakePlan.
+type PlanOptions struct {
+	Prefix    string
+	RemoveNew bool
+	// Replica is the Cross-Region-Replication replica: a key whose source
+	// holds nothing from before T is restored from the replica's version
+	// current at T (the source's was permanently deleted).
+	Replica       lister
+	ReplicaBucket string
+}
+
+// MakePlan lists the bucket (and its replica), streamed, one key's history
+// at a time, and decides per key how to bring it back to its state at
+// target.
+func MakePlan(ctx context.Context, api lister, bucket string, target time.Time, o PlanOptions) (*Plan, error) {
+	plan := &Plan{Bucket: bucket, Prefix: o.Prefix, Target: target.UTC(), Actions: []Action{}}
+	src := newHistories(api, bucket, o.Prefix)
+	var rep *histories
+	if o.Replica != nil {
+		rep = newHistories(o.Replica, o.ReplicaBucket, o.Prefix)
+	}
+	sk, sh, sok, err := src.next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rk string
+	var rh []entry
+	var rok bool
+	if rep != nil {
+		if rk, rh, rok, err = rep.next(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for sok || rok {
+		key := sk
+		if !sok || (rok && rk < sk) {
+			key = rk
+		}
+		var live, replica []entry
+		if sok && sk == key {
+			live = sh
+			if sk, sh, sok, err = src.next(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if rok && rk == key {
+			replica = rh
+			if rk, rh, rok, err = rep.next(ctx); err != nil {
+				return nil, err
+			}
+		}
+		plan.Keys++
+		if a, ok := decideWithReplica(key, live, replica, target, o); ok {
+			plan.Actions = append(plan.Actions, a)
+		} else {
+			plan.Unchanged++
+		}
+	}
+	return plan, nil
+}
+
+// decideWithReplica is decide, plus the replica for keys whose source
+// keeps nothing from before target.
+func decideWithReplica(key string, live, replica []entry, target time.Time, o PlanOptions) (Action, bool) {
+	hadBefore := false
+	for _, e := range live {
+		if !e.at.After(target) {
+			hadBefore = true
+			break
+		}
+	}
+	if !hadBefore && len(replica) > 0 {
+		for _, e := range replica {
+			if e.at.After(target) {
+				continue
+			}
+			if e.marker {
+				break // deleted at T on the replica too
+			}
+			if len(live) > 0 && !live[0].marker && live[0].etag == e.etag && live[0].size == e.size {
+				return Action{}, false // restored from the replica before
+			}
+			return Action{Kind: ReplicaCopy, Key: key, VersionID: e.versionID, ETag: e.etag, Size: e.size, At: e.at,
+				Source: "replica s3://" + o.ReplicaBucket}, true
+		}
+	}
+	if len(live) == 0 {
+		return Action{}, false
+	}
+	return decide(key, live, target, o.RemoveNew)
+}
+
+// histories streams a bucket's listing one key's history at a time.
+type histories struct {
+	p      *s3.ListObjectVersionsPaginator
+	bucket string
+	buf    []keyed
+	i      int
+}
+
+func newHistories(api lister, bucket, prefix string) *histories {
 	in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)}
 	if prefix != "" {
 		in.Prefix = aws.String(prefix)
 	}
-	var key string
-	var hist []entry
-	flush := func() {
-		if key != "" {
-			plan.Keys++
-			if a, ok := decide(key, hist, target, removeNew); ok {
-				plan.Actions = append(plan.Actions, a)
-			} else {
-				plan.Unchanged++
-			}
+	return &histories{p: s3.NewListObjectVersionsPaginator(api, in), bucket: bucket}
+}
+
+func (h *histories) peek(ctx context.Context) (keyed, bool, error) {
+	for h.i >= len(h.buf) {
+		if !h.p.HasMorePages() {
+			return keyed{}, false, nil
 		}
-		hist = hist[:0]
-	}
-	p := s3.NewListObjectVersionsPaginator(api, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := h.p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list versions of s3://%s: %w", bucket, err)
+			return keyed{}, false, fmt.Errorf("list versions of s3://%s: %w", h.bucket, err)
 		}
-		for _, e := range merge(page) {
-			if e.key != key {
-				flush()
-				key = e.key
-			}
-			hist = append(hist, e.entry)
-		}
+		h.buf, h.i = merge(page), 0
 	}
-	flush()
-	return plan, nil
+	return h.buf[h.i], true, nil
+}
+
+// next returns the next key's history, newest first.
+func (h *histories) next(ctx context.Context) (string, []entry, bool, error) {
+	first, ok, err := h.peek(ctx)
+	if !ok || err != nil {
+		return "", nil, false, err
+	}
+	var hist []entry
+	for {
+		e, ok, err := h.peek(ctx)
+		if err != nil {
+			return "", nil, false, err
+		}
+		if !ok || e.key != first.key {
+			return first.key, hist, true, nil
+		}
+		hist = append(hist, e.entry)
+		h.i++
+	}
 }
 
 type keyed struct {
@@ -220,7 +324,7 @@ func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
 				if e.marker || e.versionID != a.VersionID {
 					bad = append(bad, e.key)
 				}
-			case CopyBack:
+			case CopyBack, ReplicaCopy:
 				// A copy from or to a multipart upload gets a new ETag;
 				// then the size has to do (the copy named its source by
 				// version id, and S3 verified every part).

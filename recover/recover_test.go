@@ -96,7 +96,7 @@ func TestRecoverToTheTarget(t *testing.T) {
 	s.put("empty", "not empty any more")
 	s.put("new.txt", "planted")
 
-	plan, err := MakePlan(ctx, s.s3, s.bucket, "", target, true)
+	plan, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{RemoveNew: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestRecoverToTheTarget(t *testing.T) {
 		t.Fatalf("restored object's tags: %+v %v", tags, err)
 	}
 	// Planning again finds nothing left to do (the hidden key stays hidden).
-	again, err := MakePlan(ctx, s.s3, s.bucket, "", target, true)
+	again, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{RemoveNew: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestMarkerFloodAndPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.del("other/flooded")
-	plan, err := MakePlan(ctx, s.s3, s.bucket, "data/", target, false)
+	plan, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{Prefix: "data/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestResumeDoesNothingTwice(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		s.put(fmt.Sprintf("k%d", i), "bad")
 	}
-	plan, err := MakePlan(ctx, s.s3, s.bucket, "", target, false)
+	plan, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{RemoveNew: false})
 	if err != nil || len(plan.Actions) != 5 {
 		t.Fatalf("plan: %v %v", plan, err)
 	}
@@ -318,7 +318,7 @@ func TestCopyInPartsKeepsMetadataAndTags(t *testing.T) {
 	}
 	target := cut()
 	s.put("dump.bin", "wiped")
-	plan, err := MakePlan(ctx, s.s3, s.bucket, "", target, false)
+	plan, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{RemoveNew: false})
 	if err != nil || len(plan.Actions) != 1 || plan.Actions[0].Kind != CopyBack {
 		t.Fatalf("plan %+v, %v", plan, err)
 	}
@@ -353,7 +353,7 @@ func TestObjectLockIsSetAgainOnTheCopy(t *testing.T) {
 	}
 	target := cut()
 	s.put("ledger.csv", "cooked books")
-	plan, err := MakePlan(ctx, c, s.bucket, "", target, false)
+	plan, err := MakePlan(ctx, c, s.bucket, target, PlanOptions{RemoveNew: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,5 +384,79 @@ func TestBatchManifest(t *testing.T) {
 	}
 	if rest := p.WithoutCopies(); len(rest.Actions) != 1 || rest.Actions[0].Kind != RemoveMarkers || len(p.Actions) != 3 {
 		t.Fatalf("WithoutCopies = %+v", rest.Actions)
+	}
+}
+
+// TestReplicaRestoresPurgedVersions uses the two MinIO servers as a
+// Cross-Region-Replication pair: versions the attacker deleted for good at
+// the source come back from the replica.
+func TestReplicaRestoresPurgedVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := localaws.Require(t)
+	s := newScene(t)
+	rc := e.ReplicaS3(t)
+	replica := localaws.CreateBucket(t, rc, localaws.BucketOptions{Versioning: true})
+	both := func(key, body string) string {
+		if _, err := rc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(replica), Key: aws.String(key), Body: strings.NewReader(body),
+			Metadata: map[string]string{"origin": "v-" + body}, ContentType: aws.String("text/plain"), Tagging: aws.String("class=" + fmt.Sprint(len(body)))}); err != nil {
+			t.Fatal(err)
+		}
+		return s.put(key, body)
+	}
+	invoice := both("invoice.pdf", "invoice 2026-11")
+	contract := both("contract.txt", "signed contract")
+	both("fine.txt", "untouched")
+	target := cut()
+	// The attacker purges the versions (DeleteObject with version ids) and
+	// writes a ransom note over one key.
+	for k, v := range map[string]string{"invoice.pdf": invoice, "contract.txt": contract} {
+		if _, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k), VersionId: aws.String(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.put("invoice.pdf", "PAY US")
+
+	plan, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{Replica: rc, ReplicaBucket: replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, a := range plan.Actions {
+		kinds[a.Key] = a.Kind
+	}
+	if kinds["invoice.pdf"] != ReplicaCopy || kinds["contract.txt"] != ReplicaCopy || len(plan.Actions) != 2 {
+		t.Fatalf("plan = %+v", plan.Actions)
+	}
+	ap := newApplier(t, s.s3)
+	ap.Replica, ap.ReplicaBucket = rc, replica
+	sum, err := ap.Start(ctx, "replica", plan)
+	if err != nil || sum.FromReplica != 2 || len(sum.Failed) != 0 || len(sum.Mismatched) != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	for k, want := range map[string]string{"invoice.pdf": "invoice 2026-11", "contract.txt": "signed contract", "fine.txt": "untouched"} {
+		if got := s.get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	h, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("contract.txt")})
+	if err != nil || h.Metadata["origin"] != "v-signed contract" {
+		t.Fatalf("metadata from the replica: %+v %v", h.Metadata, err)
+	}
+	// Without the replica, the purged contract cannot be known; the new
+	// invoice looks like a new key.
+	plain, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range plain.Actions {
+		if a.Kind == ReplicaCopy {
+			t.Fatalf("replica action without a replica: %+v", a)
+		}
+	}
+	// Planning again with the replica finds the keys restored.
+	again, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{Replica: rc, ReplicaBucket: replica})
+	if err != nil || len(again.Actions) != 0 {
+		t.Fatalf("after restoring: %+v %v", again.Actions, err)
 	}
 }

@@ -31,21 +31,30 @@ type result struct {
 }
 
 func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
-	if o.replicaBucket != "" {
-		return cli.Usagef("--replica-bucket is not available in this build")
-	}
 	ac, err := awsclient.Load(ctx, awsclient.Options{})
 	if err != nil {
 		return err
 	}
 	api := ac.S3()
+	var replica *s3.Client
+	if o.replicaBucket != "" {
+		rc, err := awsclient.Load(ctx, awsclient.Options{Region: o.replicaRegion, S3Endpoint: o.replica})
+		if err != nil {
+			return err
+		}
+		replica = rc.S3()
+	}
 	p := cli.Printer{Out: g.stdout, JSON: o.json}
 	openApplier := func() (*recovery.Applier, func(), error) {
 		l, err := ledger.Open(ctx, o.ledger, ledger.WithClock(g.now))
 		if err != nil {
 			return nil, nil, err
 		}
-		return &recovery.Applier{API: api, Ledger: l, Concurrency: o.concurrency}, func() { l.Close() }, nil
+		ap := &recovery.Applier{API: api, Ledger: l, Concurrency: o.concurrency, ReplicaBucket: o.replicaBucket}
+		if replica != nil {
+			ap.Replica = replica
+		}
+		return ap, func() { l.Close() }, nil
 	}
 	if o.resume != "" {
 		ap, closeFn, err := openApplier()
@@ -72,7 +81,11 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 	if ver.Status != types.BucketVersioningStatusEnabled && ver.Status != types.BucketVersioningStatusSuspended {
 		return fmt.Errorf("s3://%s has never had versioning enabled: there are no earlier versions to recover; only a replica or a backup can help", o.bucket)
 	}
-	plan, err := recovery.MakePlan(ctx, api, o.bucket, o.prefix, t, o.removeNew)
+	po := recovery.PlanOptions{Prefix: o.prefix, RemoveNew: o.removeNew, ReplicaBucket: o.replicaBucket}
+	if replica != nil {
+		po.Replica = replica
+	}
+	plan, err := recovery.MakePlan(ctx, api, o.bucket, t, po)
 	if err != nil {
 		return err
 	}
@@ -143,8 +156,8 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 func finish(p cli.Printer, r result) error {
 	s := r.Summary
 	if err := p.Result(r, func(w io.Writer) {
-		fmt.Fprintf(w, "job %s: %d delete marker(s) removed, %d version(s) copied back, %d new key(s) hidden, %d reported, %d done before, %d failed\n",
-			s.Job, s.MarkersRemoved, s.Copied, s.Hidden, s.Reported, s.Skipped, len(s.Failed))
+		fmt.Fprintf(w, "job %s: %d delete marker(s) removed, %d version(s) copied back, %d restored from the replica, %d new key(s) hidden, %d reported, %d done before, %d failed\n",
+			s.Job, s.MarkersRemoved, s.Copied, s.FromReplica, s.Hidden, s.Reported, s.Skipped, len(s.Failed))
 		for _, f := range s.Failed {
 			fmt.Fprintf(w, "FAILED %s %s: %s\n", f.Kind, f.Key, f.Error)
 		}
@@ -180,6 +193,8 @@ func printPlan(w io.Writer, p *recovery.Plan) {
 			fmt.Fprintf(w, "  remove %d delete marker(s) over %s (version %s)\n", len(a.Markers), a.Key, a.VersionID)
 		case recovery.CopyBack:
 			fmt.Fprintf(w, "  copy back %s version %s (%s, %s)\n", a.Key, a.VersionID, humanize.IBytes(uint64(a.Size)), a.At.Format(time.RFC3339))
+		case recovery.ReplicaCopy:
+			fmt.Fprintf(w, "  restore %s from the replica (version %s, %s): deleted for good at the source\n", a.Key, a.VersionID, humanize.IBytes(uint64(a.Size)))
 		case recovery.HideNew:
 			fmt.Fprintf(w, "  hide new key %s\n", a.Key)
 		case recovery.ReportNew:
