@@ -85,6 +85,15 @@ func TestShippedPolicies(t *testing.T) {
 	if !agent["Allow"]["sts:AssumeRole"] || !agent["Allow"]["s3:PutObject"] || agent["Allow"]["s3:DeleteObject"] {
 		t.Errorf("agent role policy: %v", agent["Allow"])
 	}
+	rec := loadPolicy(t, "recover-policy.json")
+	for _, a := range []string{"s3:ListBucketVersions", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObjectVersion", "s3:GetObjectVersionTagging"} {
+		if !rec["Allow"][a] {
+			t.Errorf("recover policy lacks %s", a)
+		}
+	}
+	if !rec["Deny"]["s3:BypassGovernanceRetention"] {
+		t.Error("recover policy does not deny governance bypass")
+	}
 	bucket := loadPolicy(t, "evidence-bucket-policy.json")
 	for _, a := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration"} {
 		if !bucket["Deny"][a] {
