@@ -83,11 +83,16 @@ func (ap *Applier) Start(ctx context.Context, job string, plan *Plan) (*Summary,
 	if err := ap.Ledger.CreateRecoveryJob(ctx, job, plan.Bucket, plan.Prefix, plan.Target, string(opts), acts); err != nil {
 		return nil, err
 	}
-	return ap.Resume(ctx, job)
+	return ap.apply(ctx, job, false)
 }
 
-// Resume applies the actions of a journalled job that are not done yet.
+// Resume applies the actions of a journalled job that are not done yet,
+// checking first whether each already took effect before the crash.
 func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
+	return ap.apply(ctx, job, true)
+}
+
+func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summary, error) {
 	bucket, prefix, target, acts, err := ap.Ledger.RecoveryJob(ctx, job)
 	if err != nil {
 		return nil, err
@@ -95,6 +100,8 @@ func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
 	plan := &Plan{Bucket: bucket, Prefix: prefix, Target: target}
 	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}}
 	var mu sync.Mutex
+	done := newDoneMarks(ap.Ledger, job)
+	defer done.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(ap.Concurrency, 1))
 	for _, ra := range acts {
@@ -107,13 +114,12 @@ func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
 			sum.Skipped++
 			continue
 		}
-		wasRunning := ra.State == "running"
+		// Any action not marked done may have taken effect before a
+		// crash: do checks first where repeating it would not be a no-op.
+		resumed := resuming
 		seq := ra.Seq
 		g.Go(func() error {
-			if err := ap.Ledger.SetRecoveryAction(gctx, job, seq, "running", ""); err != nil {
-				return err
-			}
-			err := ap.do(gctx, bucket, a, wasRunning)
+			err := ap.do(gctx, bucket, a, resumed)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -132,10 +138,14 @@ func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
 			case ReportNew:
 				sum.Reported++
 			}
-			return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, "done", "")
+			done.add(seq)
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
+		return sum, err
+	}
+	if err := done.close(); err != nil {
 		return sum, err
 	}
 	bad, err := StateAt(ctx, ap.API, plan)
@@ -150,9 +160,9 @@ func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
 	return sum, ap.Ledger.FinishRecoveryJob(ctx, job, status)
 }
 
-// do applies one action. After a crash (wasRunning) it first checks
+// do applies one action. On a resumed job (resumed) it first checks
 // whether the action already took effect, so nothing is done twice.
-func (ap *Applier) do(ctx context.Context, bucket string, a Action, wasRunning bool) error {
+func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool) error {
 	b, k := aws.String(bucket), aws.String(a.Key)
 	switch a.Kind {
 	case ReportNew:
@@ -166,7 +176,7 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, wasRunning b
 		}
 		return nil
 	case HideNew:
-		if wasRunning {
+		if resumed {
 			if _, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err != nil {
 				return nil // already hidden
 			}
@@ -174,7 +184,7 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, wasRunning b
 		_, err := ap.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k})
 		return err
 	case ReplicaCopy:
-		if wasRunning {
+		if resumed {
 			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&
 				aws.ToString(h.ETag) == a.ETag && aws.ToInt64(h.ContentLength) == a.Size {
 				return nil // restored before the crash
@@ -182,7 +192,7 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, wasRunning b
 		}
 		return ap.replicaCopy(ctx, bucket, a)
 	case CopyBack:
-		if wasRunning {
+		if resumed {
 			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&
 				aws.ToString(h.VersionId) != a.VersionID && aws.ToInt64(h.ContentLength) == a.Size &&
 				(aws.ToString(h.ETag) == a.ETag || containsDash(a.ETag)) && h.LastModified != nil && h.LastModified.After(a.At) {
@@ -227,4 +237,45 @@ func splitKeep(k string) []string {
 		}
 	}
 	return append(parts, k[start:])
+}
+
+// doneMarks journals finished actions in batches: one transaction per
+// batch instead of one per action. A crash may lose the newest marks; those
+// actions are checked before anything is repeated on resume.
+type doneMarks struct {
+	l      *ledger.Ledger
+	job    string
+	mu     sync.Mutex
+	seqs   []int
+	err    error
+	closed bool
+}
+
+func newDoneMarks(l *ledger.Ledger, job string) *doneMarks { return &doneMarks{l: l, job: job} }
+
+func (d *doneMarks) add(seq int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.seqs = append(d.seqs, seq)
+	if len(d.seqs) >= 256 {
+		d.flushLocked()
+	}
+}
+
+func (d *doneMarks) flushLocked() {
+	if len(d.seqs) == 0 || d.err != nil {
+		return
+	}
+	d.err = d.l.MarkRecoveryActionsDone(context.Background(), d.job, d.seqs)
+	d.seqs = d.seqs[:0]
+}
+
+func (d *doneMarks) close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		d.flushLocked()
+		d.closed = true
+	}
+	return d.err
 }

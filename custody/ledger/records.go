@@ -261,3 +261,19 @@ func (l *Ledger) RecoveryJob(ctx context.Context, jobID string) (bucket, prefix 
 	err = rows.Err()
 	return
 }
+
+// MarkRecoveryActionsDone marks many actions done in one transaction.
+func (l *Ledger) MarkRecoveryActionsDone(ctx context.Context, jobID string, seqs []int) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := ts(l.now())
+	for _, s := range seqs {
+		if _, err := tx.ExecContext(ctx, `UPDATE recovery_actions SET state = 'done', error = '', updated_at = ? WHERE job_id = ? AND seq = ?`, now, jobID, s); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
