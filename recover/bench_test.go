@@ -87,7 +87,7 @@ func BenchmarkRecover(b *testing.B) {
 					return err
 				}
 				_, err = c.CopyObject(gctx, &s3.CopyObjectInput{Bucket: aws.String(buckets[0]), Key: aws.String(a.Key),
-					CopySource: aws.String(buckets[0] + "/" + a.Key + "?versionId=" + a.VersionID),
+					CopySource:        aws.String(buckets[0] + "/" + a.Key + "?versionId=" + a.VersionID),
 					MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
 					StorageClass: types.StorageClass(h.StorageClass), ChecksumAlgorithm: checksumAlgorithm(h)})
 				return err
