@@ -37,19 +37,11 @@ crash left behind. Logs are JSON lines on stderr (agent.log_json).`,
 			}
 			log := slog.New(h).With("stream", cfg.Agent.Stream)
 			ctx := cmd.Context()
-			ev, err := openEvidence(ctx, g, cfg)
+			ev, cs, err := openCollectors(ctx, g, cfg)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			base, err := sourceAWS(ctx)
-			if err != nil {
-				return err
-			}
-			cs, err := collector.Build(ctx, base, cfg, ev.ledger, g.now)
-			if err != nil {
-				return err
-			}
 			jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
 			a := &collector.Agent{
 				Env:        collector.Env{Chain: ev.chain, Ledger: ev.ledger, Prefix: cfg.Store.Prefix, Now: g.now, Log: log},

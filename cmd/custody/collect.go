@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector"
+	"github.com/custody-ir/custody/custody/config"
 )
 
 func newCollectCommand(g *globals) *cobra.Command {
@@ -35,19 +37,11 @@ Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration erro
 			if err != nil {
 				return err
 			}
-			ev, err := openEvidence(ctx, g, cfg)
+			ev, all, err := openCollectors(ctx, g, cfg)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			base, err := sourceAWS(ctx)
-			if err != nil {
-				return err
-			}
-			all, err := collector.Build(ctx, base, cfg, ev.ledger, g.now)
-			if err != nil {
-				return err
-			}
 			cs := collector.Select(all, name)
 			if len(cs) == 0 {
 				return cli.Usagef("no collector named %q is configured", name)
@@ -83,4 +77,22 @@ Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration erro
 	cmd.Flags().BoolVar(&once, "once", false, "run once and exit")
 	cmd.Flags().StringVar(&name, "collector", "", "only this collector (name or kind)")
 	return cmd
+}
+
+// openCollectors opens the evidence store for writing and builds every
+// configured collector.
+func openCollectors(ctx context.Context, g *globals, cfg config.Config) (*evidence, []collector.Collector, error) {
+	ev, err := openEvidence(ctx, g, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	base, err := sourceAWS(ctx)
+	if err == nil {
+		var cs []collector.Collector
+		if cs, err = collector.Build(ctx, base, cfg, ev.ledger, g.now); err == nil {
+			return ev, cs, nil
+		}
+	}
+	ev.Close()
+	return nil, nil, err
 }
