@@ -264,7 +264,7 @@ func TestAgentRunsOnSchedule(t *testing.T) {
 		Jitter:    50 * time.Millisecond,
 	}
 	srv := httptestServer(t, a.Handler())
-	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.Run(ctx); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,13 +95,23 @@ sources:
 	if _, errOut, code := run(t, "-c", cfgFile, "store", "init"); code != 0 {
 		t.Fatal(errOut)
 	}
-	var out, errOut bytes.Buffer
-	g := &globals{stdout: &out, stderr: &errOut, now: time.Now}
+	var out bytes.Buffer
+	errOut := &syncBuffer{}
+	g := &globals{stdout: &out, stderr: errOut, now: time.Now}
 	root := newRootCommand(g)
 	root.SetArgs([]string{"-c", cfgFile, "agent"})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	// Stop the agent once it has collected a few times (SIGTERM's path),
+	// however long start-up took on a loaded machine.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := root.ExecuteContext(ctx); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(errOut.String(), `"msg":"collected"`) < 4 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
 		t.Fatalf("agent: %v\n%s", err, errOut.String())
 	}
 	logs := errOut.String()
@@ -114,4 +125,22 @@ sources:
 	if _, _, code := run(t, "-c", cfgFile, "agent", "--listen", "0.0.0.0:9464"); code != cli.ExitUsage {
 		t.Fatalf("a non-loopback listen address: exit %d", code)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
