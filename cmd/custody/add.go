@@ -31,12 +31,12 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 				return err
 			}
 			ctx := cmd.Context()
-			ev, err := openEvidence(ctx, g, cfg)
+			ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
-			run, err := ev.chain.StartRun(ctx, "add")
+			run, err := ev.Chain.StartRun(ctx, "add")
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,7 @@ Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration erro
 			if len(cs) == 0 {
 				return cli.Usagef("no collector named %q is configured", name)
 			}
-			env := collector.Env{Chain: ev.chain, Ledger: ev.ledger, Prefix: cfg.Store.Prefix, Now: g.now, Log: slog.New(slog.NewTextHandler(g.stderr, nil))}
+			env := collector.Env{Chain: ev.Chain, Ledger: ev.Ledger, Prefix: cfg.Store.Prefix, Now: g.now, Log: slog.New(slog.NewTextHandler(g.stderr, nil))}
 			var results []collector.Result
 			var errs []error
 			for _, c := range cs {
@@ -81,15 +81,15 @@ Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration erro
 
 // openCollectors opens the evidence store for writing and builds every
 // configured collector.
-func openCollectors(ctx context.Context, g *globals, cfg config.Config) (*evidence, []collector.Collector, error) {
-	ev, err := openEvidence(ctx, g, cfg)
+func openCollectors(ctx context.Context, g *globals, cfg config.Config) (*cli.Evidence, []collector.Collector, error) {
+	ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
 	if err != nil {
 		return nil, nil, err
 	}
 	base, err := sourceAWS(ctx)
 	if err == nil {
 		var cs []collector.Collector
-		if cs, err = collector.Build(ctx, base, cfg, ev.ledger, g.now); err == nil {
+		if cs, err = collector.Build(ctx, base, cfg, ev.Ledger, g.now); err == nil {
 			return ev, cs, nil
 		}
 	}

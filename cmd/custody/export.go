@@ -44,14 +44,14 @@ failures (or the export failed), 2 usage or configuration error.`,
 			if err != nil {
 				return err
 			}
-			ev, err := openEvidence(ctx, g, cfg)
+			ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
 			vo.Progress = progressPrinter(g.stderr)
 			vo.Checks = evidenceChecks()
-			v, err := verifier(ev.aws, cfg, trust, ev.ledger, g.now)
+			v, err := cli.Verifier(ev.AWS, cfg, trust, ev.Ledger, g.now)
 			if err != nil {
 				return err
 			}
@@ -91,9 +91,9 @@ failures (or the export failed), 2 usage or configuration error.`,
 // recordExport stores the report and chain-of-custody document of an
 // export as artifacts and seals them as an export event naming the
 // package's SHA-256.
-func recordExport(cmd *cobra.Command, ev *evidence, res *custody.ExportResult, vo custody.VerifyOptions) (ledger.Manifest, error) {
+func recordExport(cmd *cobra.Command, ev *cli.Evidence, res *custody.ExportResult, vo custody.VerifyOptions) (ledger.Manifest, error) {
 	ctx := cmd.Context()
-	run, err := ev.chain.StartRun(ctx, "export")
+	run, err := ev.Chain.StartRun(ctx, "export")
 	if err != nil {
 		return ledger.Manifest{}, err
 	}
@@ -102,7 +102,7 @@ func recordExport(cmd *cobra.Command, ev *evidence, res *custody.ExportResult, v
 		return ledger.Manifest{}, err
 	}
 	for name, body := range map[string][]byte{"report.json": report, "chain-of-custody.md": custody.CustodyDocument(res.Report)} {
-		key := custody.EventKey(ev.cfg.Store.Prefix, ev.chain.Stream(), res.Report.VerifiedAt, run.ID, name)
+		key := custody.EventKey(ev.Cfg.Store.Prefix, ev.Chain.Stream(), res.Report.VerifiedAt, run.ID, name)
 		if _, err := run.Put(ctx, key, bytes.NewReader(body), custody.PutOptions{Kind: "export-record", Case: vo.Case}); err != nil {
 			return ledger.Manifest{}, err
 		}

@@ -126,7 +126,7 @@ func verifyStore(ctx context.Context, g *globals, cfg config.Config, vo custody.
 			defer l.Close()
 		}
 	}
-	v, err := verifier(ac, cfg, trust, l, g.now)
+	v, err := cli.Verifier(ac, cfg, trust, l, g.now)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,9 @@
-package main
+package cli
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"time"
@@ -10,29 +11,29 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/ledger"
 )
 
-// evidence is everything a command that writes to the evidence store
+// Evidence is everything a command that writes to the evidence store
 // needs: the store, the ledger, and the chain of this agent's stream,
 // locked for this process.
-type evidence struct {
-	cfg    config.Config
-	aws    awsclient.Config
-	ledger *ledger.Ledger
-	store  *custody.Store
-	chain  *custody.Chain
+type Evidence struct {
+	Cfg    config.Config
+	AWS    awsclient.Config
+	Ledger *ledger.Ledger
+	Store  *custody.Store
+	Chain  *custody.Chain
 	unlock func()
 }
 
-// openEvidence opens the store for writing: it checks the bucket, takes
-// the stream lock, and reseals what a crashed run left unsealed.
-func openEvidence(ctx context.Context, g *globals, cfg config.Config) (*evidence, error) {
-	ac, err := storeAWS(ctx, cfg)
+// OpenEvidence opens the store for writing: it checks the bucket, takes
+// the stream lock, and reseals what a crashed run left unsealed. Notes go
+// to stderr.
+func OpenEvidence(ctx context.Context, cfg config.Config, now func() time.Time, stderr io.Writer) (*Evidence, error) {
+	ac, err := awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
 	if err != nil {
 		return nil, err
 	}
@@ -44,18 +45,18 @@ func openEvidence(ctx context.Context, g *globals, cfg config.Config) (*evidence
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(g.now))
+	l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(now))
 	if err != nil {
 		unlock()
 		return nil, err
 	}
-	ev := &evidence{cfg: cfg, aws: ac, ledger: l, unlock: unlock}
+	ev := &Evidence{Cfg: cfg, AWS: ac, Ledger: l, unlock: unlock}
 	s3c := ac.S3()
-	if ev.store, err = custody.OpenStore(ctx, s3c, cfg.Store, g.now); err != nil {
+	if ev.Store, err = custody.OpenStore(ctx, s3c, cfg.Store, now); err != nil {
 		ev.Close()
 		return nil, err
 	}
-	if ev.chain, err = custody.NewChain(ev.store, s3c, l, signer, cfg.Agent.Stream, whoAmI(ctx, ac), g.now); err != nil {
+	if ev.Chain, err = custody.NewChain(ev.Store, s3c, l, signer, cfg.Agent.Stream, whoAmI(ctx, ac), now); err != nil {
 		ev.Close()
 		return nil, err
 	}
@@ -64,28 +65,29 @@ func openEvidence(ctx context.Context, g *globals, cfg config.Config) (*evidence
 		ev.Close()
 		return nil, err
 	}
-	ev.chain.SetTSA(tsa)
-	ev.chain.Warn = func(err error) { fmt.Fprintln(g.stderr, "warning:", err) }
-	n, err := ev.chain.Reseal(ctx)
+	ev.Chain.SetTSA(tsa)
+	ev.Chain.Warn = func(err error) { fmt.Fprintln(stderr, "warning:", err) }
+	n, err := ev.Chain.Reseal(ctx)
 	if err != nil {
 		ev.Close()
 		return nil, fmt.Errorf("reseal artifacts of an interrupted run: %w", err)
 	}
 	if n > 0 {
-		fmt.Fprintf(g.stderr, "sealed %d artifact(s) left unsealed by an interrupted run\n", n)
+		fmt.Fprintf(stderr, "sealed %d artifact(s) left unsealed by an interrupted run\n", n)
 	}
 	return ev, nil
 }
 
-func (ev *evidence) Close() {
-	if ev.ledger != nil {
-		ev.ledger.Close()
+// Close releases the ledger and the stream lock.
+func (ev *Evidence) Close() {
+	if ev.Ledger != nil {
+		ev.Ledger.Close()
 	}
 	ev.unlock()
 }
 
-// verifier returns a verifier of the store with the configured TSA chain.
-func verifier(ac awsclient.Config, cfg config.Config, trust []custody.TrustedKey, l *ledger.Ledger, now func() time.Time) (*custody.Verifier, error) {
+// Verifier returns a verifier of the store with the configured TSA chain.
+func Verifier(ac awsclient.Config, cfg config.Config, trust []custody.TrustedKey, l *ledger.Ledger, now func() time.Time) (*custody.Verifier, error) {
 	v := custody.NewVerifier(ac.S3(), cfg.Store, trust, l, now)
 	if cfg.Timestamp.CertChain != "" {
 		pemBytes, err := os.ReadFile(cfg.Timestamp.CertChain)
@@ -104,7 +106,7 @@ func verifier(ac awsclient.Config, cfg config.Config, trust []custody.TrustedKey
 // whoAmI describes the sealing agent: host, software, OS user and AWS
 // principal. A principal that cannot be read is left empty, not guessed.
 func whoAmI(ctx context.Context, ac awsclient.Config) custody.Who {
-	w := custody.Who{Software: "custody " + cli.Version()}
+	w := custody.Who{Software: "custody " + Version()}
 	w.Host, _ = os.Hostname()
 	if u, err := user.Current(); err == nil {
 		w.Operator = u.Username
