@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws" // awskms:// signers, for sealing recoveries
+
 	"github.com/custody-ir/custody/cmd/internal/cli"
 )
 

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/localaws"
 )
 
@@ -102,5 +106,44 @@ func TestRecoverCommand(t *testing.T) {
 	}
 	if _, code = run(t, "--resume", "no-such-job", "--ledger", journal); code != cli.ExitFindings {
 		t.Fatalf("unknown job: exit %d", code)
+	}
+}
+
+func TestRecoverySealedAsCustodyEvent(t *testing.T) {
+	e := localaws.Require(t)
+	e.Setenv(t)
+	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
+	ctx := context.Background()
+	c := e.S3(t)
+	dir := t.TempDir()
+	pub, err := custody.Keygen(filepath.Join(dir, "k.pem"), []byte("pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	if _, err := custody.InitBucket(ctx, c, store); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "custody.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: responder}\nstore: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600)
+
+	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("good")})
+	time.Sleep(1100 * time.Millisecond)
+	target := time.Now().UTC().Format(time.RFC3339Nano)
+	time.Sleep(1100 * time.Millisecond)
+	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("bad")})
+
+	out, code := run(t, "--bucket", bucket, "--since", target, "--yes", "--config", cfgFile)
+	if code != 0 || !strings.Contains(out, "recovery sealed as manifest 1 of stream responder") {
+		t.Fatalf("recover --config: exit %d\n%s", code, out)
+	}
+	trust, err := custody.LoadTrust(ctx, []config.TrustedKey{{Name: "k", Key: "file://" + pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := custody.NewVerifier(c, store, trust, nil, time.Now).Verify(ctx, custody.VerifyOptions{})
+	if err != nil || r.Findings.Failures() != 0 || len(r.Manifests) != 1 || r.Manifests[0].Event != custody.EventRecover || r.Manifests[0].SubjectCount != 2 {
+		t.Fatalf("verify: %+v %v", r, err)
 	}
 }

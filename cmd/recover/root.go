@@ -24,7 +24,8 @@ type recoverOptions struct {
 	replicaBucket, replicaRegion, replica string
 	concurrency                           int
 	resume, planOut, batchManifest        string
-	ledger                                string
+	ledger, config                        string
+	ledgerSet                             bool
 }
 
 func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
@@ -42,7 +43,8 @@ func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.planOut, "plan-out", "", "write the plan as JSON to this file")
 	fs.StringVar(&o.batchManifest, "batch-manifest", "", "write the copy actions as an S3 Batch Operations CSV manifest")
 	fs.BoolVar(&o.json, "json", false, "print the plan and summary as JSON")
-	fs.StringVar(&o.ledger, "ledger", "recover-journal.db", "SQLite journal of recovery jobs (resume needs the same one)")
+	fs.StringVar(&o.ledger, "ledger", "recover-journal.db", "SQLite journal of recovery jobs (resume needs the same one); with --config, the custody ledger")
+	fs.StringVarP(&o.config, "config", "c", "", "custody configuration: the recovery is sealed as a signed custody event in the evidence store")
 }
 
 func (o *recoverOptions) validate() error {
@@ -87,6 +89,7 @@ AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 (with path-style addressing).
 			if err := o.validate(); err != nil {
 				return err
 			}
+			o.ledgerSet = cmd.Flags().Changed("ledger")
 			return runRecover(cmd.Context(), g, &o)
 		},
 	}

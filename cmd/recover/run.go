@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/ledger"
 	recovery "github.com/custody-ir/custody/recover"
 )
@@ -31,6 +33,17 @@ type result struct {
 }
 
 func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
+	var cfg *config.Config
+	if o.config != "" {
+		c, err := cli.LoadConfig(cli.ConfigSource{File: o.config})
+		if err != nil {
+			return err
+		}
+		cfg = &c
+		if !o.ledgerSet {
+			o.ledger = c.Ledger
+		}
+	}
 	ac, err := awsclient.Load(ctx, awsclient.Options{})
 	if err != nil {
 		return err
@@ -64,6 +77,9 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 		defer closeFn()
 		sum, err := ap.Resume(ctx, o.resume)
 		if err != nil {
+			return err
+		}
+		if err := seal(ctx, g, cfg, nil, sum); err != nil {
 			return err
 		}
 		return finish(p, result{Summary: sum})
@@ -150,6 +166,9 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := seal(ctx, g, cfg, plan, sum); err != nil {
+		return err
+	}
 	return finish(p, result{Plan: plan, Summary: sum})
 }
 
@@ -201,4 +220,47 @@ func printPlan(w io.Writer, p *recovery.Plan) {
 			fmt.Fprintf(w, "  new since the target (kept; --remove-new hides it): %s\n", a.Key)
 		}
 	}
+}
+
+// seal records the recovery in the evidence store as a signed custody
+// event: the plan and the summary as artifacts, sealed in this agent's
+// chain. Without a configuration there is nothing to seal into.
+func seal(ctx context.Context, g *globals, cfg *config.Config, plan *recovery.Plan, sum *recovery.Summary) error {
+	if cfg == nil {
+		return nil
+	}
+	ev, err := cli.OpenEvidence(ctx, *cfg, g.now, g.stderr)
+	if err != nil {
+		return fmt.Errorf("recovery %s done, but sealing it as a custody event failed: %w", sum.Job, err)
+	}
+	defer ev.Close()
+	run, err := ev.Chain.StartRun(ctx, "recover")
+	if err != nil {
+		return err
+	}
+	details := map[string]string{"job": sum.Job, "markersRemoved": fmt.Sprint(sum.MarkersRemoved), "copied": fmt.Sprint(sum.Copied),
+		"fromReplica": fmt.Sprint(sum.FromReplica), "hidden": fmt.Sprint(sum.Hidden), "failed": fmt.Sprint(len(sum.Failed)), "mismatched": fmt.Sprint(len(sum.Mismatched))}
+	records := map[string]any{"summary.json": sum}
+	desc := "recovery job " + sum.Job + " (resumed)"
+	if plan != nil {
+		records["plan.json"] = plan
+		details["bucket"], details["target"] = plan.Bucket, plan.Target.Format(time.RFC3339Nano)
+		desc = fmt.Sprintf("recovery of s3://%s/%s to its state at %s", plan.Bucket, plan.Prefix, plan.Target.Format(time.RFC3339Nano))
+	}
+	for name, v := range records {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		key := custody.EventKey(cfg.Store.Prefix, ev.Chain.Stream(), g.now(), run.ID, name)
+		if _, err := run.Put(ctx, key, bytes.NewReader(b), custody.PutOptions{Kind: "recovery-record", ContentType: "application/json"}); err != nil {
+			return err
+		}
+	}
+	m, err := run.Seal(ctx, custody.SealRequest{Event: custody.EventRecover, Description: desc, Details: details}, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "recovery sealed as manifest %d of stream %s\n", m.Seq, m.Stream)
+	return nil
 }
