@@ -369,3 +369,30 @@ func (c *CompositeSHA256) Sum() string {
 	}
 	return fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(c.outer.Sum(nil)), c.parts)
 }
+
+// VerifyingReader passes r through and fails at its end if the bytes do not
+// hash to wantSHA256 (hex): a reader of sealed evidence that cannot be fed
+// altered bytes unnoticed.
+func VerifyingReader(r io.ReadCloser, wantSHA256, name string) io.ReadCloser {
+	return &verifyingReader{r: r, h: sha256.New(), want: wantSHA256, name: name}
+}
+
+type verifyingReader struct {
+	r    io.ReadCloser
+	h    hash.Hash
+	want string
+	name string
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
+			return n, fmt.Errorf("%s hashes to %s, sealed as %s: run custody verify", v.name, got, v.want)
+		}
+	}
+	return n, err
+}
+
+func (v *verifyingReader) Close() error { return v.r.Close() }

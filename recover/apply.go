@@ -41,7 +41,8 @@ type Summary struct {
 	Hidden         int            `json:"hidden"`
 	Reported       int            `json:"reported"`
 	FromReplica    int            `json:"fromReplica"`
-	Skipped        int            `json:"skipped"` // done before a resume
+	Unrecoverable  []Action       `json:"unrecoverable"` // known to have existed at T, found nowhere
+	Skipped        int            `json:"skipped"`       // done before a resume
 	Failed         []ActionResult `json:"failed"`
 	Mismatched     []string       `json:"mismatched"` // keys not at their target state afterwards
 }
@@ -98,7 +99,7 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 		return nil, err
 	}
 	plan := &Plan{Bucket: bucket, Prefix: prefix, Target: target}
-	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}}
+	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}, Unrecoverable: []Action{}}
 	var mu sync.Mutex
 	done := newDoneMarks(ap.Ledger, job)
 	defer done.close()
@@ -137,6 +138,8 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 				sum.Hidden++
 			case ReportNew:
 				sum.Reported++
+			case Unrecoverable:
+				sum.Unrecoverable = append(sum.Unrecoverable, a)
 			}
 			done.add(seq)
 			return nil
@@ -165,7 +168,7 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool) error {
 	b, k := aws.String(bucket), aws.String(a.Key)
 	switch a.Kind {
-	case ReportNew:
+	case ReportNew, Unrecoverable:
 		return nil
 	case RemoveMarkers:
 		// Deleting a version id that is already gone succeeds: safe to repeat.

@@ -18,6 +18,7 @@ const (
 	HideNew       = "hide-new"       // a key created after T, hidden behind a delete marker (--remove-new)
 	ReportNew     = "new-key"        // a key created after T, reported only
 	ReplicaCopy   = "replica-copy"   // a version permanently deleted at the source, copied back from the replica
+	Unrecoverable = "unrecoverable"  // the preserved list shows a version that neither the bucket nor the replica has
 )
 
 // Action is one planned change, with what it restores.
@@ -29,7 +30,8 @@ type Action struct {
 	Size      int64     `json:"size"`
 	Markers   []string  `json:"markers,omitempty"` // delete markers to remove
 	At        time.Time `json:"lastModified,omitzero"`
-	Source    string    `json:"source"` // where the facts come from: "live listing"
+	Source    string    `json:"source"`             // where the facts come from: "live listing", the replica, the preserved list
+	Evidence  string    `json:"evidence,omitempty"` // what the preserved version list says of this key
 }
 
 // Plan is what recover will do.
@@ -80,6 +82,8 @@ type PlanOptions struct {
 	// current at T (the source's was permanently deleted).
 	Replica       lister
 	ReplicaBucket string
+	// Evidence is the version list custody preserved at or before T.
+	Evidence *Evidence
 }
 
 // MakePlan lists the bucket (and its replica), streamed, one key's history
@@ -104,12 +108,36 @@ func MakePlan(ctx context.Context, api lister, bucket string, target time.Time, 
 			return nil, err
 		}
 	}
-	for sok || rok {
-		key := sk
-		if !sok || (rok && rk < sk) {
-			key = rk
+	var ev *evidenceHistories
+	var ek string
+	var eh []entry
+	var eok bool
+	if o.Evidence != nil {
+		if ev, err = openEvidence(ctx, o.Evidence, o.Prefix); err != nil {
+			return nil, err
 		}
-		var live, replica []entry
+		defer ev.close()
+		if ek, eh, eok, err = ev.next(o.Prefix); err != nil {
+			return nil, err
+		}
+	}
+	for sok || rok || eok {
+		key := ""
+		for _, c := range []struct {
+			ok bool
+			k  string
+		}{{sok, sk}, {rok, rk}, {eok, ek}} {
+			if c.ok && (key == "" || c.k < key) {
+				key = c.k
+			}
+		}
+		var live, replica, preserved []entry
+		if eok && ek == key {
+			preserved = eh
+			if ek, eh, eok, err = ev.next(o.Prefix); err != nil {
+				return nil, err
+			}
+		}
 		if sok && sk == key {
 			live = sh
 			if sk, sh, sok, err = src.next(ctx); err != nil {
@@ -123,7 +151,7 @@ func MakePlan(ctx context.Context, api lister, bucket string, target time.Time, 
 			}
 		}
 		plan.Keys++
-		if a, ok := decideWithReplica(key, live, replica, target, o); ok {
+		if a, ok := decideAll(key, live, replica, preserved, target, o); ok {
 			plan.Actions = append(plan.Actions, a)
 		} else {
 			plan.Unchanged++
@@ -293,7 +321,7 @@ func decide(key string, hist []entry, target time.Time, removeNew bool) (Action,
 func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
 	want := map[string]Action{}
 	for _, a := range plan.Actions {
-		if a.Kind != ReportNew {
+		if a.Kind != ReportNew && a.Kind != Unrecoverable {
 			want[a.Key] = a
 		}
 	}
@@ -325,6 +353,9 @@ func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
 					bad = append(bad, e.key)
 				}
 			case CopyBack, ReplicaCopy:
+				if a.Kind == ReplicaCopy && a.ETag == "" {
+					continue
+				}
 				// A copy from or to a multipart upload gets a new ETag;
 				// then the size has to do (the copy named its source by
 				// version id, and S3 verified every part).
@@ -342,4 +373,55 @@ func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
 	}
 	sort.Strings(bad)
 	return bad, nil
+}
+
+// decideAll is decideWithReplica, corrected by the preserved version list:
+// a version the list shows current at its capture (before T) that the
+// bucket no longer has was deleted for good; the replica's copy with the
+// same ETag and size restores it, or it is reported unrecoverable.
+func decideAll(key string, live, replica, preserved []entry, target time.Time, o PlanOptions) (Action, bool) {
+	if o.Evidence == nil || len(preserved) == 0 {
+		return decideWithReplica(key, live, replica, target, o)
+	}
+	var x *entry
+	for i := range preserved {
+		if preserved[i].latest {
+			x = &preserved[i]
+			break
+		}
+	}
+	note := "version list of " + o.Evidence.At.Format(time.RFC3339)
+	if x == nil || x.marker || x.at.After(target) {
+		a, ok := decideWithReplica(key, live, replica, target, o)
+		a.Evidence = note + ": not current then"
+		return a, ok
+	}
+	for _, e := range live {
+		if e.versionID == x.versionID {
+			a, ok := decideWithReplica(key, live, replica, target, o)
+			if ok {
+				a.Evidence = note + ": agrees (version " + x.versionID + ")"
+			}
+			return a, ok
+		}
+	}
+	// Was a later version written by target? Then the list is out of date for this key.
+	for _, e := range live {
+		if !e.at.After(target) && e.at.After(x.at) {
+			return decideWithReplica(key, live, replica, target, o)
+		}
+	}
+	base := Action{Key: key, VersionID: x.versionID, ETag: x.etag, Size: x.size, At: x.at,
+		Evidence: note + ": version " + x.versionID + " was current, and the bucket no longer has it"}
+	for _, e := range replica {
+		if !e.marker && e.etag == x.etag && e.size == x.size && !e.at.After(target) {
+			if len(live) > 0 && !live[0].marker && live[0].etag == x.etag && live[0].size == x.size {
+				return Action{}, false // restored before
+			}
+			base.Kind, base.VersionID, base.Source = ReplicaCopy, e.versionID, "replica s3://"+o.ReplicaBucket+", matched to the preserved list"
+			return base, true
+		}
+	}
+	base.Kind, base.Source = Unrecoverable, o.Evidence.Name
+	return base, true
 }

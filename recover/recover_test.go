@@ -460,3 +460,29 @@ func TestReplicaRestoresPurgedVersions(t *testing.T) {
 		t.Fatalf("after restoring: %+v %v", again.Actions, err)
 	}
 }
+
+func TestDecideWithEvidence(t *testing.T) {
+	target := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return target.Add(time.Duration(m) * time.Minute) }
+	o := PlanOptions{Evidence: &Evidence{At: at(-30), Name: "list"}, ReplicaBucket: "r"}
+	x := entry{versionID: "x", latest: true, at: at(-60), etag: `"e"`, size: 5}
+	cases := []struct {
+		name                    string
+		live, replica, preserve []entry
+		kind                    string
+	}{
+		{"agrees, unchanged", []entry{{versionID: "x", latest: true, at: at(-60), etag: `"e"`, size: 5}}, nil, []entry{x}, ""},
+		{"purged, only in the list", nil, nil, []entry{x}, Unrecoverable},
+		{"purged, the replica has the same bytes", []entry{{versionID: "n", latest: true, at: at(10), etag: `"bad"`, size: 3}},
+			[]entry{{versionID: "rx", latest: true, at: at(-59), etag: `"e"`, size: 5}}, []entry{x}, ReplicaCopy},
+		{"the replica's bytes differ", nil, []entry{{versionID: "rx", latest: true, at: at(-59), etag: `"other"`, size: 5}}, []entry{x}, Unrecoverable},
+		{"rewritten between the list and T: the live listing decides", []entry{{versionID: "y", latest: true, at: at(-10), etag: `"y"`, size: 1}}, nil, []entry{x}, ""},
+		{"deleted when the list was taken", nil, nil, []entry{{versionID: "m", latest: true, marker: true, at: at(-40)}, {versionID: "x", at: at(-60)}}, ""},
+	}
+	for _, tc := range cases {
+		a, ok := decideAll("k", tc.live, tc.replica, tc.preserve, target, o)
+		if (tc.kind == "") == ok || a.Kind != tc.kind {
+			t.Errorf("%s: %+v, %v", tc.name, a, ok)
+		}
+	}
+}

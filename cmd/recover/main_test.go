@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/collector"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/localaws"
@@ -36,7 +37,6 @@ func TestUsageErrors(t *testing.T) {
 		"--bucket is required":    {"--since", "1h"},
 		"--since is required":     {"--bucket", "b"},
 		"ambiguous":               {"--bucket", "b", "--since", "2026-11-01T10:00:00"},
-		"alternatives":            {"--bucket", "b", "--since", "1h", "--replica-bucket", "r", "--replica-region", "us-west-2", "--replica-endpoint", "http://x"},
 		"need --replica-bucket":   {"--bucket", "b", "--since", "1h", "--replica-region", "us-west-2"},
 		"--concurrency must be":   {"--bucket", "b", "--since", "1h", "--concurrency", "0"},
 		"unknown flag: --no-such": {"--no-such"},
@@ -145,5 +145,82 @@ func TestRecoverySealedAsCustodyEvent(t *testing.T) {
 	r, err := custody.NewVerifier(c, store, trust, nil, time.Now).Verify(ctx, custody.VerifyOptions{})
 	if err != nil || r.Findings.Failures() != 0 || len(r.Manifests) != 1 || r.Manifests[0].Event != custody.EventRecover || r.Manifests[0].SubjectCount != 2 {
 		t.Fatalf("verify: %+v %v", r, err)
+	}
+}
+
+// TestEvidenceGuidedRecovery: the version list the agent preserved before
+// the incident shows versions the attacker then deleted for good. One comes
+// back from the replica; the other is reported with what is known of it.
+func TestEvidenceGuidedRecovery(t *testing.T) {
+	e := localaws.Require(t)
+	e.Setenv(t)
+	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
+	ctx := context.Background()
+	c := e.S3(t)
+	rc := e.ReplicaS3(t)
+	dir := t.TempDir()
+	if _, err := custody.Keygen(filepath.Join(dir, "k.pem"), []byte("pass")); err != nil {
+		t.Fatal(err)
+	}
+	store := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	if _, err := custody.InitBucket(ctx, c, store); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "custody.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: agent}\nstore: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600)
+	cfg, err := cli.LoadConfig(cli.ConfigSource{File: cfgFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	replica := localaws.CreateBucket(t, rc, localaws.BucketOptions{Versioning: true})
+	versions := map[string]string{}
+	for _, k := range []string{"purged.txt", "gone.txt", "fine.txt"} {
+		out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader("content of " + k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[k] = aws.ToString(out.VersionId)
+	}
+	// Only gone.txt reached the replica (replication lags, or was scoped).
+	rc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(replica), Key: aws.String("gone.txt"), Body: strings.NewReader("content of gone.txt")})
+
+	// The agent preserves the version list.
+	ev, err := cli.OpenEvidence(ctx, cfg, time.Now, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collector.RunOne(ctx, collector.Env{Chain: ev.Chain, Ledger: ev.Ledger, Prefix: "custody", Now: time.Now},
+		&collector.Versions{API: c, Bucket: bucket, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}); err != nil {
+		t.Fatal(err)
+	}
+	ev.Close()
+	time.Sleep(1100 * time.Millisecond)
+	target := time.Now().UTC().Format(time.RFC3339Nano)
+	time.Sleep(1100 * time.Millisecond)
+	// The attacker deletes both versions for good.
+	for _, k := range []string{"purged.txt", "gone.txt"} {
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), VersionId: aws.String(versions[k])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, code := run(t, "--bucket", bucket, "--since", target, "--config", cfgFile, "--dry-run", "--replica-bucket", replica, "--replica-endpoint", e.ReplicaEndpoint, "--replica-region", e.ReplicaRegion)
+	if code != 0 || !strings.Contains(out, "guided by the version list preserved") || !strings.Contains(out, "UNRECOVERABLE purged.txt") || !strings.Contains(out, "restore gone.txt from the replica") {
+		t.Fatalf("evidence-guided plan: exit %d\n%s", code, out)
+	}
+	out, code = run(t, "--bucket", bucket, "--since", target, "--config", cfgFile, "--yes", "--replica-bucket", replica, "--replica-endpoint", e.ReplicaEndpoint, "--replica-region", e.ReplicaRegion)
+	if code != cli.ExitFindings || !strings.Contains(out, "1 restored from the replica") || !strings.Contains(out, "UNRECOVERABLE purged.txt version "+versions["purged.txt"]) {
+		t.Fatalf("evidence-guided recovery: exit %d\n%s", code, out)
+	}
+	obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("gone.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if string(b) != "content of gone.txt" {
+		t.Fatalf("gone.txt = %q", b)
 	}
 }

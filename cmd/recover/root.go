@@ -35,7 +35,7 @@ func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
 	fs.BoolVar(&o.yes, "yes", false, "apply without asking (required without a terminal)")
 	fs.StringVar(&o.replicaBucket, "replica-bucket", "", "Cross-Region-Replication replica to take permanently deleted versions from")
-	fs.StringVar(&o.replicaRegion, "replica-region", "", "region of the replica bucket")
+	fs.StringVar(&o.replicaRegion, "replica-region", "", "region of the replica bucket (also signs requests to --replica-endpoint)")
 	fs.StringVar(&o.replica, "replica-endpoint", "", "S3 endpoint URL of the replica bucket")
 	fs.BoolVar(&o.removeNew, "remove-new", false, "hide keys created after T behind a delete marker (reversible)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "S3 calls in flight at once")
@@ -55,9 +55,6 @@ func (o *recoverOptions) validate() error {
 		if o.since == "" {
 			return cli.Usagef("--since is required")
 		}
-	}
-	if o.replicaRegion != "" && o.replica != "" {
-		return cli.Usagef("--replica-region and --replica-endpoint are alternatives; give one")
 	}
 	if (o.replicaRegion != "" || o.replica != "") && o.replicaBucket == "" {
 		return cli.Usagef("--replica-region and --replica-endpoint need --replica-bucket")

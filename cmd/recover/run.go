@@ -101,6 +101,16 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 	if replica != nil {
 		po.Replica = replica
 	}
+	if cfg != nil {
+		if po.Evidence, err = preservedList(ctx, *cfg, o.bucket, t); err != nil {
+			return err
+		}
+		if po.Evidence == nil {
+			fmt.Fprintf(g.stderr, "no version list of s3://%s preserved at or before %s: planning from the live listing alone\n", o.bucket, t.Format(time.RFC3339))
+		} else {
+			fmt.Fprintf(g.stderr, "guided by %s\n", po.Evidence.Name)
+		}
+	}
 	plan, err := recovery.MakePlan(ctx, api, o.bucket, t, po)
 	if err != nil {
 		return err
@@ -186,13 +196,47 @@ func finish(p cli.Printer, r result) error {
 		for _, k := range s.Mismatched {
 			fmt.Fprintf(w, "MISMATCH %s is not at its target state\n", k)
 		}
+		for _, a := range s.Unrecoverable {
+			fmt.Fprintf(w, "UNRECOVERABLE %s version %s (ETag %s, %d bytes, %s): %s\n", a.Key, a.VersionID, a.ETag, a.Size, a.At.Format(time.RFC3339), a.Evidence)
+		}
 	}); err != nil {
 		return err
 	}
-	if len(s.Failed) > 0 || len(s.Mismatched) > 0 {
+	if len(s.Failed) > 0 || len(s.Mismatched) > 0 || len(s.Unrecoverable) > 0 {
 		return cli.ErrFindings
 	}
 	return nil
+}
+
+// preservedList finds the newest version list of bucket that custody
+// sealed at or before t, and opens its parts from the evidence store,
+// each checked against its sealed SHA-256 as it is read.
+func preservedList(ctx context.Context, cfg config.Config, bucket string, t time.Time) (*recovery.Evidence, error) {
+	l, err := ledger.Open(ctx, cfg.Ledger)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	arts, err := l.LatestRunArtifacts(ctx, "versions", "/"+bucket+".versions.", t)
+	if err != nil || len(arts) == 0 {
+		return nil, err
+	}
+	ac, err := awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
+	if err != nil {
+		return nil, err
+	}
+	store := ac.S3()
+	ev := &recovery.Evidence{At: arts[0].StoredAt, Name: fmt.Sprintf("the version list preserved at %s (run %s)", arts[0].StoredAt.Format(time.RFC3339), arts[0].RunID)}
+	for _, a := range arts {
+		ev.Parts = append(ev.Parts, func(ctx context.Context) (io.ReadCloser, error) {
+			out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+			if err != nil {
+				return nil, fmt.Errorf("read s3://%s/%s: %w", a.Bucket, a.Key, err)
+			}
+			return custody.VerifyingReader(out.Body, a.SHA256, "s3://"+a.Bucket+"/"+a.Key), nil
+		})
+	}
+	return ev, nil
 }
 
 func printPlan(w io.Writer, p *recovery.Plan) {
@@ -212,6 +256,8 @@ func printPlan(w io.Writer, p *recovery.Plan) {
 			fmt.Fprintf(w, "  remove %d delete marker(s) over %s (version %s)\n", len(a.Markers), a.Key, a.VersionID)
 		case recovery.CopyBack:
 			fmt.Fprintf(w, "  copy back %s version %s (%s, %s)\n", a.Key, a.VersionID, humanize.IBytes(uint64(a.Size)), a.At.Format(time.RFC3339))
+		case recovery.Unrecoverable:
+			fmt.Fprintf(w, "  UNRECOVERABLE %s: %s (ETag %s, %s)\n", a.Key, a.Evidence, a.ETag, humanize.IBytes(uint64(a.Size)))
 		case recovery.ReplicaCopy:
 			fmt.Fprintf(w, "  restore %s from the replica (version %s, %s): deleted for good at the source\n", a.Key, a.VersionID, humanize.IBytes(uint64(a.Size)))
 		case recovery.HideNew:

@@ -205,3 +205,24 @@ ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, envelope_sha256 = exclude
 	}
 	return tx.Commit()
 }
+
+// LatestRunArtifacts returns the artifacts of kind whose key contains
+// keyPart, from the newest run that stored one at or before t (nil when
+// none did): for example the version list of a bucket as it was at t.
+func (l *Ledger) LatestRunArtifacts(ctx context.Context, kind, keyPart string, t time.Time) ([]Artifact, error) {
+	var runID string
+	err := l.db.QueryRowContext(ctx, `SELECT run_id FROM artifacts WHERE kind = ? AND instr(key, ?) > 0 AND version_id <> '' AND stored_at <= ?
+ORDER BY stored_at DESC LIMIT 1`, kind, keyPart, ts(t)).Scan(&runID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find %s artifacts: %w", kind, err)
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND kind = ? AND instr(key, ?) > 0 AND version_id <> '' ORDER BY key`,
+		runID, kind, keyPart)
+	if err != nil {
+		return nil, err
+	}
+	return scanArtifacts(rows)
+}
