@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -68,6 +69,8 @@ type Applier struct {
 	// Replica and ReplicaBucket serve replica-copy actions.
 	Replica       replicaAPI
 	ReplicaBucket string
+	// Progress, if set, is called as actions finish.
+	Progress func(done, total int)
 }
 
 // Start journals plan as job and applies it.
@@ -99,6 +102,9 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 		return nil, err
 	}
 	plan := &Plan{Bucket: bucket, Prefix: prefix, Target: target}
+	acts = fairOrder(acts)
+	var finished atomic.Int64
+	total := len(acts)
 	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}, Unrecoverable: []Action{}}
 	var mu sync.Mutex
 	done := newDoneMarks(ap.Ledger, job)
@@ -121,6 +127,9 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 		seq := ra.Seq
 		g.Go(func() error {
 			err := ap.do(gctx, bucket, a, resumed)
+			if ap.Progress != nil {
+				ap.Progress(int(finished.Add(1)), total)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -281,4 +290,32 @@ func (d *doneMarks) close() error {
 		d.closed = true
 	}
 	return d.err
+}
+
+// fairOrder interleaves actions across top-level prefixes, so that one
+// prefix with many keys (S3 limits request rates per prefix) does not hold
+// up the others or draw all of the throttling.
+func fairOrder(acts []ledger.RecoveryAction) []ledger.RecoveryAction {
+	var order []string
+	byPrefix := map[string][]ledger.RecoveryAction{}
+	for _, a := range acts {
+		p, _, _ := strings.Cut(a.Key, "/")
+		if _, ok := byPrefix[p]; !ok {
+			order = append(order, p)
+		}
+		byPrefix[p] = append(byPrefix[p], a)
+	}
+	if len(order) < 2 {
+		return acts
+	}
+	out := make([]ledger.RecoveryAction, 0, len(acts))
+	for len(out) < len(acts) {
+		for _, p := range order {
+			if q := byPrefix[p]; len(q) > 0 {
+				out = append(out, q[0])
+				byPrefix[p] = q[1:]
+			}
+		}
+	}
+	return out
 }

@@ -486,3 +486,18 @@ func TestDecideWithEvidence(t *testing.T) {
 		}
 	}
 }
+
+func TestFairOrder(t *testing.T) {
+	var acts []ledger.RecoveryAction
+	for i := 0; i < 4; i++ {
+		acts = append(acts, ledger.RecoveryAction{Seq: i, Key: fmt.Sprintf("hot/%d", i)})
+	}
+	acts = append(acts, ledger.RecoveryAction{Seq: 4, Key: "cold/1"}, ledger.RecoveryAction{Seq: 5, Key: "root.txt"})
+	var keys []string
+	for _, a := range fairOrder(acts) {
+		keys = append(keys, a.Key)
+	}
+	if got := strings.Join(keys, " "); got != "hot/0 cold/1 root.txt hot/1 hot/2 hot/3" {
+		t.Fatalf("order = %s", got)
+	}
+}

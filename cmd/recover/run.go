@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,7 +64,7 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 		if err != nil {
 			return nil, nil, err
 		}
-		ap := &recovery.Applier{API: api, Ledger: l, Concurrency: o.concurrency, ReplicaBucket: o.replicaBucket}
+		ap := &recovery.Applier{API: api, Ledger: l, Concurrency: o.concurrency, ReplicaBucket: o.replicaBucket, Progress: progress(g.stderr)}
 		if replica != nil {
 			ap.Replica = replica
 		}
@@ -309,4 +310,26 @@ func seal(ctx context.Context, g *globals, cfg *config.Config, plan *recovery.Pl
 	}
 	fmt.Fprintf(g.stderr, "recovery sealed as manifest %d of stream %s\n", m.Seq, m.Stream)
 	return nil
+}
+
+// progress prints "n/total actions" on a terminal, at most ten times a
+// second; elsewhere it is silent.
+func progress(w io.Writer) func(done, total int) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	var mu sync.Mutex
+	last := time.Time{}
+	return func(done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(last) > 100*time.Millisecond || done == total {
+			last = now
+			fmt.Fprintf(w, "\rapplied %d/%d actions", done, total)
+			if done == total {
+				fmt.Fprintln(w)
+			}
+		}
+	}
 }
