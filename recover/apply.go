@@ -30,6 +30,7 @@ type applier interface {
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
 	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	RestoreObject(context.Context, *s3.RestoreObjectInput, ...func(*s3.Options)) (*s3.RestoreObjectOutput, error)
 }
 
 var _ applier = (*s3.Client)(nil)
@@ -43,6 +44,7 @@ type Summary struct {
 	Reported       int            `json:"reported"`
 	FromReplica    int            `json:"fromReplica"`
 	Unrecoverable  []Action       `json:"unrecoverable"` // known to have existed at T, found nowhere
+	Pending        []string       `json:"pending"`       // archived versions being restored: run --resume later
 	Skipped        int            `json:"skipped"`       // done before a resume
 	Failed         []ActionResult `json:"failed"`
 	Mismatched     []string       `json:"mismatched"` // keys not at their target state afterwards
@@ -71,6 +73,8 @@ type Applier struct {
 	ReplicaBucket string
 	// Progress, if set, is called as actions finish.
 	Progress func(done, total int)
+	// RestoreDays is how long a restored archival copy stays readable (7 when zero).
+	RestoreDays int32
 }
 
 // Start journals plan as job and applies it.
@@ -105,7 +109,7 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 	acts = fairOrder(acts)
 	var finished atomic.Int64
 	total := len(acts)
-	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}, Unrecoverable: []Action{}}
+	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}, Unrecoverable: []Action{}, Pending: []string{}}
 	var mu sync.Mutex
 	done := newDoneMarks(ap.Ledger, job)
 	defer done.close()
@@ -132,6 +136,10 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			if errors.Is(err, ErrPending) {
+				sum.Pending = append(sum.Pending, a.Key)
+				return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, "pending", "")
+			}
 			if err != nil {
 				sum.Failed = append(sum.Failed, ActionResult{Key: a.Key, Kind: a.Kind, Error: err.Error()})
 				return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, "failed", err.Error())
@@ -164,10 +172,21 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 	if err != nil {
 		return sum, err
 	}
-	sum.Mismatched = append(sum.Mismatched, bad...)
+	pending := map[string]bool{}
+	for _, k := range sum.Pending {
+		pending[k] = true
+	}
+	for _, k := range bad {
+		if !pending[k] {
+			sum.Mismatched = append(sum.Mismatched, k)
+		}
+	}
 	status := "done"
-	if len(sum.Failed) > 0 || len(bad) > 0 {
+	switch {
+	case len(sum.Failed) > 0 || len(sum.Mismatched) > 0:
 		status = "failed"
+	case len(sum.Pending) > 0:
+		status = "pending"
 	}
 	return sum, ap.Ledger.FinishRecoveryJob(ctx, job, status)
 }

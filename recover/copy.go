@@ -6,6 +6,7 @@ import (
 	"crypto/md5" //nolint:gosec // S3's ETag and Content-MD5
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -35,6 +36,9 @@ func (ap *Applier) copyBack(ctx context.Context, bucket string, a Action) error 
 	}
 	if aws.ToString(head.SSECustomerAlgorithm) != "" {
 		return fmt.Errorf("version %s is encrypted with a customer key (SSE-C): it cannot be copied without that key", a.VersionID)
+	}
+	if err := ap.restoreArchived(ctx, bucket, a, head); err != nil {
+		return err
 	}
 	src := url.PathEscape(bucket) + "/" + escapeKey(a.Key) + "?versionId=" + url.QueryEscape(a.VersionID)
 	limit := ap.CopyLimit
@@ -217,4 +221,36 @@ func spool(r io.Reader, size int64) (io.ReadSeeker, []byte, func(), error) {
 		return nil, nil, nil, err
 	}
 	return f, h.Sum(nil), cleanup, nil
+}
+
+// ErrPending means an action waits for S3: an archived version is being
+// restored. recover --resume JOB finishes it once the restore is done.
+var ErrPending = errors.New("waiting for an archived version to be restored")
+
+// restoreArchived asks S3 to restore a version in an archival storage
+// class (Glacier Flexible Retrieval, Deep Archive) and returns ErrPending
+// until the restored copy can be read; nil when it can be copied.
+func (ap *Applier) restoreArchived(ctx context.Context, bucket string, a Action, head *s3.HeadObjectOutput) error {
+	switch head.StorageClass {
+	case types.StorageClassGlacier, types.StorageClassDeepArchive:
+	default:
+		return nil
+	}
+	restore := aws.ToString(head.Restore)
+	switch {
+	case strings.Contains(restore, `ongoing-request="false"`):
+		return nil
+	case strings.Contains(restore, `ongoing-request="true"`):
+		return ErrPending
+	}
+	days := ap.RestoreDays
+	if days == 0 {
+		days = 7
+	}
+	_, err := ap.API.RestoreObject(ctx, &s3.RestoreObjectInput{Bucket: aws.String(bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID),
+		RestoreRequest: &types.RestoreRequest{Days: aws.Int32(days), GlacierJobParameters: &types.GlacierJobParameters{Tier: types.TierStandard}}})
+	if err != nil {
+		return fmt.Errorf("restore archived version %s: %w", a.VersionID, err)
+	}
+	return ErrPending
 }

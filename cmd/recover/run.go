@@ -197,13 +197,17 @@ func finish(p cli.Printer, r result) error {
 		for _, k := range s.Mismatched {
 			fmt.Fprintf(w, "MISMATCH %s is not at its target state\n", k)
 		}
+		if len(s.Pending) > 0 {
+			fmt.Fprintf(w, "PENDING %d archived version(s) are being restored (%s); run recover --resume %s when S3 has restored them\n",
+				len(s.Pending), strings.Join(s.Pending, ", "), s.Job)
+		}
 		for _, a := range s.Unrecoverable {
 			fmt.Fprintf(w, "UNRECOVERABLE %s version %s (ETag %s, %d bytes, %s): %s\n", a.Key, a.VersionID, a.ETag, a.Size, a.At.Format(time.RFC3339), a.Evidence)
 		}
 	}); err != nil {
 		return err
 	}
-	if len(s.Failed) > 0 || len(s.Mismatched) > 0 || len(s.Unrecoverable) > 0 {
+	if len(s.Failed) > 0 || len(s.Mismatched) > 0 || len(s.Unrecoverable) > 0 || len(s.Pending) > 0 {
 		return cli.ErrFindings
 	}
 	return nil
