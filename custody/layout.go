@@ -119,7 +119,7 @@ func ParseManifestKey(prefix, key string) (stream string, seq int64, ok bool) {
 	}
 	stream, file := path.Split(rest)
 	stream = strings.TrimSuffix(stream, "/")
-	if stream == "" || strings.Contains(stream, "/") || !strings.HasSuffix(file, manifestSuffix) || len(file) != 12+len(manifestSuffix) {
+	if stream == "" || segment(stream) != stream || !strings.HasSuffix(file, manifestSuffix) || len(file) != 12+len(manifestSuffix) {
 		return "", 0, false
 	}
 	n, err := strconv.ParseInt(strings.TrimSuffix(file, manifestSuffix), 10, 64)
@@ -137,7 +137,7 @@ func IsCheckpointKey(prefix, key string) (stream string, ok bool) {
 	}
 	stream, file := path.Split(rest)
 	stream = strings.TrimSuffix(stream, "/")
-	return stream, file == checkpointName && stream != "" && !strings.Contains(stream, "/")
+	return stream, file == checkpointName && stream != "" && segment(stream) == stream
 }
 
 // NewRunID returns a sortable, unique run id: UTC time and 8 random hex digits.

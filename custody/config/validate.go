@@ -263,9 +263,13 @@ func walkKeys(ps *Problems, prefix string, v any, t reflect.Type) {
 			names = append(names, tag)
 		}
 		for k, sub := range m {
-			path := k
+			name := k
+			if name == "" {
+				name = `""` // an empty key, spelled so the path shows it
+			}
+			path := name
 			if prefix != "" {
-				path = prefix + "." + k
+				path = prefix + "." + name
 			}
 			ft, ok := fields[strings.ToLower(k)]
 			if !ok {
