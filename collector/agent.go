@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
+	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/custody/config"
 )
 
@@ -20,7 +21,7 @@ import (
 // overlap, each run starts after a random jitter, and a collector that
 // fails never stops the others.
 type Agent struct {
-	Env        Env
+	Chain      *custody.Chain
 	Collectors []Collector
 	Schedules  config.Schedules
 	Jitter     time.Duration
@@ -142,7 +143,7 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 	}
 	name := col.Name()
 	start := time.Now()
-	res, err := RunOne(ctx, a.Env, col)
+	res, err := RunOne(ctx, a.Chain, col)
 	if err != nil && ctx.Err() != nil {
 		// Stopping: what the run stored is sealed (RunOne seals on
 		// shutdown), and the next start picks up from the cursor.

@@ -40,7 +40,7 @@ func TestAWSConfigCollector(t *testing.T) {
 	col := &AWSConfig{S3: e.s3, API: cs.NewFromConfig(awsCfg), Ledger: e.Ledger, Account: "123456789012", Region: "us-east-1",
 		Delivery: []config.BucketPrefix{{Bucket: delivery, Prefix: "config"}}, ResourceTypes: []string{"AWS::S3::Bucket"},
 		Prefix: "custody", Now: time.Now, Lookback: 72 * time.Hour}
-	res, err := RunOne(ctx, e.Env, col)
+	res, err := RunOne(ctx, e.Chain, col)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestAWSConfigCollector(t *testing.T) {
 		t.Fatalf("first run stored %d artifacts, want %d files and the role history", res.Artifacts, len(keys)+1)
 	}
 	// Incremental: nothing new in the bucket, only the history artifact.
-	res, err = RunOne(ctx, e.Env, col)
+	res, err = RunOne(ctx, e.Chain, col)
 	if err != nil || res.Artifacts != 1 {
 		t.Fatalf("second run stored %d artifacts, %v", res.Artifacts, err)
 	}

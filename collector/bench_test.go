@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,32 +76,16 @@ func BenchmarkVersions(b *testing.B) {
 	})
 	b.Run("custody-versions-collector", func(b *testing.B) {
 		env := newBenchEnv(b)
-		var peak atomic.Uint64
-		stop := make(chan struct{})
-		go func() {
-			var ms runtime.MemStats
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-					runtime.ReadMemStats(&ms)
-					if ms.HeapInuse > peak.Load() {
-						peak.Store(ms.HeapInuse)
-					}
-				}
-			}
-		}()
 		runtime.GC()
+		stopHeap := localaws.PeakHeap()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			v := &Versions{API: c, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
-			if _, err := RunOne(ctx, env.Env, v); err != nil {
+			if _, err := RunOne(ctx, env.Chain, v); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.StopTimer()
-		close(stop)
-		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(stopHeap())/(1<<20), "peak-heap-MiB")
 	})
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/ledger"
 )
 
 // Collector gathers one kind of evidence from one source (a bucket, a
@@ -49,15 +47,6 @@ type Outcome struct {
 // (advancing a cursor): a crash before it only repeats the collection.
 func (o *Outcome) AfterSeal(f func(context.Context) error) { o.afterSeal = f }
 
-// Env is what running collectors needs.
-type Env struct {
-	Chain  *custody.Chain
-	Ledger *ledger.Ledger
-	Prefix string
-	Now    func() time.Time
-	Log    *slog.Logger
-}
-
 // Result is one collector run's result.
 type Result struct {
 	Collector string `json:"collector"`
@@ -71,9 +60,9 @@ type Result struct {
 
 // RunOne runs c as one custody run: start, collect, seal (also on error),
 // then the collector's after-seal step.
-func RunOne(ctx context.Context, env Env, c Collector) (Result, error) {
+func RunOne(ctx context.Context, chain *custody.Chain, c Collector) (Result, error) {
 	res := Result{Collector: c.Name()}
-	run, err := env.Chain.StartRun(ctx, c.Kind())
+	run, err := chain.StartRun(ctx, c.Kind())
 	if err != nil {
 		return res, err
 	}

@@ -29,10 +29,11 @@ import (
 )
 
 type testEnv struct {
-	Env
-	s3    *s3.Client
-	store config.Store
-	trust []custody.TrustedKey
+	Chain  *custody.Chain
+	Ledger *ledger.Ledger
+	s3     *s3.Client
+	store  config.Store
+	trust  []custody.TrustedKey
 }
 
 func newEnv(t *testing.T) *testEnv { return newBenchEnv(t) }
@@ -61,7 +62,7 @@ func newBenchEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	tk, _ := custody.NewTrustedKey("k", &priv.PublicKey, time.Time{}, time.Time{})
-	return &testEnv{Env: Env{Chain: chain, Ledger: l, Prefix: "custody", Now: time.Now}, s3: c, store: st, trust: []custody.TrustedKey{tk}}
+	return &testEnv{Chain: chain, Ledger: l, s3: c, store: st, trust: []custody.TrustedKey{tk}}
 }
 
 func (e *testEnv) verify(t testing.TB) *custody.Report {
@@ -129,7 +130,7 @@ func TestVersionListMatchesTheBucket(t *testing.T) {
 	put("empty", "")
 	want++
 	v := &Versions{API: e.s3, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now, PageSize: 5}
-	res, err := RunOne(ctx, e.Env, v)
+	res, err := RunOne(ctx, e.Chain, v)
 	if err != nil || res.Artifacts != 1 {
 		t.Fatalf("RunOne = %+v, %v", res, err)
 	}
@@ -181,7 +182,7 @@ func TestPostureSnapshotsAndChanges(t *testing.T) {
 	e := newEnv(t)
 	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
 	p := &Posture{API: e.s3, Ledger: e.Ledger, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
-	if _, err := RunOne(ctx, e.Env, p); err != nil {
+	if _, err := RunOne(ctx, e.Chain, p); err != nil {
 		t.Fatal(err)
 	}
 	r := e.verify(t)
@@ -201,7 +202,7 @@ func TestPostureSnapshotsAndChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(-time.Minute)
-	if _, err := RunOne(ctx, e.Env, p); err != nil {
+	if _, err := RunOne(ctx, e.Chain, p); err != nil {
 		t.Fatal(err)
 	}
 	changes, err := e.Ledger.PostureChanges(ctx, src, start)
@@ -224,7 +225,7 @@ func TestPostureSnapshotsAndChanges(t *testing.T) {
 		t.Fatalf("last manifest %+v", last)
 	}
 	// A third run with nothing changed records nothing new.
-	if _, err := RunOne(ctx, e.Env, p); err != nil {
+	if _, err := RunOne(ctx, e.Chain, p); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := e.Ledger.PostureChanges(ctx, src, start)
@@ -254,7 +255,7 @@ func TestAgentRunsOnSchedule(t *testing.T) {
 	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
 	failing := &Versions{API: e.s3, Bucket: "no-such-bucket-" + strings.ToLower(t.Name()), Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
 	a := &Agent{
-		Env: e.Env,
+		Chain: e.Chain,
 		Collectors: []Collector{
 			&Posture{API: e.s3, Ledger: e.Ledger, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now},
 			&Versions{API: e.s3, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now},
@@ -310,13 +311,13 @@ func TestAccountPublicAccessBlockChange(t *testing.T) {
 	if s := p.Snapshot(ctx).Settings["accountPublicAccessBlock"]; s.State != StatePresent || !strings.Contains(string(s.Value), "true") {
 		t.Fatalf("account public access block = %+v", s)
 	}
-	if _, err := RunOne(ctx, e.Env, p); err != nil {
+	if _, err := RunOne(ctx, e.Chain, p); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ctl.DeletePublicAccessBlock(ctx, &s3control.DeletePublicAccessBlockInput{AccountId: aws.String(acct)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RunOne(ctx, e.Env, p); err != nil {
+	if _, err := RunOne(ctx, e.Chain, p); err != nil {
 		t.Fatal(err)
 	}
 	changes, err := e.Ledger.PostureChanges(ctx, src, time.Now().Add(-time.Hour))
@@ -341,7 +342,7 @@ func TestVersionListSplitByPrefix(t *testing.T) {
 		}
 	}
 	v := &Versions{API: e.s3, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now, Split: 2, PageSize: 2}
-	res, err := RunOne(ctx, e.Env, v)
+	res, err := RunOne(ctx, e.Chain, v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func TestVersionListFromInventory(t *testing.T) {
 
 	v := &Versions{API: e.s3, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now,
 		Inventory: &Inventory{API: e.s3, Bucket: dest, Prefix: prefix}}
-	if _, err := RunOne(ctx, e.Env, v); err != nil {
+	if _, err := RunOne(ctx, e.Chain, v); err != nil {
 		t.Fatal(err)
 	}
 	r := e.verify(t)
@@ -127,7 +127,7 @@ func TestVersionListFromInventory(t *testing.T) {
 	bad := &Versions{API: e.s3, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now,
 		Inventory: &Inventory{API: e.s3, Bucket: dest, Prefix: prefix}}
 	writeInventory(t, e.s3, src, dest, "2026-11-23T00-00Z", true)
-	if _, err := RunOne(ctx, e.Env, bad); err == nil || !strings.Contains(err.Error(), "MD5") {
+	if _, err := RunOne(ctx, e.Chain, bad); err == nil || !strings.Contains(err.Error(), "MD5") {
 		t.Fatalf("damaged report: %v", err)
 	}
 	e.verify(t)

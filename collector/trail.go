@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -107,7 +108,7 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 		for _, lf := range logs {
 			g.Go(func() error {
 				err := c.copyFile(gctx, run, lf.S3Object, cloudtrail.KindLog, now, nil)
-				if err == errMissing {
+				if errors.Is(err, errMissing) {
 					note(custody.Finding{Severity: custody.SeverityFailure, Kind: "cloudtrail-log-missing", Object: "s3://" + c.Trail.Bucket + "/" + lf.S3Object,
 						Message: "listed by digest " + d.String() + " but not in the trail's bucket"})
 					return nil
@@ -144,7 +145,8 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 	return out, nil
 }
 
-var errMissing = fmt.Errorf("missing")
+// errMissing means an object listed a moment ago is gone.
+var errMissing = errors.New("object missing")
 
 // copyDigest stores one digest with its signature metadata and returns
 // the log files it lists (nil when it cannot be parsed: the bytes are
@@ -152,7 +154,7 @@ var errMissing = fmt.Errorf("missing")
 func (c *CloudTrail) copyDigest(ctx context.Context, run Run, d cloudtrail.DigestKey, now time.Time) ([]cloudtrail.LogFile, error) {
 	var body []byte
 	err := c.copyFile(ctx, run, d.String(), cloudtrail.KindDigest, now, &body)
-	if err == errMissing {
+	if errors.Is(err, errMissing) {
 		return nil, nil // deleted between listing and reading: validation reports the gap
 	}
 	if err != nil {

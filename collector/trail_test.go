@@ -34,7 +34,7 @@ func TestCloudTrailCollectorIsIncrementalAndVerifiable(t *testing.T) {
 		Trail: config.Trail{Name: "main", Bucket: trailBucket}, Now: func() time.Time { return clock },
 		Keys: func(context.Context, time.Time, time.Time) ([]cloudtrail.PublicKey, error) { return w.Keys, nil }}
 
-	res, err := RunOne(ctx, e.Env, col)
+	res, err := RunOne(ctx, e.Chain, col)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +43,10 @@ func TestCloudTrailCollectorIsIncrementalAndVerifiable(t *testing.T) {
 		t.Fatalf("first run stored %d artifacts", res.Artifacts)
 	}
 	clock = t0.Add(10 * time.Hour)
-	if res, err = RunOne(ctx, e.Env, col); err != nil || res.Artifacts != 3+6+1 {
+	if res, err = RunOne(ctx, e.Chain, col); err != nil || res.Artifacts != 3+6+1 {
 		t.Fatalf("second run stored %d artifacts, %v", res.Artifacts, err)
 	}
-	if res, err = RunOne(ctx, e.Env, col); err != nil || res.Artifacts != 1 {
+	if res, err = RunOne(ctx, e.Chain, col); err != nil || res.Artifacts != 1 {
 		t.Fatalf("third run, nothing new: %d artifacts, %v", res.Artifacts, err)
 	}
 
@@ -86,7 +86,7 @@ func TestCloudTrailCollectorPreservesATamperedTrail(t *testing.T) {
 	col := &CloudTrail{S3: e.s3, Ledger: e.Ledger, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Lookback: 9 * time.Hour,
 		Trail: config.Trail{Name: "main", Bucket: trailBucket}, Now: time.Now,
 		Keys: func(context.Context, time.Time, time.Time) ([]cloudtrail.PublicKey, error) { return w.Keys, nil }}
-	if _, err := RunOne(ctx, e.Env, col); err != nil {
+	if _, err := RunOne(ctx, e.Chain, col); err != nil {
 		t.Fatalf("a damaged trail must still be preserved: %v", err)
 	}
 	v := custody.NewVerifier(e.s3, e.store, e.trust, e.Ledger, time.Now)

@@ -10,13 +10,14 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/custody-ir/custody/custody/localaws"
 )
 
 type generatedListing struct {
@@ -57,30 +58,14 @@ func (g generatedListing) ListObjectVersions(_ context.Context, in *s3.ListObjec
 func BenchmarkPlanMillion(b *testing.B) {
 	target := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	g := generatedListing{keys: 500_000, target: target}
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-			}
-		}
-	}()
 	runtime.GC()
+	stopHeap := localaws.PeakHeap()
 	for i := 0; i < b.N; i++ {
 		plan, err := MakePlan(context.Background(), g, "b", target, PlanOptions{})
 		if err != nil || len(plan.Actions) != 50_000 || plan.Keys != 500_000 {
 			b.Fatalf("plan: %d actions over %d keys, %v", len(plan.Actions), plan.Keys, err)
 		}
 	}
-	close(stop)
-	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(stopHeap())/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(1_000_000, "versions")
 }

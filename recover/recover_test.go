@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -268,7 +269,7 @@ func TestResumeDoesNothingTwice(t *testing.T) {
 	}
 	acts := make([]ledger.RecoveryAction, len(full.Actions))
 	for i, a := range full.Actions {
-		b, _ := jsonMarshal(a)
+		b, _ := json.Marshal(a)
 		acts[i] = ledger.RecoveryAction{Seq: i, Kind: a.Kind, Key: a.Key, Detail: string(b)}
 	}
 	if err := ap.Ledger.CreateRecoveryJob(ctx, "killed", full.Bucket, "", full.Target, "{}", acts); err != nil {

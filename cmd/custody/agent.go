@@ -44,8 +44,7 @@ crash left behind. Logs are JSON lines on stderr (agent.log_json).`,
 			defer ev.Close()
 			jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
 			a := &collector.Agent{
-				Env:        collector.Env{Chain: ev.Chain, Ledger: ev.Ledger, Prefix: cfg.Store.Prefix, Now: g.now, Log: log},
-				Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log,
+				Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log,
 			}
 			if cfg.Agent.Listen != "" {
 				stop, err := serve(ctx, cfg.Agent.Listen, a.Handler(), log)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -46,11 +45,10 @@ Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration erro
 			if len(cs) == 0 {
 				return cli.Usagef("no collector named %q is configured", name)
 			}
-			env := collector.Env{Chain: ev.Chain, Ledger: ev.Ledger, Prefix: cfg.Store.Prefix, Now: g.now, Log: slog.New(slog.NewTextHandler(g.stderr, nil))}
 			var results []collector.Result
 			var errs []error
 			for _, c := range cs {
-				res, err := collector.RunOne(ctx, env, c)
+				res, err := collector.RunOne(ctx, ev.Chain, c)
 				results = append(results, res)
 				if err != nil {
 					errs = append(errs, err)

@@ -30,11 +30,6 @@ func (g *globals) loadConfig(cmd *cobra.Command, bindings map[string]string) (co
 	return cli.LoadConfig(cli.ConfigSource{File: g.configFile, Flags: cmd.Flags(), Bindings: bindings})
 }
 
-// storeAWS returns the AWS configuration for the evidence store.
-func storeAWS(ctx context.Context, cfg config.Config) (awsclient.Config, error) {
-	return awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
-}
-
 // sourceAWS is the configuration for reading sources: the SDK's chain.
 func sourceAWS(ctx context.Context) (awsclient.Config, error) {
 	return awsclient.Load(ctx, awsclient.Options{})

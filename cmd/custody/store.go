@@ -33,7 +33,7 @@ func (g *globals) storeClient(cmd *cobra.Command) (config.Config, *s3.Client, er
 	if err != nil {
 		return cfg, nil, err
 	}
-	ac, err := storeAWS(cmd.Context(), cfg)
+	ac, err := cli.StoreAWS(cmd.Context(), cfg)
 	if err != nil {
 		return cfg, nil, err
 	}

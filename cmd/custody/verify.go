@@ -113,7 +113,7 @@ func verifyStore(ctx context.Context, g *globals, cfg config.Config, vo custody.
 	if err != nil {
 		return nil, err
 	}
-	ac, err := storeAWS(ctx, cfg)
+	ac, err := cli.StoreAWS(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -191,7 +191,7 @@ func TestEvidenceGuidedRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := collector.RunOne(ctx, collector.Env{Chain: ev.Chain, Ledger: ev.Ledger, Prefix: "custody", Now: time.Now},
+	if _, err := collector.RunOne(ctx, ev.Chain,
 		&collector.Versions{API: c, Bucket: bucket, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}); err != nil {
 		t.Fatal(err)
 	}

@@ -226,7 +226,7 @@ func preservedList(ctx context.Context, cfg config.Config, bucket string, t time
 	if err != nil || len(arts) == 0 {
 		return nil, err
 	}
-	ac, err := awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
+	ac, err := cli.StoreAWS(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,3 +321,32 @@ func Tool(t testing.TB, name, version string) string {
 // CosignVersion is the cosign release the interoperability tests use; keep
 // it in step with scripts/localaws.
 const CosignVersion = "v2.6.5"
+
+// PeakHeap samples the Go heap in use every 10 ms until the returned
+// function is called, which returns the peak in bytes: benchmarks report
+// it as the memory of what they measure.
+func PeakHeap() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		return peak.Load()
+	}
+}

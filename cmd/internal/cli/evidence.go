@@ -33,7 +33,7 @@ type Evidence struct {
 // the stream lock, and reseals what a crashed run left unsealed. Notes go
 // to stderr.
 func OpenEvidence(ctx context.Context, cfg config.Config, now func() time.Time, stderr io.Writer) (*Evidence, error) {
-	ac, err := awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
+	ac, err := StoreAWS(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +76,12 @@ func OpenEvidence(ctx context.Context, cfg config.Config, now func() time.Time, 
 		fmt.Fprintf(stderr, "sealed %d artifact(s) left unsealed by an interrupted run\n", n)
 	}
 	return ev, nil
+}
+
+// StoreAWS is the AWS configuration for the evidence store: its region
+// and endpoint from the config, the rest from the SDK's chain.
+func StoreAWS(ctx context.Context, cfg config.Config) (awsclient.Config, error) {
+	return awsclient.Load(ctx, awsclient.Options{Region: cfg.Store.Region, S3Endpoint: cfg.Store.Endpoint})
 }
 
 // Close releases the ledger and the stream lock.
