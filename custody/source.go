@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,17 +85,12 @@ func (s s3Source) Versions(ctx context.Context, prefix string, fn func(ObjectVer
 }
 
 func sortVersions(vs []ObjectVersion) {
-	less := func(a, b ObjectVersion) bool {
-		if a.Key != b.Key {
-			return a.Key < b.Key
+	sort.SliceStable(vs, func(i, j int) bool {
+		if vs[i].Key != vs[j].Key {
+			return vs[i].Key < vs[j].Key
 		}
-		return a.LastModified.After(b.LastModified)
-	}
-	for i := 1; i < len(vs); i++ {
-		for j := i; j > 0 && less(vs[j], vs[j-1]); j-- {
-			vs[j], vs[j-1] = vs[j-1], vs[j]
-		}
-	}
+		return vs[i].LastModified.After(vs[j].LastModified)
+	})
 }
 
 func (s s3Source) Open(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {

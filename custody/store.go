@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sort"
 	"sync"
 	"time"
 
@@ -307,11 +308,7 @@ func (s *Store) putMultipart(ctx context.Context, a *Artifact, first []byte, r i
 }
 
 func sortParts(p []types.CompletedPart) {
-	for i := 1; i < len(p); i++ {
-		for j := i; j > 0 && aws.ToInt32(p[j].PartNumber) < aws.ToInt32(p[j-1].PartNumber); j-- {
-			p[j], p[j-1] = p[j-1], p[j]
-		}
-	}
+	sort.Slice(p, func(i, j int) bool { return aws.ToInt32(p[i].PartNumber) < aws.ToInt32(p[j].PartNumber) })
 }
 
 func nonEmpty(s string) *string {

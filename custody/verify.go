@@ -151,7 +151,7 @@ func (v *Verifier) Verify(ctx context.Context, o VerifyOptions) (*Report, error)
 	r.Checked.Objects = len(idx.objects)
 
 	chains := v.checkChains(ctx, idx, r)
-	selected := v.select_(chains, o, r)
+	selected := v.selectManifests(chains, o, r)
 	v.checkSubjects(ctx, idx, selected, o, r)
 	v.checkUnsealed(idx, chains, o, r)
 	var sel []ManifestRecord
@@ -213,8 +213,8 @@ func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
 	return idx, err
 }
 
-// select_ picks the manifests whose subjects are checked in depth.
-func (v *Verifier) select_(chains map[string][]*ManifestRecord, o VerifyOptions, r *Report) []*ManifestRecord {
+// selectManifests picks the manifests whose subjects are checked in depth.
+func (v *Verifier) selectManifests(chains map[string][]*ManifestRecord, o VerifyOptions, r *Report) []*ManifestRecord {
 	var out []*ManifestRecord
 	streams := make([]string, 0, len(chains))
 	for s := range chains {

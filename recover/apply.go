@@ -226,7 +226,7 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool
 		if resumed {
 			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&
 				aws.ToString(h.VersionId) != a.VersionID && aws.ToInt64(h.ContentLength) == a.Size &&
-				(aws.ToString(h.ETag) == a.ETag || containsDash(a.ETag)) && h.LastModified != nil && h.LastModified.After(a.At) {
+				(aws.ToString(h.ETag) == a.ETag || strings.Contains(a.ETag, "-")) && h.LastModified != nil && h.LastModified.After(a.At) {
 				return nil // the copy was made before the crash
 			}
 		}
@@ -235,39 +235,14 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool
 	return errors.New("unknown action " + a.Kind)
 }
 
-func containsDash(s string) bool {
-	for _, c := range s {
-		if c == '-' {
-			return true
-		}
-	}
-	return false
-}
-
 // escapeKey URL-encodes a key for x-amz-copy-source, keeping its slashes.
+// '+' is legal in a path but some servers read it as a space.
 func escapeKey(k string) string {
-	out := make([]byte, 0, len(k))
-	for _, seg := range splitKeep(k) {
-		if seg == "/" {
-			out = append(out, '/')
-			continue
-		}
-		// '+' is legal in a path but some servers read it as a space.
-		out = append(out, strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")...)
+	segs := strings.Split(k, "/")
+	for i, seg := range segs {
+		segs[i] = strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")
 	}
-	return string(out)
-}
-
-func splitKeep(k string) []string {
-	var parts []string
-	start := 0
-	for i := 0; i < len(k); i++ {
-		if k[i] == '/' {
-			parts = append(parts, k[start:i], "/")
-			start = i + 1
-		}
-	}
-	return append(parts, k[start:])
+	return strings.Join(segs, "/")
 }
 
 // doneMarks journals finished actions in batches: one transaction per

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
@@ -125,7 +126,7 @@ func printValidation(w io.Writer, o cloudtrail.Options, r *cloudtrail.Result) {
 	fmt.Fprintf(w, "trail %s, account %s, region %s, %s to %s\n", o.Trail, o.Account, o.Region, o.Start.Format(time.RFC3339), o.End.Format(time.RFC3339))
 	fmt.Fprintf(w, "validated %d digest(s) in %d chain(s) and %d log file(s) (%d bytes uncompressed)\n", r.Checked.Digests, r.Checked.Chains, r.Checked.LogFiles, r.Checked.Bytes)
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "%-7s %s %s\n        %s\n", upper(string(f.Severity)), f.Kind, f.Object, f.Message)
+		fmt.Fprintf(w, "%-7s %s %s\n        %s\n", strings.ToUpper(string(f.Severity)), f.Kind, f.Object, f.Message)
 	}
 	if r.OK {
 		fmt.Fprintln(w, "OK: every digest and log file is as CloudTrail signed it")

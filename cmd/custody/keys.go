@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/spf13/cobra"
@@ -55,7 +55,8 @@ Existing files are never overwritten.`,
 			type result struct{ PrivateKey, PublicKey, KeyID string }
 			return g.printer().Result(result{out, pubPath, id}, func(w io.Writer) {
 				fmt.Fprintf(w, "private key %s (encrypted, mode 0600)\npublic key  %s\nkey id      %s\n", out, pubPath, id)
-				fmt.Fprintf(w, "configure:  signer.key: file://%s\n", absPath(out))
+				abs, _ := filepath.Abs(out)
+				fmt.Fprintf(w, "configure:  signer.key: file://%s\n", abs)
 			})
 		},
 	}
@@ -95,17 +96,6 @@ func readNewPassphrase(file, env string, stderr io.Writer) ([]byte, error) {
 		return nil, errors.New("the passphrases differ")
 	}
 	return a, nil
-}
-
-func absPath(p string) string {
-	if strings.HasPrefix(p, "/") {
-		return p
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return p
-	}
-	return wd + "/" + p
 }
 
 func newPubkeyCommand(g *globals) *cobra.Command {

@@ -192,7 +192,7 @@ func printReport(w io.Writer, r *custody.Report) {
 		fmt.Fprintf(w, "signed by %q (key id %s)\n", k.Name, k.KeyID)
 	}
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "%-7s %s %s\n        %s\n", upper(string(f.Severity)), f.Kind, f.Object, f.Message)
+		fmt.Fprintf(w, "%-7s %s %s\n        %s\n", strings.ToUpper(string(f.Severity)), f.Kind, f.Object, f.Message)
 		if f.Remedy != "" {
 			fmt.Fprintf(w, "        remedy: %s\n", f.Remedy)
 		}
@@ -203,14 +203,4 @@ func printReport(w io.Writer, r *custody.Report) {
 	} else {
 		fmt.Fprintf(w, "FAILED: %d failure(s), %d warning(s)\n", fails, len(r.Findings)-fails)
 	}
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 32
-		}
-	}
-	return string(b)
 }
