@@ -66,11 +66,7 @@ type ExportResult struct {
 // public keys, the verification report, the chain-of-custody document,
 // SHA256SUMS and a README for the recipient. It streams every artifact.
 func (v *Verifier) Export(ctx context.Context, o VerifyOptions, out string) (*ExportResult, error) {
-	report, err := v.Verify(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := v.index(ctx)
+	report, idx, err := v.verify(ctx, o)
 	if err != nil {
 		return nil, err
 	}

@@ -137,6 +137,12 @@ func NewVerifier(api interface {
 // Verify runs every check and returns the report. An error means verify
 // could not run (the bucket cannot be listed); everything else is a finding.
 func (v *Verifier) Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
+	r, _, err := v.verify(ctx, o)
+	return r, err
+}
+
+// verify is Verify, also returning the store's listing for Export.
+func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *storeIndex, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
 	}
@@ -146,7 +152,7 @@ func (v *Verifier) Verify(ctx context.Context, o VerifyOptions) (*Report, error)
 	}
 	idx, err := v.index(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.Checked.Objects = len(idx.objects)
 
@@ -169,7 +175,7 @@ func (v *Verifier) Verify(ctx context.Context, o VerifyOptions) (*Report, error)
 		return r.Findings[i].Object < r.Findings[j].Object
 	})
 	r.OK = r.Findings.Failures() == 0
-	return r, nil
+	return r, idx, nil
 }
 
 // storeIndex is the listing of the evidence store: every version and
