@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -41,8 +42,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 		return nil, errors.New("open ledger: no path configured (set ledger: in the config)")
 	}
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
+	// The busy timeout first, so that it already applies while another
+	// process is switching a new file to WAL.
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
@@ -83,7 +86,21 @@ func (l *Ledger) SchemaVersion(ctx context.Context) (int, error) {
 // migrate applies pending migrations in one immediate transaction, so two
 // processes opening a new ledger at once do not both apply them.
 func (l *Ledger) migrate(ctx context.Context) error {
-	tx, err := l.db.BeginTx(ctx, nil)
+	// SQLite skips the busy handler in a few cases (a file being switched
+	// to WAL by another process is one): retry those within the timeout.
+	var tx *sql.Tx
+	var err error
+	for deadline := time.Now().Add(busyTimeout); ; {
+		tx, err = l.db.BeginTx(ctx, nil)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("begin migration: %w", err)
 	}
