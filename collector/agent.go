@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
@@ -30,9 +32,11 @@ type Agent struct {
 	// their artifacts are sealed regardless (RunOne seals on shutdown).
 	Grace time.Duration
 
-	metrics *metrics
-	mu      sync.Mutex
-	status  map[string]collectorStatus
+	metrics  *metrics
+	mu       sync.Mutex
+	resealMu sync.Mutex // one reseal at a time
+	unsealed []string   // runs whose seal failed, resealed before the next run
+	status   map[string]collectorStatus
 }
 
 type collectorStatus struct {
@@ -67,7 +71,10 @@ func newMetrics() *metrics {
 		chainLength: prometheus.NewGauge(prometheus.GaugeOpts{Name: "custody_chain_length",
 			Help: "Sequence number of this agent's newest manifest."}),
 	}
-	m.reg.MustRegister(m.lastSuccess, m.failures, m.runs, m.artifacts, m.bytes, m.chainLength)
+	m.reg.MustRegister(m.lastSuccess, m.failures, m.runs, m.artifacts, m.bytes, m.chainLength,
+		// go_goroutines, go_memstats_*, process_resident_memory_bytes,
+		// process_open_fds: what a long-running daemon is watched by.
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -141,9 +148,15 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 	if ctx.Err() != nil {
 		return
 	}
+	a.resealFailed(ctx)
 	name := col.Name()
 	start := time.Now()
 	res, err := RunOne(ctx, a.Chain, col)
+	if errors.Is(err, ErrUnsealed) {
+		a.mu.Lock()
+		a.unsealed = append(a.unsealed, res.Run)
+		a.mu.Unlock()
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopping: what the run stored is sealed (RunOne seals on
 		// shutdown), and the next start picks up from the cursor.
@@ -175,6 +188,27 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 	}
 	a.Log.Info("collected", "collector", name, "run", res.Run, "manifest", res.Manifest, "artifacts", res.Artifacts,
 		"bytes", res.Bytes, "findings", res.Findings, "took", time.Since(start).Round(time.Millisecond).String())
+}
+
+// resealFailed seals what earlier runs stored but could not seal.
+func (a *Agent) resealFailed(ctx context.Context) {
+	a.resealMu.Lock()
+	defer a.resealMu.Unlock()
+	a.mu.Lock()
+	ids := a.unsealed
+	a.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	n, err := a.Chain.ResealRuns(ctx, ids)
+	if err != nil {
+		a.Log.Error("resealing runs that could not seal", "runs", ids, "err", err)
+		return
+	}
+	a.mu.Lock()
+	a.unsealed = a.unsealed[len(ids):]
+	a.mu.Unlock()
+	a.Log.Info("resealed runs that could not seal", "runs", ids, "artifacts", n)
 }
 
 // Handler serves /healthz (JSON status of every collector) and /metrics

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/ledger"
 )
@@ -63,17 +64,18 @@ func (c *AWSConfig) Collect(ctx context.Context, run Run) (Outcome, error) {
 		lookback = 7 * 24 * time.Hour
 	}
 	out := Outcome{Account: c.Account, Region: c.Region, WindowEnd: now, Description: "AWS Config files and configuration history"}
-	warn := func(kind, object, format string, args ...any) {
-		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: kind, Object: object, Message: fmt.Sprintf(format, args...)})
+	warn := func(kind, object string, err error, format string, args ...any) {
+		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: kind, Object: object,
+			Message: fmt.Sprintf(format, args...), Remedy: awsclient.CollectorRole.Grant(err)})
 	}
 	if c.Deliver {
 		chans, err := c.API.DescribeDeliveryChannels(ctx, &cs.DescribeDeliveryChannelsInput{})
 		if err != nil {
-			warn("config-deliver-failed", c.Name(), "DescribeDeliveryChannels: %v", err)
+			warn("config-deliver-failed", c.Name(), err, "DescribeDeliveryChannels: %v", err)
 		} else {
 			for _, ch := range chans.DeliveryChannels {
 				if _, err := c.API.DeliverConfigSnapshot(ctx, &cs.DeliverConfigSnapshotInput{DeliveryChannelName: ch.Name}); err != nil {
-					warn("config-deliver-failed", c.Name(), "DeliverConfigSnapshot %s: %v", aws.ToString(ch.Name), err)
+					warn("config-deliver-failed", c.Name(), err, "DeliverConfigSnapshot %s: %v", aws.ToString(ch.Name), err)
 				}
 			}
 		}
@@ -145,9 +147,13 @@ func (c *AWSConfig) copyDelivered(ctx context.Context, run Run, d config.BucketP
 	for day := since.Truncate(24 * time.Hour); !day.After(now); day = day.Add(24 * time.Hour) {
 		prefix := ConfigDayPrefix(d.Prefix, c.Account, c.Region, day)
 		p := s3.NewListObjectsV2Paginator(c.S3, &s3.ListObjectsV2Input{Bucket: aws.String(d.Bucket), Prefix: aws.String(prefix)})
+		token := ""
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
+				return "", fmt.Errorf("list s3://%s/%s: %w", d.Bucket, prefix, awsclient.CollectorRole.Explain(err))
+			}
+			if err := nextToken(&token, page); err != nil {
 				return "", fmt.Errorf("list s3://%s/%s: %w", d.Bucket, prefix, err)
 			}
 			for _, o := range page.Contents {
@@ -156,12 +162,22 @@ func (c *AWSConfig) copyDelivered(ctx context.Context, run Run, d config.BucketP
 					continue
 				}
 				key := aws.ToString(o.Key)
-				obj, err := c.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.Bucket), Key: aws.String(key)})
+				// Preserved by an earlier run whose cursor a crash kept
+				// from moving (and sealed since by a reseal): not again.
+				if sealed, err := c.Ledger.SourceSealed(ctx, "s3://"+d.Bucket+"/"+key); err != nil {
+					return "", err
+				} else if sealed {
+					if lm.After(newest) {
+						newest = lm
+					}
+					continue
+				}
+				obj, err := awsclient.GetObject(ctx, c.S3, &s3.GetObjectInput{Bucket: aws.String(d.Bucket), Key: aws.String(key)})
 				if isNotFound(err) {
 					continue // removed since the listing: the next snapshot shows it
 				}
 				if err != nil {
-					return "", fmt.Errorf("read s3://%s/%s: %w", d.Bucket, key, err)
+					return "", fmt.Errorf("read s3://%s/%s: %w", d.Bucket, key, awsclient.CollectorRole.Explain(err))
 				}
 				_, err = run.Put(ctx, custody.ArtifactPath(c.Prefix, c.Account, c.Region, "config", now, run.RunID(), key), obj.Body, custody.PutOptions{
 					Kind: "config-file", Account: c.Account, Region: c.Region, Source: "s3://" + d.Bucket + "/" + key, SourceVersion: aws.ToString(obj.ETag)})
@@ -178,7 +194,7 @@ func (c *AWSConfig) copyDelivered(ctx context.Context, run Run, d config.BucketP
 	}
 	out.Sources = append(out.Sources, "s3://"+d.Bucket+"/"+ConfigDayPrefix(d.Prefix, c.Account, c.Region, since))
 	out.Description += fmt.Sprintf("; %d file(s) from s3://%s", copied, d.Bucket)
-	if copied == 0 {
+	if !newest.After(since) {
 		return "", nil
 	}
 	return newest.UTC().Format(time.RFC3339Nano), nil
@@ -192,9 +208,18 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 	for page := 0; page < 10000; page++ {
 		resp, err := c.API.ListDiscoveredResources(ctx, in)
 		if err != nil {
+			remedy := awsclient.CollectorRole.Grant(err)
+			if remedy == "" {
+				remedy = "grant config:ListDiscoveredResources to the collector role"
+			}
 			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "config-unreadable", Object: rt,
-				Message: "ListDiscoveredResources: " + err.Error(), Remedy: "grant config:ListDiscoveredResources to the collector role"})
+				Message: "ListDiscoveredResources: " + err.Error(), Remedy: remedy})
 			return nil
+		}
+		if next := aws.ToString(resp.NextToken); next != "" && next == aws.ToString(in.NextToken) {
+			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "config-unreadable", Object: rt,
+				Message: fmt.Sprintf("ListDiscoveredResources answered page token %q with the same token: Config is misbehaving; %d resource(s) listed before it are preserved", next, len(ids))})
+			break
 		}
 		ids = append(ids, resp.ResourceIdentifiers...)
 		if aws.ToString(resp.NextToken) == "" {
@@ -206,8 +231,11 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 		return nil
 	}
 	pr, pw := io.Pipe()
-	items := 0
+	items, failed := 0, 0
+	var firstErr error
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		bw := bufio.NewWriter(pw)
 		zw := gzip.NewWriter(bw)
 		enc := json.NewEncoder(zw)
@@ -218,6 +246,17 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 				resp, err := c.API.GetResourceConfigHistory(ctx, hin)
 				if err != nil {
 					enc.Encode(map[string]string{"resourceType": rt, "resourceId": aws.ToString(id.ResourceId), "error": err.Error()})
+					if failed++; firstErr == nil {
+						firstErr = err
+					}
+					break
+				}
+				if next := aws.ToString(resp.NextToken); next != "" && next == aws.ToString(hin.NextToken) {
+					err := fmt.Errorf("GetResourceConfigHistory answered page token %q with the same token: Config is misbehaving", next)
+					enc.Encode(map[string]string{"resourceType": rt, "resourceId": aws.ToString(id.ResourceId), "error": err.Error()})
+					if failed++; firstErr == nil {
+						firstErr = err
+					}
 					break
 				}
 				for _, it := range resp.ConfigurationItems {
@@ -246,6 +285,13 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 	if err != nil {
 		return err
 	}
+	<-done // the body was read to its end: the writer is through
 	out.Description += fmt.Sprintf("; %s: %d resource(s), %d item(s)", rt, len(ids), items)
+	if failed > 0 {
+		// The artifact records each failure; the manifest says so too.
+		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "config-history-unreadable", Object: rt,
+			Message: fmt.Sprintf("GetResourceConfigHistory failed for %d of %d resource(s), first: %v", failed, len(ids), firstErr),
+			Remedy:  awsclient.CollectorRole.Grant(firstErr)})
+	}
 	return nil
 }

@@ -131,6 +131,9 @@ func trailCollectors(ctx context.Context, ac awsclient.Config, acct config.Accou
 func DiscoverTrails(ctx context.Context, c *ct.Client, org *organizations.Client) ([]config.Trail, error) {
 	out, err := c.DescribeTrails(ctx, &ct.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)})
 	if err != nil {
+		if awsclient.Permission(err) != "" {
+			return nil, fmt.Errorf("DescribeTrails: %w, or list the trails in the config", awsclient.CollectorRole.Explain(err))
+		}
 		return nil, fmt.Errorf("DescribeTrails: %w (grant cloudtrail:DescribeTrails, or list the trails in the config)", err)
 	}
 	var trails []config.Trail
@@ -141,7 +144,7 @@ func DiscoverTrails(ctx context.Context, c *ct.Client, org *organizations.Client
 			if orgID == "" {
 				o, err := org.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
 				if err != nil {
-					return nil, fmt.Errorf("organization trail %s: DescribeOrganization: %w", tr.Name, err)
+					return nil, fmt.Errorf("organization trail %s: DescribeOrganization: %w", tr.Name, awsclient.CollectorRole.Explain(err))
 				}
 				orgID = aws.ToString(o.Organization.Id)
 			}

@@ -2,11 +2,14 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/custody/ledger"
 )
 
 // Collector gathers one kind of evidence from one source (a bucket, a
@@ -58,6 +61,11 @@ type Result struct {
 	Error     string `json:"error,omitempty"`
 }
 
+// ErrUnsealed means a run stored artifacts but could not seal them; the
+// agent reseals them before its next run (Chain.ResealRuns), and any
+// process reseals them at start-up.
+var ErrUnsealed = errors.New("run not sealed")
+
 // RunOne runs c as one custody run: start, collect, seal (also on error),
 // then the collector's after-seal step.
 func RunOne(ctx context.Context, chain *custody.Chain, c Collector) (Result, error) {
@@ -72,12 +80,24 @@ func RunOne(ctx context.Context, chain *custody.Chain, c Collector) (Result, err
 	// must not stay unsealed because SIGTERM arrived mid-run.
 	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	m, err := run.Seal(sealCtx, custody.SealRequest{
+	req := custody.SealRequest{
 		Event: custody.EventCollect, Collector: c.Name(), Description: out.Description, Sources: out.Sources,
 		WindowStart: out.WindowStart, WindowEnd: out.WindowEnd, Account: out.Account, Region: out.Region, Findings: out.Findings,
-	}, cerr)
+	}
+	// The SDK retries each call; sealing is tried again as a whole (it is
+	// safe to repeat: a manifest that landed is adopted, not forked).
+	var m ledger.Manifest
+	for try := 0; ; try++ {
+		if m, err = run.Seal(sealCtx, req, cerr); err == nil || try == 2 || sealCtx.Err() != nil || awsclient.AccessDenied(err) {
+			break
+		}
+		select {
+		case <-sealCtx.Done():
+		case <-time.After(time.Duration(try+1) * 2 * time.Second):
+		}
+	}
 	if err != nil {
-		return res, fmt.Errorf("%s: %w", c.Name(), err)
+		return res, fmt.Errorf("%s: %w: %w", c.Name(), ErrUnsealed, err)
 	}
 	res.Manifest, res.Findings = m.Seq, len(out.Findings)
 	for _, a := range run.Artifacts() {

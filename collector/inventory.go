@@ -15,9 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 // Inventory reads a bucket's version list from its newest S3 Inventory
@@ -50,14 +53,17 @@ var reportFolderRE = regexp.MustCompile(`/(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z)/$`)
 func (inv *Inventory) Latest(ctx context.Context) (string, error) {
 	prefix := strings.TrimSuffix(inv.Prefix, "/") + "/"
 	p := s3.NewListObjectsV2Paginator(inv.API, &s3.ListObjectsV2Input{Bucket: aws.String(inv.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
-	newest := ""
+	newest, token := "", ""
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			return "", fmt.Errorf("list inventory reports s3://%s/%s: %w", inv.Bucket, prefix, awsclient.CollectorRole.Explain(err))
+		}
+		if err := nextToken(&token, page); err != nil {
 			return "", fmt.Errorf("list inventory reports s3://%s/%s: %w", inv.Bucket, prefix, err)
 		}
 		for _, cp := range page.CommonPrefixes {
-			if f := aws.ToString(cp.Prefix); reportFolderRE.MatchString(f) && f > newest {
+			if f := aws.ToString(cp.Prefix); strings.HasPrefix(f, prefix) && reportFolderRE.MatchString(f) && f > newest {
 				newest = f
 			}
 		}
@@ -68,13 +74,57 @@ func (inv *Inventory) Latest(ctx context.Context) (string, error) {
 	return newest + "manifest.json", nil
 }
 
+// maxInventoryRow bounds one row of an inventory file (an S3 key is at
+// most 1,024 bytes, 3,072 URL-encoded): a longer one is not an
+// inventory row, and reading it whole could take any amount of memory.
+const maxInventoryRow = 1 << 20
+
+var errRowTooLong = fmt.Errorf("a row longer than %d bytes: not an S3 Inventory CSV file", maxInventoryRow)
+
+// rowLimit lets a CSV reader read at most up to allowed bytes.
+type rowLimit struct {
+	r             io.Reader
+	read, allowed int64
+}
+
+func (l *rowLimit) Read(p []byte) (int, error) {
+	// The CSV reader buffers ahead; a little slack keeps the limit off
+	// rows that merely end in the buffer.
+	left := l.allowed + 64<<10 - l.read
+	if left <= 0 {
+		return 0, errRowTooLong
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
+}
+
+// nextToken checks that a truncated ListObjectsV2 page gives a new
+// continuation token, so an endpoint that repeats a page (or truncates
+// without a token) ends the listing with an error, not a loop or a
+// silently shorter listing.
+func nextToken(last *string, page *s3.ListObjectsV2Output) error {
+	if !aws.ToBool(page.IsTruncated) {
+		return nil
+	}
+	next := aws.ToString(page.NextContinuationToken)
+	if next == "" || next == *last {
+		return fmt.Errorf("S3 says the listing is truncated, but gives no new continuation token (%q after %q): the endpoint is misbehaving; retry", next, *last)
+	}
+	*last = next
+	return nil
+}
+
 // WriteVersions converts the report at manifestKey into version records
 // (NDJSON, gzip) on w, checking every file's MD5 against the manifest.
 // It returns the number of records and whether they came in key order.
 func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w io.Writer) (int64, bool, error) {
 	obj, err := inv.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(inv.Bucket), Key: aws.String(manifestKey)})
 	if err != nil {
-		return 0, false, fmt.Errorf("read s3://%s/%s: %w", inv.Bucket, manifestKey, err)
+		return 0, false, fmt.Errorf("read s3://%s/%s: %w", inv.Bucket, manifestKey, awsclient.CollectorRole.Explain(err))
 	}
 	raw, err := io.ReadAll(io.LimitReader(obj.Body, 64<<20))
 	obj.Body.Close()
@@ -120,7 +170,7 @@ func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w i
 func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols map[string]int, fn func(VersionRecord) error) error {
 	obj, err := inv.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(inv.Bucket), Key: aws.String(key)})
 	if err != nil {
-		return fmt.Errorf("read inventory file s3://%s/%s: %w", inv.Bucket, key, err)
+		return fmt.Errorf("read inventory file s3://%s/%s: %w", inv.Bucket, key, awsclient.CollectorRole.Explain(err))
 	}
 	defer obj.Body.Close()
 	h := md5.New() //nolint:gosec
@@ -129,7 +179,8 @@ func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols ma
 	if err != nil {
 		return fmt.Errorf("inventory file s3://%s/%s: %w", inv.Bucket, key, err)
 	}
-	cr := csv.NewReader(zr)
+	rows := &rowLimit{r: zr, allowed: maxInventoryRow}
+	cr := csv.NewReader(rows)
 	cr.FieldsPerRecord = len(cols)
 	get := func(rec []string, col string) string {
 		if i, ok := cols[col]; ok && i < len(rec) {
@@ -145,9 +196,13 @@ func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols ma
 		if err != nil {
 			return fmt.Errorf("inventory file s3://%s/%s line %d: %w", inv.Bucket, key, line, err)
 		}
+		rows.allowed = cr.InputOffset() + maxInventoryRow
 		k, err := url.QueryUnescape(get(rec, "Key"))
 		if err != nil {
 			return fmt.Errorf("inventory file s3://%s/%s line %d: key %q: %w", inv.Bucket, key, line, get(rec, "Key"), err)
+		}
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("inventory file s3://%s/%s line %d: key %q is not UTF-8 once decoded, as every S3 key is: the file is damaged", inv.Bucket, key, line, get(rec, "Key"))
 		}
 		lm, err := time.Parse(time.RFC3339Nano, get(rec, "LastModifiedDate"))
 		if err != nil {

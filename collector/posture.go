@@ -18,6 +18,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/ledger"
 )
 
@@ -61,6 +62,10 @@ type Setting struct {
 	State string          `json:"state"`
 	Value json.RawMessage `json:"value,omitempty"`
 	Error string          `json:"error,omitempty"`
+	// Operation and Permission, of a denied setting, are the call that
+	// was refused and the IAM permission it lacked.
+	Operation  string `json:"operation,omitempty"`
+	Permission string `json:"permission,omitempty"`
 }
 
 // Snapshot is a bucket's security settings at one time.
@@ -105,8 +110,7 @@ func (p *Posture) Collect(ctx context.Context, run Run) (Outcome, error) {
 		s := snap.Settings[name]
 		switch s.State {
 		case StateDenied:
-			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "posture-access-denied", Object: "s3://" + p.Bucket,
-				Message: name + ": access denied", Remedy: "grant the collector role the read permission for " + name})
+			out.Findings = append(out.Findings, p.deniedFinding(name, s))
 		case StateError:
 			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "posture-unreadable", Object: "s3://" + p.Bucket,
 				Message: name + ": " + s.Error})
@@ -288,12 +292,32 @@ func classify(v any, err error, absent []string) Setting {
 	switch {
 	case contains(absent, code):
 		return Setting{State: StateAbsent}
-	case code == "AccessDenied" || status == http.StatusForbidden:
-		return Setting{State: StateDenied, Error: code}
+	case awsclient.AccessDenied(err):
+		return Setting{State: StateDenied, Error: code, Operation: awsclient.Operation(err), Permission: awsclient.Permission(err)}
 	case code == "NotImplemented" || code == "XNotImplemented" || status == http.StatusNotImplemented:
 		return Setting{State: StateUnsupported}
 	}
 	return Setting{State: StateError, Error: err.Error()}
+}
+
+// deniedFinding reports a setting the collector role may not read, naming
+// the call and the permission to grant: "policy: GetBucketPolicy on bucket
+// b: access denied", remedy "grant s3:GetBucketPolicy to the collector
+// role; see configs/iam/collector-role-policy.json".
+func (p *Posture) deniedFinding(name string, s Setting) custody.Finding {
+	msg := name + ": access denied"
+	if s.Operation != "" {
+		on := "bucket " + p.Bucket
+		if name == "accountPublicAccessBlock" {
+			on = "account " + p.Account
+		}
+		msg = fmt.Sprintf("%s: %s on %s: access denied", name, s.Operation, on)
+	}
+	remedy := awsclient.CollectorRole.Advice(s.Permission)
+	if remedy == "" {
+		remedy = "grant the collector role the read permission for " + name
+	}
+	return custody.Finding{Severity: custody.SeverityWarning, Kind: "posture-access-denied", Object: "s3://" + p.Bucket, Message: msg, Remedy: remedy}
 }
 
 func contains(list []string, s string) bool {
@@ -310,7 +334,8 @@ func contains(list []string, s string) bool {
 func canonicalJSON(s string) []byte {
 	var v any
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		b, _ := json.Marshal(s)
+		// Kept as a string, in the form reading it back gives.
+		b, _ := json.Marshal(strings.ToValidUTF8(s, "\uFFFD"))
 		return b
 	}
 	b, _ := json.Marshal(v)
@@ -373,7 +398,8 @@ func risk(name string, before, after Setting) string {
 }
 
 // grantsEveryone reports whether a policy has an Allow statement whose
-// principal is "*" or {"AWS": "*"}.
+// principal is "*", or names "*" among its AWS principals ({"AWS": "*"},
+// {"AWS": [..., "*"]}), however the JSON is formatted.
 func grantsEveryone(raw json.RawMessage) bool {
 	var doc struct {
 		Statement json.RawMessage
@@ -396,11 +422,34 @@ func grantsEveryone(raw json.RawMessage) bool {
 		stmts = append(stmts, one)
 	}
 	for _, s := range stmts {
-		if s.Effect != "Allow" {
-			continue
+		if s.Effect == "Allow" && isEveryone(s.Principal) {
+			return true
 		}
-		p := strings.ReplaceAll(string(s.Principal), " ", "")
-		if p == `"*"` || strings.Contains(p, `"AWS":"*"`) || strings.Contains(p, `"AWS":["*"`) {
+	}
+	return false
+}
+
+// isEveryone reports whether a policy principal is "*" or has "*" as
+// (one of) its AWS principals.
+func isEveryone(principal json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(principal, &s) == nil {
+		return s == "*"
+	}
+	var byType map[string]json.RawMessage
+	if json.Unmarshal(principal, &byType) != nil {
+		return false
+	}
+	aws := byType["AWS"]
+	if json.Unmarshal(aws, &s) == nil {
+		return s == "*"
+	}
+	var list []any
+	if json.Unmarshal(aws, &list) != nil {
+		return false
+	}
+	for _, p := range list {
+		if p == "*" {
 			return true
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/config"
 	"github.com/custody-ir/custody/custody/ledger"
 )
@@ -67,7 +68,7 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 		Trail: c.Trail.Name, Start: since, End: now, Concurrency: c.concurrency(), Now: c.Now}
 	digests, err := cloudtrail.ListDigests(ctx, src, opts)
 	if err != nil {
-		return out, err
+		return out, awsclient.CollectorRole.Explain(err)
 	}
 	var fresh []cloudtrail.DigestKey
 	for _, d := range digests {
@@ -80,8 +81,12 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 	// The keys that sign this period, preserved beside the digests.
 	keys, kerr := c.Keys(ctx, since.Add(-time.Hour), now)
 	if kerr != nil {
+		remedy := awsclient.CollectorRole.Grant(kerr)
+		if remedy == "" {
+			remedy = "grant cloudtrail:ListPublicKeys to the collector role"
+		}
 		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "cloudtrail-keys-unavailable",
-			Object: c.Name(), Message: kerr.Error(), Remedy: "grant cloudtrail:ListPublicKeys to the collector role"})
+			Object: c.Name(), Message: kerr.Error(), Remedy: remedy})
 	} else {
 		body, err := cloudtrail.MarshalPublicKeys(keys)
 		if err != nil {
@@ -133,7 +138,8 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 			out.Findings = append(out.Findings, f)
 		}
 	} else {
-		note(custody.Finding{Severity: custody.SeverityWarning, Kind: "cloudtrail-unvalidated", Object: c.Name(), Message: err.Error()})
+		note(custody.Finding{Severity: custody.SeverityWarning, Kind: "cloudtrail-unvalidated", Object: c.Name(), Message: err.Error(),
+			Remedy: awsclient.CollectorRole.Grant(err)})
 	}
 	out.Description += fmt.Sprintf(": %d new digest(s)", len(fresh))
 	out.AfterSeal(func(ctx context.Context) error {
@@ -169,13 +175,25 @@ func (c *CloudTrail) copyDigest(ctx context.Context, run Run, d cloudtrail.Diges
 
 // copyFile copies one object, keeping its signature metadata; with
 // keep, the bytes are also returned (digests are small).
+//
+// A file an earlier run preserved (one a crash interrupted before its
+// cursor moved, sealed since by a reseal) is not copied again: CloudTrail
+// files never change, and one sealed copy is the evidence. A digest is
+// still read, for the log files it lists.
 func (c *CloudTrail) copyFile(ctx context.Context, run Run, key, kind string, now time.Time, keep *[]byte) error {
-	obj, err := c.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.Trail.Bucket), Key: aws.String(key)})
+	sealed, err := c.Ledger.SourceSealed(ctx, "s3://"+c.Trail.Bucket+"/"+key)
+	if err != nil {
+		return err
+	}
+	if sealed && keep == nil {
+		return nil
+	}
+	obj, err := awsclient.GetObject(ctx, c.S3, &s3.GetObjectInput{Bucket: aws.String(c.Trail.Bucket), Key: aws.String(key)})
 	if err != nil {
 		if isNotFound(err) {
 			return errMissing
 		}
-		return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, err)
+		return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, awsclient.CollectorRole.Explain(err))
 	}
 	defer obj.Body.Close()
 	var body io.Reader = obj.Body
@@ -185,6 +203,9 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, key, kind string, no
 			return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, err)
 		}
 		*keep, body = b, bytes.NewReader(b)
+	}
+	if sealed {
+		return nil
 	}
 	meta := map[string]string{}
 	for _, k := range []string{"signature", "signature-algorithm"} {

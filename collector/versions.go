@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 // versionLister is what listing a bucket's versions needs.
@@ -161,10 +162,14 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 	}
 	p := s3.NewListObjectVersionsPaginator(v.API, in)
 	page := make([]VersionRecord, 0, 1000)
+	var marker [2]string // the key and version id the last page asked from
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list versions of s3://%s: %w", v.Bucket, err)
+			return fmt.Errorf("list versions of s3://%s: %w", v.Bucket, awsclient.CollectorRole.Explain(err))
+		}
+		if err := advanced(&marker, out); err != nil {
+			return fmt.Errorf("list versions of s3://%s/%s: %w", v.Bucket, prefix, err)
 		}
 		page = page[:0]
 		if prefixes != nil {
@@ -213,4 +218,19 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 		return err
 	}
 	return bw.Flush()
+}
+
+// advanced checks that a truncated ListObjectVersions page moves the
+// listing forward (S3 lists in key order), so an endpoint that keeps
+// answering the same page ends the listing with an error, not a loop.
+func advanced(marker *[2]string, out *s3.ListObjectVersionsOutput) error {
+	if !aws.ToBool(out.IsTruncated) {
+		return nil
+	}
+	next := [2]string{aws.ToString(out.NextKeyMarker), aws.ToString(out.NextVersionIdMarker)}
+	if next[0] == "" || next[0] < marker[0] || next == *marker {
+		return fmt.Errorf("S3 says the listing is truncated, but its next marker (key %q, version %q) does not move past the last one (key %q, version %q): the endpoint is misbehaving; retry the collection", next[0], next[1], marker[0], marker[1])
+	}
+	*marker = next
+	return nil
 }

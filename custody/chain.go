@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/ledger"
 )
 
@@ -58,7 +59,7 @@ func (c *Chain) SetTSA(tsa *TSA) { c.tsa = tsa }
 func NewChain(store *Store, reader objectReader, l *ledger.Ledger, signer Signer, stream string, who Who, now func() time.Time) (*Chain, error) {
 	pub, err := signer.PublicKey()
 	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
+		return nil, fmt.Errorf("signing key: %w", awsclient.AgentRole.Explain(err))
 	}
 	if who.KeyID, err = KeyID(pub); err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
@@ -89,7 +90,9 @@ type SealRequest struct {
 
 // Seal writes the next manifest of the stream over req's artifacts, after
 // the artifacts themselves are stored: artifacts first, manifest last.
-// Then it records the manifest in the ledger and writes the checkpoint.
+// Then it records the manifest in the ledger and writes the checkpoint. An
+// access denial (signing with KMS, writing to the bucket) names the
+// permission the agent's role lacks.
 func (c *Chain) Seal(ctx context.Context, req SealRequest) (ledger.Manifest, error) {
 	if len(req.Artifacts) == 0 {
 		return ledger.Manifest{}, errors.New("seal: a manifest needs at least one artifact (Run.Seal stores a run record for empty runs)")
@@ -101,7 +104,7 @@ func (c *Chain) Seal(ctx context.Context, req SealRequest) (ledger.Manifest, err
 		if errors.Is(err, ErrChainConflict) && attempt < 2 {
 			continue // adopt what the other writer wrote, then extend it
 		}
-		return m, err
+		return m, awsclient.AgentRole.Explain(err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 type policyDoc struct {
@@ -49,6 +51,24 @@ func loadPolicy(t *testing.T, name string) map[string]map[string]bool {
 	return out
 }
 
+// collectorCalls are the AWS operations the collectors make with the
+// collector role's credentials (collector/*.go).
+var collectorCalls = [][2]string{
+	// posture
+	{"S3", "GetBucketPolicy"}, {"S3", "GetBucketPolicyStatus"}, {"S3", "GetBucketAcl"}, {"S3", "GetPublicAccessBlock"},
+	{"S3", "GetBucketVersioning"}, {"S3", "GetObjectLockConfiguration"}, {"S3", "GetBucketReplication"},
+	{"S3", "GetBucketEncryption"}, {"S3", "GetBucketOwnershipControls"}, {"S3", "GetBucketLogging"},
+	{"S3", "GetBucketLifecycleConfiguration"}, {"S3", "GetBucketTagging"}, {"S3", "GetBucketLocation"},
+	{"S3 Control", "GetPublicAccessBlock"},
+	// versions
+	{"S3", "ListObjectVersions"},
+	// cloudtrail and config: discovering trails, copying deliveries
+	{"CloudTrail", "DescribeTrails"}, {"CloudTrail", "ListPublicKeys"}, {"Organizations", "DescribeOrganization"},
+	{"S3", "ListObjectsV2"}, {"S3", "GetObject"},
+	{"Config Service", "ListDiscoveredResources"}, {"Config Service", "GetResourceConfigHistory"},
+	{"Config Service", "DescribeDeliveryChannels"}, {"Config Service", "DeliverConfigSnapshot"},
+}
+
 // TestShippedPolicies checks the policies grant what the code calls and
 // deny what must never happen to evidence.
 func TestShippedPolicies(t *testing.T) {
@@ -76,9 +96,22 @@ func TestShippedPolicies(t *testing.T) {
 			t.Errorf("the read-only collector role grants %s", a)
 		}
 	}
-	for _, a := range []string{"cloudtrail:DescribeTrails", "cloudtrail:ListPublicKeys", "config:GetResourceConfigHistory", "s3:ListBucketVersions", "s3:GetBucketPolicy"} {
+	// The collector role grants exactly what the collectors call, no more
+	// (collector/iam_enforce_test.go checks the same against moto's IAM).
+	need := map[string]bool{}
+	for _, op := range collectorCalls {
+		a := awsclient.Action(op[0], op[1])
+		if a == "" {
+			t.Fatalf("no IAM action known for %s %s", op[0], op[1])
+		}
+		need[a] = true
 		if !collectorRole["Allow"][a] {
-			t.Errorf("collector role lacks %s", a)
+			t.Errorf("collector role lacks %s (for %s %s)", a, op[0], op[1])
+		}
+	}
+	for a := range collectorRole["Allow"] {
+		if !need[a] {
+			t.Errorf("collector role grants %s, which no collector needs", a)
 		}
 	}
 	agent := loadPolicy(t, "agent-role-policy.json")

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/ledger"
 )
 
@@ -43,12 +44,13 @@ func (c *Chain) StartRun(ctx context.Context, collector string) (*Run, error) {
 // RunID is the run's id, the <run> segment of its artifacts' keys.
 func (r *Run) RunID() string { return r.ID }
 
-// Put stores one artifact of the run. It is safe for concurrent use.
+// Put stores one artifact of the run. It is safe for concurrent use. An
+// access denial names the permission the agent's role lacks.
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID
 	a, err := r.chain.store.Put(ctx, r.chain.ledger, key, body, o)
 	if err != nil {
-		return a, err
+		return a, awsclient.AgentRole.Explain(err)
 	}
 	r.mu.Lock()
 	r.req.Artifacts = append(r.req.Artifacts, a)
@@ -82,7 +84,7 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 		// A statement needs a subject: a run that stored nothing is
 		// sealed over a record of itself.
 		if err := r.putRecord(ctx, req); err != nil {
-			return ledger.Manifest{}, err
+			return ledger.Manifest{}, awsclient.AgentRole.Explain(err)
 		}
 	}
 	req.RunID, req.Artifacts = r.ID, r.req.Artifacts
@@ -137,6 +139,15 @@ func (c *Chain) Reseal(ctx context.Context) (int, error) {
 			ids = append(ids, r.ID)
 		}
 	}
+	return c.ResealRuns(ctx, ids)
+}
+
+// ResealRuns seals what the given runs of this stream stored, in one
+// manifest that names them, and marks them abandoned. A long-running agent
+// calls it for runs whose own seal failed (the bucket or the signer was
+// unreachable for longer than the retries lasted), so their artifacts do
+// not wait for a restart to be sealed.
+func (c *Chain) ResealRuns(ctx context.Context, ids []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
@@ -159,6 +170,8 @@ func (c *Chain) Reseal(ctx context.Context) (int, error) {
 				continue
 			}
 			a = found
+		} else if err := c.restoreMetadata(ctx, &a); err != nil {
+			return 0, err
 		}
 		sealed = append(sealed, a)
 		findings = append(findings, Finding{Severity: SeverityWarning, Kind: "sealed-after-crash", Object: "s3://" + a.Bucket + "/" + a.Key + "?versionId=" + a.VersionID,
@@ -181,6 +194,20 @@ func (c *Chain) Reseal(ctx context.Context) (int, error) {
 		}
 	}
 	return len(sealed), nil
+}
+
+// restoreMetadata reads back the user metadata an artifact was stored
+// with (a CloudTrail digest's signature), which the ledger does not keep
+// and the manifest must carry.
+func (c *Chain) restoreMetadata(ctx context.Context, a *Artifact) error {
+	h, err := c.store.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+	if err != nil {
+		return fmt.Errorf("read the metadata of s3://%s/%s?versionId=%s: %w", a.Bucket, a.Key, a.VersionID, err)
+	}
+	if len(h.Metadata) > 0 {
+		a.Metadata = h.Metadata
+	}
+	return nil
 }
 
 // locate finds the version an in-flight upload left in the bucket, hashes
@@ -210,6 +237,9 @@ func (c *Chain) locate(ctx context.Context, a Artifact) (Artifact, bool, error) 
 			a.PartSize = c.store.PartSize
 		}
 		a.StoredAt = aws.ToTime(v.LastModified)
+		if len(obj.Metadata) > 0 {
+			a.Metadata = obj.Metadata
+		}
 		if err := c.ledger.StoreArtifact(ctx, a); err != nil {
 			return a, false, err
 		}

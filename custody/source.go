@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 // ObjectVersion is one version or delete marker in the evidence store.
@@ -58,10 +60,20 @@ func (s s3Source) Offline() bool { return false }
 
 func (s s3Source) Versions(ctx context.Context, prefix string, fn func(ObjectVersion) error) error {
 	p := s3.NewListObjectVersionsPaginator(s.api, &s3.ListObjectVersionsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
+	var marker [2]string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		// S3 lists in key order: a truncated page whose next marker does
+		// not move forward would have the paginator ask for it forever.
+		if aws.ToBool(page.IsTruncated) {
+			next := [2]string{aws.ToString(page.NextKeyMarker), aws.ToString(page.NextVersionIdMarker)}
+			if next[0] == "" || next[0] < marker[0] || next == marker {
+				return fmt.Errorf("list s3://%s/%s: the listing is truncated, but its next marker (key %q, version %q) does not move past the last (key %q, version %q): the endpoint is misbehaving; retry", s.bucket, prefix, next[0], next[1], marker[0], marker[1])
+			}
+			marker = next
 		}
 		// A page lists versions and markers separately; merge them back
 		// into key order so fn sees each key's history together.
@@ -94,7 +106,7 @@ func sortVersions(vs []ObjectVersion) {
 }
 
 func (s s3Source) Open(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
-	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), VersionId: aws.String(versionID), ChecksumMode: types.ChecksumModeEnabled})
+	out, err := awsclient.GetObject(ctx, s.api, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), VersionId: aws.String(versionID), ChecksumMode: types.ChecksumModeEnabled})
 	if st := httpStatus(err); st == http.StatusNotFound || st == http.StatusMethodNotAllowed {
 		return nil, ObjectMeta{}, ErrVersionMissing
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +35,8 @@ type objectWriter interface {
 	// AbortMultipartUpload discards the parts of an upload that never
 	// completed; it cannot touch a stored object.
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	// HeadObject tells whether a write whose answer was lost landed.
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 }
 
 var _ objectWriter = (*s3.Client)(nil)
@@ -87,6 +90,10 @@ type Store struct {
 	bufs sync.Pool // PartSize buffers, shared by every Put
 }
 
+// smallPut is how much of an artifact Put reads before it takes a whole
+// part buffer.
+const smallPut = 256 << 10
+
 func (s *Store) buffer() []byte {
 	if b, ok := s.bufs.Get().([]byte); ok && int64(len(b)) == s.PartSize {
 		return b
@@ -139,17 +146,35 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 	a.RetainUntil = s.now().UTC().Add(s.retention.Period()).Truncate(time.Second).Add(time.Second)
 	lock := lockHeaders{mode: types.ObjectLockMode(s.retention.Mode), until: a.RetainUntil, hold: a.LegalHold}
 
-	first := s.buffer()
-	n, err := io.ReadFull(r, first)
+	// Most artifacts are small: read a small head first, and take a whole
+	// part buffer only for what does not fit in it, so that many
+	// concurrent small Puts do not each hold PartSize bytes.
+	head := make([]byte, min(smallPut, s.PartSize))
+	n, err := io.ReadFull(r, head)
+	if err == nil && int64(n) < s.PartSize {
+		first := s.buffer()
+		copy(first, head)
+		var m int
+		m, err = io.ReadFull(r, first[n:])
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // the head was read: a short part
+		}
+		head, n = first, n+m
+	}
+	pooled := int64(len(head)) == s.PartSize
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		err = s.putSingle(ctx, &a, first[:n], o.ContentType, lock)
-		s.bufs.Put(first) //nolint:staticcheck // a slice header is fine here
+		err = s.putSingle(ctx, &a, head[:n], o.ContentType, lock)
+		if pooled {
+			s.bufs.Put(head) //nolint:staticcheck // a slice header is fine here
+		}
 	case err != nil:
-		s.bufs.Put(first) //nolint:staticcheck
+		if pooled {
+			s.bufs.Put(head) //nolint:staticcheck
+		}
 		return a, fmt.Errorf("read artifact for %s: %w", key, err)
 	default:
-		err = s.putMultipart(ctx, &a, first, r, o.ContentType, lock)
+		err = s.putMultipart(ctx, &a, head, r, o.ContentType, lock)
 	}
 	if err != nil {
 		return a, err
@@ -176,8 +201,14 @@ func (l lockHeaders) legalHold() types.ObjectLockLegalHoldStatus {
 	return ""
 }
 
+// putSingle stores body in one PUT. The key is new (it names the run), so
+// the PUT is conditional (If-None-Match: *): when the SDK retries a PUT
+// whose answer was lost, S3 refuses the second copy instead of adding a
+// version no manifest would seal, and the version that landed is adopted
+// once its checksum proves it is these bytes.
 func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, contentType string, lock lockHeaders) error {
 	sum := sha256.Sum256(body)
+	checksum := base64.StdEncoding.EncodeToString(sum[:])
 	out, err := s.api.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:                    aws.String(s.bucket),
 		Key:                       aws.String(a.Key),
@@ -185,21 +216,44 @@ func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, content
 		ContentLength:             aws.Int64(int64(len(body))),
 		ContentType:               nonEmpty(contentType),
 		Metadata:                  a.Metadata,
-		ChecksumSHA256:            aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ChecksumSHA256:            aws.String(checksum),
+		IfNoneMatch:               aws.String("*"),
 		ObjectLockMode:            lock.mode,
 		ObjectLockRetainUntilDate: aws.Time(lock.until),
 		ObjectLockLegalHoldStatus: lock.legalHold(),
 	})
-	if err != nil {
+	version := ""
+	switch st := httpStatus(err); {
+	case err == nil:
+		version = aws.ToString(out.VersionId)
+	case st == http.StatusPreconditionFailed || st == http.StatusConflict:
+		if version, err = s.landed(ctx, a.Key, checksum); err != nil {
+			return err
+		}
+	default:
 		return fmt.Errorf("store s3://%s/%s: %w", s.bucket, a.Key, err)
 	}
-	if aws.ToString(out.VersionId) == "" {
+	if version == "" {
 		return fmt.Errorf("store s3://%s/%s: the bucket returned no version id (versioning is off?)", s.bucket, a.Key)
 	}
-	a.VersionID = aws.ToString(out.VersionId)
+	a.VersionID = version
 	a.SHA256 = hex.EncodeToString(sum[:])
 	a.Size = int64(len(body))
 	return nil
+}
+
+// landed returns the version at key when it holds the bytes with this
+// SHA-256 checksum: a write that landed though its answer was lost.
+func (s *Store) landed(ctx context.Context, key, checksum string) (string, error) {
+	h, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		return "", fmt.Errorf("store s3://%s/%s: it exists already and cannot be read: %w", s.bucket, key, err)
+	}
+	if aws.ToString(h.ChecksumSHA256) != checksum {
+		return "", fmt.Errorf("store s3://%s/%s: another object is already there (SHA-256 %s, ours %s); it was not overwritten: find who wrote it",
+			s.bucket, key, aws.ToString(h.ChecksumSHA256), checksum)
+	}
+	return aws.ToString(h.VersionId), nil
 }
 
 // putMultipart uploads first (a full part) and the rest of r in parts;

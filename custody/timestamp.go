@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/digitorus/timestamp"
@@ -112,7 +113,7 @@ func (t *TSA) Stamp(ctx context.Context, data []byte) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK || len(body) > maxTimestampSize {
 		return nil, fmt.Errorf("timestamp from %s: HTTP %d (%d bytes)", t.url, resp.StatusCode, len(body))
 	}
-	ts, err := timestamp.ParseResponse(body)
+	ts, err := parseTimestamp(timestamp.ParseResponse, body)
 	if err != nil {
 		return nil, fmt.Errorf("timestamp from %s: %w", t.url, err)
 	}
@@ -125,7 +126,7 @@ func (t *TSA) Stamp(ctx context.Context, data []byte) ([]byte, error) {
 // VerifyTimestamp checks a timestamp token over data against chain and
 // returns the time it attests.
 func VerifyTimestamp(token, data []byte, chain TSAChain) (time.Time, error) {
-	ts, err := timestamp.Parse(token)
+	ts, err := parseTimestamp(timestamp.Parse, token)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("not a valid timestamp token: %w", err)
 	}
@@ -152,6 +153,25 @@ func VerifyTimestamp(token, data []byte, chain TSAChain) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("the timestamp's certificate does not chain to the configured TSA: %w", err)
 	}
 	return ts.Time, nil
+}
+
+// timestampParsing serializes the RFC 3161 parser: its BER converter
+// (github.com/digitorus/pkcs7) keeps a package-level counter, a data race
+// between two parses.
+var timestampParsing sync.Mutex
+
+// parseTimestamp runs the RFC 3161 parser, whose BER reader panics on
+// some malformed input (a two-byte token will do): that is a malformed
+// token or response, reported as such, not a crash of the verifier.
+func parseTimestamp(parse func([]byte) (*timestamp.Timestamp, error), b []byte) (ts *timestamp.Timestamp, err error) {
+	timestampParsing.Lock()
+	defer timestampParsing.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			ts, err = nil, fmt.Errorf("malformed ASN.1 (%v)", r)
+		}
+	}()
+	return parse(b)
 }
 
 // signatureBytes is what a manifest's timestamp covers: its first DSSE

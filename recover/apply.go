@@ -73,6 +73,9 @@ type Applier struct {
 	ReplicaBucket string
 	// Progress, if set, is called as actions finish.
 	Progress func(done, total int)
+	// Journalled, if set, is called once a new job and all its actions are
+	// in the journal: from then on the job can be resumed.
+	Journalled func(job string)
 	// RestoreDays is how long a restored archival copy stays readable (7 when zero).
 	RestoreDays int32
 }
@@ -91,13 +94,20 @@ func (ap *Applier) Start(ctx context.Context, job string, plan *Plan) (*Summary,
 	if err := ap.Ledger.CreateRecoveryJob(ctx, job, plan.Bucket, plan.Prefix, plan.Target, string(opts), acts); err != nil {
 		return nil, err
 	}
+	if ap.Journalled != nil {
+		ap.Journalled(job)
+	}
 	return ap.apply(ctx, job, false)
 }
 
 // Resume applies the actions of a journalled job that are not done yet,
 // checking first whether each already took effect before the crash.
 func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
-	return ap.apply(ctx, job, true)
+	sum, err := ap.apply(ctx, job, true)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the journal %s has no such job, so nothing of it was applied; check --ledger, or run recover again without --resume", err, ap.Ledger.Path())
+	}
+	return sum, err
 }
 
 func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summary, error) {
@@ -208,31 +218,70 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool
 		return nil
 	case HideNew:
 		if resumed {
-			if _, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err != nil {
-				return nil // already hidden
+			if hidden, err := ap.hidden(ctx, bucket, a); err != nil || hidden {
+				return err
 			}
 		}
-		_, err := ap.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k})
-		return err
+		return writeOnce(ctx, "hide "+a.Key, func(ctx context.Context) (bool, error) { return ap.hidden(ctx, bucket, a) },
+			func(ctx context.Context) error {
+				_, err := ap.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k}, noRetry)
+				return err
+			})
 	case ReplicaCopy:
 		if resumed {
-			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&
-				aws.ToString(h.ETag) == a.ETag && aws.ToInt64(h.ContentLength) == a.Size {
-				return nil // restored before the crash
+			if ok, err := ap.restored(ctx, bucket, a); err != nil || ok {
+				return err
 			}
 		}
 		return ap.replicaCopy(ctx, bucket, a)
 	case CopyBack:
 		if resumed {
-			if h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil &&
-				aws.ToString(h.VersionId) != a.VersionID && aws.ToInt64(h.ContentLength) == a.Size &&
-				(aws.ToString(h.ETag) == a.ETag || strings.Contains(a.ETag, "-")) && h.LastModified != nil && h.LastModified.After(a.At) {
-				return nil // the copy was made before the crash
+			if ok, err := ap.copied(ctx, bucket, a); err != nil || ok {
+				return err
 			}
 		}
 		return ap.copyBack(ctx, bucket, a)
 	}
 	return errors.New("unknown action " + a.Kind)
+}
+
+// hidden reports whether a new key is hidden (its current version is a
+// delete marker, or it is gone).
+func (ap *Applier) hidden(ctx context.Context, bucket string, a Action) (bool, error) {
+	_, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(a.Key)})
+	switch {
+	case err == nil:
+		return false, nil
+	case notFound(err):
+		return true, nil
+	}
+	return false, fmt.Errorf("check whether %s is hidden: %w", a.Key, err)
+}
+
+// restored reports whether the replica's copy of a version is current.
+func (ap *Applier) restored(ctx context.Context, bucket string, a Action) (bool, error) {
+	h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(a.Key)})
+	switch {
+	case notFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("check whether %s was restored: %w", a.Key, err)
+	}
+	return aws.ToString(h.ETag) == a.ETag && aws.ToInt64(h.ContentLength) == a.Size, nil
+}
+
+// copied reports whether a copy of the target version is already the
+// current version (made before a crash, or by a try whose answer was lost).
+func (ap *Applier) copied(ctx context.Context, bucket string, a Action) (bool, error) {
+	h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(a.Key)})
+	switch {
+	case notFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("check whether %s was copied back: %w", a.Key, err)
+	}
+	return aws.ToString(h.VersionId) != a.VersionID && aws.ToInt64(h.ContentLength) == a.Size &&
+		(aws.ToString(h.ETag) == a.ETag || strings.Contains(a.ETag, "-")) && h.LastModified != nil && h.LastModified.After(a.At), nil
 }
 
 // escapeKey URL-encodes a key for x-amz-copy-source, keeping its slashes.

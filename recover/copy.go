@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 const (
@@ -54,10 +56,13 @@ func (ap *Applier) copyBack(ctx context.Context, bucket string, a Action) error 
 		if head.ServerSideEncryption == types.ServerSideEncryptionAwsKms {
 			in.ServerSideEncryption, in.SSEKMSKeyId = head.ServerSideEncryption, head.SSEKMSKeyId
 		}
-		if _, err := ap.API.CopyObject(ctx, in); err != nil {
-			return fmt.Errorf("copy version %s back: %w", a.VersionID, err)
-		}
-		return nil
+		return writeOnce(ctx, "copy version "+a.VersionID+" back", func(ctx context.Context) (bool, error) { return ap.copied(ctx, bucket, a) },
+			func(ctx context.Context) error {
+				if _, err := ap.API.CopyObject(ctx, in, noRetry); err != nil {
+					return fmt.Errorf("copy version %s back: %w", a.VersionID, err)
+				}
+				return nil
+			})
 	}
 	return ap.copyInParts(ctx, bucket, a, src, head)
 }
@@ -131,11 +136,14 @@ func (ap *Applier) copyInParts(ctx context.Context, bucket string, a Action, src
 		}
 		parts = append(parts, cp)
 	}
-	if _, err = ap.API.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: up.UploadId,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
-		return fmt.Errorf("complete multipart copy of version %s: %w", a.VersionID, err)
-	}
-	return nil
+	return writeOnce(ctx, "complete the copy of version "+a.VersionID, func(ctx context.Context) (bool, error) { return ap.copied(ctx, bucket, a) },
+		func(ctx context.Context) error {
+			if _, err := ap.API.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: up.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}, noRetry); err != nil {
+				return fmt.Errorf("complete multipart copy of version %s: %w", a.VersionID, err)
+			}
+			return nil
+		})
 }
 
 // replicaAPI is what reading the replica needs.
@@ -158,7 +166,7 @@ func (ap *Applier) replicaCopy(ctx context.Context, bucket string, a Action) err
 	if ap.Replica == nil {
 		return fmt.Errorf("the plan needs the replica s3://%s, but no replica client is configured", ap.ReplicaBucket)
 	}
-	obj, err := ap.Replica.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(ap.ReplicaBucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+	obj, err := awsclient.GetObject(ctx, ap.Replica, &s3.GetObjectInput{Bucket: aws.String(ap.ReplicaBucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
 	if err != nil {
 		return fmt.Errorf("read s3://%s/%s version %s from the replica: %w", ap.ReplicaBucket, a.Key, a.VersionID, err)
 	}
@@ -190,10 +198,16 @@ func (ap *Applier) replicaCopy(ctx context.Context, bucket string, a Action) err
 	if len(tagging) > 0 {
 		in.Tagging = aws.String(strings.Join(tagging, "&"))
 	}
-	if _, err := ap.API.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("restore %s from the replica: %w", a.Key, err)
-	}
-	return nil
+	return writeOnce(ctx, "restore "+a.Key+" from the replica", func(ctx context.Context) (bool, error) { return ap.restored(ctx, bucket, a) },
+		func(ctx context.Context) error {
+			if _, err := body.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			if _, err := ap.API.PutObject(ctx, in, noRetry); err != nil {
+				return fmt.Errorf("restore %s from the replica: %w", a.Key, err)
+			}
+			return nil
+		})
 }
 
 // spool makes r seekable (memory up to spoolLimit, else a temporary file)

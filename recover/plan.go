@@ -195,6 +195,7 @@ func decideWithReplica(key string, live, replica []entry, target time.Time, o Pl
 type histories struct {
 	p      *s3.ListObjectVersionsPaginator
 	bucket string
+	marker [2]string
 	buf    []keyed
 	i      int
 }
@@ -214,6 +215,9 @@ func (h *histories) peek(ctx context.Context) (keyed, bool, error) {
 		}
 		page, err := h.p.NextPage(ctx)
 		if err != nil {
+			return keyed{}, false, fmt.Errorf("list versions of s3://%s: %w", h.bucket, err)
+		}
+		if err := advanced(&h.marker, page); err != nil {
 			return keyed{}, false, fmt.Errorf("list versions of s3://%s: %w", h.bucket, err)
 		}
 		h.buf, h.i = merge(page), 0
@@ -239,6 +243,21 @@ func (h *histories) next(ctx context.Context) (string, []entry, bool, error) {
 		hist = append(hist, e.entry)
 		h.i++
 	}
+}
+
+// advanced checks that a truncated ListObjectVersions page moves the
+// listing forward (S3 lists in key order), so an endpoint answering the
+// same page again ends the listing with an error, not a loop.
+func advanced(marker *[2]string, page *s3.ListObjectVersionsOutput) error {
+	if !aws.ToBool(page.IsTruncated) {
+		return nil
+	}
+	next := [2]string{aws.ToString(page.NextKeyMarker), aws.ToString(page.NextVersionIdMarker)}
+	if next[0] == "" || next[0] < marker[0] || next == *marker {
+		return fmt.Errorf("S3 says the listing is truncated, but its next marker (key %q, version %q) does not move past the last one (key %q, version %q): the endpoint is misbehaving; retry", next[0], next[1], marker[0], marker[1])
+	}
+	*marker = next
+	return nil
 }
 
 type keyed struct {
@@ -332,9 +351,13 @@ func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
 	}
 	seen := map[string]bool{}
 	p := s3.NewListObjectVersionsPaginator(api, in)
+	var marker [2]string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			return nil, fmt.Errorf("list versions of s3://%s: %w", plan.Bucket, err)
+		}
+		if err := advanced(&marker, page); err != nil {
 			return nil, fmt.Errorf("list versions of s3://%s: %w", plan.Bucket, err)
 		}
 		for _, e := range merge(page) {

@@ -1,4 +1,4 @@
-"""moto's server, with two fixes that make it behave as AWS documents.
+"""moto's server, with fixes that make it behave as AWS documents.
 
 1. KMS Sign and Verify honour MessageType=DIGEST. moto 5.2.1 ignores
    MessageType and always hashes the message it is given, so a pre-computed
@@ -6,12 +6,30 @@
    offline verifier would accept the signature.
 2. S3 RestoreObject honours ?versionId=. moto 5.2.1 restores the latest
    version whatever version is named.
+3. With IAM enforced (INITIAL_NO_AUTH_ACTION_COUNT), requests are checked
+   against the IAM actions and resources AWS documents. moto 5.2.1 checks
+   several S3 bucket reads (GetPublicAccessBlock, GetObjectLockConfiguration,
+   GetBucketEncryption, GetBucketReplication, GetBucketOwnershipControls,
+   GetBucketPolicyStatus) as s3:ListBucket, HeadObject of a version as
+   s3:GetObject, S3 Control's account public access block as
+   s3:GetPublicAccessBlock, and every KMS call against the resource "*", so
+   a policy scoped to a key's ARN never matches. It also recomputes request
+   signatures from a URL its web server has partly decoded (a "/" or ":" in
+   a query value), so such requests fail as SignatureDoesNotMatch; and it
+   answers a denied request of a JSON service (KMS, Config, CloudTrail,
+   Organizations) in XML and of STS or S3 Control in a shape no SDK parses,
+   so the client sees no AccessDenied at all.
+4. Config's GetResourceConfigHistory gives timestamps as epoch seconds, as
+   its JSON protocol requires. moto 5.2.1 sends "2024-01-01 00:00:00+00:00"
+   strings, which no SDK decodes.
 
 Nothing else changes. Usage is moto.server's:
     python3 scripts/motoserver.py -H 127.0.0.1 -p PORT
 """
 import contextvars
+import json
 import sys
+from xml.sax.saxutils import escape
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
@@ -109,6 +127,173 @@ def _restore_object(self, bucket_name, key_name, days, type_):
 
 s3_responses.S3Response._key_response_post = _key_post
 s3_models.S3Backend.restore_object = _restore_object
+
+# --- IAM enforcement as AWS documents it ----------------------------------
+from urllib.parse import quote, unquote, urlsplit  # noqa: E402
+
+from werkzeug.exceptions import HTTPException  # noqa: E402
+
+from moto import settings  # noqa: E402
+from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
+from moto.iam import access_control  # noqa: E402
+from moto.iam.access_control import IAMRequest  # noqa: E402
+from moto.kms import responses as kms_responses  # noqa: E402
+from moto.s3control import responses as s3control_responses  # noqa: E402
+
+# Query-string subresource -> IAM action, for reads of a bucket or object.
+s3_responses.ACTION_MAP["BUCKET"]["GET"].update(
+    {
+        "publicAccessBlock": "GetBucketPublicAccessBlock",
+        "object-lock": "GetBucketObjectLockConfiguration",
+        "encryption": "GetEncryptionConfiguration",
+        "replication": "GetReplicationConfiguration",
+        "ownershipControls": "GetBucketOwnershipControls",
+        "policyStatus": "GetBucketPolicyStatus",
+    }
+)
+s3_responses.ACTION_MAP["KEY"]["HEAD"]["versionId"] = "GetObjectVersion"
+s3_responses.ACTION_MAP["KEY"]["GET"].update({"retention": "GetObjectRetention", "legal-hold": "GetObjectLegalHold"})
+
+# S3 Control's operations on the account's public access block.
+_S3CONTROL_ACTIONS = {
+    "GetPublicAccessBlock": "GetAccountPublicAccessBlock",
+    "PutPublicAccessBlock": "PutAccountPublicAccessBlock",
+    "DeletePublicAccessBlock": "PutAccountPublicAccessBlock",
+}
+
+
+class _S3ControlIAMRequest(IAMRequest):
+    def __init__(self, *args, action, **kwargs):
+        super().__init__(*args, action=_S3CONTROL_ACTIONS.get(action, action), **kwargs)
+
+
+def _s3control_authorize(self, resource="*"):
+    ActionAuthenticatorMixin._authenticate_and_authorize_action(self, _S3ControlIAMRequest, resource)
+
+
+s3control_responses.S3ControlResponse._authenticate_and_authorize_normal_action = _s3control_authorize
+
+
+# Signatures are computed over the URI-encoded path (S3) and query, as the
+# client encoded them: re-encode what the web server decoded.
+_orig_create_aws_request = access_control.IAMRequestBase._create_aws_request
+
+
+def _sigv4_encode(s, safe=""):
+    return quote(unquote(s), safe=safe)
+
+
+def _create_aws_request(self):
+    request = _orig_create_aws_request(self)
+    parts = urlsplit(request.url)
+    path = parts.path
+    if isinstance(self, access_control.S3IAMRequest):
+        path = _sigv4_encode(path, safe="/")
+    query = []
+    for pair in parts.query.split("&") if parts.query else []:
+        key, _, value = pair.partition("=")
+        query.append(_sigv4_encode(key) + "=" + _sigv4_encode(value))
+    request.url = path + ("?" + "&".join(query) if query else "")
+    return request
+
+
+access_control.IAMRequestBase._create_aws_request = _create_aws_request
+
+
+# Errors in each protocol's shape: JSON with __type for the JSON services,
+# <ErrorResponse><Error> for STS, IAM and S3 Control.
+class _IAMError(HTTPException):
+    code = 403
+
+    def __init__(self, json_protocol, code, message):
+        super().__init__()
+        if json_protocol:
+            self.description = json.dumps({"__type": code, "message": message})
+        else:
+            self.description = (
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+                "<RequestId>moto</RequestId></ErrorResponse>"
+            )
+
+
+def _is_json(iam_request):
+    return bool(iam_request._headers.get("X-Amz-Target"))
+
+
+def _raise_access_denied(self):
+    code = "AccessDeniedException" if _is_json(self) else "AccessDenied"
+    raise _IAMError(_is_json(self), code, f"User: {self._access_key.arn} is not authorized to perform: {self._action}")
+
+
+def _raise_invalid_access_key(self, reason):
+    if self._service == "ec2":
+        return _orig_raise_invalid_access_key(self, reason)
+    code = "UnrecognizedClientException" if _is_json(self) else "InvalidClientTokenId"
+    raise _IAMError(_is_json(self), code, "The security token included in the request is invalid.")
+
+
+def _raise_signature_does_not_match(self):
+    if self._service == "ec2":
+        return _orig_raise_signature_does_not_match(self)
+    code = "InvalidSignatureException" if _is_json(self) else "SignatureDoesNotMatch"
+    raise _IAMError(_is_json(self), code, "The request signature we calculated does not match the signature you provided.")
+
+
+_orig_raise_invalid_access_key = IAMRequest._raise_invalid_access_key
+_orig_raise_signature_does_not_match = IAMRequest._raise_signature_does_not_match
+IAMRequest._raise_access_denied = _raise_access_denied
+IAMRequest._raise_invalid_access_key = _raise_invalid_access_key
+IAMRequest._raise_signature_does_not_match = _raise_signature_does_not_match
+
+
+# KMS: a call naming a key (by id, ARN, alias or alias ARN) is authorized
+# against the key's ARN; others (CreateKey, ListKeys) against "*".
+def _kms_resource(self):
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return "*"  # IAM not enforced (yet): nothing to look up
+    try:
+        key_id = self._get_param("KeyId")
+    except Exception:  # no JSON body
+        return "*"
+    if not key_id:
+        return "*"
+    try:
+        return self.kms_backend.describe_key(key_id).arn
+    except Exception:  # an unknown key: the call itself reports it
+        return "*"
+
+
+kms_responses.KmsResponse._determine_resource = _kms_resource
+
+# --- Config's configuration items with JSON timestamps ---------------------
+from datetime import datetime  # noqa: E402
+
+from moto.config import responses as config_responses  # noqa: E402
+
+_CONFIG_ITEM_TIMES = ("configurationItemCaptureTime", "resourceCreationTime", "configurationItemDeliveryTime")
+_orig_config_history = config_responses.ConfigResponse.get_resource_config_history
+
+
+def _epoch(value):
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return value
+
+
+def _config_history(self):
+    doc = json.loads(_orig_config_history(self))
+    for item in doc.get("configurationItems", []):
+        for field in _CONFIG_ITEM_TIMES:
+            if field in item:
+                item[field] = _epoch(item[field])
+    return json.dumps(doc)
+
+
+config_responses.ConfigResponse.get_resource_config_history = _config_history
 
 if __name__ == "__main__":
     server.main(sys.argv[1:])

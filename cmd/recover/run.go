@@ -172,7 +172,9 @@ func runRecover(ctx context.Context, g *globals, o *recoverOptions) error {
 	}
 	defer closeFn()
 	job := "recover-" + custody.NewRunID(g.now())
-	fmt.Fprintf(g.stderr, "job %s (resume with --resume %s --ledger %s)\n", job, job, o.ledger)
+	ap.Journalled = func(job string) {
+		fmt.Fprintf(g.stderr, "job %s (resume with --resume %s --ledger %s)\n", job, job, o.ledger)
+	}
 	sum, err := ap.Start(ctx, job, plan)
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 // bucketAPI is what reading a trail's bucket needs.
@@ -30,10 +32,20 @@ type BucketSource struct {
 // List lists every key under prefix.
 func (b BucketSource) List(ctx context.Context, prefix string, fn func(string) error) error {
 	p := s3.NewListObjectsV2Paginator(b.API, &s3.ListObjectsV2Input{Bucket: aws.String(b.Bucket), Prefix: aws.String(prefix)})
+	token := ""
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return fmt.Errorf("list s3://%s/%s: %w", b.Bucket, prefix, err)
+		}
+		// A truncated page must give a new token: an endpoint repeating a
+		// page would otherwise be listed forever.
+		if aws.ToBool(page.IsTruncated) {
+			next := aws.ToString(page.NextContinuationToken)
+			if next == "" || next == token {
+				return fmt.Errorf("list s3://%s/%s: S3 says the listing is truncated, but gives no new continuation token (%q after %q): the endpoint is misbehaving; retry", b.Bucket, prefix, next, token)
+			}
+			token = next
 		}
 		for _, o := range page.Contents {
 			if err := fn(aws.ToString(o.Key)); err != nil {
@@ -46,7 +58,7 @@ func (b BucketSource) List(ctx context.Context, prefix string, fn func(string) e
 
 // Get returns an object and its user metadata.
 func (b BucketSource) Get(ctx context.Context, key string) (io.ReadCloser, map[string]string, error) {
-	out, err := b.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Bucket), Key: aws.String(key)})
+	out, err := awsclient.GetObject(ctx, b.API, &s3.GetObjectInput{Bucket: aws.String(b.Bucket), Key: aws.String(key)})
 	var nsk *types.NoSuchKey
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &nsk) || (errors.As(err, &re) && re.HTTPStatusCode() == 404) {

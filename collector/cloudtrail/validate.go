@@ -265,7 +265,17 @@ func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
 	fail := func(kind, obj, format string, args ...any) {
 		*fs = append(*fs, custody.Finding{Severity: custody.SeverityFailure, Kind: kind, Object: obj, Message: fmt.Sprintf(format, args...), Remedy: remedyDigest})
 	}
+	// Only hours inside the window (and the delivery delay after it) are
+	// reported: a digest's own times bound the gaps, and an altered one
+	// could otherwise claim centuries of missing hours.
+	lo, hi := o.Start.Truncate(time.Hour), o.End.Add(2*time.Hour)
 	missingHours := func(after, before time.Time, named string) {
+		if after.Before(lo) {
+			after = lo
+		}
+		if before.After(hi) {
+			before = hi
+		}
 		for t := after; before.Sub(t) >= 30*time.Minute; t = t.Add(time.Hour) {
 			obj := o.object(DigestPrefix(o.Prefix, o.OrgID, o.Account, o.Region, t))
 			msg := fmt.Sprintf("no digest for %s to %s: CloudTrail delivers one every hour, even with no events", t.Format(time.RFC3339), t.Add(time.Hour).Format(time.RFC3339))

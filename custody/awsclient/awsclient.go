@@ -9,11 +9,15 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -35,8 +39,34 @@ type Options struct {
 	Endpoint string
 	// Credentials replaces the default credential chain.
 	Credentials aws.CredentialsProvider
-	// MaxAttempts caps retries per call; 0 keeps the SDK default.
+	// MaxAttempts caps tries per call; 0 means DefaultMaxAttempts.
 	MaxAttempts int
+}
+
+// DefaultMaxAttempts is how many times a call is tried, with exponential
+// backoff (up to 20 s) between tries. The SDK's default, 3, gives up
+// within a second or two of a burst of 503 SlowDown or a flapping
+// network; evidence collection and recovery would rather wait. The SDK's
+// AWS_MAX_ATTEMPTS and max_attempts (profile) still override it.
+const DefaultMaxAttempts = 10
+
+// DefaultReadTimeout is how long a connection may go without delivering
+// a byte before the call fails and is retried. S3 keeps slow copies alive
+// with whitespace, so a healthy call never goes this long in silence.
+const DefaultReadTimeout = 2 * time.Minute
+
+// ReadTimeout is DefaultReadTimeout, or CUSTODY_AWS_READ_TIMEOUT (a Go
+// duration such as 30s) when set.
+func ReadTimeout() (time.Duration, error) {
+	v := os.Getenv("CUSTODY_AWS_READ_TIMEOUT")
+	if v == "" {
+		return DefaultReadTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("CUSTODY_AWS_READ_TIMEOUT=%q: want a positive duration such as 30s or 2m", v)
+	}
+	return d, nil
 }
 
 // Config is an aws.Config plus the few settings custody adds on top of it.
@@ -46,8 +76,11 @@ type Config struct {
 }
 
 // Load resolves credentials, region and endpoints through the SDK's
-// default chain and switches retries to the adaptive mode, which backs off
-// on throttling (SlowDown, 503) on top of the standard retries.
+// default chain, with the standard retry mode (jittered exponential
+// backoff on throttling, 5xx and network errors) for DefaultMaxAttempts.
+// Not the adaptive mode: it slows every call of the client after a few
+// SlowDown answers, and a burst of them turned a 3-second collection into
+// several minutes in the reliability suite.
 func Load(ctx context.Context, o Options) (Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if o.Region != "" {
@@ -62,11 +95,25 @@ func Load(ctx context.Context, o Options) (Config, error) {
 	if o.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(o.Credentials))
 	}
+	readTimeout, err := ReadTimeout()
+	if err != nil {
+		return Config{}, err
+	}
+	// A connection that goes silent (a stalled proxy, a half-open TCP
+	// connection) fails after readTimeout without a byte, and is retried;
+	// without it a call could wait forever.
+	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(readTimeout)))
+	attempts := o.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
 	opts = append(opts, config.WithRetryer(func() aws.Retryer {
-		return retry.NewAdaptiveMode(func(a *retry.AdaptiveModeOptions) {
-			if o.MaxAttempts > 0 {
-				a.StandardOptions = append(a.StandardOptions, func(s *retry.StandardOptions) { s.MaxAttempts = o.MaxAttempts })
-			}
+		return retry.NewStandard(func(s *retry.StandardOptions) {
+			s.MaxAttempts = attempts
+			// No client-wide retry quota: a burst of SlowDown would
+			// otherwise drain it and fail every call in flight at once.
+			// Each call still backs off on its own (jittered, up to 20 s).
+			s.RateLimiter = ratelimit.None
 		})
 	}))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)

@@ -40,8 +40,8 @@ func TestS3PathStyleWithCustomEndpoint(t *testing.T) {
 	if o := c.S3().Options(); !o.UsePathStyle || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:9100" {
 		t.Errorf("Options.S3Endpoint: path style %v, endpoint %v", o.UsePathStyle, aws.ToString(o.BaseEndpoint))
 	}
-	if _, ok := c.AWS.Retryer().(*retry.AdaptiveMode); !ok {
-		t.Errorf("retryer is %T, want the adaptive mode", c.AWS.Retryer())
+	if r, ok := c.AWS.Retryer().(*retry.Standard); !ok || r.MaxAttempts() != DefaultMaxAttempts {
+		t.Errorf("retryer is %T, want the standard mode with %d attempts", c.AWS.Retryer(), DefaultMaxAttempts)
 	}
 }
 

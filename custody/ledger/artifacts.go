@@ -226,3 +226,17 @@ ORDER BY stored_at DESC LIMIT 1`, kind, keyPart, ts(t)).Scan(&runID)
 	}
 	return scanArtifacts(rows)
 }
+
+// SourceSealed reports whether an artifact copied from source (an
+// s3://bucket/key) is sealed already, by any run of any stream.
+func (l *Ledger) SourceSealed(ctx context.Context, source string) (bool, error) {
+	var one int
+	err := l.db.QueryRowContext(ctx, `SELECT 1 FROM artifacts WHERE source = ? AND manifest_seq IS NOT NULL AND source <> '' LIMIT 1`, source).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("ledger: look up %s: %w", source, err)
+	}
+	return true, nil
+}

@@ -114,4 +114,7 @@ CREATE TABLE recovery_actions (
 );
 CREATE INDEX recovery_actions_open ON recovery_actions(job_id, state) WHERE state <> 'done';
 `,
+	// 2: sealed artifacts by source, so collectors skip source objects an
+	// earlier run (or a reseal after a crash) preserved already.
+	`CREATE INDEX artifacts_sealed_by_source ON artifacts(source) WHERE manifest_seq IS NOT NULL AND source <> '';`,
 }

@@ -2,7 +2,8 @@
 // scripts/localaws: two MinIO servers (primary in us-east-1, replica in
 // us-west-2) and a moto server for STS, KMS, Config, CloudTrail and
 // Organizations. It reuses running servers, starts them with the script
-// when none run, and hands out ready clients and fresh bucket names.
+// when none run, and hands out ready clients and fresh bucket names. A
+// test that needs IAM enforced starts a moto server of its own (StartMoto).
 //
 // Without the servers a test is skipped on a laptop, but fails under
 // CI=true (or CUSTODY_TEST_REQUIRE_SERVERS=1): CI never skips.
@@ -94,7 +95,7 @@ func find() (Env, error) {
 	if e, err := readEnv(envFile); err == nil && e.healthy() {
 		return e, nil
 	}
-	script, err := findScript()
+	script, err := findScript("localaws")
 	if err != nil {
 		return Env{}, err
 	}
@@ -113,23 +114,24 @@ func find() (Env, error) {
 	return e, nil
 }
 
-// findScript walks up from the working directory to the module root.
-func findScript() (string, error) {
+// findScript returns scripts/<name> at the module root, found by walking
+// up from the working directory.
+func findScript(name string) (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		p := filepath.Join(dir, "scripts", "localaws")
+		p := filepath.Join(dir, "scripts", name)
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("no scripts/localaws at the module root %s", dir)
+				return "", fmt.Errorf("no scripts/%s at the module root %s", name, dir)
 			}
 			return p, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("scripts/localaws not found above the working directory")
+			return "", fmt.Errorf("scripts/%s not found above the working directory", name)
 		}
 		dir = parent
 	}
