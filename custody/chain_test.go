@@ -281,3 +281,32 @@ func TestRegisteredEvidenceChecksRun(t *testing.T) {
 		t.Fatalf("check saw %d subjects, report ok %v, %v", check.seen, r != nil && r.OK, err)
 	}
 }
+
+// TestPutAdoptsAWriteThatLanded: a PUT retried after its answer was lost
+// finds its own bytes there and adopts that version, so no second,
+// unsealed version is made; other bytes under the key are never replaced.
+func TestPutAdoptsAWriteThatLanded(t *testing.T) {
+	e := newTestEnv(t, config.ModeGovernance)
+	ctx := context.Background()
+	first, err := e.store.Put(ctx, nil, "custody/x/landed.txt", strings.NewReader("the same bytes"), PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.store.Put(ctx, nil, "custody/x/landed.txt", strings.NewReader("the same bytes"), PutOptions{})
+	if err != nil {
+		t.Fatalf("second PUT of the same bytes: %v", err)
+	}
+	if again.VersionID != first.VersionID || again.SHA256 != first.SHA256 {
+		t.Fatalf("adopted %s (%s), want the version that landed %s (%s)", again.VersionID, again.SHA256, first.VersionID, first.SHA256)
+	}
+	if _, err := e.store.Put(ctx, nil, "custody/x/landed.txt", strings.NewReader("other bytes"), PutOptions{}); err == nil || !strings.Contains(err.Error(), "another object is already there") {
+		t.Fatalf("PUT of other bytes over it: %v", err)
+	}
+	out, err := e.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(e.cfg.Bucket), Prefix: aws.String("custody/x/landed.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Versions) != 1 {
+		t.Fatalf("%d versions, want the one", len(out.Versions))
+	}
+}

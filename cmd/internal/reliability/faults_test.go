@@ -69,7 +69,10 @@ func TestFaults(t *testing.T) {
 			}
 			r, vcode, vout := ev.verify(t, faulty)
 			falseAlarms := 0
-			for _, f := range r.failures() {
+			for i, f := range r.failures() {
+				if i < 5 {
+					t.Logf("verify under %s: %s", sc.name, tail(f, 300))
+				}
 				if kind, _, _ := strings.Cut(f, " "); !ioKind(kind) {
 					falseAlarms++
 					t.Errorf("verify under %s reported a false failure: %s", sc.name, f)

@@ -234,12 +234,14 @@ type verifyReport struct {
 		Objects   int   `json:"objects"`
 		Bytes     int64 `json:"bytes"`
 	} `json:"checked"`
-	Findings []struct {
-		Severity string `json:"severity"`
-		Kind     string `json:"kind"`
-		Object   string `json:"object"`
-		Message  string `json:"message"`
-	} `json:"findings"`
+	Findings []verifyFinding `json:"findings"`
+}
+
+type verifyFinding struct {
+	Severity string `json:"severity"`
+	Kind     string `json:"kind"`
+	Object   string `json:"object"`
+	Message  string `json:"message"`
 }
 
 func (r verifyReport) failures() []string {
@@ -255,12 +257,17 @@ func (r verifyReport) failures() []string {
 // verify runs `custody verify --json` with extra environment.
 func (ev *evidence) verify(t testing.TB, extra []string) (verifyReport, int, string) {
 	t.Helper()
-	out, code := ev.run(t, extra, ev.w.custody, "--json", "verify")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := ev.w.command(ctx, append([]string{"CUSTODY_CONFIG=" + ev.config}, extra...), ev.w.custody, "--json", "verify")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code := exitCode(cmd.Run(), &stderr)
 	var r verifyReport
-	if i := strings.IndexByte(out, '{'); i >= 0 {
-		_ = json.NewDecoder(strings.NewReader(out[i:])).Decode(&r)
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil && code != 2 {
+		r.Findings = append(r.Findings, verifyFinding{Severity: "failure", Kind: "report-unreadable", Message: fmt.Sprintf("%v: %s", err, tail(stdout.String(), 500))})
 	}
-	return r, code, out
+	return r, code, stdout.String() + stderr.String()
 }
 
 // invariants are the counts behind a clean bill of health; violations
