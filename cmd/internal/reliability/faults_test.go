@@ -44,6 +44,7 @@ var scenarios = []scenario{
 
 // ioKinds are verify findings that say "could not read", which a bad
 // network may cause; any other failure under faults is a false alarm.
+// (report-unreadable: verify stopped before it wrote its report.)
 func ioKind(kind string) bool { return strings.HasSuffix(kind, "-unreadable") }
 
 // TestFaults runs the agent's collectors, verify and recover through each
