@@ -173,7 +173,7 @@ func (c *AWSConfig) copyDelivered(ctx context.Context, run Run, d config.BucketP
 					continue
 				}
 				obj, err := awsclient.GetObject(ctx, c.S3, &s3.GetObjectInput{Bucket: aws.String(d.Bucket), Key: aws.String(key)})
-				if isNotFound(err) {
+				if awsclient.NotFound(err) {
 					continue // removed since the listing: the next snapshot shows it
 				}
 				if err != nil {

@@ -190,7 +190,7 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, key, kind string, no
 	}
 	obj, err := awsclient.GetObject(ctx, c.S3, &s3.GetObjectInput{Bucket: aws.String(c.Trail.Bucket), Key: aws.String(key)})
 	if err != nil {
-		if isNotFound(err) {
+		if awsclient.NotFound(err) {
 			return errMissing
 		}
 		return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, awsclient.CollectorRole.Explain(err))

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/ledger"
 )
 
@@ -252,7 +253,7 @@ func (ap *Applier) hidden(ctx context.Context, bucket string, a Action) (bool, e
 	switch {
 	case err == nil:
 		return false, nil
-	case notFound(err):
+	case awsclient.NotFound(err):
 		return true, nil
 	}
 	return false, fmt.Errorf("check whether %s is hidden: %w", a.Key, err)
@@ -262,7 +263,7 @@ func (ap *Applier) hidden(ctx context.Context, bucket string, a Action) (bool, e
 func (ap *Applier) restored(ctx context.Context, bucket string, a Action) (bool, error) {
 	h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(a.Key)})
 	switch {
-	case notFound(err):
+	case awsclient.NotFound(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("check whether %s was restored: %w", a.Key, err)
@@ -275,7 +276,7 @@ func (ap *Applier) restored(ctx context.Context, bucket string, a Action) (bool,
 func (ap *Applier) copied(ctx context.Context, bucket string, a Action) (bool, error) {
 	h, err := ap.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(a.Key)})
 	switch {
-	case notFound(err):
+	case awsclient.NotFound(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("check whether %s was copied back: %w", a.Key, err)

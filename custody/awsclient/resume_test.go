@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 // flaky serves content, cutting each body off after cut bytes, and
@@ -63,5 +64,19 @@ func TestGetObjectResumesMidBody(t *testing.T) {
 	}
 	if f.calls != 1+resumeTries {
 		t.Fatalf("%d calls, want %d", f.calls, 1+resumeTries)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	for err, want := range map[error]bool{
+		&smithy.GenericAPIError{Code: "NoSuchKey"}:                        true,
+		&smithy.GenericAPIError{Code: "NoSuchVersion"}:                    true,
+		&smithy.GenericAPIError{Code: "AccessDenied"}:                     false,
+		syscall.ECONNRESET:                                                false,
+		fmt.Errorf("head: %w", &smithy.GenericAPIError{Code: "NotFound"}): true,
+	} {
+		if NotFound(err) != want {
+			t.Errorf("NotFound(%v) = %v, want %v", err, !want, want)
+		}
 	}
 }
