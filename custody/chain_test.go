@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -308,5 +310,58 @@ func TestPutAdoptsAWriteThatLanded(t *testing.T) {
 	}
 	if len(out.Versions) != 1 {
 		t.Fatalf("%d versions, want the one", len(out.Versions))
+	}
+}
+
+// TestResealRunsLeavesRunsInFlight: a live agent reseals the one run whose
+// seal failed, with the metadata it was stored with, and leaves another
+// collector's run in flight alone to seal itself.
+func TestResealRunsLeavesRunsInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeCompliance)
+	failed, err := e.chain.StartRun(ctx, "cloudtrail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ArtifactKey("custody", "1", "r", "cloudtrail", e.clock.now(), failed.ID, "digest.json.gz")
+	if _, err := failed.Put(ctx, key, strings.NewReader("digest"), PutOptions{Kind: "k", Metadata: map[string]string{"signature": "abcd"}}); err != nil {
+		t.Fatal(err)
+	}
+	inFlight, err := e.chain.StartRun(ctx, "posture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inFlight.Put(ctx, ArtifactKey("custody", "1", "r", "posture", e.clock.now(), inFlight.ID, "p.json"), strings.NewReader("{}"), PutOptions{Kind: "k"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := e.chain.ResealRuns(ctx, []string{failed.ID}); err != nil || n != 1 {
+		t.Fatalf("ResealRuns = %d, %v; want 1 artifact", n, err)
+	}
+	if _, err := inFlight.Seal(ctx, SealRequest{Event: EventCollect}, nil); err != nil {
+		t.Fatalf("the run in flight seals itself afterwards: %v", err)
+	}
+	r := e.verify(VerifyOptions{})
+	if fs := failures(r); len(fs) != 0 {
+		t.Fatalf("verify: %v", fs)
+	}
+	if len(r.Manifests) != 2 || r.Manifests[0].Event != EventReseal || r.Manifests[0].SubjectCount != 1 || r.Manifests[1].SubjectCount != 1 {
+		t.Fatalf("manifests = %+v", r.Manifests)
+	}
+	env, err := e.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: aws.String(ManifestKey("custody", "agent-1", 1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Body.Close()
+	var dsse struct {
+		Payload string `json:"payload"`
+	}
+	if err := json.NewDecoder(env.Body).Decode(&dsse); err != nil {
+		t.Fatal(err)
+	}
+	statement, err := base64.StdEncoding.DecodeString(dsse.Payload)
+	if err != nil || !strings.Contains(string(statement), `"signature":"abcd"`) {
+		t.Fatalf("the reseal manifest lost the artifact's metadata (%v):\n%s", err, statement)
 	}
 }
