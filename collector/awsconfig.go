@@ -153,7 +153,7 @@ func (c *AWSConfig) copyDelivered(ctx context.Context, run Run, d config.BucketP
 			if err != nil {
 				return "", fmt.Errorf("list s3://%s/%s: %w", d.Bucket, prefix, awsclient.CollectorRole.Explain(err))
 			}
-			if err := nextToken(&token, page); err != nil {
+			if err := awsclient.ObjectsAdvance(&token, page); err != nil {
 				return "", fmt.Errorf("list s3://%s/%s: %w", d.Bucket, prefix, err)
 			}
 			for _, o := range page.Contents {

@@ -59,7 +59,7 @@ func (inv *Inventory) Latest(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("list inventory reports s3://%s/%s: %w", inv.Bucket, prefix, awsclient.CollectorRole.Explain(err))
 		}
-		if err := nextToken(&token, page); err != nil {
+		if err := awsclient.ObjectsAdvance(&token, page); err != nil {
 			return "", fmt.Errorf("list inventory reports s3://%s/%s: %w", inv.Bucket, prefix, err)
 		}
 		for _, cp := range page.CommonPrefixes {
@@ -100,22 +100,6 @@ func (l *rowLimit) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.read += int64(n)
 	return n, err
-}
-
-// nextToken checks that a truncated ListObjectsV2 page gives a new
-// continuation token, so an endpoint that repeats a page (or truncates
-// without a token) ends the listing with an error, not a loop or a
-// silently shorter listing.
-func nextToken(last *string, page *s3.ListObjectsV2Output) error {
-	if !aws.ToBool(page.IsTruncated) {
-		return nil
-	}
-	next := aws.ToString(page.NextContinuationToken)
-	if next == "" || next == *last {
-		return fmt.Errorf("S3 says the listing is truncated, but gives no new continuation token (%q after %q): the endpoint is misbehaving; retry", next, *last)
-	}
-	*last = next
-	return nil
 }
 
 // WriteVersions converts the report at manifestKey into version records

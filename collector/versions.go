@@ -168,7 +168,7 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 		if err != nil {
 			return fmt.Errorf("list versions of s3://%s: %w", v.Bucket, awsclient.CollectorRole.Explain(err))
 		}
-		if err := advanced(&marker, out); err != nil {
+		if err := awsclient.VersionsAdvance(&marker, out); err != nil {
 			return fmt.Errorf("list versions of s3://%s/%s: %w", v.Bucket, prefix, err)
 		}
 		page = page[:0]
@@ -218,19 +218,4 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 		return err
 	}
 	return bw.Flush()
-}
-
-// advanced checks that a truncated ListObjectVersions page moves the
-// listing forward (S3 lists in key order), so an endpoint that keeps
-// answering the same page ends the listing with an error, not a loop.
-func advanced(marker *[2]string, out *s3.ListObjectVersionsOutput) error {
-	if !aws.ToBool(out.IsTruncated) {
-		return nil
-	}
-	next := [2]string{aws.ToString(out.NextKeyMarker), aws.ToString(out.NextVersionIdMarker)}
-	if next[0] == "" || next[0] < marker[0] || next == *marker {
-		return fmt.Errorf("S3 says the listing is truncated, but its next marker (key %q, version %q) does not move past the last one (key %q, version %q): the endpoint is misbehaving; retry the collection", next[0], next[1], marker[0], marker[1])
-	}
-	*marker = next
-	return nil
 }

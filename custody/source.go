@@ -66,14 +66,8 @@ func (s s3Source) Versions(ctx context.Context, prefix string, fn func(ObjectVer
 		if err != nil {
 			return fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
 		}
-		// S3 lists in key order: a truncated page whose next marker does
-		// not move forward would have the paginator ask for it forever.
-		if aws.ToBool(page.IsTruncated) {
-			next := [2]string{aws.ToString(page.NextKeyMarker), aws.ToString(page.NextVersionIdMarker)}
-			if next[0] == "" || next[0] < marker[0] || next == marker {
-				return fmt.Errorf("list s3://%s/%s: the listing is truncated, but its next marker (key %q, version %q) does not move past the last (key %q, version %q): the endpoint is misbehaving; retry", s.bucket, prefix, next[0], next[1], marker[0], marker[1])
-			}
-			marker = next
+		if err := awsclient.VersionsAdvance(&marker, page); err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
 		}
 		// A page lists versions and markers separately; merge them back
 		// into key order so fn sees each key's history together.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 // Action kinds, what recover does to one key.
@@ -217,7 +219,7 @@ func (h *histories) peek(ctx context.Context) (keyed, bool, error) {
 		if err != nil {
 			return keyed{}, false, fmt.Errorf("list versions of s3://%s: %w", h.bucket, err)
 		}
-		if err := advanced(&h.marker, page); err != nil {
+		if err := awsclient.VersionsAdvance(&h.marker, page); err != nil {
 			return keyed{}, false, fmt.Errorf("list versions of s3://%s: %w", h.bucket, err)
 		}
 		h.buf, h.i = merge(page), 0
@@ -243,21 +245,6 @@ func (h *histories) next(ctx context.Context) (string, []entry, bool, error) {
 		hist = append(hist, e.entry)
 		h.i++
 	}
-}
-
-// advanced checks that a truncated ListObjectVersions page moves the
-// listing forward (S3 lists in key order), so an endpoint answering the
-// same page again ends the listing with an error, not a loop.
-func advanced(marker *[2]string, page *s3.ListObjectVersionsOutput) error {
-	if !aws.ToBool(page.IsTruncated) {
-		return nil
-	}
-	next := [2]string{aws.ToString(page.NextKeyMarker), aws.ToString(page.NextVersionIdMarker)}
-	if next[0] == "" || next[0] < marker[0] || next == *marker {
-		return fmt.Errorf("S3 says the listing is truncated, but its next marker (key %q, version %q) does not move past the last one (key %q, version %q): the endpoint is misbehaving; retry", next[0], next[1], marker[0], marker[1])
-	}
-	*marker = next
-	return nil
 }
 
 type keyed struct {
@@ -357,7 +344,7 @@ func StateAt(ctx context.Context, api lister, plan *Plan) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list versions of s3://%s: %w", plan.Bucket, err)
 		}
-		if err := advanced(&marker, page); err != nil {
+		if err := awsclient.VersionsAdvance(&marker, page); err != nil {
 			return nil, fmt.Errorf("list versions of s3://%s: %w", plan.Bucket, err)
 		}
 		for _, e := range merge(page) {

@@ -38,14 +38,8 @@ func (b BucketSource) List(ctx context.Context, prefix string, fn func(string) e
 		if err != nil {
 			return fmt.Errorf("list s3://%s/%s: %w", b.Bucket, prefix, err)
 		}
-		// A truncated page must give a new token: an endpoint repeating a
-		// page would otherwise be listed forever.
-		if aws.ToBool(page.IsTruncated) {
-			next := aws.ToString(page.NextContinuationToken)
-			if next == "" || next == token {
-				return fmt.Errorf("list s3://%s/%s: S3 says the listing is truncated, but gives no new continuation token (%q after %q): the endpoint is misbehaving; retry", b.Bucket, prefix, next, token)
-			}
-			token = next
+		if err := awsclient.ObjectsAdvance(&token, page); err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", b.Bucket, prefix, err)
 		}
 		for _, o := range page.Contents {
 			if err := fn(aws.ToString(o.Key)); err != nil {
