@@ -504,10 +504,11 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 			if agent && !strings.HasPrefix(action, "sts:") && !strings.HasPrefix(action, "kms:") {
 				continue // the evidence bucket is MinIO's, not moto's
 			}
+			if why, ok := notServed[action]; ok {
+				t.Logf("without %s: not checked, %s", action, why)
+				continue
+			}
 			t.Run("without "+action, func(t *testing.T) {
-				if why, ok := notServed[action]; ok {
-					t.Skip(why)
-				}
 				collectorPolicy, agentPolicy := f.collectorPolicy, f.agentPolicy
 				if agent {
 					agentPolicy = withoutAction(t, agentPolicy, action)

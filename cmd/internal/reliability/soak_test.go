@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/custody-ir/custody/custody/localaws"
 )
 
 // soakDuration is how long the soak runs: CUSTODY_SOAK (a Go duration), 2
@@ -45,6 +47,9 @@ func TestSoak(t *testing.T) {
 		t.Skip("soak: not in -short")
 	}
 	if _, err := os.Stat("/proc/self/status"); err != nil {
+		if localaws.Required() {
+			t.Fatal("the soak reads /proc, which CI must have (Linux)")
+		}
 		t.Skip("soak reads /proc: Linux only")
 	}
 	w := getWorld(t)
