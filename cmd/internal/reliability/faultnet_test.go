@@ -1,6 +1,8 @@
 package reliability
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -60,6 +62,7 @@ func newFaultNet(t *testing.T, name, upstream string) *faultNet {
 
 // toxic is one toxiproxy toxic, as its JSON API takes it.
 type toxic struct {
+	Name       string         `json:"name"`
 	Type       string         `json:"type"`
 	Stream     string         `json:"stream"` // upstream (client to server) or downstream
 	Toxicity   float64        `json:"toxicity"`
@@ -72,9 +75,12 @@ func (f *faultNet) set(t *testing.T, toxics []toxic, burst, period time.Duration
 	t.Helper()
 	f.clear(t)
 	for i, tx := range toxics {
-		body := fmt.Sprintf(`{"name":"t%d","type":%q,"stream":%q,"toxicity":%g,"attributes":%s}`,
-			i, tx.Type, tx.Stream, tx.Toxicity, attrs(tx.Attributes))
-		if _, err := f.proxy.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
+		tx.Name = fmt.Sprintf("t%d", i)
+		body, err := json.Marshal(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.proxy.Toxics.AddToxicJson(bytes.NewReader(body)); err != nil {
 			t.Fatalf("toxic %s: %v", body, err)
 		}
 	}
@@ -90,14 +96,6 @@ func (f *faultNet) clear(t *testing.T) {
 	if err := f.proxy.Start(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func attrs(m map[string]int) string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, fmt.Sprintf("%q:%d", k, v))
-	}
-	return "{" + strings.Join(parts, ",") + "}"
 }
 
 // throttle answers every request with S3's 503 SlowDown during bursts
