@@ -18,7 +18,8 @@ import (
 )
 
 func newCloudTrailCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "cloudtrail", Short: "Work with CloudTrail's own evidence"}
+	cmd := &cobra.Command{Use: "cloudtrail", Short: "Work with CloudTrail's own evidence",
+		Example: "  custody cloudtrail validate --bucket B --account 111122223333 --region us-east-1 --trail T --start 7d"}
 	cmd.AddCommand(newCloudTrailValidateCommand(g))
 	return cmd
 }
@@ -39,7 +40,7 @@ func (o *ctValidateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.trail, "trail", "", "trail name (required)")
 	fs.StringVar(&o.start, "start", "", "start of the period (RFC 3339, or a duration back such as 7d) (required)")
 	fs.StringVar(&o.end, "end", "", "end of the period (default now)")
-	fs.StringVar(&o.publicKeys, "public-keys", "", "key list saved from `aws cloudtrail list-public-keys --output json` (default: ListPublicKeys)")
+	fs.StringVar(&o.publicKeys, "public-keys", "", "`FILE` of public keys saved from 'aws cloudtrail list-public-keys --output json' (default: call ListPublicKeys)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "objects read at once")
 }
 
@@ -56,9 +57,21 @@ uncompressed bytes. Works on the trail's own bucket or any bucket holding the
 files at their original keys, and offline with --public-keys.
 
 Exit codes: 0 valid, 1 findings, 2 usage error.`,
+		Example: `  # validate a week of a trail's digests and logs in its own bucket
+  custody cloudtrail validate --bucket org-trail-logs --account 111122223333 \
+    --region us-east-1 --trail management --start 7d
+
+  # offline, over a copy, with the public keys saved beforehand
+  aws cloudtrail list-public-keys --output json > keys.json
+  custody cloudtrail validate --bucket evidence-copy --source-bucket org-trail-logs \
+    --account 111122223333 --region us-east-1 --trail management \
+    --start 2026-11-01T00:00:00Z --end 2026-11-08T00:00:00Z --public-keys keys.json`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := cli.RequireFlags(cmd.Flags(), "bucket", "account", "region", "trail", "start"); err != nil {
+				return err
+			}
 			opts, err := o.options(g.now())
 			if err != nil {
 				return err
@@ -96,11 +109,6 @@ Exit codes: 0 valid, 1 findings, 2 usage error.`,
 }
 
 func (o *ctValidateOptions) options(now time.Time) (cloudtrail.Options, error) {
-	for name, v := range map[string]string{"--bucket": o.bucket, "--account": o.account, "--region": o.region, "--trail": o.trail, "--start": o.start} {
-		if v == "" {
-			return cloudtrail.Options{}, cli.Usagef("%s is required", name)
-		}
-	}
 	start, err := recovery.ParseTime("--start", o.start, now)
 	if err != nil {
 		return cloudtrail.Options{}, cli.UsageError{Err: err}
