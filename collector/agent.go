@@ -7,11 +7,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
@@ -19,9 +18,17 @@ import (
 	"github.com/custody-ir/custody/custody/config"
 )
 
+// DefaultUnhealthyAfter is how many failed runs in a row of one source
+// make /healthz report the agent degraded, unless Agent.UnhealthyAfter
+// says otherwise.
+const DefaultUnhealthyAfter = 3
+
 // Agent runs collectors on their schedules: no two runs of one collector
 // overlap, each run starts after a random jitter, and a collector that
-// fails never stops the others.
+// fails never stops the others. A Discoverer among the collectors is
+// discovered on its schedule, before each run of what it found: a failed
+// discovery is that source's failed run, and what an earlier discovery
+// found is collected all the same.
 type Agent struct {
 	Chain      *custody.Chain
 	Collectors []Collector
@@ -31,51 +38,25 @@ type Agent struct {
 	// Grace bounds how long Run waits for runs in flight after ctx ends;
 	// their artifacts are sealed regardless (RunOne seals on shutdown).
 	Grace time.Duration
+	// UnhealthyAfter is how many failed runs in a row of one source make
+	// /healthz answer 503 (default DefaultUnhealthyAfter).
+	UnhealthyAfter int
 
-	metrics  *metrics
-	mu       sync.Mutex
-	resealMu sync.Mutex // one reseal at a time
-	unsealed []string   // runs whose seal failed, resealed before the next run
-	status   map[string]collectorStatus
+	metrics    *metrics
+	mu         sync.Mutex
+	resealMu   sync.Mutex // one reseal at a time
+	unsealed   []string   // runs whose seal failed, resealed before the next run
+	status     map[string]collectorStatus
+	discovered map[string][]Collector // by discoverer: what its last successful discovery found
 }
 
 type collectorStatus struct {
-	LastRun     time.Time `json:"lastRun,omitzero"`
-	LastSuccess time.Time `json:"lastSuccess,omitzero"`
-	LastError   string    `json:"lastError,omitempty"`
-	Runs        int       `json:"runs"`
-	Failures    int       `json:"failures"`
-}
-
-type metrics struct {
-	reg         *prometheus.Registry
-	lastSuccess *prometheus.GaugeVec
-	failures    *prometheus.CounterVec
-	runs        *prometheus.CounterVec
-	artifacts   prometheus.Counter
-	bytes       prometheus.Counter
-	chainLength prometheus.Gauge
-}
-
-func newMetrics() *metrics {
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "custody_collector_last_success_timestamp_seconds",
-			Help: "Unix time of the collector's last successful, sealed run."}, []string{"collector"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "custody_collector_failures_total",
-			Help: "Runs of the collector that failed (what they stored is sealed all the same)."}, []string{"collector"}),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "custody_collector_runs_total",
-			Help: "Runs of the collector."}, []string{"collector"}),
-		artifacts: prometheus.NewCounter(prometheus.CounterOpts{Name: "custody_artifacts_sealed_total", Help: "Artifacts stored and sealed."}),
-		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "custody_bytes_sealed_total", Help: "Bytes of artifacts stored and sealed."}),
-		chainLength: prometheus.NewGauge(prometheus.GaugeOpts{Name: "custody_chain_length",
-			Help: "Sequence number of this agent's newest manifest."}),
-	}
-	m.reg.MustRegister(m.lastSuccess, m.failures, m.runs, m.artifacts, m.bytes, m.chainLength,
-		// go_goroutines, go_memstats_*, process_resident_memory_bytes,
-		// process_open_fds: what a long-running daemon is watched by.
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
+	LastRun             time.Time `json:"lastRun,omitzero"`
+	LastSuccess         time.Time `json:"lastSuccess,omitzero"`
+	LastError           string    `json:"lastError,omitempty"`
+	Runs                int       `json:"runs"`
+	Failures            int       `json:"failures"`
+	ConsecutiveFailures int       `json:"consecutiveFailures"`
 }
 
 func (a *Agent) init() {
@@ -84,10 +65,32 @@ func (a *Agent) init() {
 	if a.metrics == nil {
 		a.metrics = newMetrics()
 		a.status = map[string]collectorStatus{}
+		a.discovered = map[string][]Collector{}
+		for _, c := range a.Collectors {
+			if a.schedule(c.Kind()) != "" {
+				a.addSource(c)
+			}
+		}
 	}
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
+}
+
+// addSource makes a source's status and series exist before its first
+// run. Called with a.mu held.
+func (a *Agent) addSource(c Collector) {
+	if _, ok := a.status[c.Name()]; !ok {
+		a.status[c.Name()] = collectorStatus{}
+	}
+	a.metrics.source(c.Name(), c.Kind())
+}
+
+func (a *Agent) unhealthyAfter() int {
+	if a.UnhealthyAfter > 0 {
+		return a.UnhealthyAfter
+	}
+	return DefaultUnhealthyAfter
 }
 
 func (a *Agent) schedule(kind string) string {
@@ -115,7 +118,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.Log.Info("collector disabled: no schedule", "collector", col.Name())
 			continue
 		}
-		job := cron.NewChain(cron.SkipIfStillRunning(cronLogger{a.Log})).Then(cron.FuncJob(func() { a.runOnce(ctx, col) }))
+		job := cron.NewChain(cron.SkipIfStillRunning(cronLogger{a.Log})).Then(cron.FuncJob(func() { a.runJob(ctx, col) }))
 		if _, err := c.AddJob(expr, job); err != nil {
 			return err
 		}
@@ -137,7 +140,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) runOnce(ctx context.Context, col Collector) {
+// runJob is one scheduled run of a collector: after the jitter, a
+// discoverer discovers, then each collector runs.
+func (a *Agent) runJob(ctx context.Context, col Collector) {
 	if a.Jitter > 0 {
 		select {
 		case <-time.After(rand.N(a.Jitter)):
@@ -145,6 +150,42 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 			return
 		}
 	}
+	d, ok := col.(Discoverer)
+	if !ok {
+		a.runOnce(ctx, col)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	found, err := d.Discover(ctx)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	a.mu.Lock()
+	if err == nil {
+		a.discovered[d.Name()] = found
+		for _, c := range found {
+			a.addSource(c)
+		}
+	} else {
+		found = a.discovered[d.Name()]
+	}
+	a.mu.Unlock()
+	if err != nil {
+		// Sealed as that source's failed run; what an earlier discovery
+		// found is still collected.
+		a.runOnce(ctx, &Failed{Source: d, Err: err})
+	} else {
+		a.record(d.Name(), time.Now(), nil)
+		a.Log.Info("discovered", "collector", d.Name(), "found", len(found))
+	}
+	for _, c := range found {
+		a.runOnce(ctx, c)
+	}
+}
+
+func (a *Agent) runOnce(ctx context.Context, col Collector) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -164,30 +205,65 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 		return
 	}
 	a.mu.Lock()
-	st := a.status[name]
-	st.LastRun, st.Runs = start.UTC(), st.Runs+1
-	a.metrics.runs.WithLabelValues(name).Inc()
 	if res.Manifest > 0 {
 		a.metrics.chainLength.Set(float64(res.Manifest))
 		a.metrics.artifacts.Add(float64(res.Artifacts))
 		a.metrics.bytes.Add(float64(res.Bytes))
 	}
-	if err != nil {
-		st.Failures++
-		st.LastError = err.Error()
-		a.metrics.failures.WithLabelValues(name).Inc()
-	} else {
-		st.LastSuccess, st.LastError = time.Now().UTC(), ""
-		a.metrics.lastSuccess.WithLabelValues(name).Set(float64(st.LastSuccess.Unix()))
+	for _, f := range res.Found {
+		a.metrics.findings.WithLabelValues(f.Kind, string(f.Severity), name).Inc()
 	}
-	a.status[name] = st
 	a.mu.Unlock()
+	a.record(name, start, err)
+	a.logFindings(name, res)
 	if err != nil {
 		a.Log.Error("collection failed", "collector", name, "run", res.Run, "manifest", res.Manifest, "err", err)
 		return
 	}
 	a.Log.Info("collected", "collector", name, "run", res.Run, "manifest", res.Manifest, "artifacts", res.Artifacts,
 		"bytes", res.Bytes, "findings", res.Findings, "took", time.Since(start).Round(time.Millisecond).String())
+}
+
+// record counts a run of a source (or a discovery) and its outcome.
+func (a *Agent) record(name string, start time.Time, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.status[name]
+	st.LastRun, st.Runs = start.UTC(), st.Runs+1
+	a.metrics.runs.WithLabelValues(name).Inc()
+	if err != nil {
+		st.Failures++
+		st.ConsecutiveFailures++
+		st.LastError = err.Error()
+		a.metrics.failures.WithLabelValues(name).Inc()
+	} else {
+		st.LastSuccess, st.LastError, st.ConsecutiveFailures = time.Now().UTC(), "", 0
+		a.metrics.lastSuccess.WithLabelValues(name).Set(float64(st.LastSuccess.Unix()))
+	}
+	a.metrics.consecutive.WithLabelValues(name).Set(float64(st.ConsecutiveFailures))
+	a.status[name] = st
+	degraded := 0.0
+	if len(a.failing()) > 0 {
+		degraded = 1
+	}
+	a.metrics.degraded.Set(degraded)
+}
+
+// logFindings logs each finding a run sealed, one line each: failures as
+// errors, warnings as warnings.
+func (a *Agent) logFindings(name string, res Result) {
+	for _, f := range res.Found {
+		level := slog.LevelWarn
+		if f.Severity == custody.SeverityFailure {
+			level = slog.LevelError
+		}
+		attrs := []any{"collector", name, "source", name, "kind", f.Kind, "severity", string(f.Severity), "object", f.Object,
+			"message", f.Message, "run", res.Run, "manifest", res.Manifest}
+		if f.Remedy != "" {
+			attrs = append(attrs, "remedy", f.Remedy)
+		}
+		a.Log.Log(context.Background(), level, "finding", attrs...)
+	}
 }
 
 // resealFailed seals what earlier runs stored but could not seal.
@@ -211,8 +287,30 @@ func (a *Agent) resealFailed(ctx context.Context) {
 	a.Log.Info("resealed runs that could not seal", "runs", ids, "artifacts", n)
 }
 
-// Handler serves /healthz (JSON status of every collector) and /metrics
-// (Prometheus).
+// failingSource is a source /healthz names as failing.
+type failingSource struct {
+	Collector           string `json:"collector"`
+	ConsecutiveFailures int    `json:"consecutiveFailures"`
+	LastError           string `json:"lastError"`
+}
+
+// failing lists the sources that failed their last UnhealthyAfter runs in
+// a row, by name. Called with a.mu held.
+func (a *Agent) failing() []failingSource {
+	var out []failingSource
+	for name, st := range a.status {
+		if st.ConsecutiveFailures >= a.unhealthyAfter() {
+			out = append(out, failingSource{Collector: name, ConsecutiveFailures: st.ConsecutiveFailures, LastError: st.LastError})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Collector < out[j].Collector })
+	return out
+}
+
+// Handler serves /healthz and /metrics (Prometheus). /healthz answers 200
+// with every collector's status, or 503 "degraded" naming the sources
+// that failed their last UnhealthyAfter runs in a row, with their last
+// error.
 func (a *Agent) Handler() http.Handler {
 	a.init()
 	mux := http.NewServeMux()
@@ -223,12 +321,20 @@ func (a *Agent) Handler() http.Handler {
 		for k, v := range a.status {
 			st[k] = v
 		}
+		failing := a.failing()
 		a.mu.Unlock()
+		status, code := "ok", http.StatusOK
+		if len(failing) > 0 {
+			status, code = "degraded", http.StatusServiceUnavailable
+		}
 		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(struct {
-			Status     string                     `json:"status"`
-			Collectors map[string]collectorStatus `json:"collectors"`
-		}{"ok", st})
+			Status         string                     `json:"status"`
+			UnhealthyAfter int                        `json:"unhealthyAfter"`
+			Failing        []failingSource            `json:"failing,omitempty"`
+			Collectors     map[string]collectorStatus `json:"collectors"`
+		}{status, a.unhealthyAfter(), failing, st})
 	})
 	return mux
 }

@@ -59,6 +59,9 @@ type Result struct {
 	Bytes     int64  `json:"bytes"`
 	Findings  int    `json:"findings"`
 	Error     string `json:"error,omitempty"`
+	// Found are the findings sealed in the manifest, for the agent's logs
+	// and metrics.
+	Found []custody.Finding `json:"-"`
 }
 
 // ErrUnsealed means a run stored artifacts but could not seal them; the
@@ -99,7 +102,7 @@ func RunOne(ctx context.Context, chain *custody.Chain, c Collector) (Result, err
 	if err != nil {
 		return res, fmt.Errorf("%s: %w: %w", c.Name(), ErrUnsealed, err)
 	}
-	res.Manifest, res.Findings = m.Seq, len(out.Findings)
+	res.Manifest, res.Findings, res.Found = m.Seq, len(out.Findings), out.Findings
 	for _, a := range run.Artifacts() {
 		res.Artifacts++
 		res.Bytes += a.Size

@@ -134,10 +134,14 @@ func (p *Posture) Collect(ctx context.Context, run Run) (Outcome, error) {
 	changes := Diff(prev, &snap)
 	for _, c := range changes {
 		msg := fmt.Sprintf("%s changed: %s -> %s", c.Setting, describe(c.Before), describe(c.After))
+		// A change that opens the bucket (made public, versioning off) is
+		// a failure: the agent logs it as an error and alerts count it.
+		severity := custody.SeverityWarning
 		if c.Risk != "" {
 			msg += " (" + c.Risk + ")"
+			severity = custody.SeverityFailure
 		}
-		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "posture-change", Object: "s3://" + p.Bucket, Message: msg})
+		out.Findings = append(out.Findings, custody.Finding{Severity: severity, Kind: "posture-change", Object: "s3://" + p.Bucket, Message: msg})
 	}
 	out.AfterSeal(func(ctx context.Context) error {
 		for _, c := range changes {

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,17 +18,39 @@ import (
 )
 
 func newAgentCommand(g *globals) *cobra.Command {
+	var unhealthyAfter int
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the always-on agent: every collector on its schedule",
 		Long: `Run every configured collector on its cron schedule (schedules: in the
 config), each run sealed in this agent's chain. Runs of one collector never
-overlap; a failing source never stops the others. /healthz and Prometheus
-/metrics are served on agent.listen. SIGINT or SIGTERM stop the agent: runs in
-flight are sealed before it exits, and the next start reseals anything a
-crash left behind. Logs are JSON lines on stderr (agent.log_json).`,
+overlap; a failing source never stops the others, and a source that must be
+discovered (trails not listed in the config) is discovered on its schedule, a
+failed discovery being that source's failed run.
+
+/healthz and Prometheus /metrics are served on agent.listen (loopback only).
+/healthz answers 503 "degraded", naming the sources and their last error, when
+a source failed its last --unhealthy-after runs in a row. Every finding a run
+seals is logged on its own line (failures as errors, warnings as warnings) and
+counted in custody_findings_total; every series exists from the start, at zero.
+
+SIGTERM stops the agent (exit 0), SIGINT interrupts it (exit 130): either way
+runs in flight are sealed before it exits, and the next start reseals anything
+a crash left behind. Logs are JSON lines on stderr (agent.log_json).
+
+Exit codes: 0 stopped by SIGTERM, 2 usage or configuration error (agent.listen
+not a loopback address, or already in use), 130 interrupted (SIGINT).`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if unhealthyAfter < 1 {
+				return cli.Usagef("--unhealthy-after %d: at least 1 expected", unhealthyAfter)
+			}
+			// Which signal stops the agent decides its exit code; the
+			// context main cancels on either does not say.
+			signals := make(chan os.Signal, 1)
+			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(signals)
+
 			cfg, err := g.loadConfig(cmd, map[string]string{"agent.listen": "listen"})
 			if err != nil {
 				return err
@@ -37,35 +61,58 @@ crash left behind. Logs are JSON lines on stderr (agent.log_json).`,
 			}
 			log := slog.New(h).With("stream", cfg.Agent.Stream)
 			ctx := cmd.Context()
-			ev, cs, err := openCollectors(ctx, g, cfg)
+			// Bind first: an address in use is a configuration error,
+			// reported before anything is opened.
+			var ln net.Listener
+			if cfg.Agent.Listen != "" {
+				if ln, err = listen(cfg.Agent.Listen); err != nil {
+					return err
+				}
+				defer ln.Close()
+			}
+			ev, cs, err := openCollectors(ctx, g, cfg, "")
 			if err != nil {
 				return err
 			}
 			defer ev.Close()
 			jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
 			a := &collector.Agent{
-				Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log,
+				Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: unhealthyAfter,
 			}
-			if cfg.Agent.Listen != "" {
-				stop, err := serve(ctx, cfg.Agent.Listen, a.Handler(), log)
-				if err != nil {
-					return err
-				}
-				defer stop()
+			if ln != nil {
+				defer serve(ctx, ln, a.Handler(), log)()
 			}
 			log.Info("agent started", "collectors", len(cs), "bucket", cfg.Store.Bucket)
 			err = a.Run(ctx)
+			if err == nil && interrupted(signals) {
+				log.Info("agent interrupted")
+				return context.Canceled
+			}
 			log.Info("agent stopped")
 			return err
 		},
 	}
 	cmd.Flags().String("listen", "", "address of /healthz and /metrics (overrides agent.listen)")
+	cmd.Flags().IntVar(&unhealthyAfter, "unhealthy-after", collector.DefaultUnhealthyAfter, "failed runs in a row of one source that make /healthz answer 503")
 	return cmd
 }
 
-// serve starts the health and metrics server; only loopback addresses are
-// accepted, so nothing about the evidence is exposed beyond the host.
-func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (func(), error) {
+// interrupted says whether SIGINT (rather than SIGTERM, or nothing) is
+// what stopped the agent. The signal reaches this channel as it reaches
+// main's context, so a short wait covers the two being delivered apart.
+func interrupted(signals <-chan os.Signal) bool {
+	select {
+	case s := <-signals:
+		return s == os.Interrupt
+	case <-time.After(100 * time.Millisecond):
+		return false
+	}
+}
+
+// listen binds the health and metrics address; only loopback addresses
+// are accepted, so nothing about the evidence is exposed beyond the host.
+// An address in use is a usage error, naming it.
+func listen(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, cli.Usagef("agent.listen %q: %v", addr, err)
@@ -75,8 +122,14 @@ func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, cli.Usagef("agent.listen %s: cannot listen (another agent or program uses the address?): %v", addr, err)
 	}
+	return ln, nil
+}
+
+// serve serves the health and metrics handler on ln until the returned
+// function is called.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) func() {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -88,5 +141,5 @@ func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-	}, nil
+	}
 }
