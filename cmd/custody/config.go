@@ -32,11 +32,11 @@ are errors, so a typo cannot silently disable a collector.
 Exit codes: 0 valid, 2 invalid or unreadable.`,
 		Args: cli.MaxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file := g.configFile
+			src := cli.ConfigSource{File: g.configFile}
 			if len(args) == 1 {
-				file = args[0]
+				src = cli.ConfigSource{File: args[0], FileFrom: "the argument"}
 			}
-			return runConfigCheck(g.printer(), cli.ConfigSource{File: file})
+			return runConfigCheck(g.printer(), src)
 		},
 	}
 }

@@ -16,13 +16,29 @@ import (
 )
 
 // Problem is one thing wrong with a configuration: the dotted path of the
-// field (list items as [i]) and what is expected there.
+// field (list items as [i]), what is expected there, and where the value
+// came from.
 type Problem struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	// Source is where the value came from: a flag (--bucket), an
+	// environment variable (CUSTODY_STORE_BUCKET), the file's path, or
+	// SourceDefault; empty when nothing set it.
+	Source string `json:"source,omitempty"`
 }
 
-func (p Problem) String() string { return p.Path + ": " + p.Message }
+// SourceDefault is the Source of a value that came from Defaults.
+const SourceDefault = "default"
+
+func (p Problem) String() string {
+	switch p.Source {
+	case "":
+		return p.Path + ": " + p.Message
+	case SourceDefault:
+		return p.Path + " (the default): " + p.Message
+	}
+	return p.Path + " (from " + p.Source + "): " + p.Message
+}
 
 // Problems is a list of problems that is also an error.
 type Problems []Problem

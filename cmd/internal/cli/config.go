@@ -25,6 +25,8 @@ const DefaultConfigFile = "custody.yaml"
 type ConfigSource struct {
 	// File is --config; empty means $CUSTODY_CONFIG, then ./custody.yaml.
 	File string
+	// FileFrom says what named File, for messages ("--config" when empty).
+	FileFrom string
 	// Flags and Bindings map config keys to flags that override them when
 	// set on the command line (flags > env > file > defaults).
 	Flags    *pflag.FlagSet
@@ -33,42 +35,69 @@ type ConfigSource struct {
 	Getenv func(string) string
 }
 
+func (s ConfigSource) getenv(k string) string {
+	if s.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return s.Getenv(k)
+}
+
 // ResolveFile returns the config file to read and whether it was asked for
 // explicitly (a missing explicit file is an error; a missing default is not).
 func (s ConfigSource) ResolveFile() (path string, explicit bool) {
-	getenv := s.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
+	path, from := s.resolve()
+	return path, from != ""
+}
+
+// resolve returns the config file and what named it: the flag, the
+// environment variable, or "" for the default ./custody.yaml.
+func (s ConfigSource) resolve() (path, from string) {
 	if s.File != "" {
-		return s.File, true
+		from = s.FileFrom
+		if from == "" {
+			from = "--config"
+		}
+		return s.File, from
 	}
-	if f := getenv("CUSTODY_CONFIG"); f != "" {
-		return f, true
+	if f := s.getenv("CUSTODY_CONFIG"); f != "" {
+		return f, "$CUSTODY_CONFIG"
 	}
-	return DefaultConfigFile, false
+	return DefaultConfigFile, ""
+}
+
+// EnvName is the environment variable that overrides a config key:
+// store.retention.days is CUSTODY_STORE_RETENTION_DAYS.
+func EnvName(key string) string {
+	return "CUSTODY_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
 // LoadConfig reads the configuration with a local viper instance into the
 // typed struct. It returns config.Problems (every unknown key, decoding
-// error and invalid field) when the result is not usable.
+// error and invalid field, each with where its value came from) when the
+// result is not usable, and a UsageError when an explicitly named file
+// does not exist; both are exit 2.
 func LoadConfig(s ConfigSource) (config.Config, error) {
 	v := viper.New()
 	for k, d := range config.Defaults() {
 		v.SetDefault(k, d)
 	}
-	path, explicit := s.ResolveFile()
+	path, from := s.resolve()
+	fileFound := true
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
 		var notFound viper.ConfigFileNotFoundError
+		var parse viper.ConfigParseError
 		switch {
 		case errors.As(err, &notFound), errors.Is(err, fs.ErrNotExist):
-			if explicit {
-				return config.Config{}, fmt.Errorf("config file %s: %w", path, fs.ErrNotExist)
+			if from != "" {
+				return config.Config{}, UsageError{Err: fmt.Errorf("config file %s (named by %s): %w", path, from, fs.ErrNotExist)}
 			}
-		default:
+			fileFound = false
+		case errors.As(err, &parse):
 			return config.Config{}, config.Problems{{Path: path, Message: "not valid YAML: " + err.Error()}}
+		default:
+			return config.Config{}, config.Problems{{Path: path, Message: "cannot read the file: " + err.Error()}}
 		}
 	}
 	v.SetEnvPrefix("CUSTODY")
@@ -108,10 +137,46 @@ func LoadConfig(s ConfigSource) (config.Config, error) {
 			problems = append(problems, p)
 		}
 	}
-	if len(problems) > 0 {
-		return cfg, problems
+	if len(problems) == 0 {
+		return cfg, nil
 	}
-	return cfg, nil
+	for i := range problems {
+		problems[i].Source = s.origin(v, problems[i].Path, path)
+	}
+	if !fileFound {
+		// Nothing named a file and there is none here: say where we
+		// looked, first, since that is the likely cause of the rest.
+		wd, _ := os.Getwd()
+		problems = append(config.Problems{{Path: "(config file)", Message: fmt.Sprintf(
+			"none found: --config was not given, $CUSTODY_CONFIG is not set, and there is no ./%s in %s", DefaultConfigFile, wd)}}, problems...)
+	}
+	return cfg, problems
+}
+
+// origin says where the value at a problem's path came from, with the
+// precedence viper applies: a flag set on the command line, then the
+// environment, then the file, then the defaults. Items of lists ([i])
+// come from wherever the list did.
+func (s ConfigSource) origin(v *viper.Viper, path, file string) string {
+	key := strings.ToLower(path)
+	if i := strings.IndexByte(key, '['); i >= 0 {
+		key = key[:i]
+	}
+	if name, ok := s.Bindings[key]; ok && s.Flags != nil {
+		if f := s.Flags.Lookup(name); f != nil && f.Changed {
+			return "--" + name
+		}
+	}
+	if _, known := config.Defaults()[key]; (known || v.InConfig(key)) && s.getenv(EnvName(key)) != "" {
+		return EnvName(key)
+	}
+	if v.InConfig(key) {
+		return file
+	}
+	if d, known := config.Defaults()[key]; known && !reflect.ValueOf(d).IsZero() {
+		return config.SourceDefault
+	}
+	return ""
 }
 
 // stringToTimeHook accepts RFC 3339 strings (YAML leaves quoted times as
