@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+	"modernc.org/sqlite" // the pure-Go SQLite driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrNewerSchema means the ledger was written by a newer custody; this
@@ -51,6 +54,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String()
 
+	// The ledger names buckets, keys and cases: readable by its owner
+	// only. An empty file is a new database to SQLite, and SQLite gives
+	// the -wal and -shm files it creates the main file's mode.
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
@@ -61,9 +70,47 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	}
 	if err := l.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return nil, l.wrap("open ledger", err)
 	}
 	return l, nil
+}
+
+// createPrivate creates path, empty and with mode 0600, unless it exists.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	// The umask may have narrowed the mode, never widened it; set it
+	// exactly anyway, before any data is written.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ErrCorrupt means the ledger file is not a SQLite database, or a
+// damaged one.
+var ErrCorrupt = errors.New("the ledger file is damaged or not a SQLite database")
+
+// wrap adds the ledger's path to err and, when SQLite reports the file
+// damaged or not a database, says what to do: the ledger is only an
+// index, and the evidence bucket holds everything it indexes.
+func (l *Ledger) wrap(what string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("%s %s: %w (%v). The ledger is only an index of the evidence bucket, which holds "+
+				"everything it records: move %s aside and the next run starts a new one, rebuilt from the bucket and the sources; "+
+				"custody verify --no-ledger checks the evidence without it", what, l.path, ErrCorrupt, err, l.path)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", what, l.path, err)
 }
 
 // Close closes the database.

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -205,6 +207,74 @@ func TestHelperProcess(t *testing.T) {
 	for i := 0; i < writes; i++ {
 		if err := l.SetCursor(ctx, "proc"+id, strconv.Itoa(i), "v"); err != nil {
 			t.Fatalf("helper %s write %d: %v", id, i, err)
+		}
+	}
+}
+
+func TestFilesArePrivate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// A write while open, so that SQLite has its -wal and -shm files.
+	if err := l.SetCursor(ctx, "c", "s", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+}
+
+func TestCorruptLedgerSaysWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	notDB := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(notDB, bytes.Repeat([]byte("not a database\n"), 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	damaged := filepath.Join(dir, "damaged.db")
+	l, err := Open(ctx, damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500; i++ {
+		if err := l.SetCursor(ctx, "c", fmt.Sprint("scope-", i), "some value to fill pages"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	b, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 4096; i < len(b); i++ { // every page after the header page
+		b[i] = 0xa5
+	}
+	if err := os.WriteFile(damaged, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{notDB, damaged} {
+		l, err := Open(ctx, path)
+		if err == nil {
+			_, err = l.Stats(ctx)
+			l.Close()
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: %v, want ErrCorrupt", path, err)
+		}
+		for _, want := range []string{path, "only an index", "rebuilt from the bucket", "custody verify --no-ledger"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error does not say %q: %v", path, want, err)
+			}
 		}
 	}
 }

@@ -132,14 +132,14 @@ var statTables = []string{"runs", "artifacts", "manifests", "chain_heads", "curs
 func (l *Ledger) Stats(ctx context.Context) (Stats, error) {
 	v, err := l.SchemaVersion(ctx)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, l.wrap("read ledger", err)
 	}
 	st := Stats{Schema: v}
 	for _, t := range statTables {
 		var n int64
 		// Table names come from the fixed list above, never from input.
 		if err := l.db.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
-			return Stats{}, fmt.Errorf("count %s: %w", t, err)
+			return Stats{}, l.wrap("count "+t+" in", err)
 		}
 		st.Tables = append(st.Tables, TableCount{Name: t, Rows: n})
 	}
