@@ -47,6 +47,8 @@ type Summary struct {
 	Unrecoverable  []Action       `json:"unrecoverable"` // known to have existed at T, found nowhere
 	Pending        []string       `json:"pending"`       // archived versions being restored: run --resume later
 	Skipped        int            `json:"skipped"`       // done before a resume
+	Total          int            `json:"total"`         // actions that change the bucket, to apply in this run
+	Applied        int            `json:"applied"`       // of those, applied in this run
 	Failed         []ActionResult `json:"failed"`
 	Mismatched     []string       `json:"mismatched"` // keys not at their target state afterwards
 }
@@ -72,7 +74,10 @@ type Applier struct {
 	// Replica and ReplicaBucket serve replica-copy actions.
 	Replica       replicaAPI
 	ReplicaBucket string
-	// Progress, if set, is called as actions finish.
+	// Progress, if set, is called with 0 first, then as each action that
+	// changes the bucket finishes (done, failed or pending), with the
+	// number finished so far and the number to apply (Summary.Total).
+	// Actions cut short by an interrupt are not counted.
 	Progress func(done, total int)
 	// Journalled, if set, is called once a new job and all its actions are
 	// in the journal: from then on the job can be resumed.
@@ -104,46 +109,117 @@ func (ap *Applier) Start(ctx context.Context, job string, plan *Plan) (*Summary,
 // Resume applies the actions of a journalled job that are not done yet,
 // checking first whether each already took effect before the crash.
 func (ap *Applier) Resume(ctx context.Context, job string) (*Summary, error) {
-	sum, err := ap.apply(ctx, job, true)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, fmt.Errorf("%w: the journal %s has no such job, so nothing of it was applied; check --ledger, or run recover again without --resume", err, ap.Ledger.Path())
-	}
-	return sum, err
+	return ap.apply(ctx, job, true)
 }
 
+// Job is a journalled recovery job: its whole plan, and what is left.
+type Job struct {
+	ID string
+	// Plan holds every action of the job, in journal order.
+	Plan *Plan
+	// Done marks, per action of Plan, whether the journal records it done.
+	Done []bool
+	seqs []int
+}
+
+// Remaining is the plan of the actions not recorded as done.
+func (j *Job) Remaining() *Plan {
+	r := &Plan{Bucket: j.Plan.Bucket, Prefix: j.Plan.Prefix, Target: j.Plan.Target, Actions: []Action{}}
+	for i, a := range j.Plan.Actions {
+		if !j.Done[i] {
+			r.Actions = append(r.Actions, a)
+		}
+	}
+	return r
+}
+
+// LoadJob reads a journalled job. It only reads the journal.
+func LoadJob(ctx context.Context, l *ledger.Ledger, job string) (*Job, error) {
+	bucket, prefix, target, acts, err := l.RecoveryJob(ctx, job)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the journal %s has no such job, so nothing of it was applied; check --ledger, or run recover again without --resume", err, l.Path())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %s from the journal %s: %w", job, l.Path(), err)
+	}
+	j := &Job{ID: job, Plan: &Plan{Bucket: bucket, Prefix: prefix, Target: target, Actions: make([]Action, 0, len(acts))}}
+	for _, ra := range fairOrder(acts) {
+		var a Action
+		if err := json.Unmarshal([]byte(ra.Detail), &a); err != nil {
+			return nil, fmt.Errorf("job %s action %d: %w", job, ra.Seq, err)
+		}
+		j.Plan.Actions = append(j.Plan.Actions, a)
+		j.Done = append(j.Done, ra.State == "done")
+		j.seqs = append(j.seqs, ra.Seq)
+	}
+	return j, nil
+}
+
+// InterruptedError is returned when the context is cancelled while a job
+// is applied: Done of Total actions that change the bucket had finished.
+// The job resumes with --resume.
+type InterruptedError struct {
+	Job         string
+	Done, Total int
+	Err         error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("job %s interrupted after %d of %d actions: %v", e.Job, e.Done, e.Total, e.Err)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
 func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summary, error) {
-	bucket, prefix, target, acts, err := ap.Ledger.RecoveryJob(ctx, job)
+	j, err := LoadJob(ctx, ap.Ledger, job)
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{Bucket: bucket, Prefix: prefix, Target: target}
-	acts = fairOrder(acts)
-	var finished atomic.Int64
-	total := len(acts)
+	bucket := j.Plan.Bucket
 	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}, Unrecoverable: []Action{}, Pending: []string{}}
+	for i, a := range j.Plan.Actions {
+		if !j.Done[i] && IsChange(a.Kind) {
+			sum.Total++
+		}
+	}
+	// finished counts the actions that change the bucket and came to an
+	// end (done, failed or pending): never one cut short by an interrupt.
+	var finished atomic.Int64
 	var mu sync.Mutex
 	done := newDoneMarks(ap.Ledger, job)
 	defer done.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(ap.Concurrency, 1))
-	for _, ra := range acts {
-		var a Action
-		if err := json.Unmarshal([]byte(ra.Detail), &a); err != nil {
-			return nil, fmt.Errorf("job %s action %d: %w", job, ra.Seq, err)
-		}
-		plan.Actions = append(plan.Actions, a)
-		if ra.State == "done" {
+	if ap.Progress != nil {
+		ap.Progress(0, sum.Total)
+	}
+	for i, a := range j.Plan.Actions {
+		if j.Done[i] {
 			sum.Skipped++
 			continue
+		}
+		if ctx.Err() != nil {
+			break // interrupted: schedule nothing more
 		}
 		// Any action not marked done may have taken effect before a
 		// crash: do checks first where repeating it would not be a no-op.
 		resumed := resuming
-		seq := ra.Seq
+		seq := j.seqs[i]
 		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil
+			}
 			err := ap.do(gctx, bucket, a, resumed)
-			if ap.Progress != nil {
-				ap.Progress(int(finished.Add(1)), total)
+			if err != nil && ctx.Err() != nil {
+				// Cut short by the interrupt: not failed, not done. It
+				// may have landed; a resume checks before repeating it.
+				return nil
+			}
+			if IsChange(a.Kind) {
+				n := int(finished.Add(1))
+				if ap.Progress != nil {
+					ap.Progress(n, sum.Total)
+				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -169,17 +245,26 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 			case Unrecoverable:
 				sum.Unrecoverable = append(sum.Unrecoverable, a)
 			}
+			if IsChange(a.Kind) {
+				sum.Applied++
+			}
 			done.add(seq)
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return sum, err
+	werr := g.Wait()
+	// Record what finished, interrupted or not: a resume skips it.
+	derr := done.close()
+	if ctx.Err() != nil {
+		return sum, &InterruptedError{Job: job, Done: int(finished.Load()), Total: sum.Total, Err: ctx.Err()}
 	}
-	if err := done.close(); err != nil {
-		return sum, err
+	if werr != nil {
+		return sum, werr
 	}
-	bad, err := StateAt(ctx, ap.API, plan)
+	if derr != nil {
+		return sum, derr
+	}
+	bad, err := StateAt(ctx, ap.API, j.Plan)
 	if err != nil {
 		return sum, err
 	}

@@ -44,6 +44,25 @@ type Plan struct {
 	Actions   []Action  `json:"actions"`
 	Unchanged int       `json:"unchanged"`
 	Keys      int       `json:"keys"`
+	// Oldest is the time of the oldest version or delete marker listed
+	// in the bucket (under Prefix): CheckTarget compares it with Target.
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// IsChange reports whether an action of kind changes the bucket: the
+// others (new-key, unrecoverable) are reported only.
+func IsChange(kind string) bool { return kind != ReportNew && kind != Unrecoverable }
+
+// Changes is the number of actions that change the bucket: the one count
+// the confirmation, the progress and the summary use.
+func (p *Plan) Changes() int {
+	n := 0
+	for _, a := range p.Actions {
+		if IsChange(a.Kind) {
+			n++
+		}
+	}
+	return n
 }
 
 // Counts summarises a plan per kind: actions and bytes.
@@ -141,7 +160,15 @@ func MakePlan(ctx context.Context, api lister, bucket string, target time.Time, 
 			}
 		}
 		if sok && sk == key {
+			if IsCustodyKey(key) {
+				return nil, &EvidenceBucketError{Bucket: bucket, Why: "it has custody manifests, such as " + key}
+			}
 			live = sh
+			for _, e := range sh {
+				if plan.Oldest.IsZero() || e.at.Before(plan.Oldest) {
+					plan.Oldest = e.at.UTC()
+				}
+			}
 			if sk, sh, sok, err = src.next(ctx); err != nil {
 				return nil, err
 			}

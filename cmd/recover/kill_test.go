@@ -101,7 +101,7 @@ func TestKillAndResume(t *testing.T) {
 	}
 	t.Logf("killed with %d of %d keys still to restore", left, n)
 
-	out, code := run(t, "--resume", job, "--ledger", journal)
+	out, code := run(t, "--resume", job, "--ledger", journal, "--yes")
 	if code != 0 || !strings.Contains(out, "verified: every key is back") {
 		t.Fatalf("resume: exit %d\n%s", code, out)
 	}

@@ -10,14 +10,13 @@ import (
 	"time"
 
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws" // awskms:// signers, for sealing recoveries
-
-	"github.com/custody-ir/custody/cmd/internal/cli"
+	"golang.org/x/term"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	g := &globals{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
+	g := &globals{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now, interactive: term.IsTerminal(int(os.Stdin.Fd()))}
 	err := newRootCommand(g).ExecuteContext(ctx)
 	stop()
-	os.Exit(cli.ExitCode(err, os.Stderr))
+	os.Exit(exitCode(err, os.Stderr))
 }

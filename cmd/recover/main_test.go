@@ -28,7 +28,7 @@ func run(t *testing.T, args ...string) (string, int) {
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
-	code := cli.ExitCode(err, &out)
+	code := exitCode(err, &out)
 	return out.String(), code
 }
 

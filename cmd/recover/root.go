@@ -15,12 +15,14 @@ type globals struct {
 	stdout io.Writer
 	stderr io.Writer
 	now    func() time.Time
+	// interactive is whether stdin is a terminal to confirm on.
+	interactive bool
 }
 
 // recoverOptions are the command's flags.
 type recoverOptions struct {
 	bucket, since, prefix                 string
-	dryRun, yes, removeNew, json          bool
+	dryRun, yes, removeNew, json, force   bool
 	replicaBucket, replicaRegion, replica string
 	concurrency                           int
 	resume, planOut, batchManifest        string
@@ -43,7 +45,8 @@ func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.planOut, "plan-out", "", "write the plan as JSON to this file")
 	fs.StringVar(&o.batchManifest, "batch-manifest", "", "write the copy actions as an S3 Batch Operations CSV manifest")
 	fs.BoolVar(&o.json, "json", false, "print the plan and summary as JSON")
-	fs.StringVar(&o.ledger, "ledger", "recover-journal.db", "SQLite journal of recovery jobs (resume needs the same one); with --config, the custody ledger")
+	fs.StringVar(&o.ledger, "ledger", "", "SQLite journal of recovery jobs (resume needs the same one); default $XDG_STATE_HOME/custody/recover-journal.db (~/.local/state/custody/), or with --config the custody ledger")
+	fs.BoolVar(&o.force, "force", false, "plan even with --since before the oldest version in the bucket (never lets recover change an evidence bucket)")
 	fs.StringVarP(&o.config, "config", "c", "", "custody configuration: the recovery is sealed as a signed custody event in the evidence store")
 }
 
@@ -59,6 +62,9 @@ func (o *recoverOptions) validate() error {
 	if (o.replicaRegion != "" || o.replica != "") && o.replicaBucket == "" {
 		return cli.Usagef("--replica-region and --replica-endpoint need --replica-bucket")
 	}
+	if o.resume != "" && (o.planOut != "" || o.batchManifest != "") {
+		return cli.Usagef("--plan-out and --batch-manifest make a new plan; --resume %s applies the journalled one", o.resume)
+	}
 	if o.concurrency < 1 || o.concurrency > 1024 {
 		return cli.Usagef("--concurrency must be between 1 and 1024, got %d", o.concurrency)
 	}
@@ -73,6 +79,10 @@ func newRootCommand(g *globals) *cobra.Command {
 		Long: `recover puts a versioned bucket back as it was at T: it removes delete
 markers placed after T, copies back the versions current at T, and takes
 permanently deleted versions from a Cross-Region-Replication replica.
+
+--dry-run never changes anything, with or without --resume. Applying, new or
+resumed, asks on a terminal and otherwise needs --yes. A bucket that holds a
+custody evidence store (or is store.bucket in --config) is refused, always.
 
 AWS access follows the SDK's standard chain: profiles, AWS_REGION,
 AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 (with path-style addressing).

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/dustin/go-humanize"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/custody/ledger"
+	recovery "github.com/custody-ir/custody/recover"
+)
+
+// interrupted is an apply cut short by SIGINT or SIGTERM: exit 130, with
+// how far it got and how to resume it.
+type interrupted struct {
+	msg string
+	err error
+}
+
+func (e *interrupted) Error() string { return e.msg }
+func (e *interrupted) Unwrap() error { return e.err }
+
+// exitCode is cli.ExitCode, printing an interrupted apply's own message.
+func exitCode(err error, stderr io.Writer) int {
+	var ie *interrupted
+	if errors.As(err, &ie) {
+		fmt.Fprintln(stderr, ie.msg)
+		return cli.ExitCanceled
+	}
+	return cli.ExitCode(err, stderr)
+}
+
+// confirm prints the plan's lines and asks before plan is applied: on a
+// terminal it asks, repeating the counts per kind; without one it needs
+// --yes, and refuses before printing a line of the plan otherwise.
+func (s *session) confirm(plan *recovery.Plan, what string) error {
+	g, o := s.g, s.o
+	n := plan.Changes()
+	if what == "" {
+		what = "the plan"
+	}
+	if !o.yes && !g.interactive {
+		return cli.Usagef("%s for s3://%s has %s; without a terminal to confirm on, pass --yes to apply it (or --dry-run to list it); nothing was changed",
+			what, plan.Bucket, countsLine(plan))
+	}
+	if !o.json {
+		printPlan(g.stdout, plan)
+	}
+	if o.yes {
+		return nil
+	}
+	fmt.Fprintf(g.stderr, "%s for s3://%s has %s\napply %d action(s) to s3://%s? [y/N] ", what, plan.Bucket, countsLine(plan), n, plan.Bucket)
+	answer, _ := bufio.NewReader(g.stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return cli.Usagef("not confirmed; nothing was changed")
+}
+
+// countsLine is "3 action(s): 1 copy (4 B), 2 remove-markers (10 B)",
+// counting only actions that change the bucket; reported ones follow.
+func countsLine(p *recovery.Plan) string {
+	counts := p.Counts()
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var change, report []string
+	for _, k := range kinds {
+		c := counts[k]
+		if recovery.IsChange(k) {
+			change = append(change, fmt.Sprintf("%d %s (%s)", c[0], k, humanize.IBytes(uint64(c[1]))))
+		} else {
+			report = append(report, fmt.Sprintf("%d %s", c[0], k))
+		}
+	}
+	s := fmt.Sprintf("%d action(s)", p.Changes())
+	if len(change) > 0 {
+		s += ": " + strings.Join(change, ", ")
+	}
+	if len(report) > 0 {
+		s += "; reported only: " + strings.Join(report, ", ")
+	}
+	return s
+}
+
+func finish(p cli.Printer, r result, resumeHint string) error {
+	s := r.Summary
+	if err := p.Result(r, func(w io.Writer) {
+		fmt.Fprintf(w, "job %s: %d of %d action(s) applied: %d delete marker(s) removed, %d version(s) copied back, %d restored from the replica, %d new key(s) hidden, %d reported, %d done before, %d failed\n",
+			s.Job, s.Applied, s.Total, s.MarkersRemoved, s.Copied, s.FromReplica, s.Hidden, s.Reported, s.Skipped, len(s.Failed))
+		for _, f := range s.Failed {
+			fmt.Fprintf(w, "FAILED %s %s: %s\n", f.Kind, f.Key, f.Error)
+		}
+		if len(s.Mismatched) == 0 && len(s.Failed) == 0 {
+			fmt.Fprintln(w, "verified: every key is back at its state at the target time")
+		}
+		for _, k := range s.Mismatched {
+			fmt.Fprintf(w, "MISMATCH %s is not at its target state\n", k)
+		}
+		if len(s.Pending) > 0 {
+			fmt.Fprintf(w, "PENDING %d archived version(s) are being restored (%s); when S3 has restored them, run: %s --yes\n",
+				len(s.Pending), strings.Join(s.Pending, ", "), resumeHint)
+		}
+		for _, a := range s.Unrecoverable {
+			fmt.Fprintf(w, "UNRECOVERABLE %s version %s (ETag %s, %d bytes, %s): %s\n", a.Key, a.VersionID, a.ETag, a.Size, a.At.Format(time.RFC3339), a.Evidence)
+		}
+	}); err != nil {
+		return err
+	}
+	if len(s.Failed) > 0 || len(s.Mismatched) > 0 || len(s.Unrecoverable) > 0 || len(s.Pending) > 0 {
+		return cli.ErrFindings
+	}
+	return nil
+}
+
+func printPlan(w io.Writer, p *recovery.Plan) {
+	fmt.Fprintf(w, "plan for s3://%s/%s at %s: %d key(s) examined, %d unchanged\n", p.Bucket, p.Prefix, p.Target.Format(time.RFC3339Nano), p.Keys, p.Unchanged)
+	counts := p.Counts()
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  %-15s %6d key(s) %10s\n", k, counts[k][0], humanize.IBytes(uint64(counts[k][1])))
+	}
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case recovery.RemoveMarkers:
+			fmt.Fprintf(w, "  remove %d delete marker(s) over %s (version %s)\n", len(a.Markers), a.Key, a.VersionID)
+		case recovery.CopyBack:
+			fmt.Fprintf(w, "  copy back %s version %s (%s, %s)\n", a.Key, a.VersionID, humanize.IBytes(uint64(a.Size)), a.At.Format(time.RFC3339))
+		case recovery.Unrecoverable:
+			fmt.Fprintf(w, "  UNRECOVERABLE %s: %s (ETag %s, %s)\n", a.Key, a.Evidence, a.ETag, humanize.IBytes(uint64(a.Size)))
+		case recovery.ReplicaCopy:
+			fmt.Fprintf(w, "  restore %s from the replica (version %s, %s): deleted for good at the source\n", a.Key, a.VersionID, humanize.IBytes(uint64(a.Size)))
+		case recovery.HideNew:
+			fmt.Fprintf(w, "  hide new key %s\n", a.Key)
+		case recovery.ReportNew:
+			fmt.Fprintf(w, "  new since the target (kept; --remove-new hides it): %s\n", a.Key)
+		}
+	}
+}
+
+// writeBatch writes the plan's copy actions as an S3 Batch Operations
+// manifest and returns the plan without them.
+func writeBatch(g *globals, path string, plan *recovery.Plan) (*recovery.Plan, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, cli.Usagef("--batch-manifest %s: %w", path, err)
+	}
+	n, err := recovery.WriteBatchManifest(f, plan)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(g.stderr, "%d copy action(s) written to %s for an S3 Batch Operations copy job; recover applies the rest\n", n, path)
+	return plan.WithoutCopies(), nil
+}
+
+// preservedList finds the newest version list of bucket that custody
+// sealed at or before t, and opens its parts from the evidence store,
+// each checked against its sealed SHA-256 as it is read.
+func preservedList(ctx context.Context, cfg config.Config, bucket string, t time.Time) (*recovery.Evidence, error) {
+	l, err := ledger.Open(ctx, cfg.Ledger)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	arts, err := l.LatestRunArtifacts(ctx, "versions", "/"+bucket+".versions.", t)
+	if err != nil || len(arts) == 0 {
+		return nil, err
+	}
+	ac, err := cli.StoreAWS(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	store := ac.S3()
+	ev := &recovery.Evidence{At: arts[0].StoredAt, Name: fmt.Sprintf("the version list preserved at %s (run %s)", arts[0].StoredAt.Format(time.RFC3339), arts[0].RunID)}
+	for _, a := range arts {
+		ev.Parts = append(ev.Parts, func(ctx context.Context) (io.ReadCloser, error) {
+			out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+			if err != nil {
+				return nil, fmt.Errorf("read s3://%s/%s: %w", a.Bucket, a.Key, err)
+			}
+			return custody.VerifyingReader(out.Body, a.SHA256, "s3://"+a.Bucket+"/"+a.Key), nil
+		})
+	}
+	return ev, nil
+}
+
+// seal records the recovery in the evidence store as a signed custody
+// event: the plan and the summary as artifacts, sealed in this agent's
+// chain. Without a configuration there is nothing to seal into.
+func seal(ctx context.Context, g *globals, cfg *config.Config, plan *recovery.Plan, sum *recovery.Summary) error {
+	if cfg == nil {
+		return nil
+	}
+	ev, err := cli.OpenEvidence(ctx, *cfg, g.now, g.stderr)
+	if err != nil {
+		return fmt.Errorf("recovery %s done, but sealing it as a custody event failed: %w", sum.Job, err)
+	}
+	defer ev.Close()
+	run, err := ev.Chain.StartRun(ctx, "recover")
+	if err != nil {
+		return err
+	}
+	details := map[string]string{"job": sum.Job, "markersRemoved": fmt.Sprint(sum.MarkersRemoved), "copied": fmt.Sprint(sum.Copied),
+		"fromReplica": fmt.Sprint(sum.FromReplica), "hidden": fmt.Sprint(sum.Hidden), "failed": fmt.Sprint(len(sum.Failed)), "mismatched": fmt.Sprint(len(sum.Mismatched))}
+	records := map[string]any{"summary.json": sum}
+	desc := "recovery job " + sum.Job + " (resumed)"
+	if plan != nil {
+		records["plan.json"] = plan
+		details["bucket"], details["target"] = plan.Bucket, plan.Target.Format(time.RFC3339Nano)
+		desc = fmt.Sprintf("recovery of s3://%s/%s to its state at %s", plan.Bucket, plan.Prefix, plan.Target.Format(time.RFC3339Nano))
+	}
+	for name, v := range records {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		key := custody.EventKey(cfg.Store.Prefix, ev.Chain.Stream(), g.now(), run.ID, name)
+		if _, err := run.Put(ctx, key, bytes.NewReader(b), custody.PutOptions{Kind: "recovery-record", ContentType: "application/json"}); err != nil {
+			return err
+		}
+	}
+	m, err := run.Seal(ctx, custody.SealRequest{Event: custody.EventRecover, Description: desc, Details: details}, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "recovery sealed as manifest %d of stream %s\n", m.Seq, m.Stream)
+	return nil
+}
