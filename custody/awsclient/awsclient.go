@@ -120,6 +120,9 @@ func Load(ctx context.Context, o Options) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	if err := addCallLog(&cfg); err != nil { // CUSTODY_AWS_CALL_LOG (calllog.go)
+		return Config{}, err
+	}
 	return Config{AWS: cfg, s3Endpoint: o.S3Endpoint}, nil
 }
 
