@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -287,8 +288,22 @@ func TestAgentRunsOnSchedule(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if h := get(t, srv+"/healthz"); !strings.Contains(h, `"status":"ok"`) || !strings.Contains(h, "posture:"+src) {
-		t.Errorf("/healthz = %s", h)
+	// The failing collector failed every run, more than UnhealthyAfter
+	// in a row: degraded, naming it alone.
+	resp, err := http.Get(srv + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Status     string
+		Failing    []failingSource
+		Collectors map[string]collectorStatus
+	}
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || h.Status != "degraded" || len(h.Failing) != 1 ||
+		h.Failing[0].Collector != failing.Name() || !strings.Contains(h.Failing[0].LastError, "NoSuchBucket") || h.Collectors["posture:"+src].Runs < 2 {
+		t.Errorf("/healthz: %d %+v (%v)", resp.StatusCode, h, err)
 	}
 	// Everything stored, the failing collector's run records included, verifies.
 	e.verify(t)
