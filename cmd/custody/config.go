@@ -67,6 +67,9 @@ func runConfigCheck(p cli.Printer, src cli.ConfigSource) error {
 		}
 		fmt.Fprintf(w, "%s: %d problem(s)\n", file, len(res.Problems))
 		for _, pr := range res.Problems {
+			if pr.Source == file {
+				pr.Source = "" // the line above names the file
+			}
 			fmt.Fprintf(w, "  %s\n", pr)
 		}
 	}); perr != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/spf13/cobra"
@@ -32,6 +33,16 @@ Existing files are never overwritten.`,
 			if out == "" {
 				return cli.Usagef("--out is required")
 			}
+			// Refuse before asking for a passphrase, and before writing
+			// the private key when only the public one is in the way.
+			if pubKeyPath(out) == out {
+				return cli.Usagef("--out %s: the private key needs a name not ending in .pub (the public key goes beside it as .pub)", out)
+			}
+			for _, f := range []string{out, pubKeyPath(out)} {
+				if _, err := os.Lstat(f); err == nil {
+					return cli.Usagef("%s exists; keygen never overwrites a key (choose another --out, or move the old key away)", f)
+				}
+			}
 			pass, err := readNewPassphrase(passFile, passEnv, g.stderr)
 			if err != nil {
 				return err
@@ -52,8 +63,7 @@ Existing files are never overwritten.`,
 			if err != nil {
 				return err
 			}
-			type result struct{ PrivateKey, PublicKey, KeyID string }
-			return g.printer().Result(result{out, pubPath, id}, func(w io.Writer) {
+			return g.printer().Result(keygenResult{PrivateKey: out, PublicKey: pubPath, KeyID: id}, func(w io.Writer) {
 				fmt.Fprintf(w, "private key %s (encrypted, mode 0600)\npublic key  %s\nkey id      %s\n", out, pubPath, id)
 				abs, _ := filepath.Abs(out)
 				fmt.Fprintf(w, "configure:  signer.key: file://%s\n", abs)
@@ -64,6 +74,22 @@ Existing files are never overwritten.`,
 	cmd.Flags().StringVar(&passEnv, "passphrase-env", "CUSTODY_KEY_PASSPHRASE", "environment variable holding the passphrase")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the passphrase")
 	return cmd
+}
+
+// pubKeyPath is where custody.Keygen writes the public key of out.
+func pubKeyPath(out string) string { return strings.TrimSuffix(out, filepath.Ext(out)) + ".pub" }
+
+// keygenResult is keygen's --json output.
+type keygenResult struct {
+	PrivateKey string `json:"privateKey"` // path of the encrypted private key
+	PublicKey  string `json:"publicKey"`  // path of the public key (PEM)
+	KeyID      string `json:"keyId"`
+}
+
+// pubkeyResult is pubkey's --json output.
+type pubkeyResult struct {
+	KeyID     string `json:"keyId"`
+	PublicKey string `json:"publicKey"` // PEM
 }
 
 func readNewPassphrase(file, env string, stderr io.Writer) ([]byte, error) {
@@ -116,8 +142,17 @@ func newPubkeyCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = g.stdout.Write(pemBytes)
-			return err
+			pub, err := s.PublicKey()
+			if err != nil {
+				return err
+			}
+			id, err := custody.KeyID(pub)
+			if err != nil {
+				return err
+			}
+			return g.printer().Result(pubkeyResult{KeyID: id, PublicKey: string(pemBytes)}, func(w io.Writer) {
+				w.Write(pemBytes)
+			})
 		},
 	}
 }

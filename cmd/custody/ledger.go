@@ -10,21 +10,35 @@ import (
 	"github.com/custody-ir/custody/custody/ledger"
 )
 
+// ledgerInfoResult is ledger info's --json output.
+type ledgerInfoResult struct {
+	Path   string              `json:"path"`
+	Schema int                 `json:"schema"`
+	Tables []ledger.TableCount `json:"tables"`
+}
+
 func newLedgerCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Inspect the local ledger",
 	}
+	var path string
 	info := &cobra.Command{
-		Use:   "info",
+		Use:   "info [--ledger FILE]",
 		Short: "Open (and migrate) the ledger and print its schema version and row counts",
-		Args:  cli.NoArgs(),
+		Long: `Open (and migrate) the ledger and print its schema version and row counts.
+With --ledger no configuration is needed; without it the ledger is the
+configuration's ledger: key.`,
+		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd, map[string]string{"ledger": "ledger"})
-			if err != nil {
-				return err
+			if path == "" {
+				cfg, err := g.loadConfig(cmd, nil)
+				if err != nil {
+					return err
+				}
+				path = cfg.Ledger
 			}
-			l, err := ledger.Open(cmd.Context(), cfg.Ledger, ledger.WithClock(g.now))
+			l, err := ledger.Open(cmd.Context(), path, ledger.WithClock(g.now))
 			if err != nil {
 				return err
 			}
@@ -33,15 +47,16 @@ func newLedgerCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.printer().Result(st, func(w io.Writer) {
-				fmt.Fprintf(w, "ledger %s, schema %d\n", l.Path(), st.Schema)
-				for _, t := range st.Tables {
+			res := ledgerInfoResult{Path: l.Path(), Schema: st.Schema, Tables: st.Tables}
+			return g.printer().Result(res, func(w io.Writer) {
+				fmt.Fprintf(w, "ledger %s, schema %d\n", res.Path, res.Schema)
+				for _, t := range res.Tables {
 					fmt.Fprintf(w, "  %-18s %d\n", t.Name, t.Rows)
 				}
 			})
 		},
 	}
-	info.Flags().String("ledger", "", "ledger path (overrides ledger:)")
+	info.Flags().StringVar(&path, "ledger", "", "ledger file (no configuration needed; overrides ledger:)")
 	cmd.AddCommand(info)
 	return cmd
 }

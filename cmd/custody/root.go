@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,8 +75,57 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newCollectCommand(g),
 		newAgentCommand(g),
 		newPostureCommand(g),
+		newVersionCommand(g),
+		newRecoverHint(),
 	)
 	return root
+}
+
+// versionResult is version's --json output.
+type versionResult struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision"`
+}
+
+func newVersionCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and the revision it was built from (as --version)",
+		Args:  cli.NoArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res := versionResult{Version: "(devel)", Revision: "unknown"}
+			if info, ok := debug.ReadBuildInfo(); ok {
+				if info.Main.Version != "" {
+					res.Version = info.Main.Version
+				}
+				for _, s := range info.Settings {
+					if s.Key == "vcs.revision" {
+						res.Revision = s.Value
+					}
+				}
+			}
+			return g.printer().Result(res, func(w io.Writer) {
+				fmt.Fprintf(w, "custody %s\n", cli.Version())
+			})
+		},
+	}
+}
+
+// recoverUsage is the usage line of the recover binary.
+const recoverUsage = "recover --bucket B --since T [--dry-run | --yes] [--resume JOB]"
+
+// newRecoverHint answers "custody recover ...": recovery is the separate
+// recover binary, so that the tool that changes buckets is installed and
+// permitted apart from the one that preserves evidence.
+func newRecoverHint() *cobra.Command {
+	return &cobra.Command{
+		Use:                "recover",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(*cobra.Command, []string) error {
+			return cli.Usagef("custody has no recover command: recovery is the separate recover binary, installed beside custody\nUsage:\n  %s\n(recover --help for every flag)", recoverUsage)
+		},
+	}
 }
 
 func jsonBytes(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
