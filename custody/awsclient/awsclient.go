@@ -11,13 +11,13 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -41,33 +41,73 @@ type Options struct {
 	Credentials aws.CredentialsProvider
 	// MaxAttempts caps tries per call; 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// OnRetry, when set, is told of every retry (see RetryFunc).
+	OnRetry RetryFunc
+}
+
+type defaultsKey struct{}
+
+// WithDefaults returns a context whose Options fill in, for every Load
+// made with it, the fields the caller's own Options leave empty: the
+// commands put the --profile, --region and --endpoint-url flags and the
+// retry printer there once, and every client they load follows them.
+func WithDefaults(ctx context.Context, o Options) context.Context {
+	return context.WithValue(ctx, defaultsKey{}, o)
+}
+
+// merge fills o's empty fields from d.
+func (o Options) merge(d Options) Options {
+	if o.Region == "" {
+		o.Region = d.Region
+	}
+	if o.Profile == "" {
+		o.Profile = d.Profile
+	}
+	if o.Endpoint == "" {
+		o.Endpoint = d.Endpoint
+	}
+	if o.S3Endpoint == "" {
+		o.S3Endpoint = d.S3Endpoint
+	}
+	if o.Credentials == nil {
+		o.Credentials = d.Credentials
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = d.MaxAttempts
+	}
+	if o.OnRetry == nil {
+		o.OnRetry = d.OnRetry
+	}
+	return o
 }
 
 // DefaultMaxAttempts is how many times a call is tried, with exponential
 // backoff (up to 20 s) between tries. The SDK's default, 3, gives up
 // within a second or two of a burst of 503 SlowDown or a flapping
-// network; evidence collection and recovery would rather wait. The SDK's
-// AWS_MAX_ATTEMPTS and max_attempts (profile) still override it.
+// network; evidence collection and recovery would rather wait, as long
+// as the call timeout allows (CallTimeout; ConnectRetryBudget when the
+// endpoint cannot be reached at all). AWS_MAX_ATTEMPTS overrides it.
 const DefaultMaxAttempts = 10
+
+// maxAttempts is DefaultMaxAttempts, or AWS_MAX_ATTEMPTS when set. The
+// SDK ignores that variable once a retryer of one's own is configured, so
+// it is read here.
+func maxAttempts() (int, error) {
+	v := os.Getenv("AWS_MAX_ATTEMPTS")
+	if v == "" {
+		return DefaultMaxAttempts, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, ConfigError{Err: fmt.Errorf("AWS_MAX_ATTEMPTS=%q: want a whole number of at least 1", v)}
+	}
+	return n, nil
+}
 
 // DefaultReadTimeout is how long a connection may go without delivering
 // a byte before the call fails and is retried. S3 keeps slow copies alive
 // with whitespace, so a healthy call never goes this long in silence.
 const DefaultReadTimeout = 2 * time.Minute
-
-// ReadTimeout is DefaultReadTimeout, or CUSTODY_AWS_READ_TIMEOUT (a Go
-// duration such as 30s) when set.
-func ReadTimeout() (time.Duration, error) {
-	v := os.Getenv("CUSTODY_AWS_READ_TIMEOUT")
-	if v == "" {
-		return DefaultReadTimeout, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("CUSTODY_AWS_READ_TIMEOUT=%q: want a positive duration such as 30s or 2m", v)
-	}
-	return d, nil
-}
 
 // Config is an aws.Config plus the few settings custody adds on top of it.
 type Config struct {
@@ -81,7 +121,16 @@ type Config struct {
 // Not the adaptive mode: it slows every call of the client after a few
 // SlowDown answers, and a burst of them turned a 3-second collection into
 // several minutes in the reliability suite.
+//
+// Every call is bounded: ConnectTimeout to connect, the attempt timeout
+// for the response to start, the call timeout for all its attempts (see
+// CallTimeout); a large body that keeps moving is never cut. Options put
+// in ctx by WithDefaults fill in what o leaves empty. A profile that does
+// not exist, or a bad CUSTODY_AWS_* setting, is a ConfigError.
 func Load(ctx context.Context, o Options) (Config, error) {
+	if d, ok := ctx.Value(defaultsKey{}).(Options); ok {
+		o = o.merge(d)
+	}
 	var opts []func(*config.LoadOptions) error
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
@@ -95,31 +144,36 @@ func Load(ctx context.Context, o Options) (Config, error) {
 	if o.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(o.Credentials))
 	}
-	readTimeout, err := ReadTimeout()
+	limits, err := loadTimeouts()
 	if err != nil {
 		return Config{}, err
 	}
-	// A connection that goes silent (a stalled proxy, a half-open TCP
-	// connection) fails after readTimeout without a byte, and is retried;
-	// without it a call could wait forever.
-	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(readTimeout)))
-	attempts := o.MaxAttempts
-	if attempts <= 0 {
-		attempts = DefaultMaxAttempts
+	// Every call is bounded (see timeouts.httpClient): a connection that
+	// goes silent (a stalled proxy, a half-open TCP connection) fails after
+	// the read timeout without a byte, and is retried; without it a call
+	// could wait forever.
+	opts = append(opts, config.WithHTTPClient(limits.httpClient()))
+	r := &retryer{max: o.MaxAttempts}
+	if r.max <= 0 {
+		if r.max, err = maxAttempts(); err != nil {
+			return Config{}, err
+		}
 	}
 	opts = append(opts, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(s *retry.StandardOptions) {
-			s.MaxAttempts = attempts
+		std := retry.NewStandard(func(s *retry.StandardOptions) {
+			s.MaxAttempts = r.max
 			// No client-wide retry quota: a burst of SlowDown would
 			// otherwise drain it and fail every call in flight at once.
 			// Each call still backs off on its own (jittered, up to 20 s).
 			s.RateLimiter = ratelimit.None
 		})
+		return &retryer{RetryerV2: std, max: r.max}
 	}))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return Config{}, fmt.Errorf("load AWS configuration: %w", err)
+		return Config{}, configError(o, err)
 	}
+	cfg.APIOptions = append(cfg.APIOptions, callMiddleware(limits, r.max, o.OnRetry))
 	if err := addCallLog(&cfg); err != nil { // CUSTODY_AWS_CALL_LOG (calllog.go)
 		return Config{}, err
 	}

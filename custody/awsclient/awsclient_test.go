@@ -40,8 +40,10 @@ func TestS3PathStyleWithCustomEndpoint(t *testing.T) {
 	if o := c.S3().Options(); !o.UsePathStyle || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:9100" {
 		t.Errorf("Options.S3Endpoint: path style %v, endpoint %v", o.UsePathStyle, aws.ToString(o.BaseEndpoint))
 	}
-	if r, ok := c.AWS.Retryer().(*retry.Standard); !ok || r.MaxAttempts() != DefaultMaxAttempts {
-		t.Errorf("retryer is %T, want the standard mode with %d attempts", c.AWS.Retryer(), DefaultMaxAttempts)
+	if r, ok := c.AWS.Retryer().(*retryer); !ok || r.MaxAttempts() != DefaultMaxAttempts {
+		t.Errorf("retryer is %T, want custody's with %d attempts", c.AWS.Retryer(), DefaultMaxAttempts)
+	} else if _, ok := r.RetryerV2.(*retry.Standard); !ok {
+		t.Errorf("retryer wraps %T, want the standard mode", r.RetryerV2)
 	}
 }
 
