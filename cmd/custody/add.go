@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/config"
 )
 
 func newAddCommand(g *globals) *cobra.Command {
@@ -26,12 +29,19 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 			if caseID == "" {
 				return cli.Usagef("--case is required")
 			}
+			// Every file is opened before anything is written: a typo
+			// must not leave half a case sealed in a locked bucket.
+			opened, err := openFiles(files)
+			if err != nil {
+				return cli.UsageError{Err: err}
+			}
+			defer closeFiles(opened)
 			cfg, err := g.loadConfig(cmd, nil)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
+			ev, err := openEvidence(ctx, g, cfg)
 			if err != nil {
 				return err
 			}
@@ -43,8 +53,8 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 			host, _ := os.Hostname()
 			var runErr error
 			var sources []string
-			for _, f := range files {
-				abs, _ := filepath.Abs(f)
+			for _, f := range opened {
+				abs, _ := filepath.Abs(f.Name())
 				src := "file://" + host + abs
 				sources = append(sources, src)
 				if runErr = addFile(cmd, run, cfg.Store.Prefix, caseID, f, src, g.now); runErr != nil {
@@ -77,13 +87,68 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 	return cmd
 }
 
-func addFile(cmd *cobra.Command, run *custody.Run, prefix, caseID, path, src string, now func() time.Time) error {
+// openEvidence is cli.OpenEvidence saying first, on stderr, who holds the
+// stream's lock when another process does: OpenEvidence then waits for it,
+// and a silent wait looks like a hang.
+func openEvidence(ctx context.Context, g *globals, cfg config.Config) (*cli.Evidence, error) {
+	if h, held := custody.StreamLockHolder(cfg.Ledger, cfg.Agent.Stream); held {
+		fmt.Fprintf(g.stderr, "waiting for the lock of stream %s, held by %s\n", cfg.Agent.Stream, h)
+	}
+	return cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
+}
+
+// openFiles opens every file to add, refusing what is missing, unreadable
+// or not a regular file (a directory, a device, a pipe), and names it. The
+// files stay open, so what is stored is what was checked.
+func openFiles(paths []string) ([]*os.File, error) {
+	var opened []*os.File
+	var errs []error
+	for _, p := range paths {
+		f, err := openRegular(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		opened = append(opened, f)
+	}
+	if len(errs) > 0 {
+		closeFiles(opened)
+		return nil, fmt.Errorf("nothing added: %w", errors.Join(errs...))
+	}
+	return opened, nil
+}
+
+func openRegular(path string) (*os.File, error) {
+	// Stat first: opening a FIFO for reading would block.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fi.IsDir():
+		return nil, fmt.Errorf("%s: is a directory, not a file", path)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	key := custody.CaseKey(prefix, caseID, now(), run.ID, filepath.Base(path))
-	_, err = run.Put(cmd.Context(), key, f, custody.PutOptions{Kind: "file", Case: caseID, Source: src})
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return f, nil
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+func addFile(cmd *cobra.Command, run *custody.Run, prefix, caseID string, f *os.File, src string, now func() time.Time) error {
+	key := custody.CaseKey(prefix, caseID, now(), run.ID, filepath.Base(f.Name()))
+	_, err := run.Put(cmd.Context(), key, f, custody.PutOptions{Kind: "file", Case: caseID, Source: src})
 	return err
 }
