@@ -6,13 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -246,31 +242,4 @@ func (c *Chain) locate(ctx context.Context, a Artifact) (Artifact, bool, error) 
 		return a, true, nil
 	}
 	return a, false, nil
-}
-
-// ErrStreamLocked means another process is writing the stream.
-var ErrStreamLocked = errors.New("another custody process is writing this stream")
-
-// LockStream takes an exclusive lock on stream for this process, beside
-// the ledger file, so that only one process extends a stream's chain at a
-// time. Release it with the returned function.
-func LockStream(ledgerPath, stream string) (func(), error) {
-	path := filepath.Join(filepath.Dir(ledgerPath), "."+filepath.Base(ledgerPath)+"."+segment(stream)+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock stream %s: %w", stream, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%w (%s): %v", ErrStreamLocked, path, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
