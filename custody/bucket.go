@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/config"
 )
 
@@ -65,6 +67,9 @@ func InitBucket(ctx context.Context, api bucketAPI, st config.Store) (InitResult
 	}
 
 	lock, err := api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
+	if err != nil && !answered(err) {
+		return res, fmt.Errorf("evidence bucket %s: %w", st.Bucket, &CheckError{Op: "GetObjectLockConfiguration", Err: err})
+	}
 	if err != nil || lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
 		return res, fmt.Errorf("evidence bucket %s: %w; create a new bucket with Object Lock (custody store init with a new store.bucket)", st.Bucket, ErrNoObjectLock)
 	}
@@ -109,25 +114,102 @@ func InitBucket(ctx context.Context, api bucketAPI, st config.Store) (InitResult
 	return res, nil
 }
 
+// RetentionWarning says what the configured retention means when it
+// cannot be undone (COMPLIANCE): no one, root included, can delete an
+// object or shorten its retention before it ends. It is empty for
+// GOVERNANCE, which privileged users can bypass.
+func RetentionWarning(st config.Store) string {
+	if st.Retention.Mode != config.ModeCompliance {
+		return ""
+	}
+	return fmt.Sprintf("s3://%s will keep every object custody writes under COMPLIANCE retention: for %d days "+
+		"after it is written, no one, not even the AWS account's root user, can delete it, overwrite that version "+
+		"or shorten its retention; the bucket cannot be deleted while it holds such objects, and you pay for their storage",
+		st.Bucket, st.Retention.Days)
+}
+
+// CheckError means a check of the bucket could not be made: the request
+// failed (access denied, wrong credentials, network), so nothing is known
+// about the setting it asked for. It is never a finding about the bucket,
+// whose remedy would be wrong.
+type CheckError struct {
+	Op  string // the S3 operation: "GetBucketVersioning"
+	Err error
+}
+
+func (e *CheckError) Error() string {
+	s := "could not check: " + e.Op + ": " + cause(e.Err)
+	if p := awsclient.Permission(e.Err); p != "" {
+		s += " (grant " + p + ")"
+	}
+	return s
+}
+
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// cause is the part of an SDK error that says what went wrong: the
+// service's code and message, or the network error, without the request
+// ids and the operation the caller names already.
+func cause(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		if msg := ae.ErrorMessage(); msg != "" {
+			return ae.ErrorCode() + ": " + msg
+		}
+		return ae.ErrorCode()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err.Error()
+	}
+	var op *smithy.OperationError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
+// answered reports whether a failed bucket call was answered by S3 about
+// the bucket (a 404: no such bucket or no such configuration), rather than
+// failing to ask (403, wrong keys, network).
+func answered(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchBucket", "ObjectLockConfigurationNotFoundError", "NoSuchPublicAccessBlockConfiguration":
+			return true
+		}
+	}
+	return httpStatus(err) == http.StatusNotFound
+}
+
 // CheckBucket checks that the bucket can keep evidence as configured:
 // versioning and Object Lock on, a default retention at least as strict as
-// configured, public access blocked. It returns every finding.
-func CheckBucket(ctx context.Context, api bucketAPI, st config.Store) Findings {
+// configured, public access blocked. It returns every finding. A call that
+// fails without an answer about the bucket (access denied, network) stops
+// the check with a *CheckError instead: findings from it would be guesses.
+func CheckBucket(ctx context.Context, api bucketAPI, st config.Store) (Findings, error) {
 	var fs Findings
 	b := aws.String(st.Bucket)
 	obj := "s3://" + st.Bucket
 	ver, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
 	switch {
+	case err != nil && answered(err):
+		fs.fail("bucket-missing", obj, "create it with custody store init, or correct store.bucket", "the bucket does not exist: %s", cause(err))
+		return fs, nil
 	case err != nil:
-		fs.fail("bucket-versioning", obj, "grant s3:GetBucketVersioning to the verifier", "cannot read versioning: %v", err)
+		return nil, &CheckError{Op: "GetBucketVersioning", Err: err}
 	case ver.Status != types.BucketVersioningStatusEnabled:
 		fs.fail("bucket-versioning", obj, "use a bucket created with Object Lock (custody store init)", "versioning is %q, not Enabled", ver.Status)
 	}
 	lock, err := api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
 	switch {
-	case err != nil:
-		fs.fail("bucket-object-lock", obj, "use a bucket created with Object Lock (custody store init)", "Object Lock is not enabled: %v", err)
-	case lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
+	case err != nil && !answered(err):
+		return nil, &CheckError{Op: "GetObjectLockConfiguration", Err: err}
+	case err != nil, lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
 		fs.fail("bucket-object-lock", obj, "use a bucket created with Object Lock (custody store init)", "Object Lock is not enabled")
 	default:
 		got := defaultRetention(lock.ObjectLockConfiguration)
@@ -140,15 +222,17 @@ func CheckBucket(ctx context.Context, api bucketAPI, st config.Store) Findings {
 	switch {
 	case notImplemented(err):
 		fs.warn("bucket-public-access", obj, "check the bucket policy by hand", "the S3 server does not implement the public access block API")
+	case err != nil && !answered(err):
+		return nil, &CheckError{Op: "GetPublicAccessBlock", Err: err}
 	case err != nil:
-		fs.fail("bucket-public-access", obj, "run custody store init to block public access", "public access block not configured: %v", err)
+		fs.fail("bucket-public-access", obj, "run custody store init to block public access", "public access block not configured")
 	default:
 		c := pab.PublicAccessBlockConfiguration
 		if c == nil || !aws.ToBool(c.BlockPublicAcls) || !aws.ToBool(c.BlockPublicPolicy) || !aws.ToBool(c.IgnorePublicAcls) || !aws.ToBool(c.RestrictPublicBuckets) {
 			fs.fail("bucket-public-access", obj, "run custody store init to block public access", "public access is not fully blocked")
 		}
 	}
-	return fs
+	return fs, nil
 }
 
 // Retention is an Object Lock mode and period. The zero value is "none".

@@ -30,7 +30,11 @@ func TestInitBucketCreatesLockedBucket(t *testing.T) {
 	if !res.Created || !res.RetentionSet {
 		t.Fatalf("InitBucket = %+v, want created with retention", res)
 	}
-	for _, f := range CheckBucket(ctx, c, st) {
+	fs, err := CheckBucket(ctx, c, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
 		if f.Severity == SeverityFailure {
 			t.Errorf("fresh bucket: %v", f)
 		}
@@ -61,7 +65,11 @@ func TestInitBucketCreatesLockedBucket(t *testing.T) {
 		t.Fatalf("InitBucket with a longer retention = %+v, %v", res, err)
 	}
 	// And the old config now falls short of nothing, the new one checks clean.
-	for _, f := range CheckBucket(ctx, c, stricter) {
+	fs, err = CheckBucket(ctx, c, stricter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
 		if f.Severity == SeverityFailure {
 			t.Errorf("after extending: %v", f)
 		}
@@ -85,7 +93,10 @@ func TestCheckBucketReportsEveryShortfall(t *testing.T) {
 	c := localaws.Require(t).S3(t)
 
 	plain := localaws.CreateBucket(t, c, localaws.BucketOptions{})
-	fs := CheckBucket(ctx, c, storeConfig(plain))
+	fs, err := CheckBucket(ctx, c, storeConfig(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
 	kinds := map[string]bool{}
 	for _, f := range fs {
 		if f.Object != "s3://"+plain {
@@ -98,7 +109,9 @@ func TestCheckBucketReportsEveryShortfall(t *testing.T) {
 	}
 
 	governance := localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true, Mode: types.ObjectLockRetentionModeGovernance, Days: 1})
-	fs = CheckBucket(ctx, c, storeConfig(governance))
+	if fs, err = CheckBucket(ctx, c, storeConfig(governance)); err != nil {
+		t.Fatal(err)
+	}
 	found := false
 	for _, f := range fs {
 		if f.Kind == "bucket-default-retention" && f.Severity == SeverityFailure {

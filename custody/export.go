@@ -65,7 +65,16 @@ type ExportResult struct {
 // selected artifacts, every manifest and checkpoint of their streams, the
 // public keys, the verification report, the chain-of-custody document,
 // SHA256SUMS and a README for the recipient. It streams every artifact.
+// An interrupted export returns the context's error and leaves no file.
 func (v *Verifier) Export(ctx context.Context, o VerifyOptions, out string) (*ExportResult, error) {
+	res, err := v.export(ctx, o, out)
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return res, err
+}
+
+func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*ExportResult, error) {
 	report, idx, err := v.verify(ctx, o)
 	if err != nil {
 		return nil, err

@@ -112,6 +112,9 @@ func OpenStore(ctx context.Context, api interface {
 		return nil, fmt.Errorf("evidence bucket %s: read versioning: %w", st.Bucket, err)
 	}
 	lock, lerr := api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(st.Bucket)})
+	if lerr != nil && !answered(lerr) {
+		return nil, fmt.Errorf("evidence bucket %s: read Object Lock configuration: %w", st.Bucket, lerr)
+	}
 	if ver.Status != types.BucketVersioningStatusEnabled || lerr != nil || lock.ObjectLockConfiguration == nil ||
 		lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
 		return nil, fmt.Errorf("evidence bucket %s: %w; refusing to write evidence there (run custody store init with a new bucket)", st.Bucket, ErrNoObjectLock)

@@ -2,6 +2,7 @@ package custody
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -92,7 +93,7 @@ type Verifier struct {
 	trust        []TrustedKey
 	ledger       *ledger.Ledger // optional: its heads catch a deleted tail
 	now          func() time.Time
-	bucketChecks func(context.Context) Findings
+	bucketChecks func(context.Context) (Findings, error)
 
 	// TSA, if set, is the chain RFC 3161 timestamps must verify against;
 	// manifests without one are then reported.
@@ -130,7 +131,7 @@ func NewVerifier(api interface {
 }, st config.Store, trust []TrustedKey, l *ledger.Ledger, now func() time.Time) *Verifier {
 	return &Verifier{
 		src: s3Source{api: api, bucket: st.Bucket}, bucket: st.Bucket, prefix: st.Prefix, trust: trust, ledger: l, now: now,
-		bucketChecks: func(ctx context.Context) Findings { return CheckBucket(ctx, api, st) },
+		bucketChecks: func(ctx context.Context) (Findings, error) { return CheckBucket(ctx, api, st) },
 	}
 }
 
@@ -148,15 +149,27 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 	}
 	r := &Report{Bucket: v.bucket, Prefix: v.prefix, VerifiedAt: v.now().UTC(), Selection: Selection{Since: o.Since, Until: o.Until, Case: o.Case}, Findings: Findings{}}
 	if v.bucketChecks != nil {
-		r.Findings = append(r.Findings, v.bucketChecks(ctx)...)
+		fs, err := v.bucketChecks(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.Findings = append(r.Findings, fs...)
 	}
 	idx, err := v.index(ctx)
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	r.Checked.Objects = len(idx.objects)
 
 	chains := v.checkChains(ctx, idx, r)
+	if o.Case != "" {
+		if err := v.caseExists(chains, o.Case); err != nil {
+			return nil, nil, err
+		}
+	}
 	selected := v.selectManifests(chains, o, r)
 	v.checkSubjects(ctx, idx, selected, o, r)
 	v.checkUnsealed(idx, chains, o, r)
@@ -174,6 +187,11 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 		}
 		return r.Findings[i].Object < r.Findings[j].Object
 	})
+	// An interrupted verify has no result: the reads that the
+	// cancellation cut short are not findings about the evidence.
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
 	r.OK = r.Findings.Failures() == 0
 	return r, idx, nil
 }
@@ -217,6 +235,36 @@ func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
 		return nil
 	})
 	return idx, err
+}
+
+// ErrNoSuchCase means the selected case is in no manifest of the store:
+// most likely a typo, which must not pass as a clean, empty report.
+var ErrNoSuchCase = errors.New("no such case")
+
+// caseExists returns ErrNoSuchCase, naming the cases there are, when no
+// manifest of chains is of the case.
+func (v *Verifier) caseExists(chains map[string][]*ManifestRecord, id string) error {
+	seen := map[string]bool{}
+	for _, chain := range chains {
+		for _, m := range chain {
+			if m.Case == id {
+				return nil
+			}
+			if m.Case != "" {
+				seen[m.Case] = true
+			}
+		}
+	}
+	known := make([]string, 0, len(seen))
+	for c := range seen {
+		known = append(known, c)
+	}
+	sort.Strings(known)
+	there := "there are no cases"
+	if len(known) > 0 {
+		there = "the cases there are: " + strings.Join(known, ", ")
+	}
+	return fmt.Errorf("%w: no manifest of s3://%s/%s is of case %q; %s", ErrNoSuchCase, v.bucket, v.prefix, id, there)
 }
 
 // selectManifests picks the manifests whose subjects are checked in depth.

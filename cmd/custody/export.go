@@ -44,7 +44,7 @@ failures (or the export failed), 2 usage or configuration error.`,
 			if err != nil {
 				return err
 			}
-			ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
+			ev, err := openEvidence(ctx, g, cfg)
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ failures (or the export failed), 2 usage or configuration error.`,
 			}
 			res, err := v.Export(ctx, vo, out)
 			if err != nil {
-				return err
+				return selectionError(err)
 			}
 			m, err := recordExport(cmd, ev, res, vo)
 			if err != nil {
@@ -83,7 +83,7 @@ failures (or the export failed), 2 usage or configuration error.`,
 			return nil
 		},
 	}
-	o.addFlags(cmd.Flags())
+	o.addSelectionFlags(cmd.Flags())
 	cmd.Flags().StringVar(&out, "out", "", "package file to write (default custody-export-<time>.tar.gz)")
 	return cmd
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
@@ -41,20 +45,33 @@ func (g *globals) storeClient(cmd *cobra.Command) (config.Config, *s3.Client, er
 }
 
 func newStoreInitCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create the evidence bucket with Object Lock, or adopt an existing one",
 		Long: `Create the evidence bucket with Object Lock enabled, set its default
 retention to store.retention (unless the bucket's own default is already at
 least as strict: retention is never weakened) and block public access.
-An existing bucket without Object Lock is refused.`,
+An existing bucket without Object Lock is refused.
+
+With COMPLIANCE retention, every object written to the bucket can be
+deleted by no one, the account's root user included, until its retention
+ends: init says so and asks for confirmation on a terminal; elsewhere it
+needs --yes. GOVERNANCE retention needs no confirmation.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, client, err := g.storeClient(cmd)
+			cfg, err := g.loadConfig(cmd, storeBindings)
 			if err != nil {
 				return err
 			}
-			res, err := custody.InitBucket(cmd.Context(), client, cfg.Store)
+			if err := confirmRetention(g, cfg.Store, yes); err != nil {
+				return err
+			}
+			ac, err := cli.StoreAWS(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			res, err := custody.InitBucket(cmd.Context(), ac.S3(), cfg.Store)
 			if err != nil {
 				return err
 			}
@@ -75,6 +92,31 @@ An existing bucket without Object Lock is refused.`,
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation of COMPLIANCE retention")
+	return cmd
+}
+
+// confirmRetention says, before anything is created, what a COMPLIANCE
+// retention means, and asks for confirmation on a terminal unless yes.
+// Without a terminal and without yes it is a usage error.
+func confirmRetention(g *globals, st config.Store, yes bool) error {
+	warning := custody.RetentionWarning(st)
+	if warning == "" {
+		return nil
+	}
+	fmt.Fprintln(g.stderr, "warning:", warning)
+	if yes {
+		return nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return cli.Usagef("COMPLIANCE retention cannot be undone; without a terminal to confirm on, pass --yes (nothing was created)")
+	}
+	fmt.Fprintf(g.stderr, "create or adopt s3://%s with this retention? [y/N] ", st.Bucket)
+	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return cli.Usagef("not confirmed; nothing was created")
+	}
+	return nil
 }
 
 type storeCheckResult struct {
@@ -96,7 +138,10 @@ Exit codes: 0 all holds, 1 failures found, 2 configuration error.`,
 			if err != nil {
 				return err
 			}
-			fs := custody.CheckBucket(cmd.Context(), client, cfg.Store)
+			fs, err := custody.CheckBucket(cmd.Context(), client, cfg.Store)
+			if err != nil {
+				return err
+			}
 			res := storeCheckResult{Bucket: cfg.Store.Bucket, OK: fs.Failures() == 0, Findings: fs}
 			if res.Findings == nil {
 				res.Findings = custody.Findings{}

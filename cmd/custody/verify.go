@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,13 +29,29 @@ type verifyOptions struct {
 	noLedger                     bool
 }
 
-func (o *verifyOptions) addFlags(fs *pflag.FlagSet) {
+// addSelectionFlags adds the flags verify and export share: what is
+// checked in depth.
+func (o *verifyOptions) addSelectionFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.since, "since", "", "check in depth only manifests sealed at or after this time (RFC 3339 or a duration back, 7d)")
 	fs.StringVar(&o.until, "until", "", "... and at or before this time")
 	fs.StringVar(&o.caseID, "case", "", "check in depth only this case's manifests; their artifacts must be under legal hold")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "objects read at once")
+}
+
+// addFlags adds verify's flags: the selection, and the ones only verify
+// has (export must not accept --bundle: it would export the whole store).
+func (o *verifyOptions) addFlags(fs *pflag.FlagSet) {
+	o.addSelectionFlags(fs)
 	fs.StringVar(&o.bundle, "bundle", "", "verify an exported package offline (no network, no configuration)")
 	fs.BoolVar(&o.noLedger, "no-ledger", false, "do not compare chain heads with the local ledger")
+}
+
+// selectionError makes a selected case that does not exist a usage error.
+func selectionError(err error) error {
+	if errors.Is(err, custody.ErrNoSuchCase) {
+		return cli.UsageError{Err: err}
+	}
+	return err
 }
 
 func (o *verifyOptions) selection(now time.Time) (custody.VerifyOptions, error) {
@@ -93,7 +110,7 @@ Exit codes: 0 all holds, 1 failures found, 2 usage or configuration error.`,
 				report, err = verifyStore(cmd.Context(), g, cfg, vo, !o.noLedger)
 			}
 			if err != nil {
-				return err
+				return selectionError(err)
 			}
 			if err := g.printer().Result(report, func(w io.Writer) { printReport(w, report) }); err != nil {
 				return err
