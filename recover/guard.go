@@ -193,6 +193,6 @@ func CheckTarget(p *Plan, force bool) error {
 		}
 	}
 	where := "s3://" + p.Bucket + "/" + p.Prefix
-	return fmt.Errorf("%w: %s is before the oldest version in %s (%s), so no key existed then: nothing would be restored, and with --remove-new all %d key(s) would be hidden behind delete markers; check --since, or pass --force if that is what you mean",
-		ErrTargetBeforeOldest, p.Target.Format(time.RFC3339Nano), where, p.Oldest.Format(time.RFC3339Nano), p.Keys)
+	return fmt.Errorf("%w: %s is before the oldest version in %s (%s), so no key existed then: nothing would be restored, and with --remove-new all %d key(s) there now would be hidden behind delete markers; check --since, or pass --force if that is what you mean",
+		ErrTargetBeforeOldest, p.Target.Format(time.RFC3339Nano), where, p.Oldest.Format(time.RFC3339Nano), len(p.Actions))
 }
