@@ -9,28 +9,31 @@ import (
 	"time"
 )
 
-// Artifact is one object written to the evidence bucket.
+// Artifact is one object written to the evidence bucket. Its JSON (in
+// custody add --json) is camelCase, as every --json output.
 type Artifact struct {
-	Bucket        string
-	Key           string
-	VersionID     string // "" while the upload is in flight
-	RunID         string
-	SHA256        string // hex of the stored bytes
-	Size          int64
-	PartSize      int64 // multipart part size; 0 for a single PUT
-	Kind          string
-	Account       string
-	Region        string
-	Source        string
-	SourceVersion string
-	Case          string
-	RetainUntil   time.Time
-	LegalHold     bool
-	Metadata      map[string]string // source metadata kept with the artifact (not stored in the ledger)
-	StoredAt      time.Time
+	Bucket        string    `json:"bucket"`
+	Key           string    `json:"key"`
+	VersionID     string    `json:"versionId"` // "" while the upload is in flight
+	RunID         string    `json:"runId"`
+	SHA256        string    `json:"sha256"` // hex of the stored bytes
+	Size          int64     `json:"size"`
+	PartSize      int64     `json:"partSize"` // multipart part size; 0 for a single PUT
+	Kind          string    `json:"kind"`
+	Account       string    `json:"account"`
+	Region        string    `json:"region"`
+	Source        string    `json:"source"`
+	SourceVersion string    `json:"sourceVersion"`
+	Case          string    `json:"case"`
+	RetainUntil   time.Time `json:"retainUntil"`
+	LegalHold     bool      `json:"legalHold"`
+	// Metadata is the source metadata kept with the artifact (not stored
+	// in the ledger); its keys are the source's.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	StoredAt time.Time         `json:"storedAt"`
 	// Set once sealed.
-	ManifestStream string
-	ManifestSeq    int64
+	ManifestStream string `json:"manifestStream"`
+	ManifestSeq    int64  `json:"manifestSeq"`
 }
 
 // AddIntent records, before an upload starts, that key is about to be
