@@ -37,7 +37,7 @@ func newCustodyFixture(t *testing.T) *custodyFixture {
 		t.Fatalf("keygen: %s", errOut)
 	}
 	cfg := f.config(t, "{stream: fixture}", `{cloudtrail: "", config: ""}`)
-	if _, errOut, code := run(t, "-c", cfg, "store", "init"); code != 0 {
+	if _, errOut, code := run(t, "-c", cfg, "store", "init", "--yes"); code != 0 {
 		t.Fatalf("store init: %s", errOut)
 	}
 	return f

@@ -43,7 +43,7 @@ sources:
       regions: [us-east-1]
       buckets: [%s]
 `, dir, localaws.BucketName(t), dir, src))
-	if _, errOut, code := run(t, "-c", cfgFile, "store", "init"); code != 0 {
+	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
 		t.Fatal(errOut)
 	}
 	out, errOut, code := run(t, "-c", cfgFile, "collect", "--once")
@@ -92,7 +92,7 @@ sources:
       regions: [us-east-1]
       buckets: [%s]
 `, dir, localaws.BucketName(t), dir, src))
-	if _, errOut, code := run(t, "-c", cfgFile, "store", "init"); code != 0 {
+	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
 		t.Fatal(errOut)
 	}
 	var out bytes.Buffer
