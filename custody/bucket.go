@@ -37,10 +37,10 @@ var ErrNoObjectLock = errors.New("bucket does not have versioning and Object Loc
 
 // InitResult says what InitBucket did.
 type InitResult struct {
-	Created          bool
-	RetentionSet     bool   // default retention written (new, or made stricter)
-	RetentionKept    string // why an existing default was left alone
-	PublicAccessNote string // set when the server lacks the public access block API
+	Created          bool   `json:"created"`
+	RetentionSet     bool   `json:"retentionSet"`               // default retention written (new, or made stricter)
+	RetentionKept    string `json:"retentionKept,omitempty"`    // why an existing default was left alone
+	PublicAccessNote string `json:"publicAccessNote,omitempty"` // set when the server lacks the public access block API
 }
 
 // InitBucket creates the evidence bucket with Object Lock, or adopts an
