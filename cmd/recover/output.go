@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -181,6 +182,9 @@ func writeBatch(g *globals, path string, plan *recovery.Plan) (*recovery.Plan, e
 // sealed at or before t, and opens its parts from the evidence store,
 // each checked against its sealed SHA-256 as it is read.
 func preservedList(ctx context.Context, cfg config.Config, bucket string, t time.Time) (*recovery.Evidence, error) {
+	if _, err := os.Stat(cfg.Ledger); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no ledger, so nothing preserved; opening it would create it
+	}
 	l, err := ledger.Open(ctx, cfg.Ledger)
 	if err != nil {
 		return nil, err
