@@ -2,8 +2,11 @@ package main
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/custody-ir/custody/collector"
 )
 
 // TestCollectHelpListsEveryKind: one line per collector kind, and examples.
@@ -12,7 +15,13 @@ func TestCollectHelpListsEveryKind(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("collect --help: exit %d", code)
 	}
-	for _, kind := range []string{"cloudtrail", "config", "posture", "versions"} {
+	kinds := []string{"cloudtrail", "config", "posture", "versions"}
+	for _, k := range collector.Kinds {
+		if !slices.Contains(kinds, k.Kind) {
+			kinds = append(kinds, k.Kind)
+		}
+	}
+	for _, kind := range kinds {
 		if n := len(regexp.MustCompile(`(?m)^  `+kind+` +\S.*$`).FindAllString(out, -1)); n != 1 {
 			t.Errorf("collect --help: %d line(s) for the kind %s, want 1:\n%s", n, kind, out)
 		}
