@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -138,7 +137,14 @@ type CheckError struct {
 }
 
 func (e *CheckError) Error() string {
-	s := "could not check: " + e.Op + ": " + cause(e.Err)
+	// The SDK's error starts with the operation ("operation error S3:
+	// GetBucketVersioning, ..."), which awsclient.Short cuts to
+	// "GetBucketVersioning: <code>: <message>" when it is printed.
+	s := "could not check: "
+	if awsclient.Operation(e.Err) != e.Op {
+		s += e.Op + ": "
+	}
+	s += e.Err.Error()
 	if p := awsclient.Permission(e.Err); p != "" {
 		s += " (grant " + p + ")"
 	}
@@ -147,9 +153,8 @@ func (e *CheckError) Error() string {
 
 func (e *CheckError) Unwrap() error { return e.Err }
 
-// cause is the part of an SDK error that says what went wrong: the
-// service's code and message, or the network error, without the request
-// ids and the operation the caller names already.
+// cause is the part of an SDK error that says what S3 answered: its code
+// and message, without the request ids.
 func cause(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -157,17 +162,6 @@ func cause(err error) string {
 			return ae.ErrorCode() + ": " + msg
 		}
 		return ae.ErrorCode()
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return oe.Error()
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err.Error()
-	}
-	var op *smithy.OperationError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Err.Error()
 	}
 	return err.Error()
 }
