@@ -51,6 +51,9 @@ CUSTODY_<KEY> environment variables (CUSTODY_STORE_BUCKET for store.bucket)
 override the file, and flags override both. AWS access follows the SDK's
 standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 
+--json prints every result as one JSON document, keys in camelCase
+(docs/json.md). Recovering a bucket is the separate recover binary.
+
 ` + cli.ExitCodesHelp,
 		Version:       cli.Version(),
 		SilenceErrors: true,
