@@ -35,6 +35,12 @@ func configError(o Options, err error) error {
 func profileFiles(files []string) string {
 	if len(files) == 0 {
 		files = []string{config.DefaultSharedConfigFilename(), config.DefaultSharedCredentialsFilename()}
+		if f := os.Getenv("AWS_CONFIG_FILE"); f != "" {
+			files[0] = f
+		}
+		if f := os.Getenv("AWS_SHARED_CREDENTIALS_FILE"); f != "" {
+			files[1] = f
+		}
 	}
 	return strings.Join(files, " and ")
 }

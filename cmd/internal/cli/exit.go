@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/custody-ir/custody/custody/awsclient"
 	"github.com/custody-ir/custody/custody/config"
 )
 
@@ -41,10 +43,14 @@ func Usagef(format string, args ...any) error {
 var ErrFindings = errors.New("findings reported")
 
 // ExitCode maps an error returned by a command to the process exit code,
-// printing it to stderr unless it was already reported.
+// printing it to stderr unless it was already reported. Errors of AWS
+// calls are printed on one line (awsclient.Short: the operation, the
+// error code and message); CUSTODY_DEBUG=1 (--debug) prints the SDK's
+// whole chain, with request ids.
 func ExitCode(err error, stderr io.Writer) int {
 	var usage UsageError
 	var problems config.Problems
+	var awsConfig awsclient.ConfigError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -56,11 +62,28 @@ func ExitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &problems):
 		fmt.Fprintln(stderr, "Error:", problems.Error())
 		return ExitUsage
-	case errors.As(err, &usage), strings.HasPrefix(err.Error(), "unknown command "):
-		fmt.Fprintln(stderr, "Error:", err)
+	case errors.As(err, &usage), errors.As(err, &awsConfig), strings.HasPrefix(err.Error(), "unknown command "):
+		fmt.Fprintln(stderr, "Error:", ErrorText(err))
 		return ExitUsage
 	default:
-		fmt.Fprintln(stderr, "Error:", err)
+		fmt.Fprintln(stderr, "Error:", ErrorText(err))
 		return ExitFindings
 	}
+}
+
+// ErrorText is how an error is shown to a person: AWS errors cut to one
+// line each (awsclient.Short), unless CUSTODY_DEBUG=1 asks for all of it.
+// JSON output should carry err.Error(), the whole chain.
+func ErrorText(err error) string {
+	if Debug() {
+		return err.Error()
+	}
+	return awsclient.Short(err)
+}
+
+// Debug reports whether CUSTODY_DEBUG asks for full errors (set by
+// --debug, see AWSFlags).
+func Debug() bool {
+	v := os.Getenv("CUSTODY_DEBUG")
+	return v != "" && v != "0" && v != "false"
 }
