@@ -158,9 +158,7 @@ sources:
 	}
 	checkJSON(t, "config check", must("--json", "config", "check"))
 	checkJSON(t, "version", must("--json", "version"))
-	// store init --json is left out of the naming check: it still prints
-	// Go field names (custody.InitResult has no json tags).
-	must("store", "init")
+	checkJSON(t, "store init", must("--json", "store", "init"))
 	checkJSON(t, "store check", must("--json", "store", "check"))
 
 	notes := filepath.Join(dir, "notes.txt")
