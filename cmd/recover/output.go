@@ -48,7 +48,7 @@ func exitCode(err error, stderr io.Writer) int {
 // confirm prints the plan's lines and asks before plan is applied: on a
 // terminal it asks, repeating the counts per kind; without one it needs
 // --yes, and refuses before printing a line of the plan otherwise.
-func (s *session) confirm(plan *recovery.Plan, what string) error {
+func (s *session) confirm(ctx context.Context, plan *recovery.Plan, what string) error {
 	g, o := s.g, s.o
 	n := plan.Changes()
 	if what == "" {
@@ -65,10 +65,22 @@ func (s *session) confirm(plan *recovery.Plan, what string) error {
 		return nil
 	}
 	fmt.Fprintf(g.stderr, "%s for s3://%s has %s\napply %d action(s) to s3://%s? [y/N] ", what, plan.Bucket, countsLine(plan), n, plan.Bucket)
-	answer, _ := bufio.NewReader(g.stdin).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(answer)) {
-	case "y", "yes":
-		return nil
+	// Read in the background: Ctrl-C at the prompt cancels ctx, and must
+	// not wait for a line.
+	answers := make(chan string, 1)
+	go func() {
+		a, _ := bufio.NewReader(g.stdin).ReadString('\n')
+		answers <- a
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(g.stderr)
+		return ctx.Err()
+	case answer := <-answers:
+		switch strings.ToLower(strings.TrimSpace(answer)) {
+		case "y", "yes":
+			return nil
+		}
 	}
 	return cli.Usagef("not confirmed; nothing was changed")
 }

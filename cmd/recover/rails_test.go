@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,11 +20,15 @@ import (
 // runOnTerminal runs recover as if stdin were a terminal answering answer.
 func runOnTerminal(t *testing.T, answer string, args ...string) (string, int) {
 	t.Helper()
+	return runOnTerminalCtx(context.Background(), strings.NewReader(answer), args...)
+}
+
+func runOnTerminalCtx(ctx context.Context, stdin io.Reader, args ...string) (string, int) {
 	var out bytes.Buffer
-	g := &globals{stdin: strings.NewReader(answer), stdout: &out, stderr: &out, now: time.Now, interactive: true}
+	g := &globals{stdin: stdin, stdout: &out, stderr: &out, now: time.Now, interactive: true}
 	root := newRootCommand(g)
 	root.SetArgs(args)
-	code := exitCode(root.ExecuteContext(context.Background()), &out)
+	code := exitCode(root.ExecuteContext(ctx), &out)
 	return out.String(), code
 }
 
@@ -76,6 +81,15 @@ func TestConfirmation(t *testing.T) {
 		if code != cli.ExitUsage || !strings.Contains(out, "not confirmed") {
 			t.Fatalf("answer %q: exit %d\n%s", no, code, out)
 		}
+	}
+	// Ctrl-C at the prompt stops at once, with no answer typed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(500*time.Millisecond, cancel) // as SIGINT does
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	if out, code := runOnTerminalCtx(ctx, pr, "--bucket", bucket, "--since", target, "--ledger", journal); code != cli.ExitCanceled || !strings.Contains(out, "[y/N]") {
+		t.Fatalf("interrupt at the prompt: exit %d\n%s", code, out)
 	}
 	if versions(t, c, bucket) != before {
 		t.Fatal("refused or unconfirmed runs changed the bucket")

@@ -54,7 +54,7 @@ func (s *session) resume(ctx context.Context) error {
 		return nil
 	}
 	if changes > 0 {
-		if err := s.confirm(rest, "the rest of job "+job.ID); err != nil {
+		if err := s.confirm(ctx, rest, "the rest of job "+job.ID); err != nil {
 			return err
 		}
 	}

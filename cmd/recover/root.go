@@ -41,7 +41,7 @@ func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.replica, "replica-endpoint", "", "S3 endpoint URL of the replica bucket")
 	fs.BoolVar(&o.removeNew, "remove-new", false, "hide keys created after T behind a delete marker (reversible)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "S3 calls in flight at once")
-	fs.StringVar(&o.resume, "resume", "", "resume the journalled job with this id")
+	fs.StringVar(&o.resume, "resume", "", "resume the journalled job with this id (asks, or needs --yes, as a new job does; with --dry-run lists what is left)")
 	fs.StringVar(&o.planOut, "plan-out", "", "write the plan as JSON to this file")
 	fs.StringVar(&o.batchManifest, "batch-manifest", "", "write the copy actions as an S3 Batch Operations CSV manifest")
 	fs.BoolVar(&o.json, "json", false, "print the plan and summary as JSON")

@@ -180,7 +180,7 @@ func (s *session) recover(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := s.confirm(plan, ""); err != nil {
+	if err := s.confirm(ctx, plan, ""); err != nil {
 		return err
 	}
 	ap, closeFn, err := s.openApplier(ctx)
