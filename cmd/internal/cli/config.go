@@ -121,7 +121,13 @@ func LoadConfig(s ConfigSource) (config.Config, error) {
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if decodeErr != nil {
-		problems = append(problems, decodeProblems(decodeErr)...)
+		for _, p := range decodeProblems(decodeErr) {
+			// mapstructure says what it expected, not what it got.
+			if raw, ok := v.Get(p.Path).(string); ok && !strings.Contains(p.Message, raw) {
+				p.Message += fmt.Sprintf(" (got %q)", raw)
+			}
+			problems = append(problems, p)
+		}
 	}
 	if cfg.Agent.Stream == "" {
 		cfg.Agent.Stream = defaultStream()

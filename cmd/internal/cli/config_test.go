@@ -146,7 +146,7 @@ func TestProblemsSayWhereTheValueCameFrom(t *testing.T) {
 	}
 	t.Setenv("CUSTODY_STORE_RETENTION_DAYS", "seven")
 	_, err = LoadConfig(src)
-	if p := problemAt(t, err, "store.retention.days"); p.Source != "CUSTODY_STORE_RETENTION_DAYS" {
+	if p := problemAt(t, err, "store.retention.days"); p.Source != "CUSTODY_STORE_RETENTION_DAYS" || !strings.Contains(p.Message, `got "seven"`) {
 		t.Errorf("an undecodable value from the environment: %+v", p)
 	}
 
