@@ -173,6 +173,7 @@ func Load(ctx context.Context, o Options) (Config, error) {
 	if err != nil {
 		return Config{}, configError(o, err)
 	}
+	cfg.HTTPClient = splitHTTP(cfg.HTTPClient)
 	cfg.APIOptions = append(cfg.APIOptions, callMiddleware(limits, r.max, o.OnRetry))
 	if err := addCallLog(&cfg); err != nil { // CUSTODY_AWS_CALL_LOG (calllog.go)
 		return Config{}, err

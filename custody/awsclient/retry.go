@@ -71,6 +71,9 @@ func callMiddleware(limits timeouts, max int, onRetry RetryFunc) func(*middlewar
 		}
 		begin := middleware.FinalizeMiddlewareFunc("CustodyCall", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			ctx = context.WithValue(ctx, callStateKey{}, &callState{start: time.Now()})
+			if patientOps[awsmiddleware.GetOperationName(ctx)] {
+				ctx = context.WithValue(ctx, patientKey{}, true)
+			}
 			return next.HandleFinalize(ctx, in)
 		})
 		attempt := middleware.FinalizeMiddlewareFunc("CustodyAttempt", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
@@ -96,10 +97,20 @@ func loadTimeouts() (timeouts, error) {
 	return t, nil
 }
 
+// patientOps make the server work before it answers: a server-side copy
+// of gigabytes takes minutes. S3 starts their 200 answer at once and keeps
+// it alive with whitespace, but S3-compatible servers may stay silent
+// until done, so these wait for their answer as long as the read timeout
+// allows rather than the attempt timeout.
+var patientOps = map[string]bool{"CopyObject": true, "UploadPartCopy": true, "CompleteMultipartUpload": true}
+
+type patientKey struct{}
+
 // httpClient is the SDK's client with custody's limits:
 //   - connecting and the TLS handshake each give up after ConnectTimeout;
 //   - the response must start within the attempt timeout of the request
-//     having been sent (so an upload's own duration does not count);
+//     having been sent (so an upload's own duration does not count),
+//     except for patientOps;
 //   - a connection that delivers no byte for the read timeout fails and
 //     the call is retried. The transport reads a connection for as long
 //     as a request is in flight, so this also ends an upload the peer
@@ -116,4 +127,26 @@ func (t timeouts) httpClient() *awshttp.BuildableClient {
 		}).
 		// The SDK resets a read deadline before every read.
 		WithReadTimeout(t.read)
+}
+
+// splitHTTP returns the client the SDK configured from httpClient (a
+// custom CA bundle added), with patientOps split off to a copy of it
+// without the attempt timeout.
+func splitHTTP(c aws.HTTPClient) aws.HTTPClient {
+	b, ok := c.(*awshttp.BuildableClient)
+	if !ok {
+		return c
+	}
+	return splitClient{quick: b, patient: b.WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = 0 })}
+}
+
+// splitClient sends patientOps through a client without the attempt
+// timeout, every other call through one with it.
+type splitClient struct{ quick, patient aws.HTTPClient }
+
+func (c splitClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Context().Value(patientKey{}) != nil {
+		return c.patient.Do(r)
+	}
+	return c.quick.Do(r)
 }

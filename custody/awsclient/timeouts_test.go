@@ -268,3 +268,44 @@ func TestStalledUploadFails(t *testing.T) {
 func asConfigError(err error, target *awsclient.ConfigError) bool {
 	return errors.As(err, target)
 }
+
+// A server-side copy may keep its answer back until it is done (S3-
+// compatible servers do): CopyObject, UploadPartCopy and
+// CompleteMultipartUpload wait past the attempt timeout, while other
+// calls to the same slow server give up at it.
+func TestServerSideCopyWaitsPastAttemptTimeout(t *testing.T) {
+	t.Setenv("CUSTODY_AWS_ATTEMPT_TIMEOUT", "1s")
+	t.Setenv("CUSTODY_AWS_CALL_TIMEOUT", "5s")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		time.Sleep(2 * time.Second)
+		switch {
+		case r.Header.Get("X-Amz-Copy-Source") != "" && r.URL.Query().Has("partNumber"):
+			fmt.Fprint(w, `<CopyPartResult><ETag>"p"</ETag></CopyPartResult>`)
+		case r.Header.Get("X-Amz-Copy-Source") != "":
+			fmt.Fprint(w, `<CopyObjectResult><ETag>"c"</ETag></CopyObjectResult>`)
+		case r.URL.Query().Has("uploadId"):
+			fmt.Fprint(w, `<CompleteMultipartUploadResult><ETag>"m"</ETag></CompleteMultipartUploadResult>`)
+		default:
+			fmt.Fprint(w, `<VersioningConfiguration/>`)
+		}
+	}))
+	defer srv.Close()
+	api := clientAt(t, strings.TrimPrefix(srv.URL, "http://"), nil)
+	ctx := context.Background()
+	b, k := aws.String("b"), aws.String("k")
+	if _, err := api.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: k, CopySource: aws.String("b/src")}); err != nil {
+		t.Errorf("CopyObject answered after 2 s: %s", awsclient.Short(err))
+	}
+	if _, err := api.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: k, CopySource: aws.String("b/src"), UploadId: aws.String("u"), PartNumber: aws.Int32(1)}); err != nil {
+		t.Errorf("UploadPartCopy answered after 2 s: %s", awsclient.Short(err))
+	}
+	if _, err := api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: aws.String("u")}); err != nil {
+		t.Errorf("CompleteMultipartUpload answered after 2 s: %s", awsclient.Short(err))
+	}
+	_, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
+	if got := awsclient.Short(err); !strings.HasPrefix(got, "GetBucketVersioning: no response within 1s") {
+		t.Errorf("GetBucketVersioning answered after 2 s: %q, want no response within 1s", got)
+	}
+}
