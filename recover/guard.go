@@ -107,36 +107,48 @@ func (g Guard) findManifests(ctx context.Context, bucket string, budget *int) (s
 	for len(queue) > 0 && *budget > 0 {
 		f := queue[0]
 		queue = queue[1:]
-		*budget--
-		out, err := g.API.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(f.prefix), Delimiter: aws.String("/")})
-		if err != nil {
-			return "", fmt.Errorf("list versions of s3://%s/%s: %w", bucket, f.prefix, err)
-		}
-		for _, e := range merge(out) {
-			if IsCustodyKey(e.key) {
-				return e.key, nil
+		p := s3.NewListObjectVersionsPaginator(g.API, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(f.prefix), Delimiter: aws.String("/")})
+		for p.HasMorePages() && *budget > 0 {
+			*budget--
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				return "", fmt.Errorf("list versions of s3://%s/%s: %w", bucket, f.prefix, err)
 			}
-		}
-		for _, cp := range out.CommonPrefixes {
-			sub := aws.ToString(cp.Prefix)
-			if strings.HasSuffix(sub, "/manifests/") || sub == "manifests/" {
-				if *budget <= 0 {
-					break
+			for _, e := range merge(out) {
+				if IsCustodyKey(e.key) {
+					return e.key, nil
 				}
-				*budget--
-				m, err := g.API.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(sub), MaxKeys: aws.Int32(100)})
-				if err != nil {
-					return "", fmt.Errorf("list versions of s3://%s/%s: %w", bucket, sub, err)
-				}
-				for _, e := range merge(m) {
-					if IsCustodyKey(e.key) {
-						return e.key, nil
+			}
+			for _, cp := range out.CommonPrefixes {
+				sub := aws.ToString(cp.Prefix)
+				if strings.HasSuffix(sub, "/manifests/") || sub == "manifests/" {
+					if key, err := g.firstManifest(ctx, bucket, sub, budget); err != nil || key != "" {
+						return key, err
 					}
 				}
+				if f.depth < 2 {
+					queue = append(queue, folder{sub, f.depth + 1})
+				}
 			}
-			if f.depth < 2 {
-				queue = append(queue, folder{sub, f.depth + 1})
-			}
+		}
+	}
+	return "", nil
+}
+
+// firstManifest looks in the first page of a manifests/ folder for a
+// custody manifest, timestamp or checkpoint.
+func (g Guard) firstManifest(ctx context.Context, bucket, prefix string, budget *int) (string, error) {
+	if *budget <= 0 {
+		return "", nil
+	}
+	*budget--
+	m, err := g.API.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(100)})
+	if err != nil {
+		return "", fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
+	}
+	for _, e := range merge(m) {
+		if IsCustodyKey(e.key) {
+			return e.key, nil
 		}
 	}
 	return "", nil

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
@@ -139,6 +140,26 @@ func TestLockedBucketWithCustodyLayoutRefused(t *testing.T) {
 	out, code = run(t, "--bucket", deep, "--since", "1h", "--force", "--dry-run", "--prefix", "a/")
 	if code != cli.ExitUsage || !strings.Contains(out, "it has custody manifests, such as a/b/c/manifests/agent/000000000001.dsse.json") {
 		t.Errorf("store three folders down: exit %d\n%s", code, out)
+	}
+
+	// A store after a first page of 1,200 keys at the root is still found
+	// by the probe, though the plan (--prefix a0) never lists it.
+	wide := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for i := 0; i < 1200; i++ {
+		g.Go(func() error {
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(wide), Key: aws.String(fmt.Sprintf("a%04d", i)), Body: strings.NewReader("x")})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	put(wide, custody.CheckpointKey("custody", "agent"))
+	out, code = run(t, "--bucket", wide, "--since", "1h", "--force", "--dry-run", "--prefix", "a0")
+	if code != cli.ExitUsage || !strings.Contains(out, "such as custody/manifests/agent/checkpoint.dsse.json") {
+		t.Errorf("store past the first page of the root: exit %d\n%s", code, out)
 	}
 
 	plain := localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true})
