@@ -79,6 +79,13 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*Ex
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range report.Findings {
+		if f.Kind == "case-missing" {
+			// Nothing of the case to hand off; the chain's failures are
+			// for verify to show.
+			return nil, fmt.Errorf("nothing to export: %s (run custody verify to see the failures)", f.Message)
+		}
+	}
 	root := "custody-export-" + report.VerifiedAt.Format("20060102T150405Z")
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

@@ -164,10 +164,17 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 	}
 	r.Checked.Objects = len(idx.objects)
 
+	failed := r.Findings.Failures()
 	chains := v.checkChains(ctx, idx, r)
 	if o.Case != "" {
 		if err := v.caseExists(chains, o.Case); err != nil {
-			return nil, nil, err
+			if r.Findings.Failures() == failed {
+				return nil, nil, err
+			}
+			// Manifests failed verification: the case may be in one of
+			// them, so its absence is a failure of the report, not a typo.
+			r.Findings.fail("case-missing", "case "+o.Case, "check the case id; if it is right, its manifests are among those that failed",
+				"%s; manifests that failed verification may be of it", strings.TrimPrefix(err.Error(), ErrNoSuchCase.Error()+": "))
 		}
 	}
 	selected := v.selectManifests(chains, o, r)

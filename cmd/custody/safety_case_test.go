@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 )
@@ -44,6 +48,43 @@ func TestSafetyUnknownCase(t *testing.T) {
 	// The real case still verifies.
 	if out, errOut, code := run(t, "-c", s.cfg, "verify", "--case", "IR-2"); code != 0 || !strings.Contains(out, "OK:") {
 		t.Fatalf("verify --case IR-2: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestSafetyCaseOfATamperedManifest: a case whose only manifest is gone is
+// not passed off as a typo (exit 2): verify reports the missing manifest
+// and the case as failures (exit 1), and export exports nothing.
+func TestSafetyCaseOfATamperedManifest(t *testing.T) {
+	s := newSafetyStore(t)
+	for _, c := range []string{"IR-1", "IR-2"} {
+		if out, errOut, code := run(t, "-c", s.cfg, "add", "--case", c, s.file(t, c+".txt", c)); code != 0 {
+			t.Fatalf("add: exit %d\n%s%s", code, out, errOut)
+		}
+	}
+	// An insider with s3:BypassGovernanceRetention deletes IR-1's manifest.
+	for _, v := range s.versions(t) {
+		if key, version, _ := strings.Cut(v, "?versionId="); strings.HasSuffix(key, "/manifests/"+s.stream+"/000000000001.dsse.json") {
+			if _, err := s.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+				VersionId: aws.String(version), BypassGovernanceRetention: aws.Bool(true)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out, errOut, code := run(t, "-c", s.cfg, "verify", "--case", "IR-1")
+	if code != cli.ExitFindings || !strings.Contains(out, "case-missing") || !strings.Contains(out, "manifest-missing") {
+		t.Errorf("verify --case of a deleted manifest's case: exit %d, want %d with case-missing and manifest-missing\n%s%s", code, cli.ExitFindings, out, errOut)
+	}
+	before := s.versions(t)
+	pkg := filepath.Join(s.dir, "ir-1.tar.gz")
+	out, errOut, code = run(t, "-c", s.cfg, "export", "--case", "IR-1", "--out", pkg)
+	if code != cli.ExitFindings || !strings.Contains(errOut, "nothing to export") {
+		t.Errorf("export --case of a deleted manifest's case: exit %d, want %d\n%s%s", code, cli.ExitFindings, out, errOut)
+	}
+	if _, err := os.Stat(pkg); !os.IsNotExist(err) {
+		t.Errorf("a package was written: %v", err)
+	}
+	if after := s.versions(t); !sameStrings(before, after) {
+		t.Errorf("export wrote to the bucket:\nbefore %v\nafter  %v", before, after)
 	}
 }
 
