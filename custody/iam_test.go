@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/custody-ir/custody/custody/awsclient"
 )
 
 type policyDoc struct {
@@ -51,24 +50,6 @@ func loadPolicy(t *testing.T, name string) map[string]map[string]bool {
 	return out
 }
 
-// collectorCalls are the AWS operations the collectors make with the
-// collector role's credentials (collector/*.go).
-var collectorCalls = [][2]string{
-	// posture
-	{"S3", "GetBucketPolicy"}, {"S3", "GetBucketPolicyStatus"}, {"S3", "GetBucketAcl"}, {"S3", "GetPublicAccessBlock"},
-	{"S3", "GetBucketVersioning"}, {"S3", "GetObjectLockConfiguration"}, {"S3", "GetBucketReplication"},
-	{"S3", "GetBucketEncryption"}, {"S3", "GetBucketOwnershipControls"}, {"S3", "GetBucketLogging"},
-	{"S3", "GetBucketLifecycleConfiguration"}, {"S3", "GetBucketTagging"}, {"S3", "GetBucketLocation"},
-	{"S3 Control", "GetPublicAccessBlock"},
-	// versions
-	{"S3", "ListObjectVersions"},
-	// cloudtrail and config: discovering trails, copying deliveries
-	{"CloudTrail", "DescribeTrails"}, {"CloudTrail", "ListPublicKeys"}, {"Organizations", "DescribeOrganization"},
-	{"S3", "ListObjectsV2"}, {"S3", "GetObject"},
-	{"Config Service", "ListDiscoveredResources"}, {"Config Service", "GetResourceConfigHistory"},
-	{"Config Service", "DescribeDeliveryChannels"}, {"Config Service", "DeliverConfigSnapshot"},
-}
-
 // TestShippedPolicies checks the policies grant what the code calls and
 // deny what must never happen to evidence.
 func TestShippedPolicies(t *testing.T) {
@@ -96,24 +77,8 @@ func TestShippedPolicies(t *testing.T) {
 			t.Errorf("the read-only collector role grants %s", a)
 		}
 	}
-	// The collector role grants exactly what the collectors call, no more
-	// (collector/iam_enforce_test.go checks the same against moto's IAM).
-	need := map[string]bool{}
-	for _, op := range collectorCalls {
-		a := awsclient.Action(op[0], op[1])
-		if a == "" {
-			t.Fatalf("no IAM action known for %s %s", op[0], op[1])
-		}
-		need[a] = true
-		if !collectorRole["Allow"][a] {
-			t.Errorf("collector role lacks %s (for %s %s)", a, op[0], op[1])
-		}
-	}
-	for a := range collectorRole["Allow"] {
-		if !need[a] {
-			t.Errorf("collector role grants %s, which no collector needs", a)
-		}
-	}
+	// That each grants exactly what the code calls, no more, is
+	// TestPoliciesGrantWhatTheCodeCalls (iam_calls_test.go).
 	agent := loadPolicy(t, "agent-role-policy.json")
 	if !agent["Allow"]["sts:AssumeRole"] || !agent["Allow"]["s3:PutObject"] || agent["Allow"]["s3:DeleteObject"] {
 		t.Errorf("agent role policy: %v", agent["Allow"])
@@ -135,5 +100,53 @@ func TestShippedPolicies(t *testing.T) {
 	}
 	if len(bucket["Allow"]) != 0 {
 		t.Errorf("bucket policy allows %v", bucket["Allow"])
+	}
+}
+
+// TestPolicyTemplates checks every policy's placeholders are the ones
+// configs/iam/README.md explains, and that no Allow reaches into every
+// account: the collector roles the agent assumes are listed one account
+// at a time (MONITORED_ACCOUNT_ID).
+func TestPolicyTemplates(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "configs", "iam", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join("..", "configs", "iam", "*.json"))
+	if err != nil || len(files) < 8 {
+		t.Fatalf("policies: %v %v", files, err)
+	}
+	placeholder := regexp.MustCompile(`\b[A-Z][A-Z0-9_]*[A-Z0-9]\b`)
+	literal := map[string]bool{"AWS": true, "OFF": true, "COMPLIANCE": true} // {"Principal": {"AWS": ...}}, condition values
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Statement []struct {
+				Effect    string
+				Principal any
+				Resource  any
+			}
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, w := range placeholder.FindAllString(string(b), -1) {
+			if !literal[w] && !strings.Contains(string(readme), "`"+w+"`") {
+				t.Errorf("%s: the placeholder %s is not explained in configs/iam/README.md", filepath.Base(f), w)
+			}
+		}
+		for _, st := range doc.Statement {
+			r, _ := json.Marshal(st.Resource)
+			if st.Effect == "Allow" && strings.Contains(string(r), "arn:aws:iam::*:") {
+				t.Errorf("%s: allows %s in every account", filepath.Base(f), r)
+			}
+		}
+	}
+	agent := loadPolicy(t, "agent-role-policy.json")
+	if !agent["Allow"]["sts:AssumeRole"] {
+		t.Error("the agent role cannot assume the collector roles")
 	}
 }

@@ -63,7 +63,7 @@ func addCallLog(cfg *aws.Config) error {
 					return middleware.InitializeOutput{}, middleware.Metadata{}, fmt.Errorf("%s: %w", CallLogEnv, err)
 				}
 				return next.HandleInitialize(ctx, in)
-			}), middleware.Before)
+			}), middleware.After) // after the service's metadata, which older clients set in this step
 	})
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -87,6 +88,8 @@ func TestCallLog(t *testing.T) {
 	}
 	wg.Wait()
 	cfg.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	// S3 Control's client names its service in the step the log is in.
+	cfg.S3Control().GetPublicAccessBlock(ctx, &s3control.GetPublicAccessBlockInput{AccountId: aws.String("111122223333")})
 
 	f, err := os.Open(path)
 	if err != nil {
@@ -97,8 +100,8 @@ func TestCallLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != n+1 {
-		t.Fatalf("%d calls logged, want %d: %+v", len(calls), n+1, calls)
+	if len(calls) != n+2 {
+		t.Fatalf("%d calls logged, want %d: %+v", len(calls), n+2, calls)
 	}
 	keys := map[string]bool{}
 	for _, call := range calls[:n] {
@@ -114,6 +117,9 @@ func TestCallLog(t *testing.T) {
 	if last := calls[n]; last.Service != "STS" || last.Operation != "GetCallerIdentity" || last.Needs[0] != (Need{"sts:GetCallerIdentity", "*"}) {
 		t.Errorf("logged %+v", last)
 	}
+	if last := calls[n+1]; last.Service != "S3 Control" || last.Operation != "GetPublicAccessBlock" || last.Needs[0] != (Need{"s3:GetAccountPublicAccessBlock", "*"}) {
+		t.Errorf("logged %+v", last)
+	}
 
 	// Unset, nothing is logged; a log that cannot be written fails Load.
 	t.Setenv(CallLogEnv, "")
@@ -122,7 +128,7 @@ func TestCallLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if b, err := os.ReadFile(path); err != nil || strings.Count(string(b), "\n") != n+1 {
+	if b, err := os.ReadFile(path); err != nil || strings.Count(string(b), "\n") != n+2 {
 		t.Errorf("a call logged without %s (%v):\n%s", CallLogEnv, err, b)
 	}
 	t.Setenv(CallLogEnv, filepath.Join(t.TempDir(), "no-such-dir", "calls.jsonl"))
