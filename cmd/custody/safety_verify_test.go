@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,8 @@ import (
 
 // TestSafetyInterruptedVerify: SIGINT while verify reads artifacts ends it
 // with "interrupted" and exit 130, and prints no report: the reads the
-// interruption cut short are not failures of the evidence.
+// interruption cut short are not failures of the evidence. An interrupted
+// export leaves no package and records no event.
 func TestSafetyInterruptedVerify(t *testing.T) {
 	s := newSafetyStore(t)
 	bin := buildCustody(t)
@@ -63,11 +65,14 @@ func TestSafetyInterruptedVerify(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	for _, json := range []bool{false, true} {
-		a := []string{"-c", s.cfg, "verify", "--concurrency", "2"}
-		if json {
-			a = append([]string{"--json"}, a...)
-		}
+	pkg := filepath.Join(s.dir, "IR-1.tar.gz")
+	before := s.versions(t)
+	for _, a := range [][]string{
+		{"-c", s.cfg, "verify", "--concurrency", "2"},
+		{"--json", "-c", s.cfg, "verify", "--concurrency", "2"},
+		{"-c", s.cfg, "export", "--case", "IR-1", "--concurrency", "2", "--out", pkg},
+	} {
+		name := strings.Join(a[2:], " ")
 		mu.Lock()
 		started := make(chan struct{})
 		reading = started
@@ -84,7 +89,7 @@ func TestSafetyInterruptedVerify(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			cmd.Process.Kill()
 			cmd.Wait()
-			t.Fatalf("verify never read an artifact\n%s%s", out.String(), errOut.String())
+			t.Fatalf("%s never read an artifact\n%s%s", name, out.String(), errOut.String())
 		}
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
@@ -95,11 +100,18 @@ func TestSafetyInterruptedVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		if code := cmd.ProcessState.ExitCode(); code != cli.ExitCanceled || !strings.Contains(errOut.String(), "interrupted") {
-			t.Errorf("interrupted verify (json %v): exit %d, want %d and \"interrupted\"\n%s%s", json, code, cli.ExitCanceled, out.String(), errOut.String())
+			t.Errorf("interrupted %s: exit %d, want %d and \"interrupted\"\n%s%s", name, code, cli.ExitCanceled, out.String(), errOut.String())
 		}
 		if out.Len() != 0 || strings.Contains(errOut.String(), "artifact-unreadable") {
-			t.Errorf("interrupted verify (json %v) printed a report:\n%s%s", json, out.String(), errOut.String())
+			t.Errorf("interrupted %s printed a report:\n%s%s", name, out.String(), errOut.String())
 		}
+	}
+	// The interrupted export left no package and recorded no event.
+	if _, err := os.Stat(pkg); !os.IsNotExist(err) {
+		t.Errorf("interrupted export left a package: %v", err)
+	}
+	if after := s.versions(t); !sameStrings(before, after) {
+		t.Errorf("interrupted runs wrote to the bucket:\nbefore %v\nafter  %v", before, after)
 	}
 }
 
