@@ -130,8 +130,11 @@ func newStoreCheckCommand(g *globals) *cobra.Command {
 		Use:   "check",
 		Short: "Check that the evidence bucket keeps evidence as configured",
 		Long: `Check versioning, Object Lock, default retention (at least as strict as
-store.retention) and the public access block of the evidence bucket.
-Exit codes: 0 all holds, 1 failures found, 2 configuration error.`,
+store.retention) and the public access block of the evidence bucket. A
+setting that cannot be read (wrong keys, access denied, no network) is
+"could not check: <operation>: <cause>", never a finding about the bucket.
+Exit codes: 0 all holds, 1 failures found or the bucket could not be
+checked, 2 configuration error.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, client, err := g.storeClient(cmd)
