@@ -71,10 +71,17 @@ func operationErrors(err error, acc []*smithy.OperationError) []*smithy.Operatio
 
 func shortOperation(op *smithy.OperationError) string {
 	s := op.OperationName + ": "
-	if d, ok := describe(op.Err); ok {
-		s += d
-	} else {
-		s += sdkNoise.ReplaceAllString(op.Err.Error(), "")
+	full := op.Err.Error()
+	var inner *smithy.OperationError
+	switch {
+	case strings.Contains(full, "no EC2 IMDS role found"):
+		// The SDK tried every source of credentials and ended at the
+		// instance role, which is not there.
+		s += "no AWS credentials found (environment, shared config and credentials files, SSO, container or instance role)"
+	case strings.Contains(full, "get credentials: ") && errors.As(op.Err, &inner):
+		s += "get credentials: " + shortOperation(inner)
+	default:
+		s += describeOperation(op)
 	}
 	var ae *AttemptError
 	var maxed *retry.MaxAttemptsError
@@ -85,6 +92,13 @@ func shortOperation(op *smithy.OperationError) string {
 		s += fmt.Sprintf(" after %d attempts", maxed.Attempt)
 	}
 	return s
+}
+
+func describeOperation(op *smithy.OperationError) string {
+	if d, ok := describe(op.Err); ok {
+		return d
+	}
+	return sdkNoise.ReplaceAllString(op.Err.Error(), "")
 }
 
 // sdkNoise is what the SDK's layers add to a message that says nothing to

@@ -98,3 +98,29 @@ func TestMaxAttemptsFromEnvironment(t *testing.T) {
 		t.Errorf("retries told: %q, want 2/3 and 3/3", lines)
 	}
 }
+
+// No credentials anywhere: one line that says so, not the SDK's tour of
+// its chain.
+func TestShortNoCredentials(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	c, err := awsclient.Load(context.Background(), awsclient.Options{Region: "us-east-1", S3Endpoint: "http://" + closedPort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.S3().ListBuckets(context.Background(), &s3.ListBucketsInput{})
+	if err == nil {
+		t.Fatal("ListBuckets without credentials succeeded")
+	}
+	if got, want := awsclient.Short(err), "ListBuckets: no AWS credentials found (environment, shared config and credentials files, SSO, container or instance role)"; got != want {
+		t.Errorf("Short = %q, want %q\n(full: %v)", got, want, err)
+	}
+}
