@@ -1,8 +1,10 @@
 // Package awsclient builds every AWS client custody and recover use, in one
 // place: the SDK's default chain (profiles, environment, AWS_ENDPOINT_URL
-// and AWS_ENDPOINT_URL_<SERVICE>), adaptive retries, path-style S3
-// addressing whenever a custom S3 endpoint is in force, and AssumeRole with
-// an external ID and a session name that says who is calling.
+// and AWS_ENDPOINT_URL_<SERVICE>), standard retries within a time budget
+// per call (timeouts.go, retry.go), path-style S3 addressing whenever a
+// custom S3 endpoint is in force, and AssumeRole with an external ID and a
+// session name that says who is calling. Short (short.go) turns the SDK's
+// errors into one line for people.
 package awsclient
 
 import (
