@@ -94,20 +94,21 @@ type job struct {
 }
 
 type callsFixture struct {
-	t                 *testing.T
-	dir               string
-	custody, recover  string
-	env               []string // every run's environment
-	evidence          string
-	motoEvidence      string
-	jobs              []*job
-	values            map[string][]string // the policies' placeholders
-	e                 localaws.Env
-	motoEndpoint      string
-	keyServer         string
-	trail, delivery   string
-	monitored, invBkt string
-	listed            string
+	t                *testing.T
+	dir              string
+	custody, recover string   // the binaries
+	env              []string // every run's environment
+	evidence         string   // the evidence bucket, on MinIO
+	motoEvidence     string   // another, made by store init on moto's S3
+	jobs             []*job
+	values           map[string][]string // the policies' placeholders
+	e                localaws.Env
+	motoEndpoint     string // the member account's moto
+	keyServer        string // CloudTrail's ListPublicKeys, which moto lacks
+	trail, delivery  string // the trail's and Config's buckets
+	listed           string // a monitored bucket whose versions are listed
+	monitored        string // one whose versions come from its S3 Inventory reports
+	invBkt           string // where those reports are
 }
 
 func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
