@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
@@ -58,6 +59,25 @@ func (f *AWSFlags) Apply(ctx context.Context, stderr io.Writer) (context.Context
 		S3Endpoint: f.EndpointURL,
 		OnRetry:    RetryPrinter(stderr),
 	}), nil
+}
+
+// PreRun is Apply as a cobra hook: the root command's PersistentPreRunE,
+// which puts the flags in the context every sub-command's RunE receives.
+//
+//	root.PersistentPreRunE = g.aws.PreRun(g.stderr)
+func (f *AWSFlags) PreRun(stderr io.Writer) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		ctx, err := f.Apply(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		cmd.SetContext(ctx)
+		return nil
+	}
 }
 
 // RetryPrinter returns a function that prints each retry of an AWS call

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/custody-ir/custody/custody/awsclient"
@@ -237,5 +238,30 @@ func TestExitCodeShortensAWSErrors(t *testing.T) {
 	ExitCode(err, &stderr)
 	if !strings.Contains(stderr.String(), "RequestID: ") || !strings.Contains(stderr.String(), "StatusCode: 403") {
 		t.Errorf("CUSTODY_DEBUG=1 printed %q, want the SDK's chain", stderr.String())
+	}
+}
+
+// PreRun, as a root command's PersistentPreRunE, hands the flags to the
+// sub-command's context; a bad flag is a usage error.
+func TestAWSFlagsPreRun(t *testing.T) {
+	awsEnv(t)
+	var f AWSFlags
+	var region string
+	root := &cobra.Command{Use: "root", SilenceErrors: true, SilenceUsage: true}
+	f.AddFlags(root.PersistentFlags())
+	root.PersistentPreRunE = f.PreRun(&bytes.Buffer{})
+	root.AddCommand(&cobra.Command{Use: "sub", RunE: func(cmd *cobra.Command, _ []string) error {
+		c, err := awsclient.Load(cmd.Context(), awsclient.Options{})
+		region = c.AWS.Region
+		return err
+	}})
+	root.SetArgs([]string{"sub", "--region", "eu-north-1"})
+	if err := root.ExecuteContext(context.Background()); err != nil || region != "eu-north-1" {
+		t.Fatalf("sub --region eu-north-1: region %q, %v", region, err)
+	}
+	root.SetArgs([]string{"sub", "--endpoint-url", "nope"})
+	var stderr bytes.Buffer
+	if code := ExitCode(root.ExecuteContext(context.Background()), &stderr); code != ExitUsage {
+		t.Errorf("--endpoint-url nope: exit %d, %q", code, stderr.String())
 	}
 }
