@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -122,5 +124,24 @@ func TestShortNoCredentials(t *testing.T) {
 	}
 	if got, want := awsclient.Short(err), "ListBuckets: no AWS credentials found (environment, shared config and credentials files, SSO, container or instance role)"; got != want {
 		t.Errorf("Short = %q, want %q\n(full: %v)", got, want, err)
+	}
+}
+
+// An access denial explained with the permission to grant keeps its
+// advice, and a 403 is not retried.
+func TestShortKeepsPermissionAdvice(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-amz-request-id", "REQ123")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>REQ123</RequestId></Error>`)
+	}))
+	defer srv.Close()
+	api := clientAt(t, strings.TrimPrefix(srv.URL, "http://"), nil)
+	_, err := api.GetBucketPolicy(context.Background(), &s3.GetBucketPolicyInput{Bucket: aws.String("customer-data")})
+	err = fmt.Errorf("posture of s3://customer-data: %w", awsclient.CollectorRole.Explain(err))
+	checkShort(t, err, "posture of s3://customer-data: GetBucketPolicy: AccessDenied: Access Denied "+
+		"(grant s3:GetBucketPolicy to the collector role; see configs/iam/collector-role-policy.json)")
+	if !strings.Contains(err.Error(), "REQ123") {
+		t.Errorf("the full error lost the request id: %v", err)
 	}
 }
