@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
 )
 
 func newAddCommand(g *globals) *cobra.Command {
@@ -41,7 +39,7 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 				return err
 			}
 			ctx := cmd.Context()
-			ev, err := openEvidence(ctx, g, cfg)
+			ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
 			if err != nil {
 				return err
 			}
@@ -85,16 +83,6 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 	cmd.Flags().StringVar(&caseID, "case", "", "case id (required)")
 	cmd.Flags().StringVar(&note, "note", "", "what these files are, recorded in the manifest")
 	return cmd
-}
-
-// openEvidence is cli.OpenEvidence saying first, on stderr, who holds the
-// stream's lock when another process does: OpenEvidence then waits for it,
-// and a silent wait looks like a hang.
-func openEvidence(ctx context.Context, g *globals, cfg config.Config) (*cli.Evidence, error) {
-	if h, held := custody.StreamLockHolder(cfg.Ledger, cfg.Agent.Stream); held {
-		fmt.Fprintf(g.stderr, "waiting for the lock of stream %s, held by %s\n", cfg.Agent.Stream, h)
-	}
-	return cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
 }
 
 // openFiles opens every file to add, refusing what is missing, unreadable

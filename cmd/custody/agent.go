@@ -18,7 +18,6 @@ import (
 )
 
 func newAgentCommand(g *globals) *cobra.Command {
-	var unhealthyAfter int
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the always-on agent: every collector on its schedule",
@@ -45,16 +44,13 @@ not a loopback address, or already in use), 130 interrupted (SIGINT).`,
   curl -s 127.0.0.1:9464/healthz               # 200 ok, or 503 degraded naming the failing sources`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if unhealthyAfter < 1 {
-				return cli.Usagef("--unhealthy-after %d: at least 1 expected", unhealthyAfter)
-			}
 			// Which signal stops the agent decides its exit code; the
 			// context main cancels on either does not say.
 			signals := make(chan os.Signal, 1)
 			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(signals)
 
-			cfg, err := g.loadConfig(cmd, map[string]string{"agent.listen": "listen"})
+			cfg, err := g.loadConfig(cmd, map[string]string{"agent.listen": "listen", "agent.unhealthy_after": "unhealthy-after"})
 			if err != nil {
 				return err
 			}
@@ -80,7 +76,7 @@ not a loopback address, or already in use), 130 interrupted (SIGINT).`,
 			defer ev.Close()
 			jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
 			a := &collector.Agent{
-				Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: unhealthyAfter,
+				Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: cfg.Agent.UnhealthyAfter,
 			}
 			if ln != nil {
 				defer serve(ctx, ln, a.Handler(), log)()
@@ -96,7 +92,7 @@ not a loopback address, or already in use), 130 interrupted (SIGINT).`,
 		},
 	}
 	cmd.Flags().String("listen", "", "address of /healthz and /metrics (overrides agent.listen)")
-	cmd.Flags().IntVar(&unhealthyAfter, "unhealthy-after", collector.DefaultUnhealthyAfter, "failed runs in a row of one source that make /healthz answer 503")
+	cmd.Flags().Int("unhealthy-after", collector.DefaultUnhealthyAfter, "failed runs in a row of one source that make /healthz answer 503 (overrides agent.unhealthy_after)")
 	return cmd
 }
 

@@ -45,7 +45,7 @@ failures (or the export failed), 2 usage or configuration error (an unknown
 			if err != nil {
 				return err
 			}
-			ev, err := openEvidence(ctx, g, cfg)
+			ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
 			if err != nil {
 				return err
 			}

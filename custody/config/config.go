@@ -32,6 +32,9 @@ type Agent struct {
 	Stream  string `mapstructure:"stream"`
 	Listen  string `mapstructure:"listen"`
 	LogJSON bool   `mapstructure:"log_json"`
+	// UnhealthyAfter is how many failed runs in a row of one source make
+	// /healthz answer 503 (degraded).
+	UnhealthyAfter int `mapstructure:"unhealthy_after"`
 }
 
 // Store is the evidence bucket.
@@ -162,6 +165,7 @@ func Defaults() map[string]any {
 		"agent.stream":           "",
 		"agent.listen":           "127.0.0.1:9464",
 		"agent.log_json":         true,
+		"agent.unhealthy_after":  3,
 		"store.bucket":           "",
 		"store.region":           "",
 		"store.endpoint":         "",

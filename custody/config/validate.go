@@ -81,6 +81,9 @@ func Validate(c Config) Problems {
 	if c.Agent.Stream != "" && !streamRE.MatchString(c.Agent.Stream) {
 		add("agent.stream", "1 to 64 characters of letters, digits, '.', '_' or '-' expected, got %q", c.Agent.Stream)
 	}
+	if c.Agent.UnhealthyAfter < 1 {
+		add("agent.unhealthy_after", "at least 1 failed run expected, got %d", c.Agent.UnhealthyAfter)
+	}
 	if c.Agent.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Agent.Listen); err != nil {
 			add("agent.listen", "host:port expected (for example 127.0.0.1:9464), got %q", c.Agent.Listen)

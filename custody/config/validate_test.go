@@ -9,7 +9,7 @@ import (
 func valid() Config {
 	return Config{
 		Ledger: "ledger.db",
-		Agent:  Agent{Stream: "agent-1", Listen: "127.0.0.1:9464"},
+		Agent:  Agent{Stream: "agent-1", Listen: "127.0.0.1:9464", UnhealthyAfter: 3},
 		Store:  Store{Bucket: "evidence", Prefix: "custody", Retention: Retention{Mode: ModeCompliance, Days: 30}},
 		Signer: Signer{Key: "awskms:///alias/custody"},
 		Sources: Sources{Accounts: []Account{{
@@ -34,6 +34,7 @@ func TestValidateNamesEachField(t *testing.T) {
 		{"ledger", func(c *Config) { c.Ledger = "" }},
 		{"agent.stream", func(c *Config) { c.Agent.Stream = "has space" }},
 		{"agent.listen", func(c *Config) { c.Agent.Listen = "9464" }},
+		{"agent.unhealthy_after", func(c *Config) { c.Agent.UnhealthyAfter = 0 }},
 		{"store.bucket", func(c *Config) { c.Store.Bucket = "Upper_Case" }},
 		{"store.region", func(c *Config) { c.Store.Region = "useast1" }},
 		{"store.endpoint", func(c *Config) { c.Store.Endpoint = "127.0.0.1:9000" }},

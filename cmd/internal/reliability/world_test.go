@@ -187,7 +187,7 @@ schedules: {cloudtrail: "SCHEDULE", config: "SCHEDULE", posture: "SCHEDULE", ver
 	if err := os.WriteFile(ev.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, code := ev.run(t, nil, w.custody, "store", "init"); code != 0 {
+	if out, code := ev.run(t, nil, w.custody, "store", "init", "--yes"); code != 0 {
 		t.Fatalf("store init: exit %d\n%s", code, out)
 	}
 	return ev
