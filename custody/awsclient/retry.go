@@ -3,14 +3,17 @@ package awsclient
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // RetryFunc is told of every retry before its wait: the operation, the
@@ -81,6 +84,19 @@ func callMiddleware(limits timeouts, max int, onRetry RetryFunc) func(*middlewar
 			if st == nil {
 				return next.HandleFinalize(ctx, in)
 			}
+			// Time spent sending a request body does not count against
+			// the call timeout, but a body that stopped moving does: it is
+			// measured from the headers to the body's last read.
+			var moved atomic.Int64
+			if req, ok := in.Request.(*smithyhttp.Request); ok {
+				if s := req.GetStream(); s != nil {
+					if _, pipe := s.(*io.PipeReader); !pipe {
+						if rc, err := req.SetStream(trackReads(s, &moved)); err == nil {
+							in.Request = rc
+						}
+					}
+				}
+			}
 			var wroteHeaders time.Time
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 				WroteHeaders: func() { wroteHeaders = time.Now() },
@@ -88,14 +104,11 @@ func callMiddleware(limits timeouts, max int, onRetry RetryFunc) func(*middlewar
 					if wroteHeaders.IsZero() {
 						return
 					}
-					d := time.Since(wroteHeaders)
-					var te interface{ Timeout() bool }
-					if errors.As(info.Err, &te) && te.Timeout() {
-						// The body stopped moving: its last stretch was
-						// silence, which counts.
-						d -= limits.read
+					last := time.Now()
+					if info.Err != nil {
+						last = time.Unix(0, moved.Load())
 					}
-					if d > 0 {
+					if d := last.Sub(wroteHeaders); d > 0 {
 						st.addStreamed(d)
 					}
 				},
@@ -175,6 +188,43 @@ func (r *retryer) RetryDelay(attempt int, err error) (time.Duration, error) {
 		ae.onRetry(ae.Op, attempt+1, ae.Max, ae)
 	}
 	return ae.delay, nil
+}
+
+// trackReads wraps a seekable request body so that each read that
+// returns bytes records the time in moved. Seek and WriteTo go to the
+// body itself (the signer hashes a body through WriteTo when it can).
+func trackReads(r io.Reader, moved *atomic.Int64) io.Reader {
+	return trackedBody{r: r, moved: moved}
+}
+
+type trackedBody struct {
+	r     io.Reader
+	moved *atomic.Int64
+}
+
+func (b trackedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.moved.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+var errNotSeekable = errors.New("body not seekable")
+
+func (b trackedBody) Seek(offset int64, whence int) (int64, error) {
+	s, ok := b.r.(io.Seeker)
+	if !ok {
+		return 0, errNotSeekable // SetStream fails: the body is left unwrapped
+	}
+	return s.Seek(offset, whence)
+}
+
+func (b trackedBody) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := b.r.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, struct{ io.Reader }{b})
 }
 
 // cannotConnect reports whether err is a failure to open a connection:
