@@ -190,9 +190,10 @@ func (r *retryer) RetryDelay(attempt int, err error) (time.Duration, error) {
 	return ae.delay, nil
 }
 
-// trackReads wraps a seekable request body so that each read that
-// returns bytes records the time in moved. Seek and WriteTo go to the
-// body itself (the signer hashes a body through WriteTo when it can).
+// trackReads wraps a seekable request body so that each read (or write,
+// through WriteTo) that moves bytes records the time in moved. Seek and
+// WriteTo go to the body itself (the signer hashes a body through WriteTo
+// when it can).
 func trackReads(r io.Reader, moved *atomic.Int64) io.Reader {
 	return trackedBody{r: r, moved: moved}
 }
@@ -222,9 +223,23 @@ func (b trackedBody) Seek(offset int64, whence int) (int64, error) {
 
 func (b trackedBody) WriteTo(w io.Writer) (int64, error) {
 	if wt, ok := b.r.(io.WriterTo); ok {
-		return wt.WriteTo(w)
+		return wt.WriteTo(stampWriter{w: w, moved: b.moved})
 	}
 	return io.Copy(w, struct{ io.Reader }{b})
+}
+
+// stampWriter records in moved the time of each write that took bytes.
+type stampWriter struct {
+	w     io.Writer
+	moved *atomic.Int64
+}
+
+func (s stampWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if n > 0 {
+		s.moved.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // cannotConnect reports whether err is a failure to open a connection:
