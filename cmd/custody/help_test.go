@@ -20,3 +20,16 @@ func TestCloudTrailValidateHelpAndRequiredFlags(t *testing.T) {
 		t.Fatalf("missing flags not reported at once: exit %d\n%s", code, errOut)
 	}
 }
+
+func TestUnknownProfileIsAUsageError(t *testing.T) {
+	t.Setenv("CUSTODY_DEBUG", "")
+	_, errOut, code := run(t, "--profile", "no-such-profile", "ledger", "info", "--ledger", t.TempDir()+"/l.db")
+	if code != 0 {
+		t.Fatalf("a command that makes no AWS call fails on the profile: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = run(t, "--profile", "no-such-profile", "cloudtrail", "validate", "--bucket", "b", "--account", "1",
+		"--region", "us-east-1", "--trail", "t", "--start", "1h")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "no-such-profile") {
+		t.Fatalf("unknown --profile: exit %d, want %d naming it\n%s", code, cli.ExitUsage, errOut)
+	}
+}

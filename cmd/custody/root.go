@@ -22,6 +22,7 @@ type globals struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	now        func() time.Time
+	aws        cli.AWSFlags
 }
 
 func (g *globals) printer() cli.Printer { return cli.Printer{Out: g.stdout, JSON: g.json} }
@@ -65,6 +66,8 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError{Err: err} })
 	root.PersistentFlags().StringVarP(&g.configFile, "config", "c", "", "configuration file (default $CUSTODY_CONFIG, then ./custody.yaml)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print results as JSON")
+	g.aws.AddFlags(root.PersistentFlags())
+	root.PersistentPreRunE = g.aws.PreRun(g.stderr)
 	root.AddCommand(
 		newConfigCommand(g),
 		newStoreCommand(g),

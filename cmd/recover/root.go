@@ -17,6 +17,7 @@ type globals struct {
 	now    func() time.Time
 	// interactive is whether stdin is a terminal to confirm on.
 	interactive bool
+	aws         cli.AWSFlags
 }
 
 // recoverOptions are the command's flags.
@@ -105,5 +106,7 @@ AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 (with path-style addressing).
 	cmd.SetErr(g.stderr)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError{Err: err} })
 	o.addFlags(cmd.Flags())
+	g.aws.AddFlags(cmd.Flags())
+	cmd.PreRunE = g.aws.PreRun(g.stderr)
 	return cmd
 }
