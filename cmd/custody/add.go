@@ -17,7 +17,12 @@ import (
 func newAddCommand(g *globals) *cobra.Command {
 	var caseID, note string
 	cmd := &cobra.Command{
-		Use:   "add --case ID FILE...",
+		Use: "add --case ID FILE...",
+		Example: `  # seal a memory image and notes into case IR-42, under legal hold
+  custody add --case IR-42 --note "host i-0abc memory and responder notes" mem.raw notes.md
+
+  # machine-readable result: each artifact's key, version id and SHA-256
+  custody --json add --case IR-42 console.png`,
 		Short: "Seal files of your own (memory dumps, screenshots, notes) into a case",
 		Long: `Store files in the evidence bucket under the case, each with the configured
 retention and a legal hold, and seal them in a signed manifest of this

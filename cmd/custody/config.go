@@ -22,7 +22,10 @@ func newConfigCommand(g *globals) *cobra.Command {
 
 func newConfigCheckCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "check [FILE]",
+		Use: "check [FILE]",
+		Example: `  custody config check                       # the file custody would use ($CUSTODY_CONFIG, ./custody.yaml)
+  custody config check /etc/custody/custody.yaml
+  CUSTODY_STORE_RETENTION_DAYS=30 custody config check custody.yaml   # with an override, as the agent would see it`,
 		Short: "Validate a configuration file and print every problem",
 		Long: `Validate a configuration file (FILE, else --config, $CUSTODY_CONFIG or
 ./custody.yaml) together with CUSTODY_* environment overrides. Every problem

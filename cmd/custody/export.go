@@ -16,7 +16,13 @@ func newExportCommand(g *globals) *cobra.Command {
 	var o verifyOptions
 	var out string
 	cmd := &cobra.Command{
-		Use:   "export [--case ID] [--since T --until T] --out FILE.tar.gz",
+		Use: "export [--case ID] [--since T --until T] --out FILE.tar.gz",
+		Example: `  # the hand-off package of one case, then check it as the recipient would
+  custody export --case IR-42 --out IR-42.tar.gz
+  custody verify --bundle IR-42.tar.gz
+
+  # everything sealed in the last week
+  custody export --since 7d --out last-week.tar.gz`,
 		Short: "Write the legal hand-off package a third party can check offline",
 		Long: `Verify the selection, then write a tar.gz with the selected artifacts, every
 manifest and checkpoint of their streams, the public keys, the verification

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/custody-ir/custody/cmd/internal/cli"
 )
 
@@ -32,4 +34,22 @@ func TestUnknownProfileIsAUsageError(t *testing.T) {
 	if code != cli.ExitUsage || !strings.Contains(errOut, "no-such-profile") {
 		t.Fatalf("unknown --profile: exit %d, want %d naming it\n%s", code, cli.ExitUsage, errOut)
 	}
+}
+
+// TestEveryCommandHasExamples: each command that does something shows
+// how, kubectl style.
+func TestEveryCommandHasExamples(t *testing.T) {
+	g := &globals{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && !c.Hidden && c.Name() != "help" && c.Parent() != nil && c.Parent().Name() != "completion" && c.Name() != "completion" {
+			if strings.TrimSpace(c.Example) == "" {
+				t.Errorf("%q has no Examples section", c.CommandPath())
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCommand(g))
 }

@@ -20,7 +20,9 @@ import (
 func newKeygenCommand(g *globals) *cobra.Command {
 	var out, passEnv, passFile string
 	cmd := &cobra.Command{
-		Use:   "keygen --out FILE",
+		Use: "keygen --out FILE",
+		Example: `  # asks for the passphrase on a terminal (or reads CUSTODY_KEY_PASSPHRASE)
+  custody keygen --out /etc/custody/signing.pem     # writes signing.pem (0600) and signing.pub`,
 		Short: "Create an ECDSA P-256 manifest signing key, encrypted with a passphrase",
 		Long: `Create an ECDSA P-256 key pair for signing manifests. The private key is
 encrypted with a passphrase (scrypt and NaCl secretbox, the sigstore/cosign
@@ -126,7 +128,9 @@ func readNewPassphrase(file, env string, stderr io.Writer) ([]byte, error) {
 
 func newPubkeyCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "pubkey",
+		Use: "pubkey",
+		Example: `  custody pubkey > signer.pub                 # PEM of the configured signer (key file or awskms://)
+  custody --json pubkey                       # {"keyId": ..., "publicKey": ...}`,
 		Short: "Print the public key of the configured signer (PEM)",
 		Args:  cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {

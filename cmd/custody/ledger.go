@@ -24,7 +24,9 @@ func newLedgerCommand(g *globals) *cobra.Command {
 	}
 	var path string
 	info := &cobra.Command{
-		Use:   "info [--ledger FILE]",
+		Use: "info [--ledger FILE]",
+		Example: `  custody ledger info                              # the configured ledger
+  custody ledger info --ledger /var/lib/custody/ledger.db   # any ledger file, no config needed`,
 		Short: "Open (and migrate) the ledger and print its schema version and row counts",
 		Long: `Open (and migrate) the ledger and print its schema version and row counts.
 With --ledger no configuration is needed; without it the ledger is the

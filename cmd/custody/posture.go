@@ -38,7 +38,9 @@ func newPostureCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "posture", Short: "Bucket security settings over time"}
 	var bucket, since string
 	diff := &cobra.Command{
-		Use:   "diff --bucket B --since T",
+		Use: "diff --bucket B --since T",
+		Example: `  custody posture diff --bucket customer-data --since 7d
+  custody --json posture diff --bucket customer-data --since 2026-11-20T00:00:00Z`,
 		Short: "Print what changed in a bucket's security settings since T, and when",
 		Long: `Print what changed in a monitored bucket's security settings since T, and
 when, from the snapshots the posture collector recorded in the ledger.

@@ -95,7 +95,9 @@ type versionResult struct {
 
 func newVersionCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
+		Use: "version",
+		Example: `  custody version
+  custody --json version`,
 		Short: "Print the version and the revision it was built from (as --version)",
 		Args:  cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {

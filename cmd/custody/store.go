@@ -47,7 +47,10 @@ func (g *globals) storeClient(cmd *cobra.Command) (config.Config, *s3.Client, er
 func newStoreInitCommand(g *globals) *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
-		Use:   "init",
+		Use: "init",
+		Example: `  custody store init                 # COMPLIANCE retention: asks first on a terminal
+  custody store init --yes           # the same, without a terminal (automation)
+  custody store init --bucket evidence-123 --region eu-west-1`,
 		Short: "Create the evidence bucket with Object Lock, or adopt an existing one",
 		Long: `Create the evidence bucket with Object Lock enabled, set its default
 retention to store.retention (unless the bucket's own default is already at
@@ -127,7 +130,9 @@ type storeCheckResult struct {
 
 func newStoreCheckCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "check",
+		Use: "check",
+		Example: `  custody store check
+  custody --json store check`,
 		Short: "Check that the evidence bucket keeps evidence as configured",
 		Long: `Check versioning, Object Lock, default retention (at least as strict as
 store.retention) and the public access block of the evidence bucket. A

@@ -76,7 +76,11 @@ func (o *verifyOptions) selection(now time.Time) (custody.VerifyOptions, error) 
 func newVerifyCommand(g *globals) *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify",
+		Use: "verify",
+		Example: `  custody verify                              # the whole store
+  custody verify --case IR-42 --json          # one case, as a JSON report
+  custody verify --since 7d                   # check the last week in depth, the chain in full
+  custody verify --bundle IR-42.tar.gz        # an export package, offline: no network, no config`,
 		Short: "Prove that the evidence is intact, signed, locked and complete",
 		Long: `Check the evidence store, collecting every finding:
   - the bucket: versioning, Object Lock, default retention, public access;

@@ -75,7 +75,18 @@ func (o *recoverOptions) validate() error {
 func newRootCommand(g *globals) *cobra.Command {
 	var o recoverOptions
 	cmd := &cobra.Command{
-		Use:   "recover --bucket B --since T",
+		Use: "recover --bucket B --since T",
+		Example: `  # the plan, changing nothing
+  recover --bucket customer-data --since 36h --dry-run
+
+  # apply it (asks on a terminal; --yes without one), hiding keys created after T
+  recover --bucket customer-data --since 2026-11-20T14:00:00Z --remove-new --yes
+
+  # take versions deleted for good from the Cross-Region-Replication replica, guided by the evidence
+  recover --bucket customer-data --since 36h --replica-bucket customer-data-dr --replica-region us-west-2 --config custody.yaml --yes
+
+  # continue an interrupted job
+  recover --resume recover-20261120T140312Z-1a2b3c4d --yes`,
 		Short: "Put a versioned S3 bucket back as it was at time T",
 		Long: `recover puts a versioned bucket back as it was at T: it removes delete
 markers placed after T, copies back the versions current at T, and takes
