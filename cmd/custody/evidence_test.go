@@ -64,6 +64,10 @@ trust:
 	if err := json.Unmarshal([]byte(out), &report); err != nil || code != 0 || !report.OK || report.Checked.Manifests != 1 || report.Checked.Subjects != 2 {
 		t.Fatalf("verify: exit %d %+v %v\n%s%s", code, report, err, out, errOut)
 	}
+	// Off a terminal, progress ends with one plain line of the final count.
+	if !strings.Contains(errOut, "verified 2/2 artifacts") || strings.Contains(errOut, "\r") {
+		t.Fatalf("verify progress off a terminal:\n%q", errOut)
+	}
 	if _, _, code := run(t, "-c", cfgFile, "verify", "--since", "2026-01-01"); code != cli.ExitUsage {
 		t.Fatalf("verify with an ambiguous --since: exit %d", code)
 	}

@@ -56,13 +56,15 @@ failures (or the export failed), 2 usage or configuration error (an unknown
 				return err
 			}
 			defer ev.Close()
-			vo.Progress = progressPrinter(g.stderr)
+			prog := &verifyProgress{w: g.stderr, now: g.now}
+			vo.Progress = prog.report
 			vo.Checks = evidenceChecks()
 			v, err := cli.Verifier(ev.AWS, cfg, trust, ev.Ledger, g.now)
 			if err != nil {
 				return err
 			}
 			res, err := v.Export(ctx, vo, out)
+			prog.finish()
 			if err != nil {
 				return selectionError(err)
 			}

@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector/cloudtrail"
@@ -105,7 +105,8 @@ or configuration error (an unknown --case), 130 interrupted.`,
 			if err != nil {
 				return err
 			}
-			vo.Progress = progressPrinter(g.stderr)
+			prog := &verifyProgress{w: g.stderr, now: g.now}
+			vo.Progress = prog.report
 			vo.Checks = evidenceChecks()
 			var report *custody.Report
 			if o.bundle != "" {
@@ -117,6 +118,7 @@ or configuration error (an unknown --case), 130 interrupted.`,
 				}
 				report, err = verifyStore(cmd.Context(), g, cfg, vo, !o.noLedger)
 			}
+			prog.finish()
 			if err != nil {
 				return selectionError(err)
 			}
@@ -186,20 +188,32 @@ func trustList(ctx context.Context, cfg config.Config) ([]custody.TrustedKey, er
 	return []custody.TrustedKey{k}, nil
 }
 
-func progressPrinter(w io.Writer) func(done, total, bytes int64) {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
+// verifyProgress reports verify's progress through cli.Progress (rate and
+// time left; a line every 10 s off a terminal), made at the first report,
+// when the number of artifacts is known.
+type verifyProgress struct {
+	w   io.Writer
+	now func() time.Time
+	mu  sync.Mutex
+	p   *cli.Progress
+}
+
+func (v *verifyProgress) report(done, total, _ int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.p == nil {
+		v.p = cli.NewProgress(v.w, "verified", int(total), v.now).Unit("artifacts")
+		v.p.Start()
 	}
-	last := time.Time{}
-	return func(done, total, bytes int64) {
-		if now := time.Now(); now.Sub(last) > 100*time.Millisecond || done == total {
-			last = now
-			fmt.Fprintf(w, "\rverified %d/%d artifacts, %s", done, total, humanize.IBytes(uint64(bytes)))
-			if done == total {
-				fmt.Fprintln(w)
-			}
-		}
+	v.p.Set(int(done))
+}
+
+// finish ends the progress line before the report is printed.
+func (v *verifyProgress) finish() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.p != nil {
+		v.p.Finish()
 	}
 }
 
