@@ -57,24 +57,6 @@ func (f *Failed) Collect(context.Context, Run) (Outcome, error) {
 	return out, f.Err
 }
 
-// Build makes every collector the configuration describes and discovers
-// what must be discovered now; a discovery that fails is an error. The
-// agent and `custody collect` use Plan and Discover instead, where such a
-// failure is that source's alone.
-func Build(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledger.Ledger, now func() time.Time) ([]Collector, error) {
-	out := Discover(ctx, Plan(ctx, base, cfg, l, now, ""))
-	var errs []error
-	for _, c := range out {
-		if f, ok := c.(*Failed); ok {
-			errs = append(errs, f.Err)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
-}
-
 // Plan makes the collectors the configuration describes, of the selected
 // name or kind only (every one when only is empty): for every account
 // (through its role, when one is given) and monitored bucket, a posture

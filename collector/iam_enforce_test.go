@@ -7,6 +7,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -344,7 +345,7 @@ func (f *iamFixture) start(t *testing.T) (*iamAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := Build(ctx, f.agent, f.cfg, l, time.Now)
+	cs, err := discoverAll(ctx, f.agent, f.cfg, l)
 	if err != nil {
 		return nil, err
 	}
@@ -604,4 +605,21 @@ func allowed(t *testing.T, doc string) []string {
 		}
 	}
 	return out
+}
+
+// discoverAll makes every collector the configuration describes and runs
+// their discovery, failing when one fails: the sweep grants permissions
+// one at a time, and a discovery that lacks one names it here.
+func discoverAll(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledger.Ledger) ([]Collector, error) {
+	out := Discover(ctx, Plan(ctx, base, cfg, l, time.Now, ""))
+	var errs []error
+	for _, c := range out {
+		if f, ok := c.(*Failed); ok {
+			errs = append(errs, f.Err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }
