@@ -2,6 +2,7 @@ package custody
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,23 @@ type Report struct {
 	Findings   Findings         `json:"findings"`
 	Manifests  []ManifestRecord `json:"manifests"`
 	Keys       []KeyRecord      `json:"keys"`
+}
+
+// MarshalJSON writes a report's empty lists as [], never null, so that a
+// reader of the JSON need not tell "none" from "not given".
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	p := plain(r)
+	if p.Findings == nil {
+		p.Findings = Findings{}
+	}
+	if p.Manifests == nil {
+		p.Manifests = []ManifestRecord{}
+	}
+	if p.Keys == nil {
+		p.Keys = []KeyRecord{}
+	}
+	return json.Marshal(p)
 }
 
 // Selection records the options a report was made with.
