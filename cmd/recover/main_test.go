@@ -36,6 +36,7 @@ func TestUsageErrors(t *testing.T) {
 	cases := map[string][]string{
 		"--bucket is required":    {"--since", "1h"},
 		"--since is required":     {"--bucket", "b"},
+		"--bucket, --since":       {"--dry-run"},
 		"ambiguous":               {"--bucket", "b", "--since", "2026-11-01T10:00:00"},
 		"need --replica-bucket":   {"--bucket", "b", "--since", "1h", "--replica-region", "us-west-2"},
 		"--concurrency must be":   {"--bucket", "b", "--since", "1h", "--concurrency", "0"},

@@ -53,10 +53,12 @@ func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
 
 func (o *recoverOptions) validate() error {
 	if o.resume == "" {
-		if o.bucket == "" {
+		switch {
+		case o.bucket == "" && o.since == "":
+			return cli.Usagef("required flags not set: --bucket, --since (or --resume JOB)")
+		case o.bucket == "":
 			return cli.Usagef("--bucket is required")
-		}
-		if o.since == "" {
+		case o.since == "":
 			return cli.Usagef("--since is required")
 		}
 	}
