@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,10 +16,7 @@ import (
 // runs in flight are sealed first and the store verifies.
 func TestAgentSignals(t *testing.T) {
 	f := newCustodyFixture(t)
-	bin := filepath.Join(t.TempDir(), "custody")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := custodyBin(t)
 	for _, tc := range []struct {
 		signal os.Signal
 		code   int

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,16 +122,6 @@ func (s *safetyStore) ledgerState(t *testing.T) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// buildCustody builds the custody binary into the test's folder.
-func buildCustody(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "custody")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build custody: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // sameStrings reports whether a and b hold the same strings in order.

@@ -26,7 +26,7 @@ import (
 func TestSafetyStoreInitConfirmsCompliance(t *testing.T) {
 	e := localaws.Require(t)
 	e.Setenv(t)
-	bin := buildCustody(t)
+	bin := custodyBin(t)
 	c := e.S3(t)
 	dir := t.TempDir()
 	cfgFor := func(mode string) (string, string) {

@@ -29,7 +29,7 @@ import (
 // export leaves no package and records no event.
 func TestSafetyInterruptedVerify(t *testing.T) {
 	s := newSafetyStore(t)
-	bin := buildCustody(t)
+	bin := custodyBin(t)
 	args := []string{"-c", s.cfg, "add", "--case", "IR-1"}
 	for i := range 30 {
 		args = append(args, s.file(t, fmt.Sprintf("shot-%02d.png", i), strings.Repeat("x", 1000+i)))
@@ -119,7 +119,7 @@ func TestSafetyInterruptedVerify(t *testing.T) {
 // process's stream lock says at once, on stderr, who holds it.
 func TestSafetyLockWaitSaysWho(t *testing.T) {
 	s := newSafetyStore(t)
-	bin := buildCustody(t)
+	bin := custodyBin(t)
 	unlock, err := custody.LockStream(s.ledger, s.stream)
 	if err != nil {
 		t.Fatal(err)
