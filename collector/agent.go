@@ -15,7 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 // DefaultUnhealthyAfter is how many failed runs in a row of one source

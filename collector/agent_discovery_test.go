@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // flakyDiscoverer finds its collectors on the calls fail says succeed.
@@ -45,7 +45,7 @@ func (d *flakyDiscoverer) Discover(context.Context) ([]Collector, error) {
 func TestAgentDiscoversOnSchedule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	found := &Posture{API: e.s3, Ledger: e.Ledger, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
 	d := &flakyDiscoverer{fail: func(call int) bool { return call != 2 }, found: []Collector{found}}
 	a := &Agent{Chain: e.Chain, Collectors: []Collector{d}, Schedules: config.Schedules{CloudTrail: "@every 1s"}, UnhealthyAfter: 100}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 // TestDocumentedMetricsAreExported: every custody_* metric docs/collectors.md

@@ -14,16 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func TestAWSConfigCollector(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	le := localaws.Require(t)
-	delivery := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{})
+	le := testaws.Require(t)
+	delivery := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{})
 	now := time.Now().UTC()
 	keys, err := cttest.ConfigDelivery(ctx, e.s3, delivery, "config", "123456789012", "us-east-1", now.Add(-48*time.Hour), 3)
 	if err != nil {
@@ -32,7 +32,7 @@ func TestAWSConfigCollector(t *testing.T) {
 	// A bucket in moto's S3, for moto's Config to discover. (moto's IAM
 	// configuration items carry times as strings, which no SDK decodes.)
 	awsCfg := le.Config(t).AWS
-	role := localaws.BucketName(t)
+	role := testaws.BucketName(t)
 	motoS3 := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(le.Endpoint); o.UsePathStyle = true })
 	if _, err := motoS3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(role)}); err != nil {
 		t.Fatal(err)

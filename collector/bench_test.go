@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func BenchmarkVersions(b *testing.B) {
@@ -26,8 +26,8 @@ func BenchmarkVersions(b *testing.B) {
 		n, _ = strconv.Atoi(s)
 	}
 	ctx := context.Background()
-	c := localaws.Require(b).S3(b)
-	src := localaws.CreateBucket(b, c, localaws.BucketOptions{Versioning: true})
+	c := testaws.Require(b).S3(b)
+	src := testaws.CreateBucket(b, c, testaws.BucketOptions{Versioning: true})
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
@@ -77,7 +77,7 @@ func BenchmarkVersions(b *testing.B) {
 	b.Run("custody-versions-collector", func(b *testing.B) {
 		env := newBenchEnv(b)
 		runtime.GC()
-		stopHeap := localaws.PeakHeap()
+		stopHeap := testaws.PeakHeap()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			v := &Versions{API: c, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}

@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // Kinds are the collector kinds, each with what it preserves, in the

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // Collector gathers one kind of evidence from one source (a bucket, a

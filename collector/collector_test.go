@@ -24,9 +24,9 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 type testEnv struct {
@@ -42,8 +42,8 @@ func newEnv(t *testing.T) *testEnv { return newBenchEnv(t) }
 func newBenchEnv(t testing.TB) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	c := localaws.Require(t).S3(t)
-	st := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	c := testaws.Require(t).S3(t)
+	st := config.Store{Bucket: testaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
 	if _, err := custody.InitBucket(ctx, c, st); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestVersionListMatchesTheBucket(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	put := func(k, body string) {
 		if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(k), Body: strings.NewReader(body)}); err != nil {
 			t.Fatal(err)
@@ -181,7 +181,7 @@ func TestPostureSnapshotsAndChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	p := &Posture{API: e.s3, Ledger: e.Ledger, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
 	if _, err := RunOne(ctx, e.Chain, p); err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func TestGrantsEveryone(t *testing.T) {
 func TestAgentRunsOnSchedule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	failing := &Versions{API: e.s3, Bucket: "no-such-bucket-" + strings.ToLower(t.Name()), Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
 	a := &Agent{
 		Chain: e.Chain,
@@ -313,7 +313,7 @@ func TestAccountPublicAccessBlockChange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	le := localaws.Require(t)
+	le := testaws.Require(t)
 	ctl := le.Config(t).S3Control()
 	acct := "123456789012" // moto's own account; no other test sets its public access block
 	if _, err := ctl.PutPublicAccessBlock(ctx, &s3control.PutPublicAccessBlockInput{AccountId: aws.String(acct),
@@ -321,7 +321,7 @@ func TestAccountPublicAccessBlockChange(t *testing.T) {
 			IgnorePublicAcls: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
 		t.Fatal(err)
 	}
-	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{})
+	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{})
 	p := &Posture{API: e.s3, AccountAPI: ctl, Ledger: e.Ledger, Bucket: src, Account: acct, Region: "us-east-1", Prefix: "custody", Now: time.Now}
 	if s := p.Snapshot(ctx).Settings["accountPublicAccessBlock"]; s.State != StatePresent || !strings.Contains(string(s.Value), "true") {
 		t.Fatalf("account public access block = %+v", s)
@@ -345,7 +345,7 @@ func TestVersionListSplitByPrefix(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	want := map[string]bool{}
 	for _, k := range []string{"root.txt", "a/1", "a/2", "a/deep/3", "b/1", "c/", "c/x"} {
 		for v := 0; v < 2; v++ {

@@ -10,18 +10,18 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // TestDiscoverTrails runs against moto's CloudTrail and Organizations.
 func TestDiscoverTrails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	cfg := e.Config(t)
 	// moto checks that a trail's bucket exists in its own S3.
 	motoS3 := s3.NewFromConfig(cfg.AWS, func(o *s3.Options) { o.BaseEndpoint = aws.String(e.Endpoint); o.UsePathStyle = true })
-	bucket := localaws.BucketName(t)
+	bucket := testaws.BucketName(t)
 	if _, err := motoS3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
 	recovery "github.com/custody-ir/custody/recover"
 )
 

@@ -30,10 +30,10 @@ import (
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 const (
@@ -139,8 +139,8 @@ type iamFixture struct {
 func newIAMFixture(t *testing.T) *iamFixture {
 	t.Helper()
 	ctx := context.Background()
-	le := localaws.Require(t) // the evidence store: MinIO, with its root credentials
-	m := localaws.StartMoto(t)
+	le := testaws.Require(t) // the evidence store: MinIO, with its root credentials
+	m := testaws.StartMoto(t)
 	f := &iamFixture{minio: le.S3(t)}
 	setup := m.Anonymous(t) // before Enforce, moto takes any credentials
 	src := setup.S3()
@@ -220,7 +220,7 @@ func newIAMFixture(t *testing.T) *iamFixture {
 	f.keyID = aws.ToString(key.KeyMetadata.KeyId)
 
 	// The identities, with the shipped policies filled in.
-	st := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	st := config.Store{Bucket: testaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
 	values := map[string]string{
 		"FORENSICS_ACCOUNT": iamAccount, "REGION": iamRegion, "SIGNING_KEY_ID": f.keyID, "EVIDENCE_BUCKET": st.Bucket,
 		"MONITORED_BUCKET": f.monitored, "TRAIL_BUCKET": trailBucket, "CONFIG_BUCKET": delivery, "EXTERNAL_ID": iamExternalID,

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // writeInventory writes an S3 Inventory report (CSV, all versions) of src
@@ -77,7 +77,7 @@ func TestVersionListFromInventory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	src := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	for i := 0; i < 6; i++ {
 		k := fmt.Sprintf("reports/q%d 2026+final%%.csv", i)
 		e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(k), Body: strings.NewReader("x")})
@@ -86,7 +86,7 @@ func TestVersionListFromInventory(t *testing.T) {
 			e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(src), Key: aws.String(k)})
 		}
 	}
-	dest := localaws.CreateBucket(t, e.s3, localaws.BucketOptions{})
+	dest := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{})
 	writeInventory(t, e.s3, src, dest, "2026-11-20T00-00Z", true) // an older report, damaged
 	prefix, rows := writeInventory(t, e.s3, src, dest, "2026-11-22T00-00Z", false)
 

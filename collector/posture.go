@@ -18,8 +18,8 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // postureAPI is every read the posture snapshot makes; none writes.

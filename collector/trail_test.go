@@ -12,7 +12,7 @@ import (
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 func TestCloudTrailCollectorIsIncrementalAndVerifiable(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 )
 
 // versionLister is what listing a bucket's versions needs.

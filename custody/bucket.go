@@ -12,8 +12,8 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 // bucketAPI is what setting up and checking the evidence bucket needs.

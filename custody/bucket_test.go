@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func storeConfig(bucket string) config.Store {
@@ -20,8 +20,8 @@ func storeConfig(bucket string) config.Store {
 func TestInitBucketCreatesLockedBucket(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := localaws.Require(t).S3(t)
-	st := storeConfig(localaws.BucketName(t))
+	c := testaws.Require(t).S3(t)
+	st := storeConfig(testaws.BucketName(t))
 
 	res, err := InitBucket(ctx, c, st)
 	if err != nil {
@@ -79,8 +79,8 @@ func TestInitBucketCreatesLockedBucket(t *testing.T) {
 func TestInitBucketRefusesBucketWithoutObjectLock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := localaws.Require(t).S3(t)
-	plain := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	c := testaws.Require(t).S3(t)
+	plain := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	_, err := InitBucket(ctx, c, storeConfig(plain))
 	if !errors.Is(err, ErrNoObjectLock) {
 		t.Fatalf("InitBucket on a bucket without Object Lock: %v", err)
@@ -90,9 +90,9 @@ func TestInitBucketRefusesBucketWithoutObjectLock(t *testing.T) {
 func TestCheckBucketReportsEveryShortfall(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := localaws.Require(t).S3(t)
+	c := testaws.Require(t).S3(t)
 
-	plain := localaws.CreateBucket(t, c, localaws.BucketOptions{})
+	plain := testaws.CreateBucket(t, c, testaws.BucketOptions{})
 	fs, err := CheckBucket(ctx, c, storeConfig(plain))
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestCheckBucketReportsEveryShortfall(t *testing.T) {
 		t.Fatalf("unversioned bucket findings = %v", fs)
 	}
 
-	governance := localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true, Mode: types.ObjectLockRetentionModeGovernance, Days: 1})
+	governance := testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true, Mode: types.ObjectLockRetentionModeGovernance, Days: 1})
 	if fs, err = CheckBucket(ctx, c, storeConfig(governance)); err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // objectReader is what reading evidence back needs.

@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func TestSealAndVerifyClean(t *testing.T) {
@@ -238,8 +238,8 @@ func TestSeparateStreamsVerifyIndependently(t *testing.T) {
 
 func TestOpenStoreRefusesUnlockedBucket(t *testing.T) {
 	t.Parallel()
-	c := localaws.Require(t).S3(t)
-	plain := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	c := testaws.Require(t).S3(t)
+	plain := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	_, err := OpenStore(context.Background(), c, config.Store{Bucket: plain, Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "refusing to write evidence") {
 		t.Fatalf("OpenStore on a bucket without Object Lock: %v", err)

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func (e *testEnv) export(o VerifyOptions) (string, *ExportResult) {
@@ -204,7 +204,7 @@ func TestUnsafePackagesAreRefused(t *testing.T) {
 // README's openssl recipe verifies the same signature.
 func TestCosignVerifiesManifest(t *testing.T) {
 	t.Parallel()
-	cosign := localaws.Tool(t, "cosign", localaws.CosignVersion)
+	cosign := testaws.Tool(t, "cosign", testaws.CosignVersion)
 	e := newTestEnv(t, config.ModeCompliance)
 	m, arts := e.collect(e.chain, 2)
 	pkg, res := e.export(VerifyOptions{})

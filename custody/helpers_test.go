@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/sigstore/sigstore/pkg/signature"
 
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // testEnv is an evidence store on MinIO with a ledger, a signer and a
@@ -46,8 +46,8 @@ func (c *testClock) now() time.Time { return c.t }
 func newTestEnv(t testing.TB, mode string) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	c := localaws.Require(t).S3(t)
-	st := config.Store{Bucket: localaws.BucketName(t), Region: "us-east-1", Prefix: "custody", Retention: config.Retention{Mode: mode, Days: 1}}
+	c := testaws.Require(t).S3(t)
+	st := config.Store{Bucket: testaws.BucketName(t), Region: "us-east-1", Prefix: "custody", Retention: config.Retention{Mode: mode, Days: 1}}
 	if _, err := InitBucket(ctx, c, st); err != nil {
 		t.Fatal(err)
 	}

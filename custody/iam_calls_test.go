@@ -34,8 +34,8 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // The roles, each with the shipped policy it is given.
@@ -102,7 +102,7 @@ type callsFixture struct {
 	motoEvidence     string   // another, made by store init on moto's S3
 	jobs             []*job
 	values           map[string][]string // the policies' placeholders
-	e                localaws.Env
+	e                testaws.Env
 	motoEndpoint     string // the member account's moto
 	keyServer        string // CloudTrail's ListPublicKeys, which moto lacks
 	trail, delivery  string // the trail's and Config's buckets
@@ -132,9 +132,9 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 func newCallsFixture(t *testing.T) *callsFixture {
 	t.Helper()
 	ctx := context.Background()
-	e := localaws.Require(t)
-	m := localaws.StartMoto(t) // the member account's sources; IAM not enforced
-	f := &callsFixture{t: t, dir: t.TempDir(), e: e, motoEndpoint: m.Endpoint, evidence: localaws.BucketName(t), motoEvidence: localaws.BucketName(t)}
+	e := testaws.Require(t)
+	m := testaws.StartMoto(t) // the member account's sources; IAM not enforced
+	f := &callsFixture{t: t, dir: t.TempDir(), e: e, motoEndpoint: m.Endpoint, evidence: testaws.BucketName(t), motoEvidence: testaws.BucketName(t)}
 	f.custody, f.recover = filepath.Join(f.dir, "custody"), filepath.Join(f.dir, "recover")
 	for bin, pkg := range map[string]string{f.custody: "../cmd/custody", f.recover: "../cmd/recover"} {
 		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
@@ -356,8 +356,8 @@ func (f *callsFixture) recoverJobs() {
 	t := f.t
 	ctx := context.Background()
 	c, rc := f.e.S3(t), f.e.ReplicaS3(t)
-	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true})
-	replica := localaws.CreateBucket(t, rc, localaws.BucketOptions{Versioning: true})
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true})
+	replica := testaws.CreateBucket(t, rc, testaws.BucketOptions{Versioning: true})
 	put := func(c *s3.Client, in *s3.PutObjectInput) {
 		t.Helper()
 		if _, err := c.PutObject(ctx, in); err != nil {
@@ -385,7 +385,7 @@ func (f *callsFixture) recoverJobs() {
 
 	// An archived version, on the stand-ins' moto (whose S3 models Glacier).
 	mc := s3.NewFromConfig(f.e.Config(t).AWS, func(o *s3.Options) { o.BaseEndpoint = aws.String(f.e.Endpoint); o.UsePathStyle = true })
-	archive := localaws.BucketName(t)
+	archive := testaws.BucketName(t)
 	f.values["BUCKET"] = append(f.values["BUCKET"], archive)
 	if _, err := mc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(archive)}); err != nil {
 		t.Fatal(err)

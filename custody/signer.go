@@ -19,7 +19,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigkms "github.com/sigstore/sigstore/pkg/signature/kms"
 
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 // Signer signs manifests. It is a sigstore SignerVerifier: a local ECDSA

@@ -13,8 +13,8 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws" // awskms:// in tests
 
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func TestKeygenAndLoadSigner(t *testing.T) {
@@ -83,7 +83,7 @@ func TestKeygenAndLoadSigner(t *testing.T) {
 // verifies with a trust list naming the same KMS key.
 func TestKMSSignedChainVerifiesOffline(t *testing.T) {
 	ctx := context.Background()
-	le := localaws.Require(t)
+	le := testaws.Require(t)
 	le.Setenv(t)
 	kc := kms.NewFromConfig(le.Config(t).AWS)
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})

@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // objectWriter is what writing evidence needs. Every write carries an

@@ -21,7 +21,7 @@ import (
 	"github.com/digitorus/timestamp"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 // testTSA is an in-process RFC 3161 time-stamping authority.

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // VerifyOptions narrow what verify checks in depth. The chain is always

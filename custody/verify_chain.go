@@ -8,7 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 const remedyChain = "evidence between the neighbouring manifests can no longer be proven complete: find who changed the evidence bucket (CloudTrail data events on it) and preserve this report"

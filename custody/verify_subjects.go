@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 const remedyArtifact = "the artifact no longer matches what was sealed: preserve this report, find who changed the evidence bucket (CloudTrail data events), and re-collect from the source if it still exists"

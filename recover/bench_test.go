@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 const benchConcurrency = 32
@@ -31,8 +31,8 @@ func BenchmarkRecover(b *testing.B) {
 		n, _ = strconv.Atoi(s)
 	}
 	ctx := context.Background()
-	c := localaws.Require(b).S3(b)
-	buckets := []string{localaws.CreateBucket(b, c, localaws.BucketOptions{Versioning: true}), localaws.CreateBucket(b, c, localaws.BucketOptions{Versioning: true})}
+	c := testaws.Require(b).S3(b)
+	buckets := []string{testaws.CreateBucket(b, c, testaws.BucketOptions{Versioning: true}), testaws.CreateBucket(b, c, testaws.BucketOptions{Versioning: true})}
 	run := func(f func(bucket string, i int) error) {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(benchConcurrency)

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 )
 
 const (

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 type generatedListing struct {
@@ -59,7 +59,7 @@ func BenchmarkPlanMillion(b *testing.B) {
 	target := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	g := generatedListing{keys: 500_000, target: target}
 	runtime.GC()
-	stopHeap := localaws.PeakHeap()
+	stopHeap := testaws.PeakHeap()
 	for i := 0; i < b.N; i++ {
 		plan, err := MakePlan(context.Background(), g, "b", target, PlanOptions{})
 		if err != nil || len(plan.Actions) != 50_000 || plan.Keys != 500_000 {

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 type scene struct {
@@ -26,8 +26,8 @@ type scene struct {
 }
 
 func newScene(t *testing.T) *scene {
-	c := localaws.Require(t).S3(t)
-	return &scene{t: t, s3: c, bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})}
+	c := testaws.Require(t).S3(t)
+	return &scene{t: t, s3: c, bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})}
 }
 
 func (s *scene) put(key, body string) string {
@@ -345,8 +345,8 @@ func TestCopyInPartsKeepsMetadataAndTags(t *testing.T) {
 func TestObjectLockIsSetAgainOnTheCopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := localaws.Require(t).S3(t)
-	s := &scene{t: t, s3: c, bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true})}
+	c := testaws.Require(t).S3(t)
+	s := &scene{t: t, s3: c, bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true})}
 	until := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("ledger.csv"), Body: strings.NewReader("books"),
 		ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(until), ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn}); err != nil {
@@ -394,10 +394,10 @@ func TestBatchManifest(t *testing.T) {
 func TestReplicaRestoresPurgedVersions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	s := newScene(t)
 	rc := e.ReplicaS3(t)
-	replica := localaws.CreateBucket(t, rc, localaws.BucketOptions{Versioning: true})
+	replica := testaws.CreateBucket(t, rc, testaws.BucketOptions{Versioning: true})
 	both := func(key, body string) string {
 		if _, err := rc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(replica), Key: aws.String(key), Body: strings.NewReader(body),
 			Metadata: map[string]string{"origin": "v-" + body}, ContentType: aws.String("text/plain"), Tagging: aws.String("class=" + fmt.Sprint(len(body)))}); err != nil {
@@ -510,9 +510,9 @@ func TestFairOrder(t *testing.T) {
 func TestArchivedVersionIsRestoredFirst(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	c := s3.NewFromConfig(e.Config(t).AWS, func(o *s3.Options) { o.BaseEndpoint = aws.String(e.Endpoint); o.UsePathStyle = true })
-	bucket := localaws.BucketName(t)
+	bucket := testaws.BucketName(t)
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // custodyFixture is a signing key, an initialised evidence bucket and a
@@ -27,12 +27,12 @@ type custodyFixture struct {
 
 func newCustodyFixture(t *testing.T) *custodyFixture {
 	t.Helper()
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
 	c := e.S3(t)
-	f := &custodyFixture{dir: t.TempDir(), store: localaws.BucketName(t), s3: c,
-		src: localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})}
+	f := &custodyFixture{dir: t.TempDir(), store: testaws.BucketName(t), s3: c,
+		src: testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})}
 	if _, errOut, code := run(t, "keygen", "--out", filepath.Join(f.dir, "k.pem")); code != 0 {
 		t.Fatalf("keygen: %s", errOut)
 	}

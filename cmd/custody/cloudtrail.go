@@ -13,7 +13,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector/cloudtrail"
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 	recovery "github.com/custody-ir/custody/recover"
 )
 

@@ -15,15 +15,15 @@ import (
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func TestCloudTrailValidateCommand(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	c := e.S3(t)
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	tr := cttest.Trail{Bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
+	tr := cttest.Trail{Bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
 		Name: "main", Start: start, Hours: 4, LogsPerHour: 2, RotateAt: 2}
 	w, err := cttest.Write(context.Background(), c, tr)
 	if err != nil {

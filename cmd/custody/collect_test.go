@@ -14,16 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func TestCollectOnceAndPostureDiff(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
 	ctx := context.Background()
 	c := e.S3(t)
-	src := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	for i := 0; i < 3; i++ {
 		c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(fmt.Sprintf("k%d", i)), Body: strings.NewReader("x")})
 	}
@@ -42,7 +42,7 @@ sources:
     - id: "123456789012"
       regions: [us-east-1]
       buckets: [%s]
-`, dir, localaws.BucketName(t), dir, src))
+`, dir, testaws.BucketName(t), dir, src))
 	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
 		t.Fatal(errOut)
 	}
@@ -71,11 +71,11 @@ sources:
 }
 
 func TestAgentCommandCollectsAndStopsCleanly(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
 	c := e.S3(t)
-	src := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	dir := t.TempDir()
 	if _, _, code := run(t, "keygen", "--out", filepath.Join(dir, "k.pem")); code != 0 {
 		t.Fatal("keygen failed")
@@ -91,7 +91,7 @@ sources:
     - id: "123456789012"
       regions: [us-east-1]
       buckets: [%s]
-`, dir, localaws.BucketName(t), dir, src))
+`, dir, testaws.BucketName(t), dir, src))
 	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
 		t.Fatal(errOut)
 	}

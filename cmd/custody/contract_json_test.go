@@ -17,7 +17,7 @@ import (
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // jsonKeyRE is the one naming scheme of every --json output: camelCase.
@@ -111,11 +111,11 @@ func field(v any, keys ...string) any {
 // against the stand-ins and checks each output parses and names its keys
 // in camelCase.
 func TestContractJSON(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	ctx := context.Background()
 	c := e.S3(t)
-	src := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	src := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ sources:
     - id: "123456789012"
       regions: [us-east-1]
       buckets: [%s]
-`, dir, localaws.BucketName(t), key, dir, src))
+`, dir, testaws.BucketName(t), key, dir, src))
 	r.env = append(r.env, "CUSTODY_CONFIG="+cfg)
 
 	pk := checkJSON(t, "pubkey", must("--json", "pubkey"))
@@ -197,7 +197,7 @@ sources:
 
 	// cloudtrail validate, over a generated trail and its saved keys.
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	tr := cttest.Trail{Bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
+	tr := cttest.Trail{Bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
 		Name: "main", Start: start, Hours: 2, LogsPerHour: 1}
 	w, err := cttest.Write(ctx, c, tr)
 	if err != nil {

@@ -9,13 +9,13 @@ import (
 	"testing"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // TestEvidenceLifecycle runs the commands a responder uses, in order:
 // keygen, store init, add, verify, export, verify --bundle.
 func TestEvidenceLifecycle(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "test passphrase")
 	dir := t.TempDir()
@@ -34,7 +34,7 @@ signer:
 trust:
   - name: responder
     key: file://%s/signing.pub
-`, dir, localaws.BucketName(t), key, dir))
+`, dir, testaws.BucketName(t), key, dir))
 	if out, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
 		t.Fatalf("store init: exit %d\n%s%s", code, out, errOut)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 func newExportCommand(g *globals) *cobra.Command {

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // ledgerInfoResult is ledger info's --json output.

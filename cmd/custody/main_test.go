@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // run executes the custody command in-process and returns its output and
@@ -73,9 +73,9 @@ func TestConfigCheck(t *testing.T) {
 }
 
 func TestStoreInitAndCheck(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
-	bucket := localaws.BucketName(t)
+	bucket := testaws.BucketName(t)
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "custody.yaml")
 	writeConfig(t, cfgFile, fmt.Sprintf("ledger: %s/ledger.db\nstore:\n  bucket: %s\n  retention: {mode: GOVERNANCE, days: 1}\nsigner:\n  key: file://%s/key.pem\n", dir, bucket, dir))
@@ -99,7 +99,7 @@ func TestStoreInitAndCheck(t *testing.T) {
 		t.Fatalf("findings = %+v", res.Findings)
 	}
 	// The flag overrides the file: another bucket that does not exist.
-	_, _, code = run(t, "--config", cfgFile, "store", "check", "--bucket", localaws.BucketName(t))
+	_, _, code = run(t, "--config", cfgFile, "store", "check", "--bucket", testaws.BucketName(t))
 	if code != cli.ExitFindings {
 		t.Fatalf("store check of a missing bucket: exit %d", code)
 	}

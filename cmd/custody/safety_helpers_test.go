@@ -14,13 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // safetyStore is an evidence store set up through the binary's own
 // commands (keygen, store init) for the safety tests.
 type safetyStore struct {
-	env    localaws.Env
+	env    testaws.Env
 	dir    string
 	cfg    string
 	bucket string
@@ -33,7 +33,7 @@ type safetyStore struct {
 // a signing key and a trust list, and points the process at it.
 func newSafetyStore(t *testing.T) *safetyStore {
 	t.Helper()
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "test passphrase")
 	dir := t.TempDir()
@@ -41,7 +41,7 @@ func newSafetyStore(t *testing.T) *safetyStore {
 	if out, errOut, code := run(t, "keygen", "--out", key); code != 0 {
 		t.Fatalf("keygen: exit %d\n%s%s", code, out, errOut)
 	}
-	s := &safetyStore{env: e, dir: dir, cfg: filepath.Join(dir, "custody.yaml"), bucket: localaws.BucketName(t),
+	s := &safetyStore{env: e, dir: dir, cfg: filepath.Join(dir, "custody.yaml"), bucket: testaws.BucketName(t),
 		ledger: filepath.Join(dir, "ledger.db"), stream: "responder-1", s3: e.S3(t)}
 	writeConfig(t, s.cfg, fmt.Sprintf(`ledger: %s
 agent: {stream: %s}

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // TestSafetyStoreInitConfirmsCompliance: with COMPLIANCE retention, store
@@ -24,13 +24,13 @@ import (
 // terminal, needs --yes (exit 2, nothing created without it). GOVERNANCE
 // needs no confirmation.
 func TestSafetyStoreInitConfirmsCompliance(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	bin := custodyBin(t)
 	c := e.S3(t)
 	dir := t.TempDir()
 	cfgFor := func(mode string) (string, string) {
-		bucket := localaws.BucketName(t)
+		bucket := testaws.BucketName(t)
 		cfg := filepath.Join(dir, mode+".yaml")
 		writeConfig(t, cfg, fmt.Sprintf("ledger: %s/ledger.db\nstore:\n  bucket: %s\n  retention: {mode: %s, days: 3}\nsigner:\n  key: file://%s/key.pem\n", dir, bucket, mode, dir))
 		return cfg, bucket

@@ -13,7 +13,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 var storeBindings = map[string]string{"store.bucket": "bucket", "store.region": "region", "store.endpoint": "endpoint"}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // TestAWSCLIFlags: --profile, --region and --endpoint-url work as the AWS
@@ -14,7 +14,7 @@ import (
 func TestAWSCLIFlags(t *testing.T) {
 	t.Setenv("CUSTODY_DEBUG", "")
 	_, bucket, target := smallDamage(t)
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 
 	out, code := run(t, "--profile", "no-such-profile", "--bucket", bucket, "--since", target, "--dry-run")
 	if code != cli.ExitUsage || !strings.Contains(out, "no-such-profile") {

@@ -17,9 +17,9 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 	recovery "github.com/custody-ir/custody/recover"
 )
 
@@ -30,7 +30,7 @@ import (
 // --prefix, --force or --remove-new say, and on --resume of a job
 // journalled for it.
 func TestEvidenceBucketRefused(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
 	ctx := context.Background()
@@ -39,7 +39,7 @@ func TestEvidenceBucketRefused(t *testing.T) {
 	if _, err := custody.Keygen(filepath.Join(dir, "k.pem"), []byte("pass")); err != nil {
 		t.Fatal(err)
 	}
-	store := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	store := config.Store{Bucket: testaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
 	if _, err := custody.InitBucket(ctx, c, store); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestEvidenceBucketRefused(t *testing.T) {
 // in sight; a store deeper than the probe reaches is refused by planning;
 // an ordinary locked bucket is recovered as any other.
 func TestLockedBucketWithCustodyLayoutRefused(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	ctx := context.Background()
 	c := e.S3(t)
@@ -127,14 +127,14 @@ func TestLockedBucketWithCustodyLayoutRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	locked := localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true, Mode: types.ObjectLockRetentionModeGovernance, Days: 1})
+	locked := testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true, Mode: types.ObjectLockRetentionModeGovernance, Days: 1})
 	put(locked, custody.ArtifactKey("ir", "123456789012", "us-east-1", "posture", time.Now(), custody.NewRunID(time.Now()), "posture.json"))
 	out, code := run(t, "--bucket", locked, "--since", "1h", "--force", "--dry-run")
 	if code != cli.ExitUsage || !strings.Contains(out, "Object Lock is on and its keys follow custody's layout") {
 		t.Errorf("locked bucket in custody's layout: exit %d\n%s", code, out)
 	}
 
-	deep := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	deep := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	put(deep, "data/file.txt")
 	put(deep, custody.ManifestKey("a/b/c", "agent", 1))
 	out, code = run(t, "--bucket", deep, "--since", "1h", "--force", "--dry-run", "--prefix", "a/")
@@ -144,7 +144,7 @@ func TestLockedBucketWithCustodyLayoutRefused(t *testing.T) {
 
 	// A store after a first page of 1,200 keys at the root is still found
 	// by the probe, though the plan (--prefix a0) never lists it.
-	wide := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	wide := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	g, _ := errgroup.WithContext(ctx)
 	g.SetLimit(32)
 	for i := 0; i < 1200; i++ {
@@ -162,7 +162,7 @@ func TestLockedBucketWithCustodyLayoutRefused(t *testing.T) {
 		t.Errorf("store past the first page of the root: exit %d\n%s", code, out)
 	}
 
-	plain := localaws.CreateBucket(t, c, localaws.BucketOptions{ObjectLock: true})
+	plain := testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true})
 	put(plain, "reports/2026/11/q4.pdf")
 	time.Sleep(1100 * time.Millisecond)
 	target := time.Now().UTC().Format(time.RFC3339Nano)

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 // journalPath is the absolute path of the journal: --ledger, else the

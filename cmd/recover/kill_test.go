@@ -16,14 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // TestKillAndResume runs the recover binary, kills it with SIGKILL in the
 // middle of applying, and resumes the job: every key ends at its target
 // with exactly one copy made.
 func TestKillAndResume(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	ctx := context.Background()
 	c := e.S3(t)
@@ -31,7 +31,7 @@ func TestKillAndResume(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	const n = 1200
 	each := func(f func(i int) error) {
 		g, _ := errgroup.WithContext(ctx)

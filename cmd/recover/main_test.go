@@ -17,8 +17,8 @@ import (
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func run(t *testing.T, args ...string) (string, int) {
@@ -51,9 +51,9 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestUnversionedBucketIsAClearError(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
-	bucket := localaws.CreateBucket(t, e.S3(t), localaws.BucketOptions{})
+	bucket := testaws.CreateBucket(t, e.S3(t), testaws.BucketOptions{})
 	out, code := run(t, "--bucket", bucket, "--since", "1h", "--dry-run")
 	if code != cli.ExitFindings || !strings.Contains(out, "never had versioning enabled") || !strings.Contains(out, bucket) {
 		t.Fatalf("unversioned bucket: exit %d\n%s", code, out)
@@ -61,11 +61,11 @@ func TestUnversionedBucketIsAClearError(t *testing.T) {
 }
 
 func TestRecoverCommand(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	ctx := context.Background()
 	c := e.S3(t)
-	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	put := func(k, body string) {
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(body)}); err != nil {
 			t.Fatal(err)
@@ -111,7 +111,7 @@ func TestRecoverCommand(t *testing.T) {
 }
 
 func TestRecoverySealedAsCustodyEvent(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
 	ctx := context.Background()
@@ -121,14 +121,14 @@ func TestRecoverySealedAsCustodyEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	store := config.Store{Bucket: testaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
 	if _, err := custody.InitBucket(ctx, c, store); err != nil {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "custody.yaml")
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: responder}\nstore: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600)
 
-	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("good")})
 	time.Sleep(1100 * time.Millisecond)
 	target := time.Now().UTC().Format(time.RFC3339Nano)
@@ -153,7 +153,7 @@ func TestRecoverySealedAsCustodyEvent(t *testing.T) {
 // the incident shows versions the attacker then deleted for good. One comes
 // back from the replica; the other is reported with what is known of it.
 func TestEvidenceGuidedRecovery(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
 	ctx := context.Background()
@@ -163,7 +163,7 @@ func TestEvidenceGuidedRecovery(t *testing.T) {
 	if _, err := custody.Keygen(filepath.Join(dir, "k.pem"), []byte("pass")); err != nil {
 		t.Fatal(err)
 	}
-	store := config.Store{Bucket: localaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
+	store := config.Store{Bucket: testaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
 	if _, err := custody.InitBucket(ctx, c, store); err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +174,8 @@ func TestEvidenceGuidedRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bucket := localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
-	replica := localaws.CreateBucket(t, rc, localaws.BucketOptions{Versioning: true})
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
+	replica := testaws.CreateBucket(t, rc, testaws.BucketOptions{Versioning: true})
 	versions := map[string]string{}
 	for _, k := range []string{"purged.txt", "gone.txt", "fine.txt"} {
 		out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader("content of " + k)})

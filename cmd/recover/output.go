@@ -20,8 +20,8 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/config"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
 	recovery "github.com/custody-ir/custody/recover"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // runOnTerminal runs recover as if stdin were a terminal answering answer.
@@ -36,11 +36,11 @@ func runOnTerminalCtx(ctx context.Context, stdin io.Reader, args ...string) (str
 // target: two actions that change the bucket and one reported key.
 func smallDamage(t *testing.T) (c *s3.Client, bucket, target string) {
 	t.Helper()
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	ctx := context.Background()
 	c = e.S3(t)
-	bucket = localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	bucket = testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	put := func(k, body string) {
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(body)}); err != nil {
 			t.Fatal(err)

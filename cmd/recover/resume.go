@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/ledger"
+	"github.com/custody-ir/custody/internal/ledger"
 	recovery "github.com/custody-ir/custody/recover"
 )
 

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody/ledger"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // buildRecover builds the recover binary for a test.
@@ -78,7 +78,7 @@ func versions(t *testing.T, c *s3.Client, bucket string) string {
 func damagedBucket(t *testing.T, c *s3.Client, n int) (bucket, target string, key func(int) string) {
 	t.Helper()
 	ctx := context.Background()
-	bucket = localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true})
+	bucket = testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	key = func(i int) string { return fmt.Sprintf("k/%04d", i) }
 	each := func(body func(int) string) {
 		g, _ := errgroup.WithContext(ctx)
@@ -138,7 +138,7 @@ func (s *syncBuffer) String() string {
 // other than the job's is refused naming the job's; with --yes (and flags
 // that agree with the journal) it finishes the job.
 func TestInterruptedJobResume(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	e.Setenv(t)
 	ctx := context.Background()
 	c := e.S3(t)

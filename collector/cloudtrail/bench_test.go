@@ -17,7 +17,7 @@ import (
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 func BenchmarkValidateYear(b *testing.B) {
@@ -26,8 +26,8 @@ func BenchmarkValidateYear(b *testing.B) {
 		hours, _ = strconv.Atoi(s)
 	}
 	ctx := context.Background()
-	c := localaws.Require(b).S3(b)
-	tr := cttest.Trail{Bucket: localaws.CreateBucket(b, c, localaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
+	c := testaws.Require(b).S3(b)
+	tr := cttest.Trail{Bucket: testaws.CreateBucket(b, c, testaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
 		Name: "main", Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Hours: hours, LogsPerHour: 3, RotateAt: hours / 2, Concurrency: 32}
 	start := time.Now()
 	w, err := cttest.Write(ctx, c, tr)

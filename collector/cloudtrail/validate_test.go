@@ -14,7 +14,7 @@ import (
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 var t0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
@@ -28,9 +28,9 @@ type fixture struct {
 
 func newFixture(t *testing.T, mutate func(*cttest.Trail)) *fixture {
 	t.Helper()
-	c := localaws.Require(t).S3(t)
+	c := testaws.Require(t).S3(t)
 	tr := cttest.Trail{
-		Bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
+		Bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
 		Name: "org-trail", Start: t0, Hours: 6, LogsPerHour: 2, EmptyHours: map[int]bool{2: true}, RotateAt: 3,
 	}
 	if mutate != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 )
 
 // openPTY returns the two ends of a new pseudo-terminal.

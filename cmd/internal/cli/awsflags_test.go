@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // awsEnv clears the AWS settings a developer's shell may hold.
@@ -144,7 +144,7 @@ func TestAWSFlagsProfile(t *testing.T) {
 // The flags against the stand-in: --endpoint-url and --region are all a
 // call needs besides credentials.
 func TestAWSFlagsReachStandIn(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	awsEnv(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", e.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", e.SecretKey)
@@ -214,7 +214,7 @@ func TestRetryPrinter(t *testing.T) {
 // Errors of AWS calls are printed on one line with the context custody
 // wraps around them; CUSTODY_DEBUG=1 prints the SDK's chain.
 func TestExitCodeShortensAWSErrors(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	awsEnv(t)
 	c, err := awsclient.Load(context.Background(), awsclient.Options{
 		Region:      e.Region,

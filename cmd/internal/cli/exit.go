@@ -8,8 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/config"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/config"
 )
 
 // Exit codes shared by custody and recover.

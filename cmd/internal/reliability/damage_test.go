@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // damaged is a versioned bucket an incident hit after target: a third of
@@ -45,7 +45,7 @@ func newDamagedSet(t *testing.T, c *s3.Client, count, n int) []*damaged {
 	}
 	var goods, bads []write
 	for range count {
-		d := &damaged{bucket: localaws.CreateBucket(t, c, localaws.BucketOptions{Versioning: true}), good: map[string]string{}, kind: map[string]string{}}
+		d := &damaged{bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true}), good: map[string]string{}, kind: map[string]string{}}
 		for i := range n {
 			k := fmt.Sprintf("p%d/%s-%04d", i%4, names[i%len(names)], i)
 			d.good[k] = fmt.Sprintf("good %d %s", i, strings.Repeat("x", i%7*100))

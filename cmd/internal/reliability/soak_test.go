@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // soakDuration is how long the soak runs: CUSTODY_SOAK (a Go duration), 2
@@ -47,7 +47,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("soak: not in -short")
 	}
 	if _, err := os.Stat("/proc/self/status"); err != nil {
-		if localaws.Required() {
+		if testaws.Required() {
 			t.Fatal("the soak reads /proc, which CI must have (Linux)")
 		}
 		t.Skip("soak reads /proc: Linux only")

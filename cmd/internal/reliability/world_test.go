@@ -26,7 +26,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 const (
@@ -40,7 +40,7 @@ const (
 // key, and the sources the agent collects from (read-only to the agent,
 // so each scenario can collect them again into its own evidence bucket).
 type world struct {
-	env      localaws.Env
+	env      testaws.Env
 	dir      string
 	custody  string // binary
 	recover  string // binary
@@ -62,7 +62,7 @@ var (
 // getWorld builds the binaries and the sources once per test binary.
 func getWorld(t *testing.T) *world {
 	t.Helper()
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	worldOnce.Do(func() { theWorld, worldErr = makeWorld(e) })
 	if worldErr != nil {
 		t.Fatal(worldErr)
@@ -70,7 +70,7 @@ func getWorld(t *testing.T) *world {
 	return theWorld
 }
 
-func makeWorld(e localaws.Env) (*world, error) {
+func makeWorld(e testaws.Env) (*world, error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "custody-reliability-")
 	if err != nil {
@@ -164,7 +164,7 @@ type evidence struct {
 // newEvidence creates an Object Lock evidence bucket and its config.
 func newEvidence(t *testing.T, w *world, schedule string) *evidence {
 	t.Helper()
-	ev := &evidence{w: w, dir: t.TempDir(), bucket: localaws.BucketName(t)}
+	ev := &evidence{w: w, dir: t.TempDir(), bucket: testaws.BucketName(t)}
 	ev.ledger = filepath.Join(ev.dir, "ledger.db")
 	ev.config = filepath.Join(ev.dir, "custody.yaml")
 	cfg := strings.NewReplacer("LEDGER", ev.ledger, "STREAM", stream, "EVIDENCE", ev.bucket, "REGION", region, "KEY", w.key,
@@ -407,7 +407,7 @@ func objectSHA256(ctx context.Context, c *s3.Client, bucket, key, version string
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func s3Client(e localaws.Env) *s3.Client {
+func s3Client(e testaws.Env) *s3.Client {
 	return s3.New(s3.Options{Region: e.Region, BaseEndpoint: aws.String(e.S3Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(e.AccessKey, e.SecretKey, "")})
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 )
 
 // closedPort returns a loopback address nothing listens on.

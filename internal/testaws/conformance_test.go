@@ -1,4 +1,4 @@
-package localaws
+package testaws
 
 // Conformance of the stand-ins: the behaviours the rest of custody relies
 // on, checked against the real MinIO and moto servers.
@@ -26,7 +26,7 @@ import (
 	sigkms "github.com/sigstore/sigstore/pkg/signature/kms"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws" // the awskms:// provider
 
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 )
 
 func apiCode(err error) string {

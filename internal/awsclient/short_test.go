@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody/awsclient"
-	"github.com/custody-ir/custody/custody/localaws"
+	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // checkShort asserts that Short(err) is want, on one line, without the
@@ -42,10 +42,10 @@ func checkShort(t *testing.T, err error, want string) {
 // missing key (404 with and without a body), a missing bucket, with the
 // context custody wraps around them kept, and several at once.
 func TestShortOnStandInErrors(t *testing.T) {
-	e := localaws.Require(t)
+	e := testaws.Require(t)
 	ctx := context.Background()
 	good := e.S3(t)
-	bucket := localaws.CreateBucket(t, good, localaws.BucketOptions{Versioning: true})
+	bucket := testaws.CreateBucket(t, good, testaws.BucketOptions{Versioning: true})
 
 	bad, err := awsclient.Load(ctx, awsclient.Options{
 		Region:      e.Region,

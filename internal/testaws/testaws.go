@@ -1,4 +1,4 @@
-// Package localaws gives tests the local AWS stand-ins started by
+// Package testaws gives tests the local AWS stand-ins started by
 // scripts/localaws: two MinIO servers (primary in us-east-1, replica in
 // us-west-2) and a moto server for STS, KMS, Config, CloudTrail and
 // Organizations. It reuses running servers, starts them with the script
@@ -7,7 +7,7 @@
 //
 // Without the servers a test is skipped on a laptop, but fails under
 // CI=true (or CUSTODY_TEST_REQUIRE_SERVERS=1): CI never skips.
-package localaws
+package testaws
 
 import (
 	"bufio"
@@ -33,7 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 )
 
 // Env describes the running stand-ins.
@@ -321,7 +321,7 @@ func Tool(t testing.TB, name, version string) string {
 }
 
 // CosignVersion is the cosign release the interoperability tests use; keep
-// it in step with scripts/localaws.
+// it in step with scripts/testaws.
 const CosignVersion = "v2.6.5"
 
 // PeakHeap samples the Go heap in use every 10 ms until the returned

@@ -1,4 +1,4 @@
-package localaws
+package testaws
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/custody-ir/custody/custody/awsclient"
+	"github.com/custody-ir/custody/internal/awsclient"
 )
 
 // Moto is a moto server of one test's own, started by StartMoto.
