@@ -82,7 +82,7 @@ func VerifyBundle(ctx context.Context, pkg string, o VerifyOptions, trust []Trus
 		return nil, err
 	}
 	r.Findings = append(bf, r.Findings...)
-	r.OK = r.Findings.Failures() == 0
+	r.conclude()
 	return r, nil
 }
 

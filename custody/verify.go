@@ -41,6 +41,7 @@ type Counts struct {
 // docs/verify.md.
 type Report struct {
 	OK         bool             `json:"ok"`
+	Status     string           `json:"status"` // StatusOK or StatusFailed, as OK says (set by conclude)
 	Bucket     string           `json:"bucket"`
 	Prefix     string           `json:"prefix"`
 	VerifiedAt time.Time        `json:"verifiedAt"`
@@ -49,6 +50,24 @@ type Report struct {
 	Findings   Findings         `json:"findings"`
 	Manifests  []ManifestRecord `json:"manifests"`
 	Keys       []KeyRecord      `json:"keys"`
+}
+
+// The status of a report in JSON: "ok" or "failed", as OK says. A command
+// that could not complete prints no report: its JSON is {"ok": null,
+// "status": "incomplete", "error": "..."}, and it exits 3.
+const (
+	StatusOK         = "ok"
+	StatusFailed     = "failed"
+	StatusIncomplete = "incomplete"
+)
+
+// conclude sets OK and Status from the findings: OK without failures.
+func (r *Report) conclude() {
+	r.OK = r.Findings.Failures() == 0
+	r.Status = StatusFailed
+	if r.OK {
+		r.Status = StatusOK
+	}
 }
 
 // MarshalJSON writes a report's empty lists as [], never null, so that a
@@ -217,7 +236,7 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
-	r.OK = r.Findings.Failures() == 0
+	r.conclude()
 	return r, idx, nil
 }
 
