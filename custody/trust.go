@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,6 +65,36 @@ func LoadTrust(ctx context.Context, keys []config.TrustedKey) ([]TrustedKey, err
 		out = append(out, tk)
 	}
 	return out, nil
+}
+
+// ConfiguredTrust is the trust list verify uses: the configured one; without
+// one, the configured signer's own public key is trusted (and the report
+// says which key): for a key file, the .pub keygen wrote beside it, else
+// the key itself, opened with its passphrase (getenv reads
+// signer.passphrase_env).
+func ConfiguredTrust(ctx context.Context, cfg config.Config, getenv func(string) string) ([]TrustedKey, error) {
+	if len(cfg.Trust) > 0 {
+		return LoadTrust(ctx, cfg.Trust)
+	}
+	if pub, ok := strings.CutPrefix(cfg.Signer.Key, "file://"); ok {
+		pub = strings.TrimSuffix(pub, filepath.Ext(pub)) + ".pub"
+		if _, err := os.Stat(pub); err == nil {
+			return LoadTrust(ctx, []config.TrustedKey{{Name: "signer", Key: "file://" + pub}})
+		}
+	}
+	s, err := LoadSigner(ctx, cfg.Signer, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("no trust list configured, and the signer's key cannot be opened to stand in: %w", err)
+	}
+	pub, err := s.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	k, err := NewTrustedKey("signer", pub, time.Time{}, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return []TrustedKey{k}, nil
 }
 
 // NewTrustedKey wraps a public key for verification.
