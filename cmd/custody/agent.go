@@ -38,7 +38,8 @@ runs in flight are sealed before it exits, and the next start reseals anything
 a crash left behind. Logs are JSON lines on stderr (agent.log_json).
 
 Exit codes: 0 stopped by SIGTERM, 2 usage or configuration error (agent.listen
-not a loopback address, or already in use), 130 interrupted (SIGINT).`,
+not a loopback address, or already in use), 3 could not start or run (the
+store, its lock, the ledger), 130 interrupted (SIGINT).`,
 		Example: `  custody agent                                # as configured (configs/custody-agent.service runs this)
   custody agent --listen 127.0.0.1:9464        # /healthz and /metrics on this address
   curl -s 127.0.0.1:9464/healthz               # 200 ok, or 503 degraded naming the failing sources`,

@@ -56,7 +56,7 @@ key chosen by fingerprint and valid at the digest's end time), the hourly chain
 uncompressed bytes. Works on the trail's own bucket or any bucket holding the
 files at their original keys, and offline with --public-keys.
 
-Exit codes: 0 valid, 1 findings, 2 usage error.`,
+Exit codes: 0 valid, 1 findings, 2 usage error, 3 could not validate.`,
 		Example: `  # validate a week of a trail's digests and logs in its own bucket
   custody cloudtrail validate --bucket org-trail-logs --account 111122223333 \
     --region us-east-1 --trail management --start 7d

@@ -41,7 +41,7 @@ that fails (a failed discovery included) does not stop the others; what it store
 is sealed with the failure recorded.
 
 Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration error,
-130 interrupted.`,
+3 could not start (the store or its lock), 130 interrupted.`,
 		Example: `  custody collect --once                              # every configured collector
   custody collect --once --collector versions         # the version lists of every monitored bucket
   custody collect --once --collector posture:my-data  # one bucket's security settings

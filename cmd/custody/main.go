@@ -20,5 +20,5 @@ func main() {
 	g := &globals{stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
 	err := newRootCommand(g).ExecuteContext(ctx)
 	stop()
-	os.Exit(cli.ExitCode(err, os.Stderr))
+	os.Exit(g.printer().Exit(cli.ExitCode(err, os.Stderr), err))
 }

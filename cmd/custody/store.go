@@ -138,8 +138,8 @@ func newStoreCheckCommand(g *globals) *cobra.Command {
 store.retention) and the public access block of the evidence bucket. A
 setting that cannot be read (wrong keys, access denied, no network) is
 "could not check: <operation>: <cause>", never a finding about the bucket.
-Exit codes: 0 all holds, 1 failures found or the bucket could not be
-checked, 2 configuration error.`,
+Exit codes: 0 all holds, 1 failures found, 2 configuration error, 3 the
+bucket could not be checked.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, client, err := g.storeClient(cmd)

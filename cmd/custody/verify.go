@@ -97,8 +97,8 @@ exported package is checked offline instead.
 A --case that no manifest names is a usage error naming the cases there
 are. An interrupted verify prints no report.
 
-Exit codes: 0 all holds, 1 failures found (or verify could not run), 2 usage
-or configuration error (an unknown --case), 130 interrupted.`,
+Exit codes: 0 all holds, 1 failures found, 2 usage or configuration error (an
+unknown --case), 3 verify could not run (nothing concluded), 130 interrupted.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			vo, err := o.selection(g.now())

@@ -12,19 +12,27 @@ import (
 	"github.com/custody-ir/custody/internal/config"
 )
 
-// Exit codes shared by custody and recover.
+// Exit codes shared by custody and recover. 1 and 3 are kept apart for
+// the recipient of a result: 1 is a conclusion (the evidence failed a
+// check, an action or a collector's run failed, and it is reported), 3 is
+// none (the command could not complete: S3 unreachable, access denied, the
+// stream's lock held, a signer that cannot load).
 const (
-	ExitOK       = 0 // everything held
-	ExitFindings = 1 // the command ran and found failures (verify), or a run failed
-	ExitUsage    = 2 // bad flags, arguments or configuration
-	ExitCanceled = 130
+	ExitOK         = 0 // everything held
+	ExitFindings   = 1 // the command completed and reports failures: findings, failed actions, a failed collector run
+	ExitUsage      = 2 // bad flags, arguments or configuration
+	ExitIncomplete = 3 // the command could not complete: nothing was concluded about the evidence
+	ExitCanceled   = 130
 )
 
 // ExitCodesHelp is appended to every command's help.
 const ExitCodesHelp = `Exit codes:
   0  success
-  1  the command ran and reports failures (findings, failed actions)
+  1  the command ran and reports failures (findings, failed actions, a failed run)
   2  usage or configuration error
+  3  could not complete (S3 unreachable, access denied, lock held, ...):
+     nothing was concluded about the evidence; with --json, stdout has
+     {"ok": null, "status": "incomplete", "error": "..."}
   130 interrupted`
 
 // UsageError marks an error as the caller's: wrong flags or arguments.
@@ -39,14 +47,16 @@ func Usagef(format string, args ...any) error {
 }
 
 // ErrFindings is returned by commands that completed but found problems
-// they have already printed.
+// they have already printed: findings, failed actions, a failed collector
+// run. It is the only error that exits 1.
 var ErrFindings = errors.New("findings reported")
 
 // ExitCode maps an error returned by a command to the process exit code,
-// printing it to stderr unless it was already reported. Errors of AWS
-// calls are printed on one line (awsclient.Short: the operation, the
-// error code and message); CUSTODY_DEBUG=1 (--debug) prints the SDK's
-// whole chain, with request ids.
+// printing it to stderr unless it was already reported: ErrFindings is 1,
+// usage and configuration errors 2, an interrupt 130, and every other
+// error 3, could not complete. Errors of AWS calls are printed on one line
+// (awsclient.Short: the operation, the error code and message);
+// CUSTODY_DEBUG=1 (--debug) prints the SDK's whole chain, with request ids.
 func ExitCode(err error, stderr io.Writer) int {
 	var usage UsageError
 	var problems config.Problems
@@ -67,7 +77,7 @@ func ExitCode(err error, stderr io.Writer) int {
 		return ExitUsage
 	default:
 		fmt.Fprintln(stderr, "Error:", ErrorText(err))
-		return ExitFindings
+		return ExitIncomplete
 	}
 }
 

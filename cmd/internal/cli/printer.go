@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/custody-ir/custody/custody"
 )
 
 // Printer writes a command's results as text or, with --json, as one JSON
@@ -29,4 +31,25 @@ func (p Printer) Result(v any, text func(io.Writer)) error {
 	}
 	text(p.Out)
 	return nil
+}
+
+// incomplete is what a command that could not complete prints in JSON mode
+// in place of its result: "ok" is null, neither true nor false, since
+// nothing was concluded.
+type incomplete struct {
+	OK     *bool  `json:"ok"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// Exit returns code, the exit code ExitCode gave err. In JSON mode a
+// command that could not complete (ExitIncomplete) prints
+// {"ok": null, "status": "incomplete", "error": "..."} first, so that a
+// reader of the JSON never takes an empty stdout for a result; the error
+// is the one line stderr has (the whole chain with --debug).
+func (p Printer) Exit(code int, err error) int {
+	if code == ExitIncomplete && p.JSON && err != nil {
+		_ = p.Result(incomplete{Status: custody.StatusIncomplete, Error: ErrorText(err)}, nil)
+	}
+	return code
 }
