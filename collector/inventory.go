@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/versionlist"
 )
 
 // Inventory reads a bucket's version list from its newest S3 Inventory
@@ -103,7 +104,7 @@ func (l *rowLimit) Read(p []byte) (int, error) {
 }
 
 // WriteVersions converts the report at manifestKey into version records
-// (NDJSON, gzip) on w, checking every file's MD5 against the manifest.
+// (internal/versionlist's format) on w, checking every file's MD5 against the manifest.
 // It returns the number of records and whether they came in key order.
 func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w io.Writer) (int64, bool, error) {
 	obj, err := inv.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(inv.Bucket), Key: aws.String(manifestKey)})
@@ -131,9 +132,7 @@ func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w i
 			return 0, false, fmt.Errorf("inventory s3://%s/%s lists no %s: configure the inventory with all versions", inv.Bucket, manifestKey, need)
 		}
 	}
-	zw := gzip.NewWriter(w)
-	enc := json.NewEncoder(zw)
-	var n int64
+	vw := versionlist.NewWriter(w)
 	sorted, last := true, ""
 	for _, f := range m.Files {
 		err := inv.readFile(ctx, f.Key, f.MD5Checksum, cols, func(r VersionRecord) error {
@@ -141,14 +140,13 @@ func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w i
 				sorted = false
 			}
 			last = r.Key
-			n++
-			return enc.Encode(&r)
+			return vw.Write(&r)
 		})
 		if err != nil {
-			return n, sorted, err
+			return vw.Count(), sorted, err
 		}
 	}
-	return n, sorted, zw.Close()
+	return vw.Count(), sorted, vw.Close()
 }
 
 func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols map[string]int, fn func(VersionRecord) error) error {

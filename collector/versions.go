@@ -1,10 +1,7 @@
 package collector
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/versionlist"
 )
 
 // versionLister is what listing a bucket's versions needs.
@@ -26,21 +24,9 @@ type versionLister interface {
 
 var _ versionLister = (*s3.Client)(nil)
 
-// VersionRecord is one line of a version list artifact (gzip NDJSON): a
-// version or a delete marker, in the order S3 lists them (by key, newest
-// first). recover reads these to know what existed at a past time.
-type VersionRecord struct {
-	Key               string    `json:"key"`
-	VersionID         string    `json:"versionId"`
-	IsLatest          bool      `json:"isLatest"`
-	LastModified      time.Time `json:"lastModified"`
-	DeleteMarker      bool      `json:"deleteMarker,omitempty"`
-	ETag              string    `json:"etag,omitempty"`
-	Size              int64     `json:"size"`
-	StorageClass      string    `json:"storageClass,omitempty"`
-	ChecksumAlgorithm []string  `json:"checksumAlgorithm,omitempty"`
-	Owner             string    `json:"owner,omitempty"`
-}
+// VersionRecord is one line of a version list artifact: the format is
+// internal/versionlist's, which recover reads with.
+type VersionRecord = versionlist.Record
 
 // Versions lists every version and delete marker of a bucket into one
 // gzip NDJSON artifact, streamed: memory stays constant whatever the
@@ -62,7 +48,7 @@ type Versions struct {
 }
 
 func (v *Versions) Name() string { return "versions:" + v.Bucket }
-func (v *Versions) Kind() string { return "versions" }
+func (v *Versions) Kind() string { return versionlist.Kind }
 
 // Collect streams the listing into the store.
 func (v *Versions) Collect(ctx context.Context, run Run) (Outcome, error) {
@@ -74,21 +60,21 @@ func (v *Versions) Collect(ctx context.Context, run Run) (Outcome, error) {
 		return v.fromInventory(ctx, run, start, out)
 	}
 	if v.Split <= 1 {
-		if err := v.part(ctx, run, start, v.Bucket+".versions.ndjson.gz", "", "", &count, nil); err != nil {
+		if err := v.part(ctx, run, start, versionlist.Name(v.Bucket), "", "", &count, nil); err != nil {
 			return out, err
 		}
 	} else {
 		// The root level first (its keys, and the top-level prefixes),
 		// then every prefix in parallel; parts together list everything.
 		var prefixes []string
-		if err := v.part(ctx, run, start, v.Bucket+".versions.root.ndjson.gz", "", "/", &count, &prefixes); err != nil {
+		if err := v.part(ctx, run, start, versionlist.RootName(v.Bucket), "", "/", &count, &prefixes); err != nil {
 			return out, err
 		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(v.Split)
 		for i, p := range prefixes {
 			g.Go(func() error {
-				return v.part(gctx, run, start, fmt.Sprintf("%s.versions.%05d.ndjson.gz", v.Bucket, i+1), p, "", &count, nil)
+				return v.part(gctx, run, start, versionlist.PartName(v.Bucket, i+1), p, "", &count, nil)
 			})
 		}
 		if err := g.Wait(); err != nil {
@@ -116,8 +102,8 @@ func (v *Versions) fromInventory(ctx context.Context, run Run, start time.Time, 
 		pw.CloseWithError(err)
 	}()
 	src := "s3://" + v.Inventory.Bucket + "/" + manifest
-	key := custody.ArtifactKey(v.Prefix, v.Account, v.Region, "versions", start, run.RunID(), v.Bucket+".versions.inventory.ndjson.gz")
-	_, err = run.Put(ctx, key, pr, custody.PutOptions{Kind: "versions", Account: v.Account, Region: v.Region, Source: src, ContentType: "application/x-ndjson"})
+	key := custody.ArtifactKey(v.Prefix, v.Account, v.Region, versionlist.Kind, start, run.RunID(), versionlist.InventoryName(v.Bucket))
+	_, err = run.Put(ctx, key, pr, custody.PutOptions{Kind: versionlist.Kind, Account: v.Account, Region: v.Region, Source: src, ContentType: versionlist.ContentType})
 	pr.CloseWithError(err)
 	if err != nil {
 		return out, fmt.Errorf("version list of s3://%s from %s: %w", v.Bucket, src, err)
@@ -136,9 +122,9 @@ func (v *Versions) fromInventory(ctx context.Context, run Run, start time.Time, 
 func (v *Versions) part(ctx context.Context, run Run, at time.Time, name, prefix, delimiter string, count *atomic.Int64, prefixes *[]string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(v.write(ctx, pw, prefix, delimiter, count, prefixes)) }()
-	key := custody.ArtifactKey(v.Prefix, v.Account, v.Region, "versions", at, run.RunID(), name)
-	_, err := run.Put(ctx, key, pr, custody.PutOptions{Kind: "versions", Account: v.Account, Region: v.Region,
-		Source: "s3://" + v.Bucket + "/" + prefix, ContentType: "application/x-ndjson"})
+	key := custody.ArtifactKey(v.Prefix, v.Account, v.Region, versionlist.Kind, at, run.RunID(), name)
+	_, err := run.Put(ctx, key, pr, custody.PutOptions{Kind: versionlist.Kind, Account: v.Account, Region: v.Region,
+		Source: "s3://" + v.Bucket + "/" + prefix, ContentType: versionlist.ContentType})
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("version list of s3://%s/%s: %w", v.Bucket, prefix, err)
@@ -147,9 +133,7 @@ func (v *Versions) part(ctx context.Context, run Run, at time.Time, name, prefix
 }
 
 func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter string, count *atomic.Int64, prefixes *[]string) error {
-	bw := bufio.NewWriterSize(w, 256<<10)
-	zw := gzip.NewWriter(bw)
-	enc := json.NewEncoder(zw)
+	vw := versionlist.NewWriter(w)
 	in := &s3.ListObjectVersionsInput{Bucket: aws.String(v.Bucket)}
 	if prefix != "" {
 		in.Prefix = aws.String(prefix)
@@ -208,14 +192,11 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 			return page[i].LastModified.After(page[j].LastModified)
 		})
 		for i := range page {
-			if err := enc.Encode(&page[i]); err != nil {
+			if err := vw.Write(&page[i]); err != nil {
 				return err
 			}
 		}
 		count.Add(int64(len(page)))
 	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return vw.Close()
 }
