@@ -22,6 +22,7 @@ import (
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/versionlist"
 	recovery "github.com/custody-ir/custody/recover"
 )
 
@@ -202,7 +203,7 @@ func preservedList(ctx context.Context, cfg config.Config, bucket string, t time
 		return nil, err
 	}
 	defer l.Close()
-	arts, err := l.LatestRunArtifacts(ctx, "versions", "/"+bucket+".versions.", t)
+	arts, err := l.LatestBySourceBucket(ctx, versionlist.Kind, bucket, t)
 	if err != nil || len(arts) == 0 {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ type Artifact struct {
 	Account       string    `json:"account"`
 	Region        string    `json:"region"`
 	Source        string    `json:"source"`
+	SourceBucket  string    `json:"sourceBucket,omitempty"` // the bucket it lists or describes: a version list's (filled from its key when empty)
 	SourceVersion string    `json:"sourceVersion"`
 	Case          string    `json:"case"`
 	RetainUntil   time.Time `json:"retainUntil"`
@@ -41,10 +42,10 @@ type Artifact struct {
 // run which keys to look for in the bucket.
 func (l *Ledger) AddIntent(ctx context.Context, a Artifact) error {
 	_, err := l.db.ExecContext(ctx, `
-INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, kind, account, region, source, source_version, case_id, stored_at)
-VALUES (?, ?, '', ?, '', 0, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, kind, account, region, source, source_version, source_bucket, case_id, stored_at)
+VALUES (?, ?, '', ?, '', 0, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO NOTHING`,
-		a.Bucket, a.Key, a.RunID, a.Kind, a.Account, a.Region, a.Source, a.SourceVersion, a.Case, ts(l.now()))
+		a.Bucket, a.Key, a.RunID, a.Kind, a.Account, a.Region, a.Source, a.SourceVersion, sourceBucket(a), a.Case, ts(l.now()))
 	if err != nil {
 		return fmt.Errorf("record intent for %s: %w", a.Key, err)
 	}
@@ -66,14 +67,14 @@ func (l *Ledger) StoreArtifact(ctx context.Context, a Artifact) error {
 		stored = l.now()
 	}
 	_, err := l.db.ExecContext(ctx, `
-INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, case_id, retain_until, legal_hold, stored_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, source_bucket, case_id, retain_until, legal_hold, stored_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO UPDATE SET
 	version_id = excluded.version_id, sha256 = excluded.sha256, size = excluded.size,
 	part_size = excluded.part_size, retain_until = excluded.retain_until,
 	legal_hold = excluded.legal_hold, stored_at = excluded.stored_at`,
 		a.Bucket, a.Key, a.VersionID, a.RunID, a.SHA256, a.Size, a.PartSize, a.Kind, a.Account, a.Region,
-		a.Source, a.SourceVersion, a.Case, retain, a.LegalHold, ts(stored))
+		a.Source, a.SourceVersion, sourceBucket(a), a.Case, retain, a.LegalHold, ts(stored))
 	if err != nil {
 		return fmt.Errorf("record artifact %s: %w", a.Key, err)
 	}
@@ -86,7 +87,7 @@ func (l *Ledger) DropIntent(ctx context.Context, bucket, key, runID string) erro
 	return err
 }
 
-const artifactCols = `bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, case_id, retain_until, legal_hold, stored_at, COALESCE(manifest_stream, ''), COALESCE(manifest_seq, 0)`
+const artifactCols = `bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, source_bucket, case_id, retain_until, legal_hold, stored_at, COALESCE(manifest_stream, ''), COALESCE(manifest_seq, 0)`
 
 func scanArtifacts(rows *sql.Rows) ([]Artifact, error) {
 	defer rows.Close()
@@ -95,7 +96,7 @@ func scanArtifacts(rows *sql.Rows) ([]Artifact, error) {
 		var a Artifact
 		var retain, stored string
 		if err := rows.Scan(&a.Bucket, &a.Key, &a.VersionID, &a.RunID, &a.SHA256, &a.Size, &a.PartSize, &a.Kind, &a.Account, &a.Region,
-			&a.Source, &a.SourceVersion, &a.Case, &retain, &a.LegalHold, &stored, &a.ManifestStream, &a.ManifestSeq); err != nil {
+			&a.Source, &a.SourceVersion, &a.SourceBucket, &a.Case, &retain, &a.LegalHold, &stored, &a.ManifestStream, &a.ManifestSeq); err != nil {
 			return nil, err
 		}
 		if retain != "" {
@@ -209,23 +210,27 @@ ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, envelope_sha256 = exclude
 	return tx.Commit()
 }
 
-// LatestRunArtifacts returns the artifacts of kind whose key contains
-// keyPart, from the newest run that stored one at or before t (nil when
-// none did): for example the version list of a bucket as it was at t.
-func (l *Ledger) LatestRunArtifacts(ctx context.Context, kind, keyPart string, t time.Time) ([]Artifact, error) {
+// LatestBySourceBucket returns the artifacts of kind about sourceBucket
+// (see Artifact.SourceBucket) from the newest run that stored one at or
+// before t, in key order (nil when none did): for example every part of
+// the version list of a bucket as it was at t.
+func (l *Ledger) LatestBySourceBucket(ctx context.Context, kind, sourceBucket string, t time.Time) ([]Artifact, error) {
+	if sourceBucket == "" {
+		return nil, fmt.Errorf("find %s artifacts: no source bucket", kind)
+	}
 	var runID string
-	err := l.db.QueryRowContext(ctx, `SELECT run_id FROM artifacts WHERE kind = ? AND instr(key, ?) > 0 AND version_id <> '' AND stored_at <= ?
-ORDER BY stored_at DESC LIMIT 1`, kind, keyPart, ts(t)).Scan(&runID)
+	err := l.db.QueryRowContext(ctx, `SELECT run_id FROM artifacts WHERE kind = ? AND source_bucket = ? AND version_id <> '' AND stored_at <= ?
+ORDER BY stored_at DESC LIMIT 1`, kind, sourceBucket, ts(t)).Scan(&runID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find %s artifacts: %w", kind, err)
+		return nil, fmt.Errorf("find %s artifacts of %s: %w", kind, sourceBucket, err)
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND kind = ? AND instr(key, ?) > 0 AND version_id <> '' ORDER BY key`,
-		runID, kind, keyPart)
+	rows, err := l.db.QueryContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND kind = ? AND source_bucket = ? AND version_id <> '' ORDER BY key`,
+		runID, kind, sourceBucket)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find %s artifacts of %s: %w", kind, sourceBucket, err)
 	}
 	return scanArtifacts(rows)
 }

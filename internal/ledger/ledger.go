@@ -163,6 +163,11 @@ func (l *Ledger) migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
 			return fmt.Errorf("apply migration %d: %w", i+1, err)
 		}
+		if fill := migrationFills[i+1]; fill != nil {
+			if err := fill(ctx, tx); err != nil {
+				return fmt.Errorf("apply migration %d: %w", i+1, err)
+			}
+		}
 		// PRAGMA takes no bound parameters; i is our own integer.
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
 			return fmt.Errorf("record migration %d: %w", i+1, err)

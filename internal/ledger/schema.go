@@ -1,5 +1,13 @@
 package ledger
 
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/custody-ir/custody/internal/versionlist"
+)
+
 // migrations are applied in order; migration i brings the schema to
 // version i+1 (kept in PRAGMA user_version). Never edit a released
 // migration: append a new one.
@@ -117,4 +125,64 @@ CREATE INDEX recovery_actions_open ON recovery_actions(job_id, state) WHERE stat
 	// 2: sealed artifacts by source, so collectors skip source objects an
 	// earlier run (or a reseal after a crash) preserved already.
 	`CREATE INDEX artifacts_sealed_by_source ON artifacts(source) WHERE manifest_seq IS NOT NULL AND source <> '';`,
+	// 3: the bucket an artifact is about, so that recover finds a
+	// bucket's preserved version list by kind and bucket, not by a
+	// substring of its key (which took the list of "logs.versions.old"
+	// for one of "logs"). Rows already there get it from fillSourceBuckets.
+	`
+ALTER TABLE artifacts ADD COLUMN source_bucket TEXT NOT NULL DEFAULT ''; -- the bucket the artifact lists or describes, where known
+CREATE INDEX artifacts_by_source_bucket ON artifacts(kind, source_bucket, stored_at) WHERE version_id <> '' AND source_bucket <> '';
+`,
+}
+
+// migrationFills complete a migration with what SQL cannot derive: fill
+// i runs in the same transaction, right after migration i.
+var migrationFills = map[int]func(context.Context, *sql.Tx) error{
+	3: fillSourceBuckets,
+}
+
+// sourceBucket is the bucket an artifact is about, where its kind says:
+// a version list's is the bucket it lists, read back from its file name.
+func sourceBucket(a Artifact) string {
+	if a.SourceBucket != "" {
+		return a.SourceBucket
+	}
+	if a.Kind == versionlist.Kind {
+		if b, ok := versionlist.BucketOf(a.Key); ok {
+			return b
+		}
+	}
+	return ""
+}
+
+// fillSourceBuckets sets source_bucket on the rows written before
+// migration 3, where the key names it.
+func fillSourceBuckets(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT bucket, key, version_id FROM artifacts WHERE kind = ? AND source_bucket = ''`, versionlist.Kind)
+	if err != nil {
+		return err
+	}
+	type fill struct{ bucket, key, version, source string }
+	var fills []fill
+	for rows.Next() {
+		var f fill
+		if err := rows.Scan(&f.bucket, &f.key, &f.version); err != nil {
+			rows.Close()
+			return err
+		}
+		if f.source = sourceBucket(Artifact{Kind: versionlist.Kind, Key: f.key}); f.source != "" {
+			fills = append(fills, f)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range fills {
+		if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET source_bucket = ? WHERE bucket = ? AND key = ? AND version_id = ?`,
+			f.source, f.bucket, f.key, f.version); err != nil {
+			return fmt.Errorf("fill the source bucket of %s: %w", f.key, err)
+		}
+	}
+	return nil
 }
