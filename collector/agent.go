@@ -211,7 +211,7 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 		a.metrics.bytes.Add(float64(res.Bytes))
 	}
 	for _, f := range res.Found {
-		a.metrics.findings.WithLabelValues(f.Kind, string(f.Severity), name).Inc()
+		a.metrics.findings.WithLabelValues(string(f.Kind), string(f.Severity), name).Inc()
 	}
 	a.mu.Unlock()
 	a.record(name, start, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/testaws"
 )
@@ -123,16 +124,22 @@ func TestSelectAndResolve(t *testing.T) {
 }
 
 // TestFindingKindsListsEveryKind: every kind of finding a collector
-// writes is in FindingKinds, so the agent exports it from the start.
+// writes is in finding.Collected for its collector, so the agent exports it
+// from the start.
 func TestFindingKindsListsEveryKind(t *testing.T) {
 	listed := map[string]bool{}
 	for _, k := range Kinds {
-		for _, fk := range FindingKinds(k.Kind) {
-			listed[fk.Kind+" "+string(fk.Severity)] = true
+		for _, fk := range finding.Collected(k.Kind) {
+			listed[string(fk.Kind)+" "+string(fk.Severity)] = true
 		}
 	}
-	literal := regexp.MustCompile(`Severity: custody\.Severity(Failure|Warning), Kind: "([a-z-]+)"`)
-	helper := regexp.MustCompile(`\b(fail|warn)\("([a-z-]+)"`)
+	if len(listed) < 20 {
+		t.Fatalf("finding.Collected lists only %d kinds", len(listed))
+	}
+	names := kindConstants(t)
+	kind := `(?:"([a-z-]+)"|finding\.(\w+))`
+	literal := regexp.MustCompile(`Severity: (?:custody\.Severity|finding\.)(Failure|Warning), Kind: ` + kind)
+	helper := regexp.MustCompile(`\b(fail|warn)\(` + kind)
 	files, _ := filepath.Glob("*.go")
 	ct, _ := filepath.Glob("cloudtrail/validate.go")
 	n := 0
@@ -144,28 +151,53 @@ func TestFindingKindsListsEveryKind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prefix := ""
-		if strings.HasPrefix(f, "cloudtrail") {
-			prefix = "cloudtrail-" // as the CloudTrail collector reports them
-		}
-		check := func(kind string, sev custody.Severity) {
+		check := func(lit, name string, sev custody.Severity) {
 			n++
-			if !listed[prefix+kind+" "+string(sev)] {
-				t.Errorf("%s: finding %s (%s) is not in FindingKinds", f, prefix+kind, sev)
+			k := finding.Kind(lit)
+			if name != "" {
+				var ok bool
+				if k, ok = names[name]; !ok {
+					t.Errorf("%s: finding.%s is not a constant of package finding", f, name)
+					return
+				}
+			}
+			if strings.HasPrefix(f, "cloudtrail") {
+				k = finding.CloudTrail(k) // as the CloudTrail collector reports them
+			}
+			if !listed[string(k)+" "+string(sev)] {
+				t.Errorf("%s: finding %s (%s) is not in finding.Collected", f, k, sev)
 			}
 		}
 		for _, m := range literal.FindAllStringSubmatch(string(b), -1) {
-			check(m[2], custody.Severity(strings.ToLower(m[1])))
+			check(m[2], m[3], custody.Severity(strings.ToLower(m[1])))
 		}
 		for _, m := range helper.FindAllStringSubmatch(string(b), -1) {
 			sev := custody.SeverityFailure
 			if m[1] == "warn" {
 				sev = custody.SeverityWarning
 			}
-			check(m[2], sev)
+			check(m[2], m[3], sev)
 		}
 	}
 	if n < 20 {
 		t.Fatalf("only %d finding kinds found in the sources", n)
 	}
+}
+
+// kindConstants maps the names of package finding's Kind constants to
+// their values, read from its source.
+func kindConstants(t *testing.T) map[string]finding.Kind {
+	t.Helper()
+	b, err := os.ReadFile("../custody/finding/kinds.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]finding.Kind{}
+	for _, m := range regexp.MustCompile(`(?m)^\t(\w+) Kind = "([a-z-]+)"$`).FindAllStringSubmatch(string(b), -1) {
+		out[m[1]] = finding.Kind(m[2])
+	}
+	if len(out) < 50 {
+		t.Fatalf("only %d Kind constants in package finding", len(out))
+	}
+	return out
 }

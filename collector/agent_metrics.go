@@ -3,6 +3,8 @@ package collector
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/custody-ir/custody/custody/finding"
 )
 
 // metrics are what the agent exports on /metrics. Every series of a
@@ -54,7 +56,7 @@ func (m *metrics) source(name, kind string) {
 	m.failures.WithLabelValues(name)
 	m.runs.WithLabelValues(name)
 	m.consecutive.WithLabelValues(name)
-	for _, k := range FindingKinds(kind) {
-		m.findings.WithLabelValues(k.Kind, string(k.Severity), name)
+	for _, k := range finding.Collected(kind) {
+		m.findings.WithLabelValues(string(k.Kind), string(k.Severity), name)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
@@ -64,18 +65,18 @@ func (c *AWSConfig) Collect(ctx context.Context, run Run) (Outcome, error) {
 		lookback = 7 * 24 * time.Hour
 	}
 	out := Outcome{Account: c.Account, Region: c.Region, WindowEnd: now, Description: "AWS Config files and configuration history"}
-	warn := func(kind, object string, err error, format string, args ...any) {
+	warn := func(kind finding.Kind, object string, err error, format string, args ...any) {
 		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: kind, Object: object,
 			Message: fmt.Sprintf(format, args...), Remedy: awsclient.CollectorRole.Grant(err)})
 	}
 	if c.Deliver {
 		chans, err := c.API.DescribeDeliveryChannels(ctx, &cs.DescribeDeliveryChannelsInput{})
 		if err != nil {
-			warn("config-deliver-failed", c.Name(), err, "DescribeDeliveryChannels: %v", err)
+			warn(finding.ConfigDeliverFailed, c.Name(), err, "DescribeDeliveryChannels: %v", err)
 		} else {
 			for _, ch := range chans.DeliveryChannels {
 				if _, err := c.API.DeliverConfigSnapshot(ctx, &cs.DeliverConfigSnapshotInput{DeliveryChannelName: ch.Name}); err != nil {
-					warn("config-deliver-failed", c.Name(), err, "DeliverConfigSnapshot %s: %v", aws.ToString(ch.Name), err)
+					warn(finding.ConfigDeliverFailed, c.Name(), err, "DeliverConfigSnapshot %s: %v", aws.ToString(ch.Name), err)
 				}
 			}
 		}
@@ -212,12 +213,12 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 			if remedy == "" {
 				remedy = "grant config:ListDiscoveredResources to the collector role"
 			}
-			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "config-unreadable", Object: rt,
+			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.ConfigUnreadable, Object: rt,
 				Message: "ListDiscoveredResources: " + err.Error(), Remedy: remedy})
 			return nil
 		}
 		if next := aws.ToString(resp.NextToken); next != "" && next == aws.ToString(in.NextToken) {
-			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "config-unreadable", Object: rt,
+			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.ConfigUnreadable, Object: rt,
 				Message: fmt.Sprintf("ListDiscoveredResources answered page token %q with the same token: Config is misbehaving; %d resource(s) listed before it are preserved", next, len(ids))})
 			break
 		}
@@ -289,7 +290,7 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 	out.Description += fmt.Sprintf("; %s: %d resource(s), %d item(s)", rt, len(ids), items)
 	if failed > 0 {
 		// The artifact records each failure; the manifest says so too.
-		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "config-history-unreadable", Object: rt,
+		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.ConfigHistoryUnreadable, Object: rt,
 			Message: fmt.Sprintf("GetResourceConfigHistory failed for %d of %d resource(s), first: %v", failed, len(ids), firstErr),
 			Remedy:  awsclient.CollectorRole.Grant(firstErr)})
 	}

@@ -479,7 +479,7 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 	// fail here). Some say where: a finding of a kind in the sealed
 	// manifest, the run's error, or the error of starting the agent.
 	type where struct {
-		finding       string
+		finding       custody.Kind
 		runErr, start bool
 	}
 	expected := map[string]where{

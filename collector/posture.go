@@ -18,6 +18,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/ledger"
 )
@@ -112,7 +113,7 @@ func (p *Posture) Collect(ctx context.Context, run Run) (Outcome, error) {
 		case StateDenied:
 			out.Findings = append(out.Findings, p.deniedFinding(name, s))
 		case StateError:
-			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "posture-unreadable", Object: "s3://" + p.Bucket,
+			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.PostureUnreadable, Object: "s3://" + p.Bucket,
 				Message: name + ": " + s.Error})
 		}
 	}
@@ -141,7 +142,7 @@ func (p *Posture) Collect(ctx context.Context, run Run) (Outcome, error) {
 			msg += " (" + c.Risk + ")"
 			severity = custody.SeverityFailure
 		}
-		out.Findings = append(out.Findings, custody.Finding{Severity: severity, Kind: "posture-change", Object: "s3://" + p.Bucket, Message: msg})
+		out.Findings = append(out.Findings, custody.Finding{Severity: severity, Kind: finding.PostureChange, Object: "s3://" + p.Bucket, Message: msg})
 	}
 	out.AfterSeal(func(ctx context.Context) error {
 		for _, c := range changes {
@@ -321,7 +322,7 @@ func (p *Posture) deniedFinding(name string, s Setting) custody.Finding {
 	if remedy == "" {
 		remedy = "grant the collector role the read permission for " + name
 	}
-	return custody.Finding{Severity: custody.SeverityWarning, Kind: "posture-access-denied", Object: "s3://" + p.Bucket, Message: msg, Remedy: remedy}
+	return custody.Finding{Severity: custody.SeverityWarning, Kind: finding.PostureAccessDenied, Object: "s3://" + p.Bucket, Message: msg, Remedy: remedy}
 }
 
 func contains(list []string, s string) bool {

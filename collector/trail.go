@@ -15,6 +15,7 @@ import (
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
@@ -85,7 +86,7 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 		if remedy == "" {
 			remedy = "grant cloudtrail:ListPublicKeys to the collector role"
 		}
-		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "cloudtrail-keys-unavailable",
+		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.CloudTrailKeysUnavailable,
 			Object: c.Name(), Message: kerr.Error(), Remedy: remedy})
 	} else {
 		body, err := cloudtrail.MarshalPublicKeys(keys)
@@ -114,7 +115,7 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 			g.Go(func() error {
 				err := c.copyFile(gctx, run, lf.S3Object, cloudtrail.KindLog, now, nil)
 				if errors.Is(err, errMissing) {
-					note(custody.Finding{Severity: custody.SeverityFailure, Kind: "cloudtrail-log-missing", Object: "s3://" + c.Trail.Bucket + "/" + lf.S3Object,
+					note(custody.Finding{Severity: custody.SeverityFailure, Kind: finding.CloudTrailLogMissing, Object: "s3://" + c.Trail.Bucket + "/" + lf.S3Object,
 						Message: "listed by digest " + d.String() + " but not in the trail's bucket"})
 					return nil
 				}
@@ -131,14 +132,14 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 	opts.Start = since.Add(-90 * time.Minute)
 	if res, err := cloudtrail.Validate(ctx, src, opts); err == nil {
 		for _, f := range res.Findings {
-			if f.Kind == "digest-missing" && len(fresh) == 0 {
+			if f.Kind == finding.DigestMissing && len(fresh) == 0 {
 				continue // nothing new yet is not a gap
 			}
-			f.Kind = "cloudtrail-" + f.Kind
+			f.Kind = finding.CloudTrail(f.Kind)
 			out.Findings = append(out.Findings, f)
 		}
 	} else {
-		note(custody.Finding{Severity: custody.SeverityWarning, Kind: "cloudtrail-unvalidated", Object: c.Name(), Message: err.Error(),
+		note(custody.Finding{Severity: custody.SeverityWarning, Kind: finding.CloudTrailUnvalidated, Object: c.Name(), Message: err.Error(),
 			Remedy: awsclient.CollectorRole.Grant(err)})
 	}
 	out.Description += fmt.Sprintf(": %d new digest(s)", len(fresh))

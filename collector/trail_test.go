@@ -52,7 +52,7 @@ func TestCloudTrailCollectorIsIncrementalAndVerifiable(t *testing.T) {
 
 	// verify re-validates the preserved copies across the runs' manifests.
 	v := custody.NewVerifier(e.s3, e.store, e.trust, e.Ledger, time.Now)
-	v.Checks = []custody.EvidenceCheck{cloudtrail.Check{}}
+	v.Checks = []custody.EvidenceCheck{CloudTrailCheck{}}
 	r, err := v.Verify(ctx, custody.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -90,18 +90,18 @@ func TestCloudTrailCollectorPreservesATamperedTrail(t *testing.T) {
 		t.Fatalf("a damaged trail must still be preserved: %v", err)
 	}
 	v := custody.NewVerifier(e.s3, e.store, e.trust, e.Ledger, time.Now)
-	v.Checks = []custody.EvidenceCheck{cloudtrail.Check{}}
+	v.Checks = []custody.EvidenceCheck{CloudTrailCheck{}}
 	r, err := v.Verify(ctx, custody.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]bool{}
+	kinds := map[custody.Kind]bool{}
 	for _, f := range r.Findings {
 		kinds[f.Kind] = true
 	}
 	// Recorded at collection (warnings from the manifest) and found again
 	// in the preserved copies (failures).
-	for _, k := range []string{"recorded-cloudtrail-digest-missing", "cloudtrail-digest-missing", "cloudtrail-log-missing"} {
+	for _, k := range []custody.Kind{"recorded-cloudtrail-digest-missing", "cloudtrail-digest-missing", "cloudtrail-log-missing"} {
 		if !kinds[k] {
 			t.Errorf("no %s finding in %v", k, r.Findings)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/config"
 )
@@ -192,38 +193,38 @@ func CheckBucket(ctx context.Context, api bucketAPI, st config.Store) (Findings,
 	ver, err := api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
 	switch {
 	case err != nil && answered(err):
-		fs.fail("bucket-missing", obj, "create it with custody store init, or correct store.bucket", "the bucket does not exist: %s", cause(err))
+		fs.Fail(finding.BucketMissing, obj, "create it with custody store init, or correct store.bucket", "the bucket does not exist: %s", cause(err))
 		return fs, nil
 	case err != nil:
 		return nil, &CheckError{Op: "GetBucketVersioning", Err: err}
 	case ver.Status != types.BucketVersioningStatusEnabled:
-		fs.fail("bucket-versioning", obj, "use a bucket created with Object Lock (custody store init)", "versioning is %q, not Enabled", ver.Status)
+		fs.Fail(finding.BucketVersioning, obj, "use a bucket created with Object Lock (custody store init)", "versioning is %q, not Enabled", ver.Status)
 	}
 	lock, err := api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
 	switch {
 	case err != nil && !answered(err):
 		return nil, &CheckError{Op: "GetObjectLockConfiguration", Err: err}
 	case err != nil, lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
-		fs.fail("bucket-object-lock", obj, "use a bucket created with Object Lock (custody store init)", "Object Lock is not enabled")
+		fs.Fail(finding.BucketObjectLock, obj, "use a bucket created with Object Lock (custody store init)", "Object Lock is not enabled")
 	default:
 		got := defaultRetention(lock.ObjectLockConfiguration)
 		want := Retention{Mode: st.Retention.Mode, Days: st.Retention.Days}
 		if !got.AtLeast(want) {
-			fs.fail("bucket-default-retention", obj, "run custody store init to set the configured default retention", "default retention is %s, configured %s", got, want)
+			fs.Fail(finding.BucketDefaultRetention, obj, "run custody store init to set the configured default retention", "default retention is %s, configured %s", got, want)
 		}
 	}
 	pab, err := api.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: b})
 	switch {
 	case notImplemented(err):
-		fs.warn("bucket-public-access", obj, "check the bucket policy by hand", "the S3 server does not implement the public access block API")
+		fs.Warn(finding.BucketPublicAccess, obj, "check the bucket policy by hand", "the S3 server does not implement the public access block API")
 	case err != nil && !answered(err):
 		return nil, &CheckError{Op: "GetPublicAccessBlock", Err: err}
 	case err != nil:
-		fs.fail("bucket-public-access", obj, "run custody store init to block public access", "public access block not configured")
+		fs.Fail(finding.BucketPublicAccess, obj, "run custody store init to block public access", "public access block not configured")
 	default:
 		c := pab.PublicAccessBlockConfiguration
 		if c == nil || !aws.ToBool(c.BlockPublicAcls) || !aws.ToBool(c.BlockPublicPolicy) || !aws.ToBool(c.IgnorePublicAcls) || !aws.ToBool(c.RestrictPublicBuckets) {
-			fs.fail("bucket-public-access", obj, "run custody store init to block public access", "public access is not fully blocked")
+			fs.Fail(finding.BucketPublicAccess, obj, "run custody store init to block public access", "public access is not fully blocked")
 		}
 	}
 	return fs, nil

@@ -97,7 +97,7 @@ func TestCheckBucketReportsEveryShortfall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]bool{}
+	kinds := map[Kind]bool{}
 	for _, f := range fs {
 		if f.Object != "s3://"+plain {
 			t.Errorf("finding names %q, want the bucket", f.Object)

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/custody-ir/custody/custody/finding"
 )
 
 // Limits on what a package may make verify unpack.
@@ -169,25 +171,25 @@ func unpack(pkg, dir string) (string, error) {
 func checkSums(root string, fs_ *Findings) {
 	sums, err := os.ReadFile(filepath.Join(root, bundleSums))
 	if err != nil {
-		fs_.fail("bundle-sums-missing", bundleSums, "ask the sender for the package again", "the package has no %s", bundleSums)
+		fs_.Fail(finding.BundleSumsMissing, bundleSums, "ask the sender for the package again", "the package has no %s", bundleSums)
 		return
 	}
 	listed := map[string]bool{bundleSums: true}
 	for i, line := range strings.Split(strings.TrimRight(string(sums), "\n"), "\n") {
 		want, name, ok := strings.Cut(line, "  ")
 		if !ok || len(want) != 64 {
-			fs_.fail("bundle-sums-malformed", fmt.Sprintf("%s line %d", bundleSums, i+1), "ask the sender for the package again", "not a sha256sum line: %q", line)
+			fs_.Fail(finding.BundleSumsMalformed, fmt.Sprintf("%s line %d", bundleSums, i+1), "ask the sender for the package again", "not a sha256sum line: %q", line)
 			continue
 		}
 		listed[name] = true
 		got, err := fileSHA256(filepath.Join(root, filepath.FromSlash(name)))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			fs_.fail("bundle-file-missing", name, "ask the sender for the package again", "listed in %s but not in the package", bundleSums)
+			fs_.Fail(finding.BundleFileMissing, name, "ask the sender for the package again", "listed in %s but not in the package", bundleSums)
 		case err != nil:
-			fs_.fail("bundle-file-unreadable", name, "", "%v", err)
+			fs_.Fail(finding.BundleFileUnreadable, name, "", "%v", err)
 		case got != want:
-			fs_.fail("bundle-file-modified", name, "the package was altered after export: ask the sender for the package again", "hashes to %s, %s lists %s", got, bundleSums, want)
+			fs_.Fail(finding.BundleFileModified, name, "the package was altered after export: ask the sender for the package again", "hashes to %s, %s lists %s", got, bundleSums, want)
 		}
 	}
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -196,7 +198,7 @@ func checkSums(root string, fs_ *Findings) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		if name := filepath.ToSlash(rel); !listed[name] {
-			fs_.fail("bundle-unlisted-file", name, "the package was altered after export: ask the sender for the package again", "not listed in %s", bundleSums)
+			fs_.Fail(finding.BundleUnlistedFile, name, "the package was altered after export: ask the sender for the package again", "not listed in %s", bundleSums)
 		}
 		return nil
 	})
@@ -251,7 +253,7 @@ func newBundleSource(root string, bi BundleIndex, f *Findings) (*bundleSource, e
 	for _, e := range bi.Objects {
 		clean := path.Clean(e.File)
 		if !strings.HasPrefix(clean, bundleObjects) || strings.Contains(clean, "..") {
-			f.fail("bundle-index-malformed", e.File, "ask the sender for the package again", "index entry for %s points outside objects/", e.Key)
+			f.Fail(finding.BundleIndexMalformed, e.File, "ask the sender for the package again", "index entry for %s points outside objects/", e.Key)
 			continue
 		}
 		e.File = clean

@@ -257,13 +257,13 @@ func (c *countingCheck) Check(ctx context.Context, ev EvidenceReader, ms []Manif
 		for _, s := range m.Subjects() {
 			rc, err := ev.Open(ctx, s.Name, s.Annotations.VersionID)
 			if err != nil {
-				fs.fail("counting-unreadable", s.Name, "", "%v", err)
+				fs.Fail("counting-unreadable", s.Name, "", "%v", err)
 				continue
 			}
 			b, _ := io.ReadAll(rc)
 			rc.Close()
 			if !strings.Contains(string(b), `"item":`) {
-				fs.fail("counting-bad-content", s.Name, "", "not an item")
+				fs.Fail("counting-bad-content", s.Name, "", "not an item")
 			}
 			c.seen++
 		}

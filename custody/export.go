@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/custody-ir/custody/custody/finding"
 )
 
 // Package layout (docs/export.md). Every path is relative to the package
@@ -80,7 +82,7 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*Ex
 		return nil, err
 	}
 	for _, f := range report.Findings {
-		if f.Kind == "case-missing" {
+		if f.Kind == finding.CaseMissing {
 			// Nothing of the case to hand off; the chain's failures are
 			// for verify to show.
 			return nil, fmt.Errorf("nothing to export: %s (run custody verify to see the failures)", f.Message)

@@ -139,7 +139,7 @@ func failures(r *Report) Findings {
 }
 
 // requireFinding fails unless r has a failure of kind naming object.
-func requireFinding(t *testing.T, r *Report, kind, objectContains string) {
+func requireFinding(t *testing.T, r *Report, kind Kind, objectContains string) {
 	t.Helper()
 	for _, f := range r.Findings {
 		if f.Severity == SeverityFailure && f.Kind == kind && strings.Contains(f.Object, objectContains) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/ledger"
 )
@@ -72,7 +73,7 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 	status := ledger.RunSealed
 	if runErr != nil {
 		status = ledger.RunFailed
-		req.Findings = append(req.Findings, Finding{Severity: SeverityFailure, Kind: "run-failed", Object: r.ID, Message: runErr.Error()})
+		req.Findings = append(req.Findings, Finding{Severity: SeverityFailure, Kind: finding.RunFailed, Object: r.ID, Message: runErr.Error()})
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -170,7 +171,7 @@ func (c *Chain) ResealRuns(ctx context.Context, ids []string) (int, error) {
 			return 0, err
 		}
 		sealed = append(sealed, a)
-		findings = append(findings, Finding{Severity: SeverityWarning, Kind: "sealed-after-crash", Object: "s3://" + a.Bucket + "/" + a.Key + "?versionId=" + a.VersionID,
+		findings = append(findings, Finding{Severity: SeverityWarning, Kind: finding.SealedAfterCrash, Object: "s3://" + a.Bucket + "/" + a.Key + "?versionId=" + a.VersionID,
 			Message: fmt.Sprintf("stored by run %s, which ended before sealing; sealed by this manifest", a.RunID)})
 	}
 	run, err := c.StartRun(ctx, "reseal")

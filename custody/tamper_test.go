@@ -177,7 +177,7 @@ func TestTamperDetection(t *testing.T) {
 			if r.OK {
 				t.Fatal("verify reports OK after tampering")
 			}
-			requireFinding(t, r, kind, object)
+			requireFinding(t, r, Kind(kind), object)
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
 )
@@ -210,7 +211,7 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 			}
 			// Manifests failed verification: the case may be in one of
 			// them, so its absence is a failure of the report, not a typo.
-			r.Findings.fail("case-missing", "case "+o.Case, "check the case id; if it is right, its manifests are among those that failed",
+			r.Findings.Fail(finding.CaseMissing, "case "+o.Case, "check the case id; if it is right, its manifests are among those that failed",
 				"%s; manifests that failed verification may be of it", strings.TrimPrefix(err.Error(), ErrNoSuchCase.Error()+": "))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/ledger"
 )
 
@@ -55,7 +56,7 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], idx.timestamps[stream][seq], r, usedKeys)
 			if m == nil {
 				if len(seqs[seq]) == 0 {
-					r.Findings.fail("manifest-missing", objectName(v.bucket, key, ""), remedyChain,
+					r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, key, ""), remedyChain,
 						"manifest %d of stream %q is missing: the chain has a gap", seq, stream)
 				}
 				prev = nil
@@ -64,13 +65,13 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 			p := m.statement.Predicate
 			switch {
 			case seq == 1 && p.PreviousSHA256 != "":
-				r.Findings.fail("chain-link-broken", objectName(v.bucket, key, m.VersionID), remedyChain,
+				r.Findings.Fail(finding.ChainLinkBroken, objectName(v.bucket, key, m.VersionID), remedyChain,
 					"the first manifest links to a previous envelope %s", p.PreviousSHA256)
 			case prev != nil && p.PreviousSHA256 != prev.EnvelopeSHA256:
-				r.Findings.fail("chain-link-broken", objectName(v.bucket, key, m.VersionID), remedyChain,
+				r.Findings.Fail(finding.ChainLinkBroken, objectName(v.bucket, key, m.VersionID), remedyChain,
 					"links to previous envelope %s, but manifest %d's envelope hashes to %s", p.PreviousSHA256, seq-1, prev.EnvelopeSHA256)
 			case prev != nil && m.SealedAt.Before(prev.SealedAt):
-				r.Findings.fail("chain-reordered", objectName(v.bucket, key, m.VersionID), remedyChain,
+				r.Findings.Fail(finding.ChainReordered, objectName(v.bucket, key, m.VersionID), remedyChain,
 					"sealed at %s, before manifest %d (%s)", m.SealedAt.Format("2006-01-02T15:04:05Z"), seq-1, prev.SealedAt.Format("2006-01-02T15:04:05Z"))
 			}
 			chains[stream] = append(chains[stream], m)
@@ -79,7 +80,7 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 		}
 		v.checkCheckpoint(ctx, stream, max, chains[stream], idx.checkpoints[stream], r)
 		if h, ok := heads[stream]; ok && h.Seq > max {
-			r.Findings.fail("manifest-missing", objectName(v.bucket, ManifestKey(v.prefix, stream, h.Seq), ""), remedyChain,
+			r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, ManifestKey(v.prefix, stream, h.Seq), ""), remedyChain,
 				"the ledger's head of stream %q is manifest %d, but the last manifest in the bucket is %d: the newest manifests are gone", stream, h.Seq, max)
 		}
 	}
@@ -97,7 +98,7 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 	for _, ov := range versions {
 		if ov.DeleteMarker {
 			if ov.IsLatest {
-				r.Findings.fail("manifest-delete-marker", objectName(v.bucket, key, ov.VersionID), "remove the delete marker (DeleteObject with its version id) and find who placed it",
+				r.Findings.Fail(finding.ManifestDeleteMarker, objectName(v.bucket, key, ov.VersionID), "remove the delete marker (DeleteObject with its version id) and find who placed it",
 					"a delete marker hides manifest %d of stream %q", seq, stream)
 			}
 			continue
@@ -106,12 +107,12 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 	}
 	if len(real) == 0 {
 		if len(versions) > 0 {
-			r.Findings.fail("manifest-missing", objectName(v.bucket, key, ""), remedyChain, "manifest %d of stream %q has only delete markers: its versions were deleted", seq, stream)
+			r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, key, ""), remedyChain, "manifest %d of stream %q has only delete markers: its versions were deleted", seq, stream)
 		}
 		return nil
 	}
 	if len(real) > 1 {
-		r.Findings.fail("manifest-rewritten", objectName(v.bucket, key, ""), remedyChain,
+		r.Findings.Fail(finding.ManifestRewritten, objectName(v.bucket, key, ""), remedyChain,
 			"%d versions stored at sequence %d of stream %q: a fork or a replay", len(real), seq, stream)
 	}
 	var chosen *ManifestRecord
@@ -129,18 +130,18 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, key string, ov ObjectVersion, obj string, stamps []ObjectVersion, r *Report, used map[string]KeyRecord) (*ManifestRecord, bool) {
 	rc, _, err := v.src.Open(ctx, key, ov.VersionID)
 	if err != nil {
-		r.Findings.fail("manifest-unreadable", obj, "check the verifier's s3:GetObject and s3:GetObjectVersion permissions", "cannot read: %v", err)
+		r.Findings.Fail(finding.ManifestUnreadable, obj, "check the verifier's s3:GetObject and s3:GetObjectVersion permissions", "cannot read: %v", err)
 		return nil, false
 	}
 	env, err := ParseEnvelope(rc)
 	rc.Close()
 	if err != nil {
-		r.Findings.fail("manifest-malformed", obj, remedyChain, "%v", err)
+		r.Findings.Fail(finding.ManifestMalformed, obj, remedyChain, "%v", err)
 		return nil, false
 	}
 	st, err := env.Statement()
 	if err != nil {
-		r.Findings.fail("manifest-malformed", obj, remedyChain, "%v", err)
+		r.Findings.Fail(finding.ManifestMalformed, obj, remedyChain, "%v", err)
 		return nil, false
 	}
 	p := st.Predicate
@@ -152,23 +153,23 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 	}
 	key0, kind, msg := verifyEnvelope(env, v.trust, signedAt)
 	if kind != "" {
-		r.Findings.fail(kind, obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
+		r.Findings.Fail(finding.Kind(kind), obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
 		return m, false
 	}
 	m.SignedBy = key0.Name
 	used[key0.KeyID] = KeyRecord{Name: key0.Name, KeyID: key0.KeyID, PEM: string(key0.PEM)}
 	if p.Stream != stream || p.Sequence != seq {
-		r.Findings.fail("manifest-reordered", obj, remedyChain,
+		r.Findings.Fail(finding.ManifestReordered, obj, remedyChain,
 			"stored as stream %q sequence %d but says stream %q sequence %d: manifests were moved, swapped or replayed", stream, seq, p.Stream, p.Sequence)
 		return m, false
 	}
 	if p.Bucket != v.bucket && !v.src.Offline() {
-		r.Findings.fail("manifest-misplaced", obj, remedyChain, "seals objects of bucket %q, not %q", p.Bucket, v.bucket)
+		r.Findings.Fail(finding.ManifestMisplaced, obj, remedyChain, "seals objects of bucket %q, not %q", p.Bucket, v.bucket)
 		return m, false
 	}
 	for _, f := range p.Findings {
 		if f.Severity == SeverityFailure {
-			r.Findings.warn("recorded-"+f.Kind, f.Object, f.Remedy, "recorded at sealing in manifest %d of %q: %s", seq, stream, f.Message)
+			r.Findings.Warn(finding.Recorded(f.Kind), f.Object, f.Remedy, "recorded at sealing in manifest %d of %q: %s", seq, stream, f.Message)
 		}
 	}
 	return m, true
@@ -186,18 +187,18 @@ func (v *Verifier) checkTimestamp(ctx context.Context, env Envelope, stream stri
 	}
 	if latest == nil {
 		if v.TSA != nil {
-			r.Findings.warn("timestamp-missing", objectName(v.bucket, key, ""), "check that the TSA answers the agent", "manifest %d of %q has no RFC 3161 timestamp", seq, stream)
+			r.Findings.Warn(finding.TimestampMissing, objectName(v.bucket, key, ""), "check that the TSA answers the agent", "manifest %d of %q has no RFC 3161 timestamp", seq, stream)
 		}
 		return time.Time{}, false
 	}
 	obj := objectName(v.bucket, key, latest.VersionID)
 	if v.TSA == nil {
-		r.Findings.warn("timestamp-unchecked", obj, "configure timestamp.cert_chain to check it", "manifest %d of %q has a timestamp, but no TSA chain is configured", seq, stream)
+		r.Findings.Warn(finding.TimestampUnchecked, obj, "configure timestamp.cert_chain to check it", "manifest %d of %q has a timestamp, but no TSA chain is configured", seq, stream)
 		return time.Time{}, false
 	}
 	rc, _, err := v.src.Open(ctx, key, latest.VersionID)
 	if err != nil {
-		r.Findings.fail("timestamp-unreadable", obj, "check the verifier's read permissions", "cannot read: %v", err)
+		r.Findings.Fail(finding.TimestampUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
 		return time.Time{}, false
 	}
 	token, err := io.ReadAll(io.LimitReader(rc, maxTimestampSize))
@@ -211,11 +212,11 @@ func (v *Verifier) checkTimestamp(ctx context.Context, env Envelope, stream stri
 		at, err = VerifyTimestamp(token, sig, *v.TSA)
 	}
 	if err != nil {
-		r.Findings.fail("timestamp-invalid", obj, remedyChain, "%v", err)
+		r.Findings.Fail(finding.TimestampInvalid, obj, remedyChain, "%v", err)
 		return time.Time{}, false
 	}
 	if d := at.Sub(sealedAt); d > timestampSkew || d < -timestampSkew {
-		r.Findings.fail("timestamp-mismatch", obj, "the agent's clock or the manifest's time is wrong: treat its claimed time as untrusted",
+		r.Findings.Fail(finding.TimestampMismatch, obj, "the agent's clock or the manifest's time is wrong: treat its claimed time as untrusted",
 			"the manifest says it was sealed at %s, the TSA at %s", sealedAt.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
 	}
 	return at, true
@@ -231,18 +232,18 @@ func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64
 	}
 	switch {
 	case latest == nil && max > 0:
-		r.Findings.fail("checkpoint-missing", objectName(v.bucket, key, ""), remedyChain, "stream %q has manifests but no checkpoint", stream)
+		r.Findings.Fail(finding.CheckpointMissing, objectName(v.bucket, key, ""), remedyChain, "stream %q has manifests but no checkpoint", stream)
 		return
 	case latest == nil:
 		return
 	case latest.DeleteMarker:
-		r.Findings.fail("checkpoint-delete-marker", objectName(v.bucket, key, latest.VersionID), "remove the delete marker and find who placed it", "a delete marker hides the checkpoint of stream %q", stream)
+		r.Findings.Fail(finding.CheckpointDeleteMarker, objectName(v.bucket, key, latest.VersionID), "remove the delete marker and find who placed it", "a delete marker hides the checkpoint of stream %q", stream)
 		return
 	}
 	obj := objectName(v.bucket, key, latest.VersionID)
 	rc, _, err := v.src.Open(ctx, key, latest.VersionID)
 	if err != nil {
-		r.Findings.fail("checkpoint-unreadable", obj, "check the verifier's read permissions", "cannot read: %v", err)
+		r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
 		return
 	}
 	env, err := ParseEnvelope(rc)
@@ -255,26 +256,26 @@ func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64
 		err = json.Unmarshal(env.Payload, &cp)
 	}
 	if err != nil {
-		r.Findings.fail("checkpoint-malformed", obj, remedyChain, "%v", err)
+		r.Findings.Fail(finding.CheckpointMalformed, obj, remedyChain, "%v", err)
 		return
 	}
 	if _, kind, msg := verifyEnvelope(env, v.trust, cp.At); kind != "" {
-		r.Findings.fail(kind, obj, "treat this checkpoint as forged", "checkpoint: %s", msg)
+		r.Findings.Fail(finding.Kind(kind), obj, "treat this checkpoint as forged", "checkpoint: %s", msg)
 		return
 	}
 	if cp.Stream != stream {
-		r.Findings.fail("checkpoint-malformed", obj, remedyChain, "checkpoint of stream %q stored under %q", cp.Stream, stream)
+		r.Findings.Fail(finding.CheckpointMalformed, obj, remedyChain, "checkpoint of stream %q stored under %q", cp.Stream, stream)
 		return
 	}
 	if cp.Sequence > max {
-		r.Findings.fail("manifest-missing", objectName(v.bucket, ManifestKey(v.prefix, stream, cp.Sequence), ""), remedyChain,
+		r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, ManifestKey(v.prefix, stream, cp.Sequence), ""), remedyChain,
 			"the checkpoint records manifest %d as the head of stream %q, but the last manifest present is %d: the newest manifests are gone", cp.Sequence, stream, max)
 		return
 	}
 	for _, m := range chain {
 		if m.Sequence == cp.Sequence {
 			if m.EnvelopeSHA256 != cp.EnvelopeSHA256 {
-				r.Findings.fail("checkpoint-mismatch", obj, remedyChain, "the checkpoint's manifest %d hashes to %s, the stored one to %s", cp.Sequence, cp.EnvelopeSHA256, m.EnvelopeSHA256)
+				r.Findings.Fail(finding.CheckpointMismatch, obj, remedyChain, "the checkpoint's manifest %d hashes to %s, the stored one to %s", cp.Sequence, cp.EnvelopeSHA256, m.EnvelopeSHA256)
 			}
 			return
 		}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 )
 
@@ -57,20 +58,20 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 	obj := objectName(v.bucket, s.Name, a.VersionID)
 	want := strings.ToLower(s.Digest["sha256"])
 	if len(want) != 64 {
-		fs.fail("subject-malformed", obj, remedyChain, "manifest %d of %q gives no SHA-256 for this subject", m.Sequence, m.Stream)
+		fs.Fail(finding.SubjectMalformed, obj, remedyChain, "manifest %d of %q gives no SHA-256 for this subject", m.Sequence, m.Stream)
 		return fs, 0
 	}
 	if hist := idx.objects[s.Name]; len(hist) > 0 && hist[0].IsLatest && hist[0].DeleteMarker {
-		fs.fail("artifact-delete-marker", obj, "remove the delete marker (DeleteObject with its version id "+hist[0].VersionID+") and find who placed it",
+		fs.Fail(finding.ArtifactDeleteMarker, obj, "remove the delete marker (DeleteObject with its version id "+hist[0].VersionID+") and find who placed it",
 			"a delete marker hides this artifact")
 	}
 	rc, meta, err := v.src.Open(ctx, s.Name, a.VersionID)
 	if errors.Is(err, ErrVersionMissing) {
-		fs.fail("artifact-missing", obj, remedyArtifact, "the version sealed by manifest %d of %q does not exist", m.Sequence, m.Stream)
+		fs.Fail(finding.ArtifactMissing, obj, remedyArtifact, "the version sealed by manifest %d of %q does not exist", m.Sequence, m.Stream)
 		return fs, 0
 	}
 	if err != nil {
-		fs.fail("artifact-unreadable", obj, "check the verifier's s3:GetObjectVersion permission and retry", "cannot read: %v", err)
+		fs.Fail(finding.ArtifactUnreadable, obj, "check the verifier's s3:GetObjectVersion permission and retry", "cannot read: %v", err)
 		return fs, 0
 	}
 	defer rc.Close()
@@ -85,15 +86,15 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 	buf := make([]byte, 256<<10)
 	n, err := io.CopyBuffer(w, rc, buf)
 	if err != nil {
-		fs.fail("artifact-unreadable", obj, "retry; if it persists the stored object is damaged", "read failed after %d bytes: %v", n, err)
+		fs.Fail(finding.ArtifactUnreadable, obj, "retry; if it persists the stored object is damaged", "read failed after %d bytes: %v", n, err)
 		return fs, n
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != want {
-		fs.fail("artifact-digest-mismatch", obj, remedyArtifact, "bytes hash to %s, manifest %d of %q sealed %s", got, m.Sequence, m.Stream, want)
+		fs.Fail(finding.ArtifactDigestMismatch, obj, remedyArtifact, "bytes hash to %s, manifest %d of %q sealed %s", got, m.Sequence, m.Stream, want)
 	}
 	if n != a.Size {
-		fs.fail("artifact-size-mismatch", obj, remedyArtifact, "%d bytes, sealed as %d", n, a.Size)
+		fs.Fail(finding.ArtifactSizeMismatch, obj, remedyArtifact, "%d bytes, sealed as %d", n, a.Size)
 	}
 	if v.src.Offline() {
 		return fs, n
@@ -106,21 +107,21 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 			expect = base64.StdEncoding.EncodeToString(raw)
 		}
 		if meta.ChecksumSHA256 != expect {
-			fs.fail("artifact-checksum-mismatch", obj, remedyArtifact, "S3's stored checksum %s disagrees with the sealed bytes (%s)", meta.ChecksumSHA256, expect)
+			fs.Fail(finding.ArtifactChecksumMismatch, obj, remedyArtifact, "S3's stored checksum %s disagrees with the sealed bytes (%s)", meta.ChecksumSHA256, expect)
 		}
 	} else {
-		fs.warn("artifact-no-checksum", obj, "", "S3 returned no SHA-256 checksum for this version")
+		fs.Warn(finding.ArtifactNoChecksum, obj, "", "S3 returned no SHA-256 checksum for this version")
 	}
 	switch {
 	case meta.LockMode == "":
-		fs.fail("artifact-retention-removed", obj, remedyArtifact, "no Object Lock retention; sealed with %s until %s", a.RetentionMode, a.RetainUntil.Format("2006-01-02T15:04:05Z"))
+		fs.Fail(finding.ArtifactRetentionRemoved, obj, remedyArtifact, "no Object Lock retention; sealed with %s until %s", a.RetentionMode, a.RetainUntil.Format("2006-01-02T15:04:05Z"))
 	case meta.LockMode != a.RetentionMode && !(meta.LockMode == config.ModeCompliance):
-		fs.fail("artifact-retention-weakened", obj, remedyArtifact, "retention mode %s, sealed with %s", meta.LockMode, a.RetentionMode)
+		fs.Fail(finding.ArtifactRetentionWeakened, obj, remedyArtifact, "retention mode %s, sealed with %s", meta.LockMode, a.RetentionMode)
 	case meta.RetainUntil.Before(a.RetainUntil):
-		fs.fail("artifact-retention-shortened", obj, remedyArtifact, "retained until %s, sealed until %s", meta.RetainUntil.UTC().Format("2006-01-02T15:04:05Z"), a.RetainUntil.Format("2006-01-02T15:04:05Z"))
+		fs.Fail(finding.ArtifactRetentionShortened, obj, remedyArtifact, "retained until %s, sealed until %s", meta.RetainUntil.UTC().Format("2006-01-02T15:04:05Z"), a.RetainUntil.Format("2006-01-02T15:04:05Z"))
 	}
 	if (a.LegalHold || (o.Case != "" && m.Case == o.Case)) && !meta.LegalHold {
-		fs.fail("artifact-legal-hold-missing", obj, "set the legal hold again (PutObjectLegalHold ON) and find who lifted it", "case %q requires a legal hold, and there is none", m.Case)
+		fs.Fail(finding.ArtifactLegalHoldMissing, obj, "set the legal hold again (PutObjectLegalHold ON) and find who lifted it", "case %q requires a legal hold, and there is none", m.Case)
 	}
 	return fs, n
 }
@@ -144,7 +145,7 @@ func (v *Verifier) checkUnsealed(idx *storeIndex, chains map[string][]*ManifestR
 			if (!o.Since.IsZero() && ov.LastModified.Before(o.Since)) || (!o.Until.IsZero() && ov.LastModified.After(o.Until)) {
 				continue
 			}
-			r.Findings.fail("unsealed-object", objectName(v.bucket, key, ov.VersionID),
+			r.Findings.Fail(finding.UnsealedObject, objectName(v.bucket, key, ov.VersionID),
 				"if a collection run is in progress or crashed, the next run seals it (it then names the run); otherwise it was added outside custody: investigate",
 				"no manifest seals this object (stored %s)", ov.LastModified.UTC().Format("2006-01-02T15:04:05Z"))
 		}

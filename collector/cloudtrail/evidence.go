@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 )
 
 // Artifact kinds the CloudTrail collector stores.
@@ -18,58 +18,60 @@ const (
 	KindPublicKeys = "cloudtrail-public-keys"
 )
 
-// Check re-validates the preserved CloudTrail evidence during custody
-// verify: the digests, log files and key lists sealed in the selected
-// manifests, with the keys preserved beside them, so no AWS call is needed
-// years later.
-type Check struct{}
+// Artifact is a preserved copy as a manifest sealed it: its key and version
+// in the evidence store, and the collector's annotations (artifact kind,
+// original source, S3 metadata).
+type Artifact struct {
+	Name, VersionID string
+	Kind, Source    string
+	Metadata        map[string]string
+}
 
-var _ custody.EvidenceCheck = Check{}
-
-// Name names the check.
-func (Check) Name() string { return "cloudtrail" }
+// Opener opens a sealed artifact by its key and version in the evidence
+// store.
+type Opener func(ctx context.Context, key, versionID string) (io.ReadCloser, error)
 
 type preserved struct {
 	key, version string
 	meta         map[string]string
 }
 
-// Check validates every trail found among the manifests' subjects.
-func (Check) Check(ctx context.Context, ev custody.EvidenceReader, ms []custody.ManifestRecord) custody.Findings {
-	var fs custody.Findings
+// CheckPreserved re-validates the preserved CloudTrail evidence: the
+// digests, log files and key lists among the sealed artifacts, with the
+// keys preserved beside them, so no AWS call is needed years later. Its
+// findings are the validation kinds under finding.CloudTrail.
+func CheckPreserved(ctx context.Context, open Opener, artifacts []Artifact) finding.Findings {
+	var fs finding.Findings
 	files := map[string]preserved{} // original "bucket/key" -> evidence
 	var keyLists []preserved
 	type trailID struct{ bucket, prefix, org, account, region, trail string }
 	trails := map[trailID][2]time.Time{}
-	for _, m := range ms {
-		for _, s := range m.Subjects() {
-			a := s.Annotations
-			switch a.Kind {
-			case KindPublicKeys:
-				keyLists = append(keyLists, preserved{s.Name, a.VersionID, a.Metadata})
-			case KindDigest, KindLog:
-				bucket, key, ok := strings.Cut(strings.TrimPrefix(a.Source, "s3://"), "/")
-				if !ok {
-					continue
-				}
-				files[bucket+"/"+key] = preserved{s.Name, a.VersionID, a.Metadata}
-				if a.Kind != KindDigest {
-					continue
-				}
-				k, ok := ParseDigestKey(key)
-				if !ok {
-					continue
-				}
-				id := trailID{bucket, k.Prefix, k.OrgID, k.Account, k.Region, k.Trail}
-				w, seen := trails[id]
-				if !seen || k.Time.Before(w[0]) {
-					w[0] = k.Time
-				}
-				if k.Time.After(w[1]) {
-					w[1] = k.Time
-				}
-				trails[id] = w
+	for _, a := range artifacts {
+		switch a.Kind {
+		case KindPublicKeys:
+			keyLists = append(keyLists, preserved{a.Name, a.VersionID, a.Metadata})
+		case KindDigest, KindLog:
+			bucket, key, ok := strings.Cut(strings.TrimPrefix(a.Source, "s3://"), "/")
+			if !ok {
+				continue
 			}
+			files[bucket+"/"+key] = preserved{a.Name, a.VersionID, a.Metadata}
+			if a.Kind != KindDigest {
+				continue
+			}
+			k, ok := ParseDigestKey(key)
+			if !ok {
+				continue
+			}
+			id := trailID{bucket, k.Prefix, k.OrgID, k.Account, k.Region, k.Trail}
+			w, seen := trails[id]
+			if !seen || k.Time.Before(w[0]) {
+				w[0] = k.Time
+			}
+			if k.Time.After(w[1]) {
+				w[1] = k.Time
+			}
+			trails[id] = w
 		}
 	}
 	if len(trails) == 0 {
@@ -77,9 +79,9 @@ func (Check) Check(ctx context.Context, ev custody.EvidenceReader, ms []custody.
 	}
 	var keys []PublicKey
 	for _, kl := range keyLists {
-		rc, err := ev.Open(ctx, kl.key, kl.version)
+		rc, err := open(ctx, kl.key, kl.version)
 		if err != nil {
-			fs = append(fs, custody.Finding{Severity: custody.SeverityFailure, Kind: "cloudtrail-keys-unreadable", Object: kl.key, Message: err.Error()})
+			fs = append(fs, finding.Finding{Severity: finding.Failure, Kind: finding.CloudTrailKeysUnreadable, Object: kl.key, Message: err.Error()})
 			continue
 		}
 		b, err := io.ReadAll(io.LimitReader(rc, maxPublicKeysJSON+1))
@@ -91,7 +93,7 @@ func (Check) Check(ctx context.Context, ev custody.EvidenceReader, ms []custody.
 			}
 		}
 		if err != nil {
-			fs = append(fs, custody.Finding{Severity: custody.SeverityFailure, Kind: "cloudtrail-keys-malformed", Object: kl.key, Message: err.Error()})
+			fs = append(fs, finding.Finding{Severity: finding.Failure, Kind: finding.CloudTrailKeysMalformed, Object: kl.key, Message: err.Error()})
 		}
 	}
 	ids := make([]trailID, 0, len(trails))
@@ -101,15 +103,15 @@ func (Check) Check(ctx context.Context, ev custody.EvidenceReader, ms []custody.
 	sort.Slice(ids, func(i, j int) bool { return fmt.Sprint(ids[i]) < fmt.Sprint(ids[j]) })
 	for _, id := range ids {
 		w := trails[id]
-		src := preservedSource{ev: ev, bucket: id.bucket, files: files}
+		src := preservedSource{open: open, bucket: id.bucket, files: files}
 		res, err := Validate(ctx, src, Options{Bucket: id.bucket, Prefix: id.prefix, OrgID: id.org, Account: id.account, Region: id.region, Trail: id.trail,
 			Start: w[0].Add(-time.Hour), End: w[1], Keys: keys, Now: func() time.Time { return w[1] }})
 		if err != nil {
-			fs = append(fs, custody.Finding{Severity: custody.SeverityFailure, Kind: "cloudtrail-unverifiable", Object: "s3://" + id.bucket, Message: err.Error()})
+			fs = append(fs, finding.Finding{Severity: finding.Failure, Kind: finding.CloudTrailUnverifiable, Object: "s3://" + id.bucket, Message: err.Error()})
 			continue
 		}
 		for _, f := range res.Findings {
-			f.Kind = "cloudtrail-" + f.Kind
+			f.Kind = finding.CloudTrail(f.Kind)
 			f.Message = "preserved copy: " + f.Message
 			fs = append(fs, f)
 		}
@@ -119,7 +121,7 @@ func (Check) Check(ctx context.Context, ev custody.EvidenceReader, ms []custody.
 
 // preservedSource serves preserved copies under their original keys.
 type preservedSource struct {
-	ev     custody.EvidenceReader
+	open   Opener
 	bucket string
 	files  map[string]preserved
 }
@@ -145,7 +147,7 @@ func (p preservedSource) Get(ctx context.Context, key string) (io.ReadCloser, ma
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	rc, err := p.ev.Open(ctx, f.key, f.version)
+	rc, err := p.open(ctx, f.key, f.version)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -28,7 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 )
 
 // countWriter counts and hashes what it is given, keeping none of it.
@@ -249,7 +249,7 @@ func FuzzLogFile(f *testing.F) {
 			t.Fatalf("hashed %d bytes, the file has %d", n, len(ref))
 		}
 		for _, x := range fs {
-			if x.Object != "s3://trail/"+key || x.Message == "" || x.Remedy == "" || x.Severity != custody.SeverityFailure ||
+			if x.Object != "s3://trail/"+key || x.Message == "" || x.Remedy == "" || x.Severity != finding.Failure ||
 				(x.Kind != "log-malformed" && x.Kind != "log-hash-mismatch") {
 				t.Fatalf("unclear finding %+v", x)
 			}

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 )
 
 // Source is where the trail's files are read from. Keys are the files'
@@ -55,7 +55,7 @@ const deliveryGrace = time.Hour
 type Result struct {
 	OK       bool             `json:"ok"`
 	Checked  Checked          `json:"checked"`
-	Findings custody.Findings `json:"findings"`
+	Findings finding.Findings `json:"findings"`
 }
 
 // Checked counts what was validated.
@@ -88,14 +88,14 @@ func Validate(ctx context.Context, src Source, o Options) (*Result, error) {
 	if !o.End.After(o.Start) {
 		return nil, fmt.Errorf("the end %s is not after the start %s", o.End.Format(time.RFC3339), o.Start.Format(time.RFC3339))
 	}
-	res := &Result{Findings: custody.Findings{}}
+	res := &Result{Findings: finding.Findings{}}
 	keys, err := ListDigests(ctx, src, o)
 	if err != nil {
 		return nil, err
 	}
 	records := make([]*digestRecord, len(keys))
 	var mu sync.Mutex
-	add := func(fs custody.Findings) {
+	add := func(fs finding.Findings) {
 		mu.Lock()
 		res.Findings = append(res.Findings, fs...)
 		mu.Unlock()
@@ -139,7 +139,7 @@ func Validate(ctx context.Context, src Source, o Options) (*Result, error) {
 	res.Checked.LogFiles, res.Checked.Bytes = logs, bytesHashed
 	sort.SliceStable(res.Findings, func(i, j int) bool {
 		if res.Findings[i].Severity != res.Findings[j].Severity {
-			return res.Findings[i].Severity == custody.SeverityFailure
+			return res.Findings[i].Severity == finding.Failure
 		}
 		return res.Findings[i].Object < res.Findings[j].Object
 	})
@@ -183,59 +183,59 @@ func (o Options) object(key string) string { return "s3://" + o.Bucket + "/" + k
 const remedyDigest = "CloudTrail's own evidence for this period is not intact: preserve the findings, compare with the copies in the evidence store, and investigate who changed the trail's bucket"
 
 // checkDigest reads one digest and checks its location, key and signature.
-func checkDigest(ctx context.Context, src Source, o Options, k DigestKey) (*digestRecord, custody.Findings) {
-	var fs custody.Findings
+func checkDigest(ctx context.Context, src Source, o Options, k DigestKey) (*digestRecord, finding.Findings) {
+	var fs finding.Findings
 	key := k.String()
 	obj := o.object(key)
-	fail := func(kind, format string, args ...any) {
-		fs = append(fs, custody.Finding{Severity: custody.SeverityFailure, Kind: kind, Object: obj, Message: fmt.Sprintf(format, args...), Remedy: remedyDigest})
+	fail := func(kind finding.Kind, format string, args ...any) {
+		fs = append(fs, finding.Finding{Severity: finding.Failure, Kind: kind, Object: obj, Message: fmt.Sprintf(format, args...), Remedy: remedyDigest})
 	}
 	rec := &digestRecord{key: key, name: k}
 	rc, meta, err := src.Get(ctx, key)
 	if err != nil {
-		fail("digest-unreadable", "cannot read: %v", err)
+		fail(finding.DigestUnreadable, "cannot read: %v", err)
 		return rec, fs
 	}
 	gz, err := io.ReadAll(io.LimitReader(rc, maxDigestSize))
 	rc.Close()
 	if err != nil {
-		fail("digest-unreadable", "cannot read: %v", err)
+		fail(finding.DigestUnreadable, "cannot read: %v", err)
 		return rec, fs
 	}
 	d, sha, err := ParseDigest(gz)
 	if err != nil {
-		fail("digest-malformed", "%v", err)
+		fail(finding.DigestMalformed, "%v", err)
 		return rec, fs
 	}
 	rec.d, rec.sha = d, sha
 	if rec.start, rec.end, err = d.Times(); err != nil {
-		fail("digest-malformed", "%v", err)
+		fail(finding.DigestMalformed, "%v", err)
 		return rec, fs
 	}
 	rec.signature = strings.ToLower(meta["signature"])
 	if d.DigestS3Object != key || (o.Bucket != "" && d.DigestS3Bucket != o.Bucket) {
-		fail("digest-misplaced", "says it is s3://%s/%s: a digest moved or copied from elsewhere", d.DigestS3Bucket, d.DigestS3Object)
+		fail(finding.DigestMisplaced, "says it is s3://%s/%s: a digest moved or copied from elsewhere", d.DigestS3Bucket, d.DigestS3Object)
 	}
 	if d.AWSAccountID != k.Account {
-		fail("digest-misplaced", "is for account %s, stored under %s", d.AWSAccountID, k.Account)
+		fail(finding.DigestMisplaced, "is for account %s, stored under %s", d.AWSAccountID, k.Account)
 	}
 	if d.DigestSignatureAlgorithm != signatureAlgorithm || (meta["signature-algorithm"] != "" && meta["signature-algorithm"] != signatureAlgorithm) {
-		fail("digest-signature-invalid", "signature algorithm %q (metadata %q), %s expected", d.DigestSignatureAlgorithm, meta["signature-algorithm"], signatureAlgorithm)
+		fail(finding.DigestSignatureInvalid, "signature algorithm %q (metadata %q), %s expected", d.DigestSignatureAlgorithm, meta["signature-algorithm"], signatureAlgorithm)
 		return rec, fs
 	}
 	sig, err := hex.DecodeString(rec.signature)
 	if err != nil || len(sig) == 0 {
-		fail("digest-signature-missing", "no hex signature in the object's x-amz-meta-signature (copies must keep the S3 metadata)")
+		fail(finding.DigestSignatureMissing, "no hex signature in the object's x-amz-meta-signature (copies must keep the S3 metadata)")
 		return rec, fs
 	}
 	pk, ok := selectKey(o.Keys, d.DigestPublicKeyFingerprint, rec.end)
 	if !ok {
-		fail("digest-key-unknown", "no public key with fingerprint %s valid at %s: fetch the keys for this period (ListPublicKeys) or pass --public-keys", d.DigestPublicKeyFingerprint, d.DigestEndTime)
+		fail(finding.DigestKeyUnknown, "no public key with fingerprint %s valid at %s: fetch the keys for this period (ListPublicKeys) or pass --public-keys", d.DigestPublicKeyFingerprint, d.DigestEndTime)
 		return rec, fs
 	}
 	h := sha256.Sum256([]byte(d.SigningString(sha)))
 	if err := rsa.VerifyPKCS1v15(pk.key, crypto.SHA256, h[:], sig); err != nil {
-		fail("digest-signature-invalid", "the signature does not verify with key %s: the digest or its metadata was altered", pk.Fingerprint)
+		fail(finding.DigestSignatureInvalid, "the signature does not verify with key %s: the digest or its metadata was altered", pk.Fingerprint)
 		return rec, fs
 	}
 	rec.valid = true
@@ -254,7 +254,7 @@ func selectKey(keys []PublicKey, fingerprint string, at time.Time) (PublicKey, b
 // checkChain walks the hourly digests in order: each links to the one
 // before by its signature and hash; a first digest starts a new chain;
 // every hour without a digest is reported, each on its own.
-func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
+func checkChain(o Options, records []*digestRecord, fs *finding.Findings) int {
 	var hourly []*digestRecord
 	for _, r := range records {
 		if r != nil && r.d != nil && !r.name.Backfill && !r.end.IsZero() {
@@ -262,8 +262,8 @@ func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
 		}
 	}
 	sort.Slice(hourly, func(i, j int) bool { return hourly[i].end.Before(hourly[j].end) })
-	fail := func(kind, obj, format string, args ...any) {
-		*fs = append(*fs, custody.Finding{Severity: custody.SeverityFailure, Kind: kind, Object: obj, Message: fmt.Sprintf(format, args...), Remedy: remedyDigest})
+	fail := func(kind finding.Kind, obj, format string, args ...any) {
+		*fs = append(*fs, finding.Finding{Severity: finding.Failure, Kind: kind, Object: obj, Message: fmt.Sprintf(format, args...), Remedy: remedyDigest})
 	}
 	// Only hours inside the window (and the delivery delay after it) are
 	// reported: a digest's own times bound the gaps, and an altered one
@@ -282,7 +282,7 @@ func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
 			if named != "" && before.Sub(t) < 90*time.Minute {
 				obj, msg = o.object(named), msg+"; the next digest names it as its previous"
 			}
-			fail("digest-missing", obj, "%s", msg)
+			fail(finding.DigestMissing, obj, "%s", msg)
 		}
 	}
 	chains := 0
@@ -304,7 +304,7 @@ func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
 		if d.First() {
 			chains++
 			if i > 0 {
-				*fs = append(*fs, custody.Finding{Severity: custody.SeverityWarning, Kind: "digest-chain-restart", Object: o.object(cur.key),
+				*fs = append(*fs, finding.Finding{Severity: finding.Warning, Kind: finding.DigestChainRestart, Object: o.object(cur.key),
 					Message: "starts a new chain (logging was stopped and started, or the trail re-created)", Remedy: "check CloudTrail StopLogging/StartLogging events for this time"})
 			}
 			continue
@@ -323,10 +323,10 @@ func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
 			continue
 		}
 		if d.PreviousDigestSignature == nil || !strings.EqualFold(*d.PreviousDigestSignature, prev.signature) {
-			fail("digest-chain-broken", o.object(cur.key), "previousDigestSignature does not match the signature of %s", prev.key)
+			fail(finding.DigestChainBroken, o.object(cur.key), "previousDigestSignature does not match the signature of %s", prev.key)
 		}
 		if d.PreviousDigestHashValue == nil || !strings.EqualFold(*d.PreviousDigestHashValue, prev.sha) {
-			fail("digest-chain-broken", o.object(cur.key), "previousDigestHashValue does not match the SHA-256 of %s (%s)", prev.key, prev.sha)
+			fail(finding.DigestChainBroken, o.object(cur.key), "previousDigestHashValue does not match the SHA-256 of %s (%s)", prev.key, prev.sha)
 		}
 	}
 	due := o.End
@@ -340,34 +340,34 @@ func checkChain(o Options, records []*digestRecord, fs *custody.Findings) int {
 }
 
 // checkLogFile hashes one log file's uncompressed bytes against its digest.
-func checkLogFile(ctx context.Context, src Source, r *digestRecord, lf LogFile) (int64, custody.Findings) {
-	var fs custody.Findings
+func checkLogFile(ctx context.Context, src Source, r *digestRecord, lf LogFile) (int64, finding.Findings) {
+	var fs finding.Findings
 	obj := "s3://" + lf.S3Bucket + "/" + lf.S3Object
-	fail := func(kind, format string, args ...any) {
-		fs = append(fs, custody.Finding{Severity: custody.SeverityFailure, Kind: kind, Object: obj, Message: fmt.Sprintf(format, args...), Remedy: remedyDigest})
+	fail := func(kind finding.Kind, format string, args ...any) {
+		fs = append(fs, finding.Finding{Severity: finding.Failure, Kind: kind, Object: obj, Message: fmt.Sprintf(format, args...), Remedy: remedyDigest})
 	}
 	if lf.HashAlgorithm != "SHA-256" {
-		fail("log-malformed", "hash algorithm %q in digest %s, SHA-256 expected", lf.HashAlgorithm, r.key)
+		fail(finding.LogMalformed, "hash algorithm %q in digest %s, SHA-256 expected", lf.HashAlgorithm, r.key)
 		return 0, fs
 	}
 	rc, _, err := src.Get(ctx, lf.S3Object)
 	if errors.Is(err, ErrNotFound) {
-		fail("log-missing", "listed by digest %s but not found", r.key)
+		fail(finding.LogMissing, "listed by digest %s but not found", r.key)
 		return 0, fs
 	}
 	if err != nil {
-		fail("log-unreadable", "cannot read: %v", err)
+		fail(finding.LogUnreadable, "cannot read: %v", err)
 		return 0, fs
 	}
 	defer rc.Close()
 	h := sha256.New()
 	n, err := Gunzip(h, rc, maxLogFileSize)
 	if err != nil {
-		fail("log-malformed", "%v", err)
+		fail(finding.LogMalformed, "%v", err)
 		return n, fs
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, lf.HashValue) {
-		fail("log-hash-mismatch", "uncompressed bytes hash to %s, digest %s lists %s", got, r.key, lf.HashValue)
+		fail(finding.LogHashMismatch, "uncompressed bytes hash to %s, digest %s lists %s", got, r.key, lf.HashValue)
 	}
 	return n, fs
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
-	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/testaws"
 )
 
@@ -84,10 +84,10 @@ func (f *fixture) del(key string) {
 	}
 }
 
-func failures(r *cloudtrail.Result) []custody.Finding {
-	var out []custody.Finding
+func failures(r *cloudtrail.Result) []finding.Finding {
+	var out []finding.Finding
 	for _, f := range r.Findings {
-		if f.Severity == custody.SeverityFailure {
+		if f.Severity == finding.Failure {
 			out = append(out, f)
 		}
 	}
@@ -97,7 +97,7 @@ func failures(r *cloudtrail.Result) []custody.Finding {
 func count(r *cloudtrail.Result, kind string) int {
 	n := 0
 	for _, f := range r.Findings {
-		if f.Kind == kind && f.Severity == custody.SeverityFailure {
+		if string(f.Kind) == kind && f.Severity == finding.Failure {
 			n++
 		}
 	}
@@ -107,7 +107,7 @@ func count(r *cloudtrail.Result, kind string) int {
 func requireFinding(t *testing.T, r *cloudtrail.Result, kind, object string) {
 	t.Helper()
 	for _, f := range r.Findings {
-		if f.Kind == kind && strings.Contains(f.Object, object) {
+		if string(f.Kind) == kind && strings.Contains(f.Object, object) {
 			return
 		}
 	}

@@ -1,0 +1,266 @@
+package finding
+
+// The kinds of finding. Each one's comment says when it is reported; each
+// is in Kinds with the severities it is reported at, and in the table of
+// docs/verify.md (a test holds the three together).
+
+// The evidence bucket, checked by custody verify and custody store check.
+const (
+	// BucketMissing: the evidence bucket does not exist.
+	BucketMissing Kind = "bucket-missing"
+	// BucketVersioning: the evidence bucket's versioning is not Enabled.
+	BucketVersioning Kind = "bucket-versioning"
+	// BucketObjectLock: Object Lock is not enabled on the evidence bucket.
+	BucketObjectLock Kind = "bucket-object-lock"
+	// BucketDefaultRetention: the bucket's default retention differs from
+	// the configured one.
+	BucketDefaultRetention Kind = "bucket-default-retention"
+	// BucketPublicAccess: public access to the bucket is not fully blocked
+	// (a failure), or the server does not implement the public access
+	// block API (a warning: check the policy by hand).
+	BucketPublicAccess Kind = "bucket-public-access"
+)
+
+// Manifests, their chain, signatures, timestamps and checkpoints, checked by
+// custody verify.
+const (
+	// ManifestMissing: a sequence number has no manifest (a gap), its
+	// versions were deleted, or the checkpoint or the ledger's head is ahead
+	// of the newest manifest.
+	ManifestMissing Kind = "manifest-missing"
+	// ManifestDeleteMarker: a delete marker hides a manifest.
+	ManifestDeleteMarker Kind = "manifest-delete-marker"
+	// ManifestRewritten: more than one version at one sequence number: a
+	// fork or a replay.
+	ManifestRewritten Kind = "manifest-rewritten"
+	// ManifestReordered: a manifest's content names another stream or
+	// sequence than its key: moved, swapped or replayed.
+	ManifestReordered Kind = "manifest-reordered"
+	// ManifestMalformed: an object at a manifest's key is not a custody
+	// manifest.
+	ManifestMalformed Kind = "manifest-malformed"
+	// ManifestUnreadable: a manifest could not be read.
+	ManifestUnreadable Kind = "manifest-unreadable"
+	// ManifestMisplaced: a manifest seals objects of another bucket.
+	ManifestMisplaced Kind = "manifest-misplaced"
+	// SignatureUntrusted: no trusted key verifies a manifest's or a
+	// checkpoint's signature.
+	SignatureUntrusted Kind = "signature-untrusted"
+	// SignatureKeyExpired: only a trusted key outside its validity window
+	// at the signing time verifies the signature.
+	SignatureKeyExpired Kind = "signature-key-expired"
+	// ChainLinkBroken: a manifest's link to the previous envelope is missing
+	// or does not match it.
+	ChainLinkBroken Kind = "chain-link-broken"
+	// ChainReordered: a manifest was sealed before the one it follows.
+	ChainReordered Kind = "chain-reordered"
+	// TimestampMissing: the store has timestamps but a manifest has none
+	// (a warning).
+	TimestampMissing Kind = "timestamp-missing"
+	// TimestampUnchecked: a manifest has an RFC 3161 timestamp but no TSA
+	// chain is configured to check it (a warning).
+	TimestampUnchecked Kind = "timestamp-unchecked"
+	// TimestampUnreadable: a manifest's timestamp could not be read.
+	TimestampUnreadable Kind = "timestamp-unreadable"
+	// TimestampInvalid: a manifest's timestamp does not verify against the
+	// TSA chain or does not cover the manifest.
+	TimestampInvalid Kind = "timestamp-invalid"
+	// TimestampMismatch: the timestamp's time and the manifest's sealing
+	// time are too far apart.
+	TimestampMismatch Kind = "timestamp-mismatch"
+	// CheckpointMissing: a stream has manifests but no checkpoint.
+	CheckpointMissing Kind = "checkpoint-missing"
+	// CheckpointDeleteMarker: a delete marker hides a stream's checkpoint.
+	CheckpointDeleteMarker Kind = "checkpoint-delete-marker"
+	// CheckpointUnreadable: a stream's checkpoint could not be read.
+	CheckpointUnreadable Kind = "checkpoint-unreadable"
+	// CheckpointMalformed: a checkpoint is not one, or names another stream.
+	CheckpointMalformed Kind = "checkpoint-malformed"
+	// CheckpointMismatch: the checkpoint's manifest hash differs from the
+	// stored manifest's.
+	CheckpointMismatch Kind = "checkpoint-mismatch"
+)
+
+// Sealed artifacts, checked by custody verify.
+const (
+	// SubjectMalformed: a manifest gives no SHA-256 for a subject.
+	SubjectMalformed Kind = "subject-malformed"
+	// ArtifactMissing: the version a manifest sealed does not exist.
+	ArtifactMissing Kind = "artifact-missing"
+	// ArtifactDeleteMarker: a delete marker hides a sealed artifact.
+	ArtifactDeleteMarker Kind = "artifact-delete-marker"
+	// ArtifactUnreadable: a sealed artifact could not be read whole.
+	ArtifactUnreadable Kind = "artifact-unreadable"
+	// ArtifactDigestMismatch: an artifact's bytes do not hash to the sealed
+	// SHA-256.
+	ArtifactDigestMismatch Kind = "artifact-digest-mismatch"
+	// ArtifactSizeMismatch: an artifact's size is not the sealed size.
+	ArtifactSizeMismatch Kind = "artifact-size-mismatch"
+	// ArtifactChecksumMismatch: S3's stored SHA-256 checksum disagrees with
+	// the sealed bytes.
+	ArtifactChecksumMismatch Kind = "artifact-checksum-mismatch"
+	// ArtifactNoChecksum: S3 returned no SHA-256 checksum for a sealed
+	// version (a warning).
+	ArtifactNoChecksum Kind = "artifact-no-checksum"
+	// ArtifactRetentionRemoved: a sealed artifact has no Object Lock
+	// retention any more.
+	ArtifactRetentionRemoved Kind = "artifact-retention-removed"
+	// ArtifactRetentionWeakened: a sealed artifact's retention mode is
+	// weaker than sealed.
+	ArtifactRetentionWeakened Kind = "artifact-retention-weakened"
+	// ArtifactRetentionShortened: a sealed artifact is retained for less
+	// time than sealed.
+	ArtifactRetentionShortened Kind = "artifact-retention-shortened"
+	// ArtifactLegalHoldMissing: an artifact of a case has no legal hold.
+	ArtifactLegalHoldMissing Kind = "artifact-legal-hold-missing"
+	// UnsealedObject: an object in the store that no manifest seals.
+	UnsealedObject Kind = "unsealed-object"
+	// CaseMissing: --case names a case no verified manifest is of, and
+	// some manifests failed verification.
+	CaseMissing Kind = "case-missing"
+)
+
+// Exported packages, checked by custody verify --bundle.
+const (
+	// BundleSumsMissing: the package has no SHA256SUMS.
+	BundleSumsMissing Kind = "bundle-sums-missing"
+	// BundleSumsMalformed: a line of SHA256SUMS is not a sha256sum line.
+	BundleSumsMalformed Kind = "bundle-sums-malformed"
+	// BundleFileMissing: a file SHA256SUMS lists is not in the package.
+	BundleFileMissing Kind = "bundle-file-missing"
+	// BundleFileUnreadable: a file of the package could not be read.
+	BundleFileUnreadable Kind = "bundle-file-unreadable"
+	// BundleFileModified: a file does not hash to what SHA256SUMS lists.
+	BundleFileModified Kind = "bundle-file-modified"
+	// BundleUnlistedFile: a file of the package SHA256SUMS does not list.
+	BundleUnlistedFile Kind = "bundle-unlisted-file"
+	// BundleIndexMalformed: an entry of the package's index points outside
+	// objects/.
+	BundleIndexMalformed Kind = "bundle-index-malformed"
+)
+
+// Recorded in manifests when they are sealed; custody verify reports each
+// recorded failure as a warning of kind Recorded(kind).
+const (
+	// RunFailed: a collection run failed; what it stored is sealed all the
+	// same.
+	RunFailed Kind = "run-failed"
+	// SealedAfterCrash: an artifact stored by a run that ended before
+	// sealing was sealed by a later reseal (a warning).
+	SealedAfterCrash Kind = "sealed-after-crash"
+	// PostureChange: a bucket's security settings changed since the last
+	// run (a failure when the change opens the bucket, else a warning).
+	PostureChange Kind = "posture-change"
+	// PostureAccessDenied: the posture collector was denied a bucket
+	// setting (a warning naming the permission).
+	PostureAccessDenied Kind = "posture-access-denied"
+	// PostureUnreadable: a bucket setting could not be read (a warning).
+	PostureUnreadable Kind = "posture-unreadable"
+	// InventoryUnsorted: an S3 Inventory report was not in key order, so
+	// the version list was sorted in memory (a warning).
+	InventoryUnsorted Kind = "inventory-unsorted"
+	// ConfigDeliverFailed: AWS Config could not be asked to deliver a
+	// snapshot (a warning).
+	ConfigDeliverFailed Kind = "config-deliver-failed"
+	// ConfigUnreadable: AWS Config's resources of a type could not be
+	// listed (a warning).
+	ConfigUnreadable Kind = "config-unreadable"
+	// ConfigHistoryUnreadable: a resource's configuration history could
+	// not be read (a warning).
+	ConfigHistoryUnreadable Kind = "config-history-unreadable"
+	// CloudTrailLogMissing: a log file a new digest lists could not be
+	// copied.
+	CloudTrailLogMissing Kind = "cloudtrail-log-missing"
+	// CloudTrailKeysUnavailable: CloudTrail's public keys could not be
+	// listed, so the digests are preserved unvalidated (a warning).
+	CloudTrailKeysUnavailable Kind = "cloudtrail-keys-unavailable"
+	// CloudTrailUnvalidated: the copied digests could not be validated
+	// (a warning).
+	CloudTrailUnvalidated Kind = "cloudtrail-unvalidated"
+)
+
+// CloudTrail digests and logs, checked by custody cloudtrail validate (these
+// kinds), and by the CloudTrail collector and custody verify's check of the
+// preserved copies (the same kinds under CloudTrail).
+const (
+	// DigestUnreadable: a digest file could not be read.
+	DigestUnreadable Kind = "digest-unreadable"
+	// DigestMalformed: a digest file is not a CloudTrail digest.
+	DigestMalformed Kind = "digest-malformed"
+	// DigestMisplaced: a digest names another key or account than where it
+	// is stored.
+	DigestMisplaced Kind = "digest-misplaced"
+	// DigestSignatureInvalid: a digest's signature does not verify, or its
+	// algorithm is not CloudTrail's.
+	DigestSignatureInvalid Kind = "digest-signature-invalid"
+	// DigestSignatureMissing: a digest has no signature in its metadata.
+	DigestSignatureMissing Kind = "digest-signature-missing"
+	// DigestKeyUnknown: no public key with the digest's fingerprint is
+	// valid at its time.
+	DigestKeyUnknown Kind = "digest-key-unknown"
+	// DigestMissing: an hour of the period has no digest.
+	DigestMissing Kind = "digest-missing"
+	// DigestChainBroken: a digest's link to the one before does not match.
+	DigestChainBroken Kind = "digest-chain-broken"
+	// DigestChainRestart: the digest chain restarts, as it does when
+	// logging is stopped and started (a warning).
+	DigestChainRestart Kind = "digest-chain-restart"
+	// LogMalformed: a log file, or its hash algorithm in a digest, is not
+	// what CloudTrail writes.
+	LogMalformed Kind = "log-malformed"
+	// LogMissing: a log file a digest lists is not found.
+	LogMissing Kind = "log-missing"
+	// LogUnreadable: a log file could not be read.
+	LogUnreadable Kind = "log-unreadable"
+	// LogHashMismatch: a log file does not hash to what its digest lists.
+	LogHashMismatch Kind = "log-hash-mismatch"
+)
+
+// The validation kinds as the CloudTrail collector records them and custody
+// verify reports them for preserved copies (CloudTrail of each).
+const (
+	// CloudTrailDigestUnreadable is DigestUnreadable under CloudTrail.
+	CloudTrailDigestUnreadable Kind = "cloudtrail-digest-unreadable"
+	// CloudTrailDigestMalformed is DigestMalformed under CloudTrail.
+	CloudTrailDigestMalformed Kind = "cloudtrail-digest-malformed"
+	// CloudTrailDigestMisplaced is DigestMisplaced under CloudTrail.
+	CloudTrailDigestMisplaced Kind = "cloudtrail-digest-misplaced"
+	// CloudTrailDigestSignatureInvalid is DigestSignatureInvalid under CloudTrail.
+	CloudTrailDigestSignatureInvalid Kind = "cloudtrail-digest-signature-invalid"
+	// CloudTrailDigestSignatureMissing is DigestSignatureMissing under CloudTrail.
+	CloudTrailDigestSignatureMissing Kind = "cloudtrail-digest-signature-missing"
+	// CloudTrailDigestKeyUnknown is DigestKeyUnknown under CloudTrail.
+	CloudTrailDigestKeyUnknown Kind = "cloudtrail-digest-key-unknown"
+	// CloudTrailDigestMissing is DigestMissing under CloudTrail.
+	CloudTrailDigestMissing Kind = "cloudtrail-digest-missing"
+	// CloudTrailDigestChainBroken is DigestChainBroken under CloudTrail.
+	CloudTrailDigestChainBroken Kind = "cloudtrail-digest-chain-broken"
+	// CloudTrailDigestChainRestart is DigestChainRestart under CloudTrail.
+	CloudTrailDigestChainRestart Kind = "cloudtrail-digest-chain-restart"
+	// CloudTrailLogMalformed is LogMalformed under CloudTrail.
+	CloudTrailLogMalformed Kind = "cloudtrail-log-malformed"
+	// CloudTrailLogUnreadable is LogUnreadable under CloudTrail.
+	CloudTrailLogUnreadable Kind = "cloudtrail-log-unreadable"
+	// CloudTrailLogHashMismatch is LogHashMismatch under CloudTrail.
+	CloudTrailLogHashMismatch Kind = "cloudtrail-log-hash-mismatch"
+	// CloudTrailKeysUnreadable: custody verify could not read a preserved
+	// list of CloudTrail public keys.
+	CloudTrailKeysUnreadable Kind = "cloudtrail-keys-unreadable"
+	// CloudTrailKeysMalformed: a preserved list of CloudTrail public keys
+	// is not one.
+	CloudTrailKeysMalformed Kind = "cloudtrail-keys-malformed"
+	// CloudTrailUnverifiable: custody verify could not validate a preserved
+	// trail at all.
+	CloudTrailUnverifiable Kind = "cloudtrail-unverifiable"
+)
+
+// CloudTrail is the kind under which the CloudTrail collector and custody
+// verify's check of preserved CloudTrail evidence report a finding of
+// CloudTrail validation (DigestMissing becomes CloudTrailDigestMissing).
+// LogMissing becomes CloudTrailLogMissing, the collector's own kind.
+func CloudTrail(k Kind) Kind { return "cloudtrail-" + k }
+
+// Recorded is the kind under which custody verify reports, as a warning, a
+// failure recorded in a manifest when it was sealed (RunFailed becomes
+// "recorded-run-failed"): docs/verify.md lists these as recorded-*.
+func Recorded(k Kind) Kind { return "recorded-" + k }
