@@ -54,8 +54,8 @@ const (
 	ChainLinkBroken Kind = "chain-link-broken"
 	// ChainReordered: a manifest was sealed before the one it follows.
 	ChainReordered Kind = "chain-reordered"
-	// TimestampMissing: the store has timestamps but a manifest has none
-	// (a warning).
+	// TimestampMissing: a TSA chain is configured but a manifest has no
+	// RFC 3161 timestamp (a warning).
 	TimestampMissing Kind = "timestamp-missing"
 	// TimestampUnchecked: a manifest has an RFC 3161 timestamp but no TSA
 	// chain is configured to check it (a warning).
@@ -152,7 +152,7 @@ const (
 	// run (a failure when the change opens the bucket, else a warning).
 	PostureChange Kind = "posture-change"
 	// PostureAccessDenied: the posture collector was denied a bucket
-	// setting (a warning naming the permission).
+	// setting; the remedy names the permission (a warning).
 	PostureAccessDenied Kind = "posture-access-denied"
 	// PostureUnreadable: a bucket setting could not be read (a warning).
 	PostureUnreadable Kind = "posture-unreadable"
@@ -169,7 +169,7 @@ const (
 	// not be read (a warning).
 	ConfigHistoryUnreadable Kind = "config-history-unreadable"
 	// CloudTrailLogMissing: a log file a new digest lists could not be
-	// copied.
+	// copied; also LogMissing under CloudTrail.
 	CloudTrailLogMissing Kind = "cloudtrail-log-missing"
 	// CloudTrailKeysUnavailable: CloudTrail's public keys could not be
 	// listed, so the digests are preserved unvalidated (a warning).
