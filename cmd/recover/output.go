@@ -8,21 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/dustin/go-humanize"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
-	"github.com/custody-ir/custody/internal/ledger"
-	"github.com/custody-ir/custody/internal/versionlist"
 	recovery "github.com/custody-ir/custody/recover"
 )
 
@@ -189,40 +184,6 @@ func writeBatch(g *globals, path string, plan *recovery.Plan) (*recovery.Plan, e
 	}
 	fmt.Fprintf(g.stderr, "%d copy action(s) written to %s for an S3 Batch Operations copy job; recover applies the rest\n", n, path)
 	return plan.WithoutCopies(), nil
-}
-
-// preservedList finds the newest version list of bucket that custody
-// sealed at or before t, and opens its parts from the evidence store,
-// each checked against its sealed SHA-256 as it is read.
-func preservedList(ctx context.Context, cfg config.Config, bucket string, t time.Time) (*recovery.Evidence, error) {
-	if _, err := os.Stat(cfg.Ledger); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // no ledger, so nothing preserved; opening it would create it
-	}
-	l, err := ledger.Open(ctx, cfg.Ledger)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	arts, err := l.LatestBySourceBucket(ctx, versionlist.Kind, bucket, t)
-	if err != nil || len(arts) == 0 {
-		return nil, err
-	}
-	ac, err := cli.StoreAWS(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	store := ac.S3()
-	ev := &recovery.Evidence{At: arts[0].StoredAt, Name: fmt.Sprintf("the version list preserved at %s (run %s)", arts[0].StoredAt.Format(time.RFC3339), arts[0].RunID)}
-	for _, a := range arts {
-		ev.Parts = append(ev.Parts, func(ctx context.Context) (io.ReadCloser, error) {
-			out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
-			if err != nil {
-				return nil, fmt.Errorf("read s3://%s/%s: %w", a.Bucket, a.Key, err)
-			}
-			return custody.VerifyingReader(out.Body, a.SHA256, "s3://"+a.Bucket+"/"+a.Key), nil
-		})
-	}
-	return ev, nil
 }
 
 // seal records the recovery in the evidence store as a signed custody

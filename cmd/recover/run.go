@@ -8,9 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
@@ -116,90 +114,120 @@ func refuse(err error) error {
 	return err
 }
 
-// recover plans a new job and applies it.
+// recover plans a new job and applies it: one step per line.
 func (s *session) recover(ctx context.Context) error {
-	g, o := s.g, s.o
-	t, err := recovery.ParseSince(o.since, g.now())
+	t, err := s.target()
 	if err != nil {
-		return cli.UsageError{Err: err}
+		return err
 	}
-	fmt.Fprintf(g.stderr, "recovering s3://%s to its state at %s\n", o.bucket, t.Format(time.RFC3339Nano))
-	if err := s.guard.Check(ctx, o.bucket); err != nil {
+	if err := s.guard.Check(ctx, s.o.bucket); err != nil {
 		return refuse(err)
 	}
-	ver, err := s.api.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(o.bucket)})
+	if err := recovery.NewPreflight(s.api, nil, nil).CheckVersioning(ctx, s.o.bucket); err != nil {
+		return err
+	}
+	ev, err := s.evidence(ctx, t)
 	if err != nil {
-		return fmt.Errorf("read versioning of s3://%s: %w", o.bucket, err)
+		return err
 	}
-	if ver.Status != types.BucketVersioningStatusEnabled && ver.Status != types.BucketVersioningStatusSuspended {
-		return fmt.Errorf("s3://%s has never had versioning enabled: there are no earlier versions to recover; only a replica or a backup can help", o.bucket)
-	}
-	po := recovery.PlanOptions{Prefix: o.prefix, RemoveNew: o.removeNew, ReplicaBucket: o.replicaBucket}
-	if s.replica != nil {
-		po.Replica = s.replica
-	}
-	if s.cfg != nil {
-		if po.Evidence, err = preservedList(ctx, *s.cfg, o.bucket, t); err != nil {
-			return err
-		}
-		if po.Evidence == nil {
-			fmt.Fprintf(g.stderr, "no version list of s3://%s preserved at or before %s: planning from the live listing alone\n", o.bucket, t.Format(time.RFC3339))
-		} else {
-			fmt.Fprintf(g.stderr, "guided by %s\n", po.Evidence.Name)
-		}
-	}
-	plan, err := recovery.MakePlan(ctx, s.api, o.bucket, t, po)
+	plan, err := s.plan(ctx, t, ev)
 	if err != nil {
-		return refuse(err)
+		return err
 	}
-	if o.prefix != "" && plan.Keys == 0 {
-		fmt.Fprintf(g.stderr, "warning: no key in s3://%s matches --prefix %q\n", o.bucket, o.prefix)
+	if plan, err = s.writeFiles(plan); err != nil {
+		return err
 	}
-	if err := recovery.CheckTarget(plan, o.force); err != nil {
-		return refuse(err)
-	}
-	if o.planOut != "" {
-		b, _ := json.MarshalIndent(plan, "", "  ")
-		if err := os.WriteFile(o.planOut, b, 0o600); err != nil {
-			return cli.Usagef("--plan-out %s: %w", o.planOut, err)
-		}
-	}
-	if o.batchManifest != "" {
-		if plan, err = writeBatch(g, o.batchManifest, plan); err != nil {
-			return err
-		}
-	}
-	changes := plan.Changes()
-	if o.dryRun || changes == 0 {
-		if o.json {
-			return s.p.Result(result{Plan: plan, DryRun: o.dryRun}, nil)
-		}
-		printPlan(g.stdout, plan)
-		if changes == 0 {
-			fmt.Fprintln(g.stdout, "nothing to change")
-		}
-		return nil
+	if done, err := s.show(plan); done || err != nil {
+		return err
 	}
 	if err := s.confirm(ctx, plan, ""); err != nil {
 		return err
 	}
-	ap, closeFn, err := s.openApplier(ctx)
+	sum, err := s.start(ctx, plan)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	job := "recover-" + custody.NewRunID(g.now())
-	ap.Journalled = func(job string) {
-		fmt.Fprintf(g.stderr, "job %s (resume with: %s)\n", job, s.resumeHint(job))
-	}
-	sum, err := s.apply(job, changes, func() (*recovery.Summary, error) { return ap.Start(ctx, job, plan) }, ap)
-	if err != nil {
-		return err
-	}
-	if err := seal(ctx, g, s.cfg, plan, sum); err != nil {
+	if err := seal(ctx, s.g, s.cfg, plan, sum); err != nil {
 		return err
 	}
 	return finish(s.p, result{Plan: plan, Summary: sum}, s.resumeHint(sum.Job))
+}
+
+// target is the T of --since, announced on stderr.
+func (s *session) target() (time.Time, error) {
+	t, err := recovery.ParseSince(s.o.since, s.g.now())
+	if err != nil {
+		return time.Time{}, cli.UsageError{Err: err}
+	}
+	fmt.Fprintf(s.g.stderr, "recovering s3://%s to its state at %s\n", s.o.bucket, t.Format(time.RFC3339Nano))
+	return t, nil
+}
+
+// plan makes the plan against T, guided by ev when custody preserved a
+// version list, and checks T against it.
+func (s *session) plan(ctx context.Context, t time.Time, ev *recovery.Evidence) (*recovery.Plan, error) {
+	o := s.o
+	po := recovery.PlanOptions{Prefix: o.prefix, RemoveNew: o.removeNew, ReplicaBucket: o.replicaBucket, Evidence: ev}
+	if s.replica != nil {
+		po.Replica = s.replica
+	}
+	plan, err := recovery.MakePlan(ctx, s.api, o.bucket, t, po)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	if o.prefix != "" && plan.Keys == 0 {
+		fmt.Fprintf(s.g.stderr, "warning: no key in s3://%s matches --prefix %q\n", o.bucket, o.prefix)
+	}
+	if err := recovery.CheckTarget(plan, o.force); err != nil {
+		return nil, refuse(err)
+	}
+	return plan, nil
+}
+
+// writeFiles writes --plan-out and --batch-manifest; the plan left to
+// apply loses the copies the batch manifest took.
+func (s *session) writeFiles(plan *recovery.Plan) (*recovery.Plan, error) {
+	if s.o.planOut != "" {
+		b, _ := json.MarshalIndent(plan, "", "  ")
+		if err := os.WriteFile(s.o.planOut, b, 0o600); err != nil {
+			return nil, cli.Usagef("--plan-out %s: %w", s.o.planOut, err)
+		}
+	}
+	if s.o.batchManifest != "" {
+		return writeBatch(s.g, s.o.batchManifest, plan)
+	}
+	return plan, nil
+}
+
+// show prints the plan of a dry run, or of a plan with nothing to
+// change, and says that the run is done.
+func (s *session) show(plan *recovery.Plan) (bool, error) {
+	changes := plan.Changes()
+	if !s.o.dryRun && changes != 0 {
+		return false, nil
+	}
+	if s.o.json {
+		return true, s.p.Result(result{Plan: plan, DryRun: s.o.dryRun}, nil)
+	}
+	printPlan(s.g.stdout, plan)
+	if changes == 0 {
+		fmt.Fprintln(s.g.stdout, "nothing to change")
+	}
+	return true, nil
+}
+
+// start journals the plan as a new job and applies it.
+func (s *session) start(ctx context.Context, plan *recovery.Plan) (*recovery.Summary, error) {
+	ap, closeFn, err := s.openApplier(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	job := "recover-" + custody.NewRunID(s.g.now())
+	ap.Journalled = func(job string) {
+		fmt.Fprintf(s.g.stderr, "job %s (resume with: %s)\n", job, s.resumeHint(job))
+	}
+	return s.apply(job, plan.Changes(), func() (*recovery.Summary, error) { return ap.Start(ctx, job, plan) }, ap)
 }
 
 // openApplier opens the journal and returns an applier writing to it.
