@@ -1,12 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,8 +14,14 @@ import (
 	"github.com/custody-ir/custody/custody"
 )
 
+// addOptions are add's flags and arguments.
+type addOptions struct {
+	caseID, note string
+	files        []string
+}
+
 func newAddCommand(g *globals) *cobra.Command {
-	var caseID, note string
+	var o addOptions
 	cmd := &cobra.Command{
 		Use: "add --case ID FILE...",
 		Example: `  # seal a memory image and notes into case IR-42, under legal hold
@@ -29,65 +35,67 @@ retention and a legal hold, and seal them in a signed manifest of this
 agent's chain. Files are streamed: any size works in bounded memory.`,
 		Args: cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			if caseID == "" {
-				return cli.Usagef("--case is required")
-			}
-			// Every file is opened before anything is written: a typo
-			// must not leave half a case sealed in a locked bucket.
-			opened, err := openFiles(files)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			defer closeFiles(opened)
-			cfg, err := g.loadConfig(cmd, nil)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
-			if err != nil {
-				return err
-			}
-			defer ev.Close()
-			run, err := ev.Chain.StartRun(ctx, "add")
-			if err != nil {
-				return err
-			}
-			host, _ := os.Hostname()
-			var runErr error
-			var sources []string
-			for _, f := range opened {
-				abs, _ := filepath.Abs(f.Name())
-				src := "file://" + host + abs
-				sources = append(sources, src)
-				if runErr = addFile(cmd, run, cfg.Store.Prefix, caseID, f, src, g.now); runErr != nil {
-					break
-				}
-			}
-			m, err := run.Seal(ctx, custody.SealRequest{Event: custody.EventAdd, Case: caseID, Sources: sources, Description: note}, runErr)
-			if err != nil {
-				return err
-			}
-			if runErr != nil {
-				return fmt.Errorf("%w (what was stored before the failure is sealed in manifest %d)", runErr, m.Seq)
-			}
-			type result struct {
-				Case      string             `json:"case"`
-				Manifest  string             `json:"manifest"`
-				Sequence  int64              `json:"sequence"`
-				Artifacts []custody.Artifact `json:"artifacts"`
-			}
-			return g.printer().Result(result{caseID, m.Key, m.Seq, run.Artifacts()}, func(w io.Writer) {
-				for _, a := range run.Artifacts() {
-					fmt.Fprintf(w, "sealed s3://%s/%s (version %s, sha256 %s, %d bytes, legal hold)\n", a.Bucket, a.Key, a.VersionID, a.SHA256, a.Size)
-				}
-				fmt.Fprintf(w, "manifest %d of stream %s: s3://%s/%s\n", m.Seq, m.Stream, m.Bucket, m.Key)
-			})
+			return runAdd(cmd.Context(), o.with(files), g.deps(cmd, nil))
 		},
 	}
-	cmd.Flags().StringVar(&caseID, "case", "", "case id (required)")
-	cmd.Flags().StringVar(&note, "note", "", "what these files are, recorded in the manifest")
+	cmd.Flags().StringVar(&o.caseID, "case", "", "case id (required)")
+	cmd.Flags().StringVar(&o.note, "note", "", "what these files are, recorded in the manifest")
 	return cmd
+}
+
+func (o addOptions) with(files []string) addOptions { o.files = files; return o }
+
+// addResult is add's --json output.
+type addResult struct {
+	Case      string             `json:"case"`
+	Manifest  string             `json:"manifest"`
+	Sequence  int64              `json:"sequence"`
+	Artifacts []custody.Artifact `json:"artifacts"`
+}
+
+// runAdd seals the files into the case as one add event. Every file is
+// opened before anything is written: a typo must not leave half a case
+// sealed in a locked bucket.
+func runAdd(ctx context.Context, o addOptions, d deps) error {
+	if o.caseID == "" {
+		return cli.Usagef("--case is required")
+	}
+	opened, err := openFiles(o.files)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	defer closeFiles(opened)
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	ev, err := cli.OpenEvidence(ctx, cfg, d.now, d.stderr)
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	rec, err := ev.Chain.Record(ctx, custody.Event{Type: custody.EventAdd, Case: o.caseID, Description: o.note, Records: fileRecords(opened)})
+	if err != nil {
+		return err
+	}
+	return d.printer().Result(addResult{o.caseID, rec.Key, rec.Seq, rec.Artifacts}, func(w io.Writer) {
+		for _, a := range rec.Artifacts {
+			fmt.Fprintf(w, "sealed s3://%s/%s (version %s, sha256 %s, %d bytes, legal hold)\n", a.Bucket, a.Key, a.VersionID, a.SHA256, a.Size)
+		}
+		fmt.Fprintf(w, "manifest %d of stream %s: s3://%s/%s\n", rec.Seq, rec.Stream, rec.Bucket, rec.Key)
+	})
+}
+
+// fileRecords are the files as records of an add event: each under the
+// case, named by its base name, its source file://host/absolute-path.
+func fileRecords(files []*os.File) []custody.Record {
+	host, _ := os.Hostname()
+	var recs []custody.Record
+	for _, f := range files {
+		abs, _ := filepath.Abs(f.Name())
+		recs = append(recs, custody.Record{Name: filepath.Base(f.Name()), Kind: "file", Body: f, Source: "file://" + host + abs, InCase: true})
+	}
+	return recs
 }
 
 // openFiles opens every file to add, refusing what is missing, unreadable
@@ -138,10 +146,4 @@ func closeFiles(fs []*os.File) {
 	for _, f := range fs {
 		f.Close()
 	}
-}
-
-func addFile(cmd *cobra.Command, run *custody.Run, prefix, caseID string, f *os.File, src string, now func() time.Time) error {
-	key := custody.CaseKey(prefix, caseID, now(), run.ID, filepath.Base(f.Name()))
-	_, err := run.Put(cmd.Context(), key, f, custody.PutOptions{Kind: "file", Case: caseID, Source: src})
-	return err
 }

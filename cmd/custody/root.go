@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -31,6 +32,26 @@ func (g *globals) printer() cli.Printer { return cli.Printer{Out: g.stdout, JSON
 // command's own flags that override them.
 func (g *globals) loadConfig(cmd *cobra.Command, bindings map[string]string) (config.Config, error) {
 	return cli.LoadConfig(cli.ConfigSource{File: g.configFile, Flags: cmd.Flags(), Bindings: bindings})
+}
+
+// deps are what a command's run takes from outside, so that it runs without
+// cobra: where it prints, the clock, the environment and the configuration
+// (loaded when the run needs it: verify --bundle needs none).
+type deps struct {
+	stdout, stderr io.Writer
+	json           bool
+	now            func() time.Time
+	getenv         func(string) string
+	config         func() (config.Config, error)
+}
+
+func (d deps) printer() cli.Printer { return cli.Printer{Out: d.stdout, JSON: d.json} }
+
+// deps are the command's: its flags, with bindings mapping config keys to
+// the flags that override them.
+func (g *globals) deps(cmd *cobra.Command, bindings map[string]string) deps {
+	return deps{stdout: g.stdout, stderr: g.stderr, json: g.json, now: g.now, getenv: os.Getenv,
+		config: func() (config.Config, error) { return g.loadConfig(cmd, bindings) }}
 }
 
 // sourceAWS is the configuration for reading sources: the SDK's chain.

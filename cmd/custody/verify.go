@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -100,43 +99,49 @@ are. An interrupted verify prints no report.
 Exit codes: 0 all holds, 1 failures found, 2 usage or configuration error (an
 unknown --case), 3 verify could not run (nothing concluded), 130 interrupted.`,
 		Args: cli.NoArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			vo, err := o.selection(g.now())
-			if err != nil {
-				return err
-			}
-			prog := &verifyProgress{w: g.stderr, now: g.now}
-			vo.Progress = prog.report
-			vo.Checks = evidenceChecks()
-			var report *custody.Report
-			if o.bundle != "" {
-				report, err = custody.VerifyBundle(cmd.Context(), o.bundle, vo, nil, g.now)
-			} else {
-				var cfg config.Config
-				if cfg, err = g.loadConfig(cmd, nil); err != nil {
-					return err
-				}
-				report, err = verifyStore(cmd.Context(), g, cfg, vo, !o.noLedger)
-			}
-			prog.finish()
-			if err != nil {
-				return selectionError(err)
-			}
-			if err := g.printer().Result(report, func(w io.Writer) { printReport(w, report) }); err != nil {
-				return err
-			}
-			if !report.OK {
-				return cli.ErrFindings
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
 	o.addFlags(cmd.Flags())
 	return cmd
 }
 
-func verifyStore(ctx context.Context, g *globals, cfg config.Config, vo custody.VerifyOptions, useLedger bool) (*custody.Report, error) {
-	trust, err := trustList(ctx, cfg)
+// runVerify checks the evidence store, or an exported package offline,
+// and prints the report.
+func runVerify(ctx context.Context, o verifyOptions, d deps) error {
+	vo, err := o.selection(d.now())
+	if err != nil {
+		return err
+	}
+	prog := &verifyProgress{w: d.stderr, now: d.now}
+	vo.Progress, vo.Checks = prog.report, evidenceChecks()
+	report, err := o.verify(ctx, vo, d)
+	prog.finish()
+	if err != nil {
+		return selectionError(err)
+	}
+	if err := d.printer().Result(report, func(w io.Writer) { printReport(w, report) }); err != nil {
+		return err
+	}
+	if !report.OK {
+		return cli.ErrFindings
+	}
+	return nil
+}
+
+// verify checks the package of --bundle, else the configured store.
+func (o verifyOptions) verify(ctx context.Context, vo custody.VerifyOptions, d deps) (*custody.Report, error) {
+	if o.bundle != "" {
+		return custody.VerifyBundle(ctx, o.bundle, vo, nil, d.now)
+	}
+	cfg, err := d.config()
+	if err != nil {
+		return nil, err
+	}
+	return verifyStore(ctx, d, cfg, vo, !o.noLedger)
+}
+
+func verifyStore(ctx context.Context, d deps, cfg config.Config, vo custody.VerifyOptions, useLedger bool) (*custody.Report, error) {
+	trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -147,45 +152,17 @@ func verifyStore(ctx context.Context, g *globals, cfg config.Config, vo custody.
 	var l *ledger.Ledger
 	if useLedger {
 		if _, statErr := os.Stat(cfg.Ledger); statErr == nil {
-			if l, err = ledger.Open(ctx, cfg.Ledger, ledger.WithClock(g.now)); err != nil {
+			if l, err = ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now)); err != nil {
 				return nil, err
 			}
 			defer l.Close()
 		}
 	}
-	v, err := cli.Verifier(ac, cfg, trust, l, g.now)
+	v, err := cli.Verifier(ac, cfg, trust, l, d.now)
 	if err != nil {
 		return nil, err
 	}
 	return v.Verify(ctx, vo)
-}
-
-// trustList is the configured trust list; without one, the configured
-// signer's own public key is trusted (and the report says which key): for
-// a key file, the .pub keygen wrote beside it, else the key itself.
-func trustList(ctx context.Context, cfg config.Config) ([]custody.TrustedKey, error) {
-	if len(cfg.Trust) > 0 {
-		return custody.LoadTrust(ctx, cfg.Trust)
-	}
-	if pub, ok := strings.CutPrefix(cfg.Signer.Key, "file://"); ok {
-		pub = strings.TrimSuffix(pub, filepath.Ext(pub)) + ".pub"
-		if _, err := os.Stat(pub); err == nil {
-			return custody.LoadTrust(ctx, []config.TrustedKey{{Name: "signer", Key: "file://" + pub}})
-		}
-	}
-	s, err := custody.LoadSigner(ctx, cfg.Signer, os.Getenv)
-	if err != nil {
-		return nil, fmt.Errorf("no trust list configured, and the signer's key cannot be opened to stand in: %w", err)
-	}
-	pub, err := s.PublicKey()
-	if err != nil {
-		return nil, err
-	}
-	k, err := custody.NewTrustedKey("signer", pub, time.Time{}, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	return []custody.TrustedKey{k}, nil
 }
 
 // verifyProgress reports verify's progress through cli.Progress (rate and

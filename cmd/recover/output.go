@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -198,30 +196,16 @@ func seal(ctx context.Context, g *globals, cfg *config.Config, plan *recovery.Pl
 		return fmt.Errorf("recovery %s done, but sealing it as a custody event failed: %w", sum.Job, err)
 	}
 	defer ev.Close()
-	run, err := ev.Chain.StartRun(ctx, "recover")
-	if err != nil {
-		return err
-	}
 	details := map[string]string{"job": sum.Job, "markersRemoved": fmt.Sprint(sum.MarkersRemoved), "copied": fmt.Sprint(sum.Copied),
 		"fromReplica": fmt.Sprint(sum.FromReplica), "hidden": fmt.Sprint(sum.Hidden), "failed": fmt.Sprint(len(sum.Failed)), "mismatched": fmt.Sprint(len(sum.Mismatched))}
-	records := map[string]any{"summary.json": sum}
+	records := []custody.Record{{Name: "summary.json", Kind: "recovery-record", JSON: sum}}
 	desc := "recovery job " + sum.Job + " (resumed)"
 	if plan != nil {
-		records["plan.json"] = plan
+		records = append(records, custody.Record{Name: "plan.json", Kind: "recovery-record", JSON: plan})
 		details["bucket"], details["target"] = plan.Bucket, plan.Target.Format(time.RFC3339Nano)
 		desc = fmt.Sprintf("recovery of s3://%s/%s to its state at %s", plan.Bucket, plan.Prefix, plan.Target.Format(time.RFC3339Nano))
 	}
-	for name, v := range records {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		key := custody.EventKey(cfg.Store.Prefix, ev.Chain.Stream(), g.now(), run.ID, name)
-		if _, err := run.Put(ctx, key, bytes.NewReader(b), custody.PutOptions{Kind: "recovery-record", ContentType: "application/json"}); err != nil {
-			return err
-		}
-	}
-	m, err := run.Seal(ctx, custody.SealRequest{Event: custody.EventRecover, Description: desc, Details: details}, nil)
+	m, err := ev.Chain.Record(ctx, custody.Event{Type: custody.EventRecover, Description: desc, Details: details, Records: records})
 	if err != nil {
 		return err
 	}
