@@ -1,10 +1,12 @@
 # Shortcuts for the scripts that do the work (each runs on its own too).
-.PHONY: demo test bench reliability reliability-suite fuzz soak
+.PHONY: demo test lint bench reliability reliability-suite fuzz soak
 
 demo:                 ## agent, verify and recover end to end on the local stand-ins
 	scripts/demo
-test:                 ## vet, gofmt and the race-enabled tests (what CI runs)
+test:                 ## vet, gofmt, golangci-lint and the race-enabled tests (what CI runs)
 	scripts/test
+lint:                 ## golangci-lint with .golangci.yml (pinned, cached); LINT_STRICT=1 fails on issues
+	scripts/lint
 bench:                ## benchmarks against the local stand-ins
 	scripts/bench
 reliability:          ## the long reliability suite and fuzzing (docs/reliability.md)
