@@ -83,13 +83,19 @@ func TestCallLog(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String(fmt.Sprintf("k/%02d", i)), VersionId: aws.String("v")})
+			if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String(fmt.Sprintf("k/%02d", i)), VersionId: aws.String("v")}); err == nil {
+				t.Error("GetObject succeeded against a closed port")
+			}
 		}()
 	}
 	wg.Wait()
-	cfg.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if _, err := cfg.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err == nil {
+		t.Error("GetCallerIdentity succeeded against a closed port")
+	}
 	// S3 Control's client names its service in the step the log is in.
-	cfg.S3Control().GetPublicAccessBlock(ctx, &s3control.GetPublicAccessBlockInput{AccountId: aws.String("111122223333")})
+	if _, err := cfg.S3Control().GetPublicAccessBlock(ctx, &s3control.GetPublicAccessBlockInput{AccountId: aws.String("111122223333")}); err == nil {
+		t.Error("GetPublicAccessBlock succeeded against a closed port")
+	}
 
 	f, err := os.Open(path)
 	if err != nil {
@@ -127,7 +133,9 @@ func TestCallLog(t *testing.T) {
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", "")}); err != nil {
 		t.Fatal(err)
 	}
-	cfg.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if _, err := cfg.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err == nil {
+		t.Error("GetCallerIdentity succeeded against a closed port")
+	}
 	if b, err := os.ReadFile(path); err != nil || strings.Count(string(b), "\n") != n+2 {
 		t.Errorf("a call logged without %s (%v):\n%s", CallLogEnv, err, b)
 	}

@@ -31,7 +31,9 @@ func (f *flaky) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s
 		if aws.ToString(in.IfMatch) != f.etag {
 			return nil, errors.New("PreconditionFailed")
 		}
-		fmt.Sscanf(aws.ToString(in.Range), "bytes=%d-", &off)
+		if _, err := fmt.Sscanf(aws.ToString(in.Range), "bytes=%d-", &off); err != nil {
+			return nil, fmt.Errorf("range %q: %w", aws.ToString(in.Range), err)
+		}
 	}
 	rest := f.content[off:]
 	var body io.Reader = strings.NewReader(rest)

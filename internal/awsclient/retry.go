@@ -20,7 +20,7 @@ import (
 // number of the attempt about to be made (2 for the first retry), the most
 // attempts the call will make, and the error of the attempt that failed.
 // It may be called from several goroutines at once.
-type RetryFunc func(op string, attempt, max int, err error)
+type RetryFunc func(op string, attempt, maxAttempts int, err error)
 
 // callState is one call's bookkeeping, shared by its attempts.
 type callState struct {
@@ -67,7 +67,7 @@ func (e *AttemptError) Unwrap() error { return e.Err }
 
 // callMiddleware adds custody's bookkeeping around the SDK's retry loop:
 // one state per call before it, each attempt's error wrapped after it.
-func callMiddleware(limits timeouts, max int, onRetry RetryFunc) func(*middleware.Stack) error {
+func callMiddleware(limits timeouts, maxAttempts int, onRetry RetryFunc) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		if _, ok := stack.Finalize.Get("Retry"); !ok {
 			return nil
@@ -124,7 +124,7 @@ func callMiddleware(limits timeouts, max int, onRetry RetryFunc) func(*middlewar
 			return out, md, &AttemptError{
 				Op:      awsmiddleware.GetOperationName(ctx),
 				Attempt: n,
-				Max:     max,
+				Max:     maxAttempts,
 				Elapsed: time.Since(st.start),
 				Err:     err,
 				spent:   st.spent(),

@@ -70,10 +70,10 @@ type retryLog struct {
 	lines []string
 }
 
-func (r *retryLog) add(op string, attempt, max int, err error) {
+func (r *retryLog) add(op string, attempt, maxAttempts int, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lines = append(r.lines, fmt.Sprintf("%s %d/%d %s", op, attempt, max, awsclient.Short(err)))
+	r.lines = append(r.lines, fmt.Sprintf("%s %d/%d %s", op, attempt, maxAttempts, awsclient.Short(err)))
 }
 
 func (r *retryLog) get() []string {
@@ -279,7 +279,7 @@ func TestServerSideCopyWaitsPastAttemptTimeout(t *testing.T) {
 	t.Setenv("CUSTODY_AWS_CALL_TIMEOUT", "5s")
 	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		_, _ = io.Copy(io.Discard, r.Body) // the request is read whole; its error is the client's
 		time.Sleep(2 * time.Second)
 		switch {
 		case r.Header.Get("X-Amz-Copy-Source") != "" && r.URL.Query().Has("partNumber"):
