@@ -24,7 +24,7 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
-	code = cli.ExitCode(err, &errOut)
+	code = g.printer().Exit(cli.ExitCode(err, &errOut), err) // as main does
 	return out.String(), errOut.String(), code
 }
 

@@ -53,7 +53,8 @@ func TestSafetyUnknownCase(t *testing.T) {
 
 // TestSafetyCaseOfATamperedManifest: a case whose only manifest is gone is
 // not passed off as a typo (exit 2): verify reports the missing manifest
-// and the case as failures (exit 1), and export exports nothing.
+// and the case as failures (exit 1), and export exports nothing (exit 3:
+// no package, so no report; verify is what shows the failures).
 func TestSafetyCaseOfATamperedManifest(t *testing.T) {
 	s := newSafetyStore(t)
 	for _, c := range []string{"IR-1", "IR-2"} {
@@ -77,8 +78,8 @@ func TestSafetyCaseOfATamperedManifest(t *testing.T) {
 	before := s.versions(t)
 	pkg := filepath.Join(s.dir, "ir-1.tar.gz")
 	out, errOut, code = run(t, "-c", s.cfg, "export", "--case", "IR-1", "--out", pkg)
-	if code != cli.ExitFindings || !strings.Contains(errOut, "nothing to export") {
-		t.Errorf("export --case of a deleted manifest's case: exit %d, want %d\n%s%s", code, cli.ExitFindings, out, errOut)
+	if code != cli.ExitIncomplete || !strings.Contains(errOut, "nothing to export") {
+		t.Errorf("export --case of a deleted manifest's case: exit %d, want %d\n%s%s", code, cli.ExitIncomplete, out, errOut)
 	}
 	if _, err := os.Stat(pkg); !os.IsNotExist(err) {
 		t.Errorf("a package was written: %v", err)

@@ -55,7 +55,7 @@ func TestUnversionedBucketIsAClearError(t *testing.T) {
 	e.Setenv(t)
 	bucket := testaws.CreateBucket(t, e.S3(t), testaws.BucketOptions{})
 	out, code := run(t, "--bucket", bucket, "--since", "1h", "--dry-run")
-	if code != cli.ExitFindings || !strings.Contains(out, "never had versioning enabled") || !strings.Contains(out, bucket) {
+	if code != cli.ExitIncomplete || !strings.Contains(out, "never had versioning enabled") || !strings.Contains(out, bucket) {
 		t.Fatalf("unversioned bucket: exit %d\n%s", code, out)
 	}
 }
@@ -105,7 +105,7 @@ func TestRecoverCommand(t *testing.T) {
 	if out, code = run(t, "--bucket", bucket, "--since", target, "--yes", "--ledger", journal); code != 0 || !strings.Contains(out, "nothing to change") {
 		t.Fatalf("a second recovery: exit %d\n%s", code, out)
 	}
-	if _, code = run(t, "--resume", "no-such-job", "--ledger", journal); code != cli.ExitFindings {
+	if _, code = run(t, "--resume", "no-such-job", "--ledger", journal); code != cli.ExitIncomplete {
 		t.Fatalf("unknown job: exit %d", code)
 	}
 }

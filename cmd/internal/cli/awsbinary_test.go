@@ -79,8 +79,8 @@ func TestRecoverBinaryRefusedConnection(t *testing.T) {
 	l.Close()
 	stderr, code, took := runRecoverAt(t, addr)
 	t.Logf("refused: exit %d after %s: %s", code, took, stderr)
-	if code != ExitFindings || took > 10*time.Second {
-		t.Errorf("exit %d after %s, want 1 within 10 s", code, took)
+	if code != ExitIncomplete || took > 10*time.Second {
+		t.Errorf("exit %d after %s, want 3 within 10 s", code, took)
 	}
 	line := regexp.MustCompile(`\nError: [^\n]*: [A-Za-z]+: connection refused \(` + regexp.QuoteMeta(addr) + `\) after \d+ attempts in [0-9.]+s\n$`)
 	if !line.MatchString("\n"+stderr) || strings.Contains(stderr, "retry") || strings.Contains(stderr, "operation error") {
@@ -95,8 +95,8 @@ func TestRecoverBinarySilentServer(t *testing.T) {
 	addr := silentListener(t)
 	stderr, code, took := runRecoverAt(t, addr, "CUSTODY_AWS_CALL_TIMEOUT=3s", "CUSTODY_AWS_ATTEMPT_TIMEOUT=1s")
 	t.Logf("silent: exit %d after %s: %s", code, took, stderr)
-	if code != ExitFindings || took > 8*time.Second {
-		t.Errorf("exit %d after %s, want 1 within 8 s", code, took)
+	if code != ExitIncomplete || took > 8*time.Second {
+		t.Errorf("exit %d after %s, want 3 within 8 s", code, took)
 	}
 	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 	last := lines[len(lines)-1]

@@ -225,9 +225,13 @@ func exitCode(err error, out *bytes.Buffer) int {
 	}
 }
 
-// verifyReport is the part of `custody verify --json` the suite reads.
+// verifyReport is the part of `custody verify --json` the suite reads:
+// a report (status "ok" or "failed"), or what a verify that could not
+// complete prints (status "incomplete", ok null, an error).
 type verifyReport struct {
-	OK      bool `json:"ok"`
+	OK      bool   `json:"ok"`
+	Status  string `json:"status"`
+	Error   string `json:"error"`
 	Checked struct {
 		Manifests int   `json:"manifests"`
 		Subjects  int   `json:"subjects"`
@@ -266,9 +270,18 @@ func (ev *evidence) verify(t testing.TB, extra []string) (verifyReport, int, str
 	var r verifyReport
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil && code != 2 {
 		r.Findings = append(r.Findings, verifyFinding{Severity: "failure", Kind: "report-unreadable", Message: fmt.Sprintf("%v: %s", err, tail(stdout.String(), 500))})
+	} else if want, ok := verifyStatus[code]; ok && r.Status != want {
+		// The exit code and the document disagree: a reader could take
+		// a verify that concluded nothing for a verdict, or the reverse.
+		r.Findings = append(r.Findings, verifyFinding{Severity: "failure", Kind: "report-status",
+			Message: fmt.Sprintf("exit %d with status %q, want %q: %s", code, r.Status, want, tail(stdout.String(), 500))})
 	}
 	return r, code, stdout.String() + stderr.String()
 }
+
+// verifyStatus is the status verify --json must print with each exit
+// code: 0 and 1 are verdicts (a report), 3 is "could not complete".
+var verifyStatus = map[int]string{0: "ok", 1: "failed", 3: "incomplete"}
 
 // invariants are the counts behind a clean bill of health; violations
 // lists every invariant that does not hold.
