@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/versionlist"
 )
@@ -112,7 +113,7 @@ func (v *Versions) fromInventory(ctx context.Context, run Run, start time.Time, 
 	out.WindowEnd = v.Now().UTC()
 	out.Description += fmt.Sprintf(" from the S3 Inventory report %s (%d entries)", src, n)
 	if !sorted {
-		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: "inventory-unsorted", Object: src,
+		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.InventoryUnsorted, Object: src,
 			Message: "the inventory's rows are not in key order; readers must not assume it"})
 	}
 	return out, nil
