@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,7 +16,16 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector"
+	"github.com/custody-ir/custody/internal/config"
 )
+
+// agentOptions are agent's flags: none of its own (--listen and
+// --unhealthy-after override the configuration, see agentBindings).
+type agentOptions struct{}
+
+// agentBindings map agent's configuration keys to the flags that override
+// them.
+var agentBindings = map[string]string{"agent.listen": "listen", "agent.unhealthy_after": "unhealthy-after"}
 
 func newAgentCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -45,56 +55,65 @@ store, its lock, the ledger), 130 interrupted (SIGINT).`,
   curl -s 127.0.0.1:9464/healthz               # 200 ok, or 503 degraded naming the failing sources`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Which signal stops the agent decides its exit code; the
-			// context main cancels on either does not say.
-			signals := make(chan os.Signal, 1)
-			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-			defer signal.Stop(signals)
-
-			cfg, err := g.loadConfig(cmd, map[string]string{"agent.listen": "listen", "agent.unhealthy_after": "unhealthy-after"})
-			if err != nil {
-				return err
-			}
-			var h slog.Handler = slog.NewJSONHandler(g.stderr, nil)
-			if !cfg.Agent.LogJSON {
-				h = slog.NewTextHandler(g.stderr, nil)
-			}
-			log := slog.New(h).With("stream", cfg.Agent.Stream)
-			ctx := cmd.Context()
-			// Bind first: an address in use is a configuration error,
-			// reported before anything is opened.
-			var ln net.Listener
-			if cfg.Agent.Listen != "" {
-				if ln, err = listen(cfg.Agent.Listen); err != nil {
-					return err
-				}
-				defer ln.Close()
-			}
-			ev, cs, err := openCollectors(ctx, g, cfg, "")
-			if err != nil {
-				return err
-			}
-			defer ev.Close()
-			jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
-			a := &collector.Agent{
-				Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: cfg.Agent.UnhealthyAfter,
-			}
-			if ln != nil {
-				defer serve(ctx, ln, a.Handler(), log)()
-			}
-			log.Info("agent started", "collectors", len(cs), "bucket", cfg.Store.Bucket)
-			err = a.Run(ctx)
-			if err == nil && interrupted(signals) {
-				log.Info("agent interrupted")
-				return context.Canceled
-			}
-			log.Info("agent stopped")
-			return err
+			return runAgent(cmd.Context(), agentOptions{}, g.deps(cmd, agentBindings))
 		},
 	}
 	cmd.Flags().String("listen", "", "address of /healthz and /metrics (overrides agent.listen)")
 	cmd.Flags().Int("unhealthy-after", collector.DefaultUnhealthyAfter, "failed runs in a row of one source that make /healthz answer 503 (overrides agent.unhealthy_after)")
 	return cmd
+}
+
+// runAgent runs every configured collector on its schedule until the
+// context ends, serving /healthz and /metrics on agent.listen.
+func runAgent(ctx context.Context, _ agentOptions, d deps) error {
+	// Which signal stops the agent decides its exit code; the context
+	// main cancels on either does not say.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	log := agentLogger(d.stderr, cfg)
+	// Bind first: an address in use is a configuration error, reported
+	// before anything is opened.
+	ln, err := listen(cfg.Agent.Listen)
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		defer ln.Close()
+	}
+	ev, cs, err := openCollectors(ctx, d, cfg, "")
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
+	a := &collector.Agent{
+		Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: cfg.Agent.UnhealthyAfter,
+	}
+	if ln != nil {
+		defer serve(ctx, ln, a.Handler(), log)()
+	}
+	log.Info("agent started", "collectors", len(cs), "bucket", cfg.Store.Bucket)
+	err = a.Run(ctx)
+	if err == nil && interrupted(signals) {
+		log.Info("agent interrupted")
+		return context.Canceled
+	}
+	log.Info("agent stopped")
+	return err
+}
+
+// agentLogger logs JSON lines (agent.log_json), else text, on w.
+func agentLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	var h slog.Handler = slog.NewJSONHandler(w, nil)
+	if !cfg.Agent.LogJSON {
+		h = slog.NewTextHandler(w, nil)
+	}
+	return slog.New(h).With("stream", cfg.Agent.Stream)
 }
 
 // interrupted says whether SIGINT (rather than SIGTERM, or nothing) is
@@ -111,8 +130,11 @@ func interrupted(signals <-chan os.Signal) bool {
 
 // listen binds the health and metrics address; only loopback addresses
 // are accepted, so nothing about the evidence is exposed beyond the host.
-// An address in use is a usage error, naming it.
+// An address in use is a usage error, naming it. No address: no listener.
 func listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, cli.Usagef("agent.listen %q: %v", addr, err)

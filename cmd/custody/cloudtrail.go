@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -67,45 +68,59 @@ Exit codes: 0 valid, 1 findings, 2 usage error, 3 could not validate.`,
     --account 111122223333 --region us-east-1 --trail management \
     --start 2026-11-01T00:00:00Z --end 2026-11-08T00:00:00Z --public-keys keys.json`,
 		Args: cli.NoArgs(),
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return cli.RequireFlags(cmd.Flags(), "bucket", "account", "region", "trail", "start")
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if err := cli.RequireFlags(cmd.Flags(), "bucket", "account", "region", "trail", "start"); err != nil {
-				return err
-			}
-			opts, err := o.options(g.now())
-			if err != nil {
-				return err
-			}
-			ac, err := awsclient.Load(ctx, awsclient.Options{Region: o.region})
-			if err != nil {
-				return err
-			}
-			if o.publicKeys != "" {
-				b, err := os.ReadFile(o.publicKeys)
-				if err != nil {
-					return cli.UsageError{Err: err}
-				}
-				if opts.Keys, err = cloudtrail.ParsePublicKeys(b); err != nil {
-					return cli.UsageError{Err: fmt.Errorf("%s: %w", o.publicKeys, err)}
-				}
-			} else if opts.Keys, err = cloudtrail.FetchPublicKeys(ctx, ct.NewFromConfig(ac.AWS), opts.Start, opts.End); err != nil {
-				return err
-			}
-			res, err := cloudtrail.Validate(ctx, cloudtrail.BucketSource{API: ac.S3(), Bucket: o.bucket}, opts)
-			if err != nil {
-				return err
-			}
-			if err := g.printer().Result(res, func(w io.Writer) { printValidation(w, opts, res) }); err != nil {
-				return err
-			}
-			if !res.OK {
-				return cli.ErrFindings
-			}
-			return nil
+			return runCloudTrailValidate(cmd.Context(), o, g.deps(cmd, nil))
 		},
 	}
 	o.addFlags(cmd.Flags())
 	return cmd
+}
+
+// runCloudTrailValidate validates a trail's digests and log files in a
+// bucket, with the public keys of --public-keys or from CloudTrail.
+func runCloudTrailValidate(ctx context.Context, o ctValidateOptions, d deps) error {
+	opts, err := o.options(d.now())
+	if err != nil {
+		return err
+	}
+	ac, err := awsclient.Load(ctx, awsclient.Options{Region: o.region})
+	if err != nil {
+		return err
+	}
+	if opts.Keys, err = o.keys(ctx, ac, opts); err != nil {
+		return err
+	}
+	res, err := cloudtrail.Validate(ctx, cloudtrail.BucketSource{API: ac.S3(), Bucket: o.bucket}, opts)
+	if err != nil {
+		return err
+	}
+	if err := d.printer().Result(res, func(w io.Writer) { printValidation(w, opts, res) }); err != nil {
+		return err
+	}
+	if !res.OK {
+		return cli.ErrFindings
+	}
+	return nil
+}
+
+// keys are CloudTrail's public keys: from the --public-keys file (offline),
+// else from ListPublicKeys for the period.
+func (o *ctValidateOptions) keys(ctx context.Context, ac awsclient.Config, opts cloudtrail.Options) ([]cloudtrail.PublicKey, error) {
+	if o.publicKeys == "" {
+		return cloudtrail.FetchPublicKeys(ctx, ct.NewFromConfig(ac.AWS), opts.Start, opts.End)
+	}
+	b, err := os.ReadFile(o.publicKeys)
+	if err != nil {
+		return nil, cli.UsageError{Err: err}
+	}
+	keys, err := cloudtrail.ParsePublicKeys(b)
+	if err != nil {
+		return nil, cli.UsageError{Err: fmt.Errorf("%s: %w", o.publicKeys, err)}
+	}
+	return keys, nil
 }
 
 func (o *ctValidateOptions) options(now time.Time) (cloudtrail.Options, error) {

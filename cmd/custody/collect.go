@@ -23,9 +23,14 @@ func collectorKindsHelp() string {
 	return b.String()
 }
 
+// collectOptions are collect's flags.
+type collectOptions struct {
+	once bool
+	name string // --collector
+}
+
 func newCollectCommand(g *globals) *cobra.Command {
-	var once bool
-	var name string
+	var o collectOptions
 	cmd := &cobra.Command{
 		Use:   "collect --once [--collector NAME|KIND]",
 		Short: "Run every configured collector (or one) once, and exit",
@@ -47,68 +52,89 @@ Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration erro
   custody collect --once --collector posture:my-data  # one bucket's security settings
   custody --json collect --once --collector cloudtrail`,
 		Args: cli.NoArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !once {
-				return cli.Usagef("collect runs once and needs --once; the always-on agent is `custody agent`")
-			}
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig(cmd, nil)
-			if err != nil {
-				return err
-			}
-			ev, all, err := openCollectors(ctx, g, cfg, name)
-			if err != nil {
-				return err
-			}
-			defer ev.Close()
-			if len(collector.Select(all, name)) == 0 {
-				return cli.Usagef("no collector named %q is configured", name)
-			}
-			cs := collector.Resolve(ctx, all, name)
-			if len(cs) == 0 {
-				return cli.Usagef("no collector named %q was found", name)
-			}
-			var results []collector.Result
-			var errs []error
-			for _, c := range cs {
-				res, err := collector.RunOne(ctx, ev.Chain, c)
-				results = append(results, res)
-				if err != nil {
-					errs = append(errs, err)
-				}
-			}
-			if err := g.printer().Result(results, func(w io.Writer) {
-				for _, r := range results {
-					status := "ok"
-					if r.Error != "" {
-						status = "FAILED: " + r.Error
-					}
-					fmt.Fprintf(w, "%-40s run %s manifest %d, %d artifact(s), %d finding(s): %s\n", r.Collector, r.Run, r.Manifest, r.Artifacts, r.Findings, status)
-				}
-			}); err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if len(errs) > 0 {
-				fmt.Fprintln(g.stderr, "Error:", errors.Join(errs...))
-				return cli.ErrFindings
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runCollect(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
-	cmd.Flags().BoolVar(&once, "once", false, "run once and exit")
-	cmd.Flags().StringVar(&name, "collector", "", "only this collector: a name (posture:<bucket>) or a kind (cloudtrail, config, posture, versions)")
+	cmd.Flags().BoolVar(&o.once, "once", false, "run once and exit")
+	cmd.Flags().StringVar(&o.name, "collector", "", "only this collector: a name (posture:<bucket>) or a kind (cloudtrail, config, posture, versions)")
 	return cmd
+}
+
+// runCollect runs the selected collectors once, each as its own sealed
+// run; one that fails does not stop the others.
+func runCollect(ctx context.Context, o collectOptions, d deps) error {
+	if !o.once {
+		return cli.Usagef("collect runs once and needs --once; the always-on agent is `custody agent`")
+	}
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	ev, all, err := openCollectors(ctx, d, cfg, o.name)
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	cs, err := resolveCollectors(ctx, all, o.name)
+	if err != nil {
+		return err
+	}
+	results, errs := runCollectors(ctx, ev, cs)
+	if err := d.printer().Result(results, func(w io.Writer) { printCollect(w, results) }); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(errs) > 0 {
+		fmt.Fprintln(d.stderr, "Error:", errors.Join(errs...))
+		return cli.ErrFindings
+	}
+	return nil
+}
+
+// resolveCollectors are the planned collectors of the name or kind, their
+// sources discovered; a name that selects nothing is a usage error.
+func resolveCollectors(ctx context.Context, all []collector.Collector, name string) ([]collector.Collector, error) {
+	if len(collector.Select(all, name)) == 0 {
+		return nil, cli.Usagef("no collector named %q is configured", name)
+	}
+	cs := collector.Resolve(ctx, all, name)
+	if len(cs) == 0 {
+		return nil, cli.Usagef("no collector named %q was found", name)
+	}
+	return cs, nil
+}
+
+// runCollectors runs each collector once, collecting every failure.
+func runCollectors(ctx context.Context, ev *cli.Evidence, cs []collector.Collector) ([]collector.Result, []error) {
+	var results []collector.Result
+	var errs []error
+	for _, c := range cs {
+		res, err := collector.RunOne(ctx, ev.Chain, c)
+		results = append(results, res)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return results, errs
+}
+
+func printCollect(w io.Writer, results []collector.Result) {
+	for _, r := range results {
+		status := "ok"
+		if r.Error != "" {
+			status = "FAILED: " + r.Error
+		}
+		fmt.Fprintf(w, "%-40s run %s manifest %d, %d artifact(s), %d finding(s): %s\n", r.Collector, r.Run, r.Manifest, r.Artifacts, r.Findings, status)
+	}
 }
 
 // openCollectors opens the evidence store for writing and plans the
 // configured collectors of the selected name or kind (all when empty),
 // without discovering anything yet: a source that cannot be reached is
 // that source's failure when it runs, not the command's.
-func openCollectors(ctx context.Context, g *globals, cfg config.Config, only string) (*cli.Evidence, []collector.Collector, error) {
-	ev, err := cli.OpenEvidence(ctx, cfg, g.now, g.stderr)
+func openCollectors(ctx context.Context, d deps, cfg config.Config, only string) (*cli.Evidence, []collector.Collector, error) {
+	ev, err := cli.OpenEvidence(ctx, cfg, d.now, d.stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,5 +143,5 @@ func openCollectors(ctx context.Context, g *globals, cfg config.Config, only str
 		ev.Close()
 		return nil, nil, err
 	}
-	return ev, collector.Plan(ctx, base, cfg, ev.Ledger, g.now, only), nil
+	return ev, collector.Plan(ctx, base, cfg, ev.Ledger, d.now, only), nil
 }

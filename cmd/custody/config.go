@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,13 +36,22 @@ are errors, so a typo cannot silently disable a collector.
 Exit codes: 0 valid, 2 invalid or unreadable.`,
 		Args: cli.MaxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src := cli.ConfigSource{File: g.configFile}
-			if len(args) == 1 {
-				src = cli.ConfigSource{File: args[0], FileFrom: "the argument"}
-			}
-			return runConfigCheck(g.printer(), src)
+			return runConfigCheck(cmd.Context(), newConfigCheckOptions(g.configFile, args), g.deps(cmd, nil))
 		},
 	}
+}
+
+// configCheckOptions are config check's: the file to check and where its
+// name came from.
+type configCheckOptions struct{ src cli.ConfigSource }
+
+// newConfigCheckOptions checks the FILE argument, else --config (then
+// $CUSTODY_CONFIG, ./custody.yaml).
+func newConfigCheckOptions(configFile string, args []string) configCheckOptions {
+	if len(args) == 1 {
+		return configCheckOptions{cli.ConfigSource{File: args[0], FileFrom: "the argument"}}
+	}
+	return configCheckOptions{cli.ConfigSource{File: configFile}}
 }
 
 type configCheckResult struct {
@@ -50,10 +60,11 @@ type configCheckResult struct {
 	Problems []config.Problem `json:"problems"`
 }
 
-func runConfigCheck(p cli.Printer, src cli.ConfigSource) error {
-	file, _ := src.ResolveFile()
+// runConfigCheck validates the configuration and prints every problem.
+func runConfigCheck(_ context.Context, o configCheckOptions, d deps) error {
+	file, _ := o.src.ResolveFile()
 	res := configCheckResult{File: file, Problems: []config.Problem{}}
-	_, err := cli.LoadConfig(src)
+	_, err := cli.LoadConfig(o.src)
 	var problems config.Problems
 	switch {
 	case err == nil:
@@ -63,7 +74,7 @@ func runConfigCheck(p cli.Printer, src cli.ConfigSource) error {
 	default:
 		res.Problems = []config.Problem{{Path: file, Message: err.Error()}}
 	}
-	if perr := p.Result(res, func(w io.Writer) {
+	if perr := d.printer().Result(res, func(w io.Writer) {
 		if res.OK {
 			fmt.Fprintf(w, "%s: valid\n", file)
 			return

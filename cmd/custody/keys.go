@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +18,11 @@ import (
 	"github.com/custody-ir/custody/custody"
 )
 
+// keygenOptions are keygen's flags.
+type keygenOptions struct{ out, passEnv, passFile string }
+
 func newKeygenCommand(g *globals) *cobra.Command {
-	var out, passEnv, passFile string
+	var o keygenOptions
 	cmd := &cobra.Command{
 		Use: "keygen --out FILE",
 		Example: `  # asks for the passphrase on a terminal (or reads CUSTODY_KEY_PASSPHRASE)
@@ -31,51 +35,68 @@ The passphrase comes from --passphrase-file, else the environment variable
 named by --passphrase-env (CUSTODY_KEY_PASSPHRASE), else a terminal prompt.
 Existing files are never overwritten.`,
 		Args: cli.NoArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return cli.Usagef("--out is required")
-			}
-			// Refuse before asking for a passphrase, and before writing
-			// the private key when only the public one is in the way.
-			if pubKeyPath(out) == out {
-				return cli.Usagef("--out %s: the private key needs a name not ending in .pub (the public key goes beside it as .pub)", out)
-			}
-			for _, f := range []string{out, pubKeyPath(out)} {
-				if _, err := os.Lstat(f); err == nil {
-					return cli.Usagef("%s exists; keygen never overwrites a key (choose another --out, or move the old key away)", f)
-				}
-			}
-			pass, err := readNewPassphrase(passFile, passEnv, g.stderr)
-			if err != nil {
-				return err
-			}
-			pubPath, err := custody.Keygen(out, pass)
-			if err != nil {
-				return err
-			}
-			pemBytes, err := os.ReadFile(pubPath)
-			if err != nil {
-				return err
-			}
-			pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
-			if err != nil {
-				return err
-			}
-			id, err := custody.KeyID(pub)
-			if err != nil {
-				return err
-			}
-			return g.printer().Result(keygenResult{PrivateKey: out, PublicKey: pubPath, KeyID: id}, func(w io.Writer) {
-				fmt.Fprintf(w, "private key %s (encrypted, mode 0600)\npublic key  %s\nkey id      %s\n", out, pubPath, id)
-				abs, _ := filepath.Abs(out)
-				fmt.Fprintf(w, "configure:  signer.key: file://%s\n", abs)
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runKeygen(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
-	cmd.Flags().StringVar(&out, "out", "", "private key file to create")
-	cmd.Flags().StringVar(&passEnv, "passphrase-env", "CUSTODY_KEY_PASSPHRASE", "environment variable holding the passphrase")
-	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the passphrase")
+	cmd.Flags().StringVar(&o.out, "out", "", "private key file to create")
+	cmd.Flags().StringVar(&o.passEnv, "passphrase-env", "CUSTODY_KEY_PASSPHRASE", "environment variable holding the passphrase")
+	cmd.Flags().StringVar(&o.passFile, "passphrase-file", "", "file holding the passphrase")
 	return cmd
+}
+
+// runKeygen writes a new signing key pair, refusing before it asks for a
+// passphrase what it would have to refuse after.
+func runKeygen(_ context.Context, o keygenOptions, d deps) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	pass, err := readNewPassphrase(o.passFile, o.passEnv, d.getenv, d.stderr)
+	if err != nil {
+		return err
+	}
+	pubPath, err := custody.Keygen(o.out, pass)
+	if err != nil {
+		return err
+	}
+	id, err := fileKeyID(pubPath)
+	if err != nil {
+		return err
+	}
+	return d.printer().Result(keygenResult{PrivateKey: o.out, PublicKey: pubPath, KeyID: id}, func(w io.Writer) {
+		fmt.Fprintf(w, "private key %s (encrypted, mode 0600)\npublic key  %s\nkey id      %s\n", o.out, pubPath, id)
+		abs, _ := filepath.Abs(o.out)
+		fmt.Fprintf(w, "configure:  signer.key: file://%s\n", abs)
+	})
+}
+
+// check refuses, before a passphrase is asked for, a missing --out, an
+// --out ending in .pub, and keys that exist already (the private key is
+// not written when only the public one is in the way).
+func (o keygenOptions) check() error {
+	if o.out == "" {
+		return cli.Usagef("--out is required")
+	}
+	if pubKeyPath(o.out) == o.out {
+		return cli.Usagef("--out %s: the private key needs a name not ending in .pub (the public key goes beside it as .pub)", o.out)
+	}
+	for _, f := range []string{o.out, pubKeyPath(o.out)} {
+		if _, err := os.Lstat(f); err == nil {
+			return cli.Usagef("%s exists; keygen never overwrites a key (choose another --out, or move the old key away)", f)
+		}
+	}
+	return nil
+}
+
+// fileKeyID is the key id of the PEM public key in path.
+func fileKeyID(path string) (string, error) {
+	pemBytes, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+	if err != nil {
+		return "", err
+	}
+	return custody.KeyID(pub)
 }
 
 // pubKeyPath is where custody.Keygen writes the public key of out.
@@ -94,7 +115,7 @@ type pubkeyResult struct {
 	PublicKey string `json:"publicKey"` // PEM
 }
 
-func readNewPassphrase(file, env string, stderr io.Writer) ([]byte, error) {
+func readNewPassphrase(file, env string, getenv func(string) string, stderr io.Writer) ([]byte, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -102,7 +123,7 @@ func readNewPassphrase(file, env string, stderr io.Writer) ([]byte, error) {
 		}
 		return bytes.TrimRight(b, "\r\n"), nil
 	}
-	if v := os.Getenv(env); v != "" {
+	if v := getenv(env); v != "" {
 		return []byte(v), nil
 	}
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
@@ -126,37 +147,42 @@ func readNewPassphrase(file, env string, stderr io.Writer) ([]byte, error) {
 	return a, nil
 }
 
+// pubkeyOptions are pubkey's flags: none of its own.
+type pubkeyOptions struct{}
+
 func newPubkeyCommand(g *globals) *cobra.Command {
+	var o pubkeyOptions
 	return &cobra.Command{
 		Use: "pubkey",
 		Example: `  custody pubkey > signer.pub                 # PEM of the configured signer (key file or awskms://)
   custody --json pubkey                       # {"keyId": ..., "publicKey": ...}`,
 		Short: "Print the public key of the configured signer (PEM)",
 		Args:  cli.NoArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd, nil)
-			if err != nil {
-				return err
-			}
-			s, err := custody.LoadSigner(cmd.Context(), cfg.Signer, os.Getenv)
-			if err != nil {
-				return err
-			}
-			pemBytes, err := custody.PublicKeyPEM(s)
-			if err != nil {
-				return err
-			}
-			pub, err := s.PublicKey()
-			if err != nil {
-				return err
-			}
-			id, err := custody.KeyID(pub)
-			if err != nil {
-				return err
-			}
-			return g.printer().Result(pubkeyResult{KeyID: id, PublicKey: string(pemBytes)}, func(w io.Writer) {
-				w.Write(pemBytes)
-			})
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runPubkey(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
+}
+
+// runPubkey prints the configured signer's public key and its key id.
+func runPubkey(ctx context.Context, _ pubkeyOptions, d deps) error {
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	s, err := custody.LoadSigner(ctx, cfg.Signer, d.getenv)
+	if err != nil {
+		return err
+	}
+	pemBytes, err := custody.PublicKeyPEM(s)
+	if err != nil {
+		return err
+	}
+	pub, err := s.PublicKey()
+	if err != nil {
+		return err
+	}
+	id, err := custody.KeyID(pub)
+	if err != nil {
+		return err
+	}
+	return d.printer().Result(pubkeyResult{KeyID: id, PublicKey: string(pemBytes)}, func(w io.Writer) { w.Write(pemBytes) })
 }

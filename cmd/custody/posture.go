@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,9 +35,12 @@ type postureChange struct {
 	RunID   string          `json:"runId"`
 }
 
+// postureDiffOptions are posture diff's flags.
+type postureDiffOptions struct{ bucket, since string }
+
 func newPostureCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "posture", Short: "Bucket security settings over time"}
-	var bucket, since string
+	var o postureDiffOptions
 	diff := &cobra.Command{
 		Use: "diff --bucket B --since T",
 		Example: `  custody posture diff --bucket customer-data --since 7d
@@ -48,53 +52,57 @@ when, from the snapshots the posture collector recorded in the ledger.
 A bucket the ledger holds no snapshot of (not monitored, or not collected
 yet) is an error, exit 1, rather than "no changes".`,
 		Args: cli.NoArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if bucket == "" || since == "" {
-				return cli.Usagef("--bucket and --since are required")
-			}
-			t, err := recovery.ParseTime("--since", since, g.now())
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			cfg, err := g.loadConfig(cmd, nil)
-			if err != nil {
-				return err
-			}
-			l, err := ledger.Open(cmd.Context(), cfg.Ledger, ledger.WithClock(g.now))
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			// The posture collector keeps each bucket's newest snapshot as
-			// its cursor: without one there is nothing to compare against.
-			if _, err := l.Cursor(cmd.Context(), "posture", bucket); errors.Is(err, ledger.ErrNotFound) {
-				return noSnapshots(bucket, l.Path(), cfg)
-			} else if err != nil {
-				return err
-			}
-			changes, err := l.PostureChanges(cmd.Context(), bucket, t)
-			if err != nil {
-				return err
-			}
-			res := postureDiffResult{Bucket: bucket, Since: t.UTC(), Changes: []postureChange{}}
-			for _, c := range changes {
-				res.Changes = append(res.Changes, postureChange{At: c.At, Setting: c.Setting, Risk: c.Risk,
-					Before: rawJSON(c.Before), After: rawJSON(c.After), RunID: c.RunID})
-			}
-			return g.printer().Result(res, func(w io.Writer) {
-				if len(changes) == 0 {
-					fmt.Fprintf(w, "no changes to s3://%s since %s\n", bucket, t.Format(time.RFC3339))
-				}
-				for _, c := range changes {
-					fmt.Fprintf(w, "%s  %-18s %s\n    before: %s\n    after:  %s\n", c.At.Format(time.RFC3339), c.Setting, c.Risk, c.Before, c.After)
-				}
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPostureDiff(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
-	diff.Flags().StringVar(&bucket, "bucket", "", "monitored bucket")
-	diff.Flags().StringVar(&since, "since", "", "RFC 3339 time or a duration back (7d)")
+	diff.Flags().StringVar(&o.bucket, "bucket", "", "monitored bucket")
+	diff.Flags().StringVar(&o.since, "since", "", "RFC 3339 time or a duration back (7d)")
 	cmd.AddCommand(diff)
 	return cmd
+}
+
+// runPostureDiff prints the changes to a monitored bucket's security
+// settings since --since, from the ledger's posture snapshots.
+func runPostureDiff(ctx context.Context, o postureDiffOptions, d deps) error {
+	if o.bucket == "" || o.since == "" {
+		return cli.Usagef("--bucket and --since are required")
+	}
+	t, err := recovery.ParseTime("--since", o.since, d.now())
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	// The posture collector keeps each bucket's newest snapshot as its
+	// cursor: without one there is nothing to compare against.
+	if _, err := l.Cursor(ctx, "posture", o.bucket); errors.Is(err, ledger.ErrNotFound) {
+		return noSnapshots(o.bucket, l.Path(), cfg)
+	} else if err != nil {
+		return err
+	}
+	changes, err := l.PostureChanges(ctx, o.bucket, t)
+	if err != nil {
+		return err
+	}
+	res := postureDiffResult{Bucket: o.bucket, Since: t.UTC(), Changes: []postureChange{}}
+	for _, c := range changes {
+		res.Changes = append(res.Changes, postureChange{At: c.At, Setting: c.Setting, Risk: c.Risk,
+			Before: rawJSON(c.Before), After: rawJSON(c.After), RunID: c.RunID})
+	}
+	return d.printer().Result(res, func(w io.Writer) {
+		if len(changes) == 0 {
+			fmt.Fprintf(w, "no changes to s3://%s since %s\n", o.bucket, t.Format(time.RFC3339))
+		}
+		for _, c := range changes {
+			fmt.Fprintf(w, "%s  %-18s %s\n    before: %s\n    after:  %s\n", c.At.Format(time.RFC3339), c.Setting, c.Risk, c.Before, c.After)
+		}
+	})
 }
 
 // noSnapshots explains why a bucket has no posture history: it is not

@@ -114,30 +114,35 @@ type versionResult struct {
 	Revision string `json:"revision"`
 }
 
+// versionOptions are version's flags: none.
+type versionOptions struct{}
+
 func newVersionCommand(g *globals) *cobra.Command {
+	var o versionOptions
 	return &cobra.Command{
 		Use: "version",
 		Example: `  custody version
   custody --json version`,
 		Short: "Print the version and the revision it was built from (as --version)",
 		Args:  cli.NoArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			res := versionResult{Version: "(devel)", Revision: "unknown"}
-			if info, ok := debug.ReadBuildInfo(); ok {
-				if info.Main.Version != "" {
-					res.Version = info.Main.Version
-				}
-				for _, s := range info.Settings {
-					if s.Key == "vcs.revision" {
-						res.Revision = s.Value
-					}
-				}
-			}
-			return g.printer().Result(res, func(w io.Writer) {
-				fmt.Fprintf(w, "custody %s\n", cli.Version())
-			})
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runVersion(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
+}
+
+// runVersion prints the version and the VCS revision of the build.
+func runVersion(_ context.Context, _ versionOptions, d deps) error {
+	res := versionResult{Version: "(devel)", Revision: "unknown"}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" {
+			res.Version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				res.Revision = s.Value
+			}
+		}
+	}
+	return d.printer().Result(res, func(w io.Writer) { fmt.Fprintf(w, "custody %s\n", cli.Version()) })
 }
 
 // recoverUsage is the usage line of the recover binary.

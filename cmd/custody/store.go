@@ -2,12 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -30,22 +30,12 @@ func newStoreCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// storeClient loads the configuration (with the store flags) and an S3
-// client of the evidence bucket.
-func (g *globals) storeClient(cmd *cobra.Command) (config.Config, *s3.Client, error) {
-	cfg, err := g.loadConfig(cmd, storeBindings)
-	if err != nil {
-		return cfg, nil, err
-	}
-	ac, err := cli.StoreAWS(cmd.Context(), cfg)
-	if err != nil {
-		return cfg, nil, err
-	}
-	return cfg, ac.S3(), nil
-}
+// storeInitOptions are store init's flags (the store flags are
+// configuration overrides).
+type storeInitOptions struct{ yes bool }
 
 func newStoreInitCommand(g *globals) *cobra.Command {
-	var yes bool
+	var o storeInitOptions
 	cmd := &cobra.Command{
 		Use: "init",
 		Example: `  custody store init                 # COMPLIANCE retention: asks first on a terminal
@@ -63,58 +53,66 @@ ends: init says so and asks for confirmation on a terminal; elsewhere it
 needs --yes. GOVERNANCE retention needs no confirmation.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd, storeBindings)
-			if err != nil {
-				return err
-			}
-			if err := confirmRetention(g, cfg.Store, yes); err != nil {
-				return err
-			}
-			ac, err := cli.StoreAWS(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			res, err := custody.InitBucket(cmd.Context(), ac.S3(), cfg.Store)
-			if err != nil {
-				return err
-			}
-			return g.printer().Result(res, func(w io.Writer) {
-				verb := "adopted"
-				if res.Created {
-					verb = "created"
-				}
-				fmt.Fprintf(w, "evidence bucket s3://%s %s with Object Lock\n", cfg.Store.Bucket, verb)
-				if res.RetentionSet {
-					fmt.Fprintf(w, "default retention set to %s %d days\n", cfg.Store.Retention.Mode, cfg.Store.Retention.Days)
-				} else {
-					fmt.Fprintf(w, "default retention kept: %s\n", res.RetentionKept)
-				}
-				if res.PublicAccessNote != "" {
-					fmt.Fprintf(w, "note: %s\n", res.PublicAccessNote)
-				}
-			})
+			return runStoreInit(cmd.Context(), o, g.deps(cmd, storeBindings))
 		},
 	}
-	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation of COMPLIANCE retention")
+	cmd.Flags().BoolVar(&o.yes, "yes", false, "do not ask for confirmation of COMPLIANCE retention")
 	return cmd
+}
+
+// runStoreInit creates or adopts the evidence bucket, after confirming a
+// COMPLIANCE retention.
+func runStoreInit(ctx context.Context, o storeInitOptions, d deps) error {
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	if err := confirmRetention(d.stderr, cfg.Store, o.yes); err != nil {
+		return err
+	}
+	ac, err := cli.StoreAWS(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	res, err := custody.InitBucket(ctx, ac.S3(), cfg.Store)
+	if err != nil {
+		return err
+	}
+	return d.printer().Result(res, func(w io.Writer) { printStoreInit(w, cfg.Store, res) })
+}
+
+func printStoreInit(w io.Writer, st config.Store, res custody.InitResult) {
+	verb := "adopted"
+	if res.Created {
+		verb = "created"
+	}
+	fmt.Fprintf(w, "evidence bucket s3://%s %s with Object Lock\n", st.Bucket, verb)
+	if res.RetentionSet {
+		fmt.Fprintf(w, "default retention set to %s %d days\n", st.Retention.Mode, st.Retention.Days)
+	} else {
+		fmt.Fprintf(w, "default retention kept: %s\n", res.RetentionKept)
+	}
+	if res.PublicAccessNote != "" {
+		fmt.Fprintf(w, "note: %s\n", res.PublicAccessNote)
+	}
 }
 
 // confirmRetention says, before anything is created, what a COMPLIANCE
 // retention means, and asks for confirmation on a terminal unless yes.
 // Without a terminal and without yes it is a usage error.
-func confirmRetention(g *globals, st config.Store, yes bool) error {
+func confirmRetention(stderr io.Writer, st config.Store, yes bool) error {
 	warning := custody.RetentionWarning(st)
 	if warning == "" {
 		return nil
 	}
-	fmt.Fprintln(g.stderr, "warning:", warning)
+	fmt.Fprintln(stderr, "warning:", warning)
 	if yes {
 		return nil
 	}
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
 		return cli.Usagef("COMPLIANCE retention cannot be undone; without a terminal to confirm on, pass --yes (nothing was created)")
 	}
-	fmt.Fprintf(g.stderr, "create or adopt s3://%s with this retention? [y/N] ", st.Bucket)
+	fmt.Fprintf(stderr, "create or adopt s3://%s with this retention? [y/N] ", st.Bucket)
 	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 		return cli.Usagef("not confirmed; nothing was created")
@@ -128,7 +126,12 @@ type storeCheckResult struct {
 	Findings custody.Findings `json:"findings"`
 }
 
+// storeCheckOptions are store check's flags: none of its own (the store
+// flags are configuration overrides).
+type storeCheckOptions struct{}
+
 func newStoreCheckCommand(g *globals) *cobra.Command {
+	var o storeCheckOptions
 	return &cobra.Command{
 		Use: "check",
 		Example: `  custody store check
@@ -142,32 +145,43 @@ Exit codes: 0 all holds, 1 failures found, 2 configuration error, 3 the
 bucket could not be checked.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, client, err := g.storeClient(cmd)
-			if err != nil {
-				return err
-			}
-			fs, err := custody.CheckBucket(cmd.Context(), client, cfg.Store)
-			if err != nil {
-				return err
-			}
-			res := storeCheckResult{Bucket: cfg.Store.Bucket, OK: fs.Failures() == 0, Findings: fs}
-			if res.Findings == nil {
-				res.Findings = custody.Findings{}
-			}
-			if err := g.printer().Result(res, func(w io.Writer) {
-				for _, f := range fs {
-					fmt.Fprintln(w, f)
-				}
-				if res.OK {
-					fmt.Fprintf(w, "s3://%s keeps evidence as configured\n", cfg.Store.Bucket)
-				}
-			}); err != nil {
-				return err
-			}
-			if !res.OK {
-				return cli.ErrFindings
-			}
-			return nil
+			return runStoreCheck(cmd.Context(), o, g.deps(cmd, storeBindings))
 		},
+	}
+}
+
+// runStoreCheck checks the evidence bucket's settings, as findings.
+func runStoreCheck(ctx context.Context, _ storeCheckOptions, d deps) error {
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	ac, err := cli.StoreAWS(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fs, err := custody.CheckBucket(ctx, ac.S3(), cfg.Store)
+	if err != nil {
+		return err
+	}
+	res := storeCheckResult{Bucket: cfg.Store.Bucket, OK: fs.Failures() == 0, Findings: fs}
+	if res.Findings == nil {
+		res.Findings = custody.Findings{}
+	}
+	if err := d.printer().Result(res, func(w io.Writer) { printStoreCheck(w, res) }); err != nil {
+		return err
+	}
+	if !res.OK {
+		return cli.ErrFindings
+	}
+	return nil
+}
+
+func printStoreCheck(w io.Writer, res storeCheckResult) {
+	for _, f := range res.Findings {
+		fmt.Fprintln(w, f)
+	}
+	if res.OK {
+		fmt.Fprintf(w, "s3://%s keeps evidence as configured\n", res.Bucket)
 	}
 }
