@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -161,5 +160,3 @@ func newRecoverHint() *cobra.Command {
 		},
 	}
 }
-
-func jsonBytes(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
