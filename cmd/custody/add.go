@@ -43,6 +43,7 @@ agent's chain. Files are streamed: any size works in bounded memory.`,
 	return cmd
 }
 
+// with are the options with the FILE arguments.
 func (o addOptions) with(files []string) addOptions { o.files = files; return o }
 
 // addResult is add's --json output.
