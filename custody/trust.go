@@ -13,6 +13,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigkms "github.com/sigstore/sigstore/pkg/signature/kms"
 
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 )
 
@@ -116,7 +117,7 @@ func NewTrustedKey(name string, pub crypto.PublicKey, notBefore, notAfter time.T
 
 // verifyEnvelope checks env against the trust list for a signature made
 // at t. It returns the key that verified, or a finding kind and message.
-func verifyEnvelope(env Envelope, trust []TrustedKey, t time.Time) (TrustedKey, string, string) {
+func verifyEnvelope(env Envelope, trust []TrustedKey, t time.Time) (TrustedKey, finding.Kind, string) {
 	var outside *TrustedKey
 	for i, k := range trust {
 		if err := env.VerifyWith(k.Verifier); err != nil {
@@ -128,7 +129,7 @@ func verifyEnvelope(env Envelope, trust []TrustedKey, t time.Time) (TrustedKey, 
 		outside = &trust[i]
 	}
 	if outside != nil {
-		return TrustedKey{}, "signature-key-expired", fmt.Sprintf("signed by trusted key %q, which was not valid at the signing time %s", outside.Name, t.UTC().Format(time.RFC3339))
+		return TrustedKey{}, finding.SignatureKeyExpired, fmt.Sprintf("signed by trusted key %q, which was not valid at the signing time %s", outside.Name, t.UTC().Format(time.RFC3339))
 	}
-	return TrustedKey{}, "signature-untrusted", "the signature does not verify with any trusted key"
+	return TrustedKey{}, finding.SignatureUntrusted, "the signature does not verify with any trusted key"
 }

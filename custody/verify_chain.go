@@ -153,7 +153,7 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 	}
 	key0, kind, msg := verifyEnvelope(env, v.trust, signedAt)
 	if kind != "" {
-		r.Findings.Fail(finding.Kind(kind), obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
+		r.Findings.Fail(kind, obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
 		return m, false
 	}
 	m.SignedBy = key0.Name
@@ -260,7 +260,7 @@ func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64
 		return
 	}
 	if _, kind, msg := verifyEnvelope(env, v.trust, cp.At); kind != "" {
-		r.Findings.Fail(finding.Kind(kind), obj, "treat this checkpoint as forged", "checkpoint: %s", msg)
+		r.Findings.Fail(kind, obj, "treat this checkpoint as forged", "checkpoint: %s", msg)
 		return
 	}
 	if cp.Stream != stream {

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/collector/cloudtrail"
+	"github.com/custody-ir/custody/collector"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
@@ -196,7 +196,7 @@ func (v *verifyProgress) finish() {
 
 // evidenceChecks are the collectors' checks of what they preserved.
 func evidenceChecks() []custody.EvidenceCheck {
-	return []custody.EvidenceCheck{cloudtrail.Check{}}
+	return []custody.EvidenceCheck{collector.CloudTrailCheck{}}
 }
 
 func printReport(w io.Writer, r *custody.Report) {

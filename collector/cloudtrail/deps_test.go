@@ -12,9 +12,6 @@ import (
 // TestDependsOnFindingOnly: of package custody, CloudTrail validation
 // needs only the vocabulary of findings, not the evidence store.
 func TestDependsOnFindingOnly(t *testing.T) {
-	// transitional: the custody.EvidenceCheck adapter, until cmd/custody
-	// uses collector.CloudTrailCheck (then the file and this entry go).
-	transitional := map[string]bool{"check.go": true}
 	fset := token.NewFileSet()
 	pkgs, err := parser.ParseDir(fset, ".", func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ImportsOnly)
 	if err != nil {
@@ -26,7 +23,7 @@ func TestDependsOnFindingOnly(t *testing.T) {
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
 			domain := p == "github.com/custody-ir/custody/custody" || strings.HasPrefix(p, "github.com/custody-ir/custody/custody/")
-			if domain && p != "github.com/custody-ir/custody/custody/finding" && !transitional[name] {
+			if domain && p != "github.com/custody-ir/custody/custody/finding" {
 				t.Errorf("%s imports %s", name, p)
 			}
 		}
