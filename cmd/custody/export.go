@@ -38,8 +38,8 @@ the commands to check it with sha256sum, cosign and openssl. The export is
 itself recorded as a signed custody event.
 
 Exit codes: 0 exported with a clean report, 1 exported but the report has
-failures (or the export failed), 2 usage or configuration error (an unknown
---case: nothing is written), 130 interrupted (no package, no event).`,
+failures, 2 usage or configuration error (an unknown --case: nothing is
+written), 3 the export could not complete, 130 interrupted (no package, no event).`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runExport(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
