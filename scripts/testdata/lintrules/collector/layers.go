@@ -21,10 +21,11 @@ var (
 )
 
 // Clock reads the time in every way the rule forbids.
-func Clock(start time.Time) (time.Time, time.Duration, time.Time) {
-	now := time.Now                 // want forbidigo
-	took := time.Since(start)       // want forbidigo
-	return now(), took, clock.Now() // want forbidigo
+func Clock(start time.Time) (time.Time, time.Duration, time.Duration, time.Time) {
+	now := time.Now                       // want forbidigo
+	took := time.Since(start)             // want forbidigo
+	left := time.Until(start)             // want forbidigo
+	return now(), took, left, clock.Now() // want forbidigo
 }
 
 // Injected is the rule kept: the clock is passed in.
