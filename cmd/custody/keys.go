@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -142,7 +141,7 @@ func readNewPassphrase(file, env string, getenv func(string) string, stderr io.W
 		return nil, err
 	}
 	if !bytes.Equal(a, b) {
-		return nil, errors.New("the passphrases differ")
+		return nil, cli.Usagef("the passphrases differ; nothing was written")
 	}
 	return a, nil
 }

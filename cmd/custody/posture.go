@@ -50,7 +50,7 @@ func newPostureCommand(g *globals) *cobra.Command {
 when, from the snapshots the posture collector recorded in the ledger.
 
 A bucket the ledger holds no snapshot of (not monitored, or not collected
-yet) is an error, exit 1, rather than "no changes".`,
+yet) is an error, exit 3 (nothing concluded), rather than "no changes".`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPostureDiff(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
