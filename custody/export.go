@@ -85,7 +85,7 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*Ex
 		if f.Kind == finding.CaseMissing {
 			// Nothing of the case to hand off; the chain's failures are
 			// for verify to show.
-			return nil, fmt.Errorf("nothing to export: %s (run custody verify to see the failures)", f.Message)
+			return nil, fmt.Errorf("nothing to export: %s (run custody verify to see the failures): %w", f.Message, ErrEvidenceFailed)
 		}
 	}
 	root := "custody-export-" + report.VerifiedAt.Format("20060102T150405Z")

@@ -71,6 +71,11 @@ func (r *Report) conclude() {
 	}
 }
 
+// ErrEvidenceFailed marks an error that is a conclusion about the
+// evidence, not a failure to reach one: the command stops because the
+// evidence failed verification (exit 1, not 3).
+var ErrEvidenceFailed = errors.New("the evidence failed verification")
+
 // MarshalJSON writes a report's empty lists as [], never null, so that a
 // reader of the JSON need not tell "none" from "not given".
 func (r Report) MarshalJSON() ([]byte, error) {

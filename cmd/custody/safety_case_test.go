@@ -78,8 +78,8 @@ func TestSafetyCaseOfATamperedManifest(t *testing.T) {
 	before := s.versions(t)
 	pkg := filepath.Join(s.dir, "ir-1.tar.gz")
 	out, errOut, code = run(t, "-c", s.cfg, "export", "--case", "IR-1", "--out", pkg)
-	if code != cli.ExitIncomplete || !strings.Contains(errOut, "nothing to export") {
-		t.Errorf("export --case of a deleted manifest's case: exit %d, want %d\n%s%s", code, cli.ExitIncomplete, out, errOut)
+	if code != cli.ExitFindings || !strings.Contains(errOut, "nothing to export") {
+		t.Errorf("export --case of a deleted manifest's case: exit %d, want %d (the evidence failed)\n%s%s", code, cli.ExitFindings, out, errOut)
 	}
 	if _, err := os.Stat(pkg); !os.IsNotExist(err) {
 		t.Errorf("a package was written: %v", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/config"
 )
@@ -65,6 +66,9 @@ func ExitCode(err error, stderr io.Writer) int {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, ErrFindings):
+		return ExitFindings
+	case errors.Is(err, custody.ErrEvidenceFailed):
+		fmt.Fprintln(stderr, "Error:", ErrorText(err))
 		return ExitFindings
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "interrupted")

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/config"
 )
@@ -34,6 +35,7 @@ func TestExitCodeOfEachKindOfError(t *testing.T) {
 		{"AWS configuration", awsclient.ConfigError{Err: errors.New("profile \"nope\" not found")}, ExitUsage, "Error: "},
 		{"unknown command", errors.New(`unknown command "nope" for "custody"`), ExitUsage, "Error: unknown command"},
 		{"interrupted", fmt.Errorf("verify: %w", context.Canceled), ExitCanceled, "interrupted\n"},
+		{"evidence failed", fmt.Errorf("nothing to export: case IR-1: %w", custody.ErrEvidenceFailed), ExitFindings, "Error: nothing to export"},
 		{"could not complete", errors.New("stream lock held by pid 42"), ExitIncomplete, "Error: stream lock held by pid 42\n"},
 		{"could not complete, wrapped", fmt.Errorf("list s3://evidence: %w", errors.New("connection refused")), ExitIncomplete, "Error: list s3://evidence: connection refused\n"},
 	} {
@@ -106,5 +108,21 @@ func TestRecoverBinaryIncompleteJSON(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "Error: "+doc.Error) {
 		t.Errorf("the JSON error %q is not stderr's line:\n%s", doc.Error, stderr.String())
+	}
+}
+
+// An error that concludes the evidence failed is 1, and in JSON mode says
+// so: "ok" false, "status" failed, never incomplete.
+func TestPrinterExitOfFailedEvidence(t *testing.T) {
+	var out, stderr bytes.Buffer
+	err := fmt.Errorf("nothing to export: %w", custody.ErrEvidenceFailed)
+	code := Printer{Out: &out, JSON: true}.Exit(ExitCode(err, &stderr), err)
+	var got struct {
+		OK     *bool  `json:"ok"`
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	}
+	if jerr := json.Unmarshal(out.Bytes(), &got); jerr != nil || code != ExitFindings || got.OK == nil || *got.OK || got.Status != "failed" || !strings.Contains(got.Error, "nothing to export") {
+		t.Fatalf("exit %d, %+v, %v\n%s", code, got, jerr, out.String())
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -48,8 +49,15 @@ type incomplete struct {
 // reader of the JSON never takes an empty stdout for a result; the error
 // is the one line stderr has (the whole chain with --debug).
 func (p Printer) Exit(code int, err error) int {
-	if code == ExitIncomplete && p.JSON && err != nil {
+	if !p.JSON || err == nil {
+		return code
+	}
+	switch {
+	case code == ExitIncomplete:
 		_ = p.Result(incomplete{Status: custody.StatusIncomplete, Error: ErrorText(err)}, nil)
+	case errors.Is(err, custody.ErrEvidenceFailed):
+		no := false
+		_ = p.Result(incomplete{OK: &no, Status: custody.StatusFailed, Error: ErrorText(err)}, nil)
 	}
 	return code
 }
