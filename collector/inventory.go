@@ -135,7 +135,7 @@ func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w i
 	vw := versionlist.NewWriter(w)
 	sorted, last := true, ""
 	for _, f := range m.Files {
-		err := inv.readFile(ctx, f.Key, f.MD5Checksum, cols, func(r VersionRecord) error {
+		err := inv.readFile(ctx, f.Key, f.MD5Checksum, cols, func(r versionlist.Record) error {
 			if r.Key < last {
 				sorted = false
 			}
@@ -149,7 +149,7 @@ func (inv *Inventory) WriteVersions(ctx context.Context, manifestKey string, w i
 	return vw.Count(), sorted, vw.Close()
 }
 
-func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols map[string]int, fn func(VersionRecord) error) error {
+func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols map[string]int, fn func(versionlist.Record) error) error {
 	obj, err := inv.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(inv.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return fmt.Errorf("read inventory file s3://%s/%s: %w", inv.Bucket, key, awsclient.CollectorRole.Explain(err))
@@ -191,7 +191,7 @@ func (inv *Inventory) readFile(ctx context.Context, key, wantMD5 string, cols ma
 			return fmt.Errorf("inventory file s3://%s/%s line %d: LastModifiedDate: %w", inv.Bucket, key, line, err)
 		}
 		size, _ := strconv.ParseInt(get(rec, "Size"), 10, 64)
-		vr := VersionRecord{Key: k, VersionID: get(rec, "VersionId"), IsLatest: get(rec, "IsLatest") == "true",
+		vr := versionlist.Record{Key: k, VersionID: get(rec, "VersionId"), IsLatest: get(rec, "IsLatest") == "true",
 			DeleteMarker: get(rec, "IsDeleteMarker") == "true", LastModified: lm.UTC(), Size: size,
 			ETag: get(rec, "ETag"), StorageClass: get(rec, "StorageClass")}
 		if vr.VersionID == "" {

@@ -25,8 +25,9 @@ type versionLister interface {
 
 var _ versionLister = (*s3.Client)(nil)
 
-// VersionRecord is one line of a version list artifact: the format is
-// internal/versionlist's, which recover reads with.
+// VersionRecord is one line of a version list artifact. The format is
+// internal/versionlist's, which recover reads with; the name stays for
+// the collector's tests and callers.
 type VersionRecord = versionlist.Record
 
 // Versions lists every version and delete marker of a bucket into one
@@ -146,7 +147,7 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 		in.MaxKeys = aws.Int32(v.PageSize)
 	}
 	p := s3.NewListObjectVersionsPaginator(v.API, in)
-	page := make([]VersionRecord, 0, 1000)
+	page := make([]versionlist.Record, 0, 1000)
 	var marker [2]string // the key and version id the last page asked from
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
@@ -163,7 +164,7 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 			}
 		}
 		for _, o := range out.Versions {
-			r := VersionRecord{Key: aws.ToString(o.Key), VersionID: aws.ToString(o.VersionId), IsLatest: aws.ToBool(o.IsLatest),
+			r := versionlist.Record{Key: aws.ToString(o.Key), VersionID: aws.ToString(o.VersionId), IsLatest: aws.ToBool(o.IsLatest),
 				LastModified: aws.ToTime(o.LastModified).UTC(), ETag: aws.ToString(o.ETag), Size: aws.ToInt64(o.Size), StorageClass: string(o.StorageClass)}
 			for _, a := range o.ChecksumAlgorithm {
 				r.ChecksumAlgorithm = append(r.ChecksumAlgorithm, string(a))
@@ -174,7 +175,7 @@ func (v *Versions) write(ctx context.Context, w io.Writer, prefix, delimiter str
 			page = append(page, r)
 		}
 		for _, m := range out.DeleteMarkers {
-			r := VersionRecord{Key: aws.ToString(m.Key), VersionID: aws.ToString(m.VersionId), IsLatest: aws.ToBool(m.IsLatest),
+			r := versionlist.Record{Key: aws.ToString(m.Key), VersionID: aws.ToString(m.VersionId), IsLatest: aws.ToBool(m.IsLatest),
 				LastModified: aws.ToTime(m.LastModified).UTC(), DeleteMarker: true}
 			if m.Owner != nil {
 				r.Owner = aws.ToString(m.Owner.ID)
