@@ -105,8 +105,8 @@ func TestRecoverCommand(t *testing.T) {
 	if out, code = run(t, "--bucket", bucket, "--since", target, "--yes", "--ledger", journal); code != 0 || !strings.Contains(out, "nothing to change") {
 		t.Fatalf("a second recovery: exit %d\n%s", code, out)
 	}
-	if _, code = run(t, "--resume", "no-such-job", "--ledger", journal); code != cli.ExitIncomplete {
-		t.Fatalf("unknown job: exit %d", code)
+	if out, code = run(t, "--resume", "no-such-job", "--ledger", journal); code != cli.ExitUsage || !strings.Contains(out, "no such job") {
+		t.Fatalf("unknown job: exit %d, want %d\n%s", code, cli.ExitUsage, out)
 	}
 }
 

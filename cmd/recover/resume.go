@@ -29,6 +29,11 @@ func (s *session) resume(ctx context.Context) error {
 	}
 	defer l.Close()
 	job, err := recovery.LoadJob(ctx, l, o.resume)
+	if errors.Is(err, ledger.ErrNotFound) {
+		// A job id the journal does not know is the caller's typo, like
+		// an unknown --case.
+		return cli.UsageError{Err: err}
+	}
 	if err != nil {
 		return err
 	}
