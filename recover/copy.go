@@ -13,10 +13,12 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithytime "github.com/aws/smithy-go/time"
 
 	"github.com/custody-ir/custody/internal/awsclient"
 )
@@ -81,6 +83,20 @@ func checksumAlgorithm(h *s3.HeadObjectOutput) types.ChecksumAlgorithm {
 	return ""
 }
 
+// expires is the source's Expires header as the upload takes it: the
+// response's unparsed ExpiresString read as an HTTP date, the way the SDK
+// read it into the deprecated Expires field (nil when it is not a date).
+func expires(h *s3.HeadObjectOutput) *time.Time {
+	if h.ExpiresString == nil {
+		return nil
+	}
+	t, err := smithytime.ParseHTTPDate(*h.ExpiresString)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
 // copyInParts copies an object larger than CopyObject allows.
 func (ap *Applier) copyInParts(ctx context.Context, bucket string, a Action, src string, head *s3.HeadObjectOutput) (err error) {
 	b, k := aws.String(bucket), aws.String(a.Key)
@@ -95,7 +111,7 @@ func (ap *Applier) copyInParts(ctx context.Context, bucket string, a Action, src
 	sort.Strings(tagging)
 	in := &s3.CreateMultipartUploadInput{Bucket: b, Key: k, Metadata: head.Metadata,
 		ContentType: head.ContentType, ContentEncoding: head.ContentEncoding, ContentDisposition: head.ContentDisposition,
-		ContentLanguage: head.ContentLanguage, CacheControl: head.CacheControl, Expires: head.Expires,
+		ContentLanguage: head.ContentLanguage, CacheControl: head.CacheControl, Expires: expires(head),
 		// No checksum algorithm: UploadPartCopy cannot send part checksums,
 		// and some servers then refuse the parts. S3 still verifies each
 		// copied part against its source.

@@ -314,7 +314,7 @@ func TestCopyInPartsKeepsMetadataAndTags(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", (11<<20)/16+7)
 	if _, err := s.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("dump.bin"), Body: strings.NewReader(big),
 		Metadata: map[string]string{"case": "ir-7"}, ContentType: aws.String("application/octet-stream"), ContentDisposition: aws.String("attachment"),
-		Tagging: aws.String("sensitivity=high")}); err != nil {
+		Expires: aws.Time(time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)), Tagging: aws.String("sensitivity=high")}); err != nil {
 		t.Fatal(err)
 	}
 	target := cut()
@@ -335,6 +335,9 @@ func TestCopyInPartsKeepsMetadataAndTags(t *testing.T) {
 	h, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("dump.bin")})
 	if err != nil || h.Metadata["case"] != "ir-7" || aws.ToString(h.ContentDisposition) != "attachment" || aws.ToString(h.ContentType) != "application/octet-stream" {
 		t.Fatalf("metadata after a multipart copy: %+v %v", h, err)
+	}
+	if got := aws.ToString(h.ExpiresString); got != "Tue, 04 Mar 2031 05:06:07 GMT" {
+		t.Fatalf("Expires after a multipart copy = %q, want the source's", got)
 	}
 	tags, err := s.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(s.bucket), Key: aws.String("dump.bin")})
 	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Key) != "sensitivity" {
