@@ -41,6 +41,9 @@ type Agent struct {
 	// UnhealthyAfter is how many failed runs in a row of one source make
 	// /healthz answer 503 (default DefaultUnhealthyAfter).
 	UnhealthyAfter int
+	// Now is the clock (required): when runs start and succeed, as
+	// /healthz and the metrics report them.
+	Now func() time.Time
 
 	metrics    *metrics
 	mu         sync.Mutex
@@ -110,6 +113,9 @@ func (a *Agent) schedule(kind string) string {
 // Run schedules every collector and blocks until ctx ends, then waits (up
 // to Grace) for runs in flight.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.Now == nil {
+		return errors.New("collector agent: no clock (Agent.Now is nil)")
+	}
 	a.init()
 	c := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC))
 	for _, col := range a.Collectors {
@@ -177,7 +183,7 @@ func (a *Agent) runJob(ctx context.Context, col Collector) {
 		// found is still collected.
 		a.runOnce(ctx, &Failed{Source: d, Err: err})
 	} else {
-		a.record(d.Name(), time.Now(), nil)
+		a.record(d.Name(), a.Now(), nil)
 		a.Log.Info("discovered", "collector", d.Name(), "found", len(found))
 	}
 	for _, c := range found {
@@ -191,7 +197,7 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 	}
 	a.resealFailed(ctx)
 	name := col.Name()
-	start := time.Now()
+	start := a.Now()
 	res, err := RunOne(ctx, a.Chain, col)
 	if errors.Is(err, ErrUnsealed) {
 		a.mu.Lock()
@@ -221,7 +227,7 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 		return
 	}
 	a.Log.Info("collected", "collector", name, "run", res.Run, "manifest", res.Manifest, "artifacts", res.Artifacts,
-		"bytes", res.Bytes, "findings", res.Findings, "took", time.Since(start).Round(time.Millisecond).String())
+		"bytes", res.Bytes, "findings", res.Findings, "took", a.Now().Sub(start).Round(time.Millisecond).String())
 }
 
 // record counts a run of a source (or a discovery) and its outcome.
@@ -237,7 +243,7 @@ func (a *Agent) record(name string, start time.Time, err error) {
 		st.LastError = err.Error()
 		a.metrics.failures.WithLabelValues(name).Inc()
 	} else {
-		st.LastSuccess, st.LastError, st.ConsecutiveFailures = time.Now().UTC(), "", 0
+		st.LastSuccess, st.LastError, st.ConsecutiveFailures = a.Now().UTC(), "", 0
 		a.metrics.lastSuccess.WithLabelValues(name).Set(float64(st.LastSuccess.Unix()))
 	}
 	a.metrics.consecutive.WithLabelValues(name).Set(float64(st.ConsecutiveFailures))

@@ -49,7 +49,7 @@ func TestAgentDiscoversOnSchedule(t *testing.T) {
 	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	found := &Posture{API: e.s3, Ledger: e.Ledger, Bucket: src, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Now: time.Now}
 	d := &flakyDiscoverer{fail: func(call int) bool { return call != 2 }, found: []Collector{found}}
-	a := &Agent{Chain: e.Chain, Collectors: []Collector{d}, Schedules: config.Schedules{CloudTrail: "@every 1s"}, UnhealthyAfter: 100}
+	a := &Agent{Chain: e.Chain, Collectors: []Collector{d}, Schedules: config.Schedules{CloudTrail: "@every 1s"}, UnhealthyAfter: 100, Now: time.Now}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

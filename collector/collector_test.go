@@ -264,6 +264,7 @@ func TestAgentRunsOnSchedule(t *testing.T) {
 		},
 		Schedules: config.Schedules{Posture: "* * * * * *", Versions: "@every 1s"},
 		Jitter:    50 * time.Millisecond,
+		Now:       func() time.Time { return agentClock },
 	}
 	srv := httptestServer(t, a.Handler())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -277,6 +278,10 @@ func TestAgentRunsOnSchedule(t *testing.T) {
 	for _, name := range []string{"posture:" + src, "versions:" + src} {
 		if st[name].Runs < 2 || st[name].LastSuccess.IsZero() || st[name].Failures != 0 {
 			t.Errorf("%s: %+v", name, st[name])
+		}
+		// Run times come from the agent's clock, not the machine's.
+		if !st[name].LastRun.Equal(agentClock) || !st[name].LastSuccess.Equal(agentClock) {
+			t.Errorf("%s: lastRun %s, lastSuccess %s, want the injected clock's %s", name, st[name].LastRun, st[name].LastSuccess, agentClock)
 		}
 	}
 	if f := st[failing.Name()]; f.Failures == 0 || f.LastError == "" {
@@ -307,6 +312,20 @@ func TestAgentRunsOnSchedule(t *testing.T) {
 	}
 	// Everything stored, the failing collector's run records included, verifies.
 	e.verify(t)
+}
+
+// agentClock is TestAgentRunsOnSchedule's agent clock: a fixed time, so
+// what the agent reports can only have come from it.
+var agentClock = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+// An agent without a clock is refused before anything is scheduled.
+func TestAgentNeedsClock(t *testing.T) {
+	t.Parallel()
+	a := &Agent{Schedules: config.Schedules{Posture: "@hourly"}}
+	err := a.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "Agent.Now") {
+		t.Fatalf("Run without a clock: %v, want an error naming Agent.Now", err)
+	}
 }
 
 func TestAccountPublicAccessBlockChange(t *testing.T) {

@@ -93,6 +93,7 @@ func runAgent(ctx context.Context, _ agentOptions, d deps) error {
 	jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
 	a := &collector.Agent{
 		Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: cfg.Agent.UnhealthyAfter,
+		Now: d.now,
 	}
 	if ln != nil {
 		defer serve(ctx, ln, a.Handler(), log)()
@@ -162,6 +163,8 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("stopping the metrics server", "err", err)
+		}
 	}
 }

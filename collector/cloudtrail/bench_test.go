@@ -36,7 +36,7 @@ func BenchmarkValidateYear(b *testing.B) {
 	}
 	b.Logf("generated %d digests and %d log files in %s", len(w.Digests), len(w.Logs), time.Since(start).Round(time.Second))
 	opts := cloudtrail.Options{Bucket: tr.Bucket, Account: tr.Account, Region: tr.Region, Trail: tr.Name, Start: tr.Start,
-		End: tr.Start.Add(time.Duration(hours) * time.Hour), Keys: w.Keys, Concurrency: 32}
+		End: tr.Start.Add(time.Duration(hours) * time.Hour), Keys: w.Keys, Concurrency: 32, Now: time.Now}
 
 	b.Run("baseline-get-all", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {

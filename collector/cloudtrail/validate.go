@@ -43,8 +43,8 @@ type Options struct {
 	Start, End  time.Time
 	Keys        []PublicKey
 	Concurrency int
-	// Now is the clock (time.Now when nil): an hour's digest is expected
-	// once deliveryGrace has passed since the hour ended.
+	// Now is the clock (required by Validate): an hour's digest is
+	// expected once deliveryGrace has passed since the hour ended.
 	Now func() time.Time
 }
 
@@ -84,6 +84,9 @@ type digestRecord struct {
 func Validate(ctx context.Context, src Source, o Options) (*Result, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 32
+	}
+	if o.Now == nil {
+		return nil, errors.New("validate trail: no clock (Options.Now is nil)")
 	}
 	if !o.End.After(o.Start) {
 		return nil, fmt.Errorf("the end %s is not after the start %s", o.End.Format(time.RFC3339), o.Start.Format(time.RFC3339))
@@ -169,13 +172,6 @@ func ListDigests(ctx context.Context, src Source, o Options) ([]DigestKey, error
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
-}
-
-func (o Options) now() time.Time {
-	if o.Now != nil {
-		return o.Now()
-	}
-	return time.Now()
 }
 
 func (o Options) object(key string) string { return "s3://" + o.Bucket + "/" + key }
@@ -288,7 +284,7 @@ func checkChain(o Options, records []*digestRecord, fs *finding.Findings) int {
 	chains := 0
 	if len(hourly) == 0 {
 		due := o.End
-		if now := o.now().Add(-deliveryGrace); now.Before(due) {
+		if now := o.Now().Add(-deliveryGrace); now.Before(due) {
 			due = now
 		}
 		missingHours(o.Start.Truncate(time.Hour), due, "")
@@ -330,7 +326,7 @@ func checkChain(o Options, records []*digestRecord, fs *finding.Findings) int {
 		}
 	}
 	due := o.End
-	if now := o.now().Add(-deliveryGrace); now.Before(due) {
+	if now := o.Now().Add(-deliveryGrace); now.Before(due) {
 		due = now
 	}
 	if last := hourly[len(hourly)-1]; due.Sub(last.end) >= 30*time.Minute {

@@ -51,7 +51,7 @@ func (f *fixture) validate(keys []cloudtrail.PublicKey) *cloudtrail.Result {
 	tr := f.trail
 	r, err := cloudtrail.Validate(context.Background(), cloudtrail.BucketSource{API: f.s3, Bucket: tr.Bucket}, cloudtrail.Options{
 		Bucket: tr.Bucket, Prefix: tr.Prefix, OrgID: tr.OrgID, Account: tr.Account, Region: tr.Region, Trail: tr.Name,
-		Start: tr.Start, End: tr.Start.Add(time.Duration(tr.Hours) * time.Hour), Keys: keys,
+		Start: tr.Start, End: tr.Start.Add(time.Duration(tr.Hours) * time.Hour), Keys: keys, Now: time.Now,
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -224,5 +224,16 @@ func TestValidationFindsTampering(t *testing.T) {
 				t.Fatalf("%d %s findings, want %d: %v", got, kind, n, r.Findings)
 			}
 		})
+	}
+}
+
+// Validate reads no clock of its own: without Options.Now it refuses,
+// before reading the source.
+func TestValidateNeedsClock(t *testing.T) {
+	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	_, err := cloudtrail.Validate(context.Background(), nil, cloudtrail.Options{Bucket: "trail", Account: "123456789012",
+		Region: "us-east-1", Trail: "main", Start: start, End: start.Add(time.Hour)})
+	if err == nil || !strings.Contains(err.Error(), "Options.Now") {
+		t.Fatalf("Validate without a clock: %v, want an error naming Options.Now", err)
 	}
 }
