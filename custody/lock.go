@@ -49,27 +49,48 @@ func lockPath(ledgerPath, stream string) string {
 // the ledger file, so that only one process extends a stream's chain at a
 // time; it waits up to 30 seconds for another holder. Release it with the
 // returned function.
+// It reads the real clock: new code calls LockStreamAt, and this goes
+// once its callers under cmd/ pass their clock.
 func LockStream(ledgerPath, stream string) (func(), error) {
-	return LockStreamNotify(ledgerPath, stream, nil)
+	return LockStreamAt(ledgerPath, stream, time.Now, nil) //nolint:forbidigo // transitional: the cmd/ callers move to LockStreamAt with their clock
 }
 
 // LockStreamNotify is LockStream calling waiting, once and at once, with
-// the holder when another process holds the lock, before it waits. The
-// lock file records this process (pid, host, command, time) once taken.
+// the holder when another process holds the lock, before it waits.
+// It reads the real clock: new code calls LockStreamAt, and this goes
+// once its callers under cmd/ pass their clock.
 func LockStreamNotify(ledgerPath, stream string, waiting func(LockHolder)) (func(), error) {
+	return LockStreamAt(ledgerPath, stream, time.Now, waiting) //nolint:forbidigo // transitional: the cmd/ callers move to LockStreamAt with their clock
+}
+
+// LockStreamAt takes an exclusive lock on stream for this process, beside
+// the ledger file, so that only one process extends a stream's chain at a
+// time; it waits up to 30 seconds for another holder, calling waiting (when
+// not nil), once and at once, with the holder before it waits. The lock
+// file records this process (pid, host, command, and the time now gives)
+// once taken. Release the lock with the returned function.
+func LockStreamAt(ledgerPath, stream string, now func() time.Time, waiting func(LockHolder)) (func(), error) {
+	return lockStream(ledgerPath, stream, now, waiting, lockWait)
+}
+
+// lockStream waits up to wait for the lock. The wait is a timer, not a
+// deadline read from a clock: it measures real elapsed time whatever now
+// says.
+func lockStream(ledgerPath, stream string, now func() time.Time, waiting func(LockHolder), wait time.Duration) (func(), error) {
 	path := lockPath(ledgerPath, stream)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock stream %s: %w", stream, err)
 	}
-	deadline := time.Now().Add(lockWait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
 	notified := false
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+		if !errors.Is(err, syscall.EWOULDBLOCK) || expired(deadline) {
 			holder := readHolder(f)
 			f.Close()
 			return nil, fmt.Errorf("%w (%s, held by %s): %v", ErrStreamLocked, path, holder, err)
@@ -80,8 +101,18 @@ func LockStreamNotify(ledgerPath, stream string, waiting func(LockHolder)) (func
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	recordHolder(f)
+	recordHolder(f, now)
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// expired tells whether the timer has fired.
+func expired(t *time.Timer) bool {
+	select {
+	case <-t.C:
+		return true
+	default:
+		return false
+	}
 }
 
 // StreamLockHolder tells whether another process holds stream's lock,
@@ -101,9 +132,9 @@ func StreamLockHolder(ledgerPath, stream string) (LockHolder, bool) {
 
 // recordHolder writes this process into the lock file it holds. The
 // record is only information for whoever waits: the lock is the flock.
-func recordHolder(f *os.File) {
+func recordHolder(f *os.File, now func() time.Time) {
 	host, _ := os.Hostname()
-	h := LockHolder{PID: os.Getpid(), Host: host, Command: strings.Join(os.Args, " "), Since: time.Now().UTC()}
+	h := LockHolder{PID: os.Getpid(), Host: host, Command: strings.Join(os.Args, " "), Since: now().UTC()}
 	b, err := json.Marshal(h)
 	if err != nil {
 		return

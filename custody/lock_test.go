@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,4 +56,48 @@ func TestLockStreamSaysWhoHoldsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	unlock3()
+}
+
+// TestLockStreamAtRecordsTheInjectedClock: the holder's time is the
+// caller's clock, not the machine's.
+func TestLockStreamAtRecordsTheInjectedClock(t *testing.T) {
+	ledgerPath := filepath.Join(t.TempDir(), "ledger.db")
+	at := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+	unlock, err := LockStreamAt(ledgerPath, "s1", func() time.Time { return at }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if h, held := StreamLockHolder(ledgerPath, "s1"); !held || !h.Since.Equal(at) {
+		t.Fatalf("holder = %+v, %v; want since %v", h, held, at)
+	}
+}
+
+// TestLockStreamGivesUpAfterTheWait: a lock held by another taker is
+// refused with ErrStreamLocked once the wait has passed, whatever the
+// injected clock says (the wait is a timer).
+func TestLockStreamGivesUpAfterTheWait(t *testing.T) {
+	ledgerPath := filepath.Join(t.TempDir(), "ledger.db")
+	frozen := func() time.Time { return time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC) }
+	unlock, err := LockStreamAt(ledgerPath, "s1", frozen, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	done := make(chan error, 1)
+	go func() {
+		unlock2, err := lockStream(ledgerPath, "s1", frozen, nil, 300*time.Millisecond)
+		if err == nil {
+			unlock2()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrStreamLocked) || !strings.Contains(err.Error(), "pid ") {
+			t.Fatalf("second taker: %v, want ErrStreamLocked naming the holder", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second taker did not give up after its wait")
+	}
 }
