@@ -64,7 +64,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	l := &Ledger{db: db, path: path, now: time.Now}
+	l := &Ledger{db: db, path: path, now: defaultClock}
 	for _, o := range opts {
 		o(l)
 	}
@@ -135,16 +135,21 @@ func (l *Ledger) SchemaVersion(ctx context.Context) (int, error) {
 func (l *Ledger) migrate(ctx context.Context) error {
 	// SQLite skips the busy handler in a few cases (a file being switched
 	// to WAL by another process is one): retry those within the timeout.
+	// The wait is a timer, not a deadline read from the clock.
 	var tx *sql.Tx
 	var err error
-	for deadline := time.Now().Add(busyTimeout); ; {
+	deadline := time.NewTimer(busyTimeout)
+	defer deadline.Stop()
+	for expired := false; ; {
 		tx, err = l.db.BeginTx(ctx, nil)
-		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || expired {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-deadline.C:
+			expired = true // one last try
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
