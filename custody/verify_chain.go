@@ -44,14 +44,14 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 	for _, stream := range names {
 		r.Checked.Streams++
 		seqs := idx.manifests[stream]
-		var max int64
+		var last int64
 		for seq := range seqs {
-			if seq > max {
-				max = seq
+			if seq > last {
+				last = seq
 			}
 		}
 		var prev *ManifestRecord
-		for seq := int64(1); seq <= max; seq++ {
+		for seq := int64(1); seq <= last; seq++ {
 			key := ManifestKey(v.prefix, stream, seq)
 			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], idx.timestamps[stream][seq], r, usedKeys)
 			if m == nil {
@@ -78,10 +78,10 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 			r.Checked.Manifests++
 			prev = m
 		}
-		v.checkCheckpoint(ctx, stream, max, chains[stream], idx.checkpoints[stream], r)
-		if h, ok := heads[stream]; ok && h.Seq > max {
+		v.checkCheckpoint(ctx, stream, last, chains[stream], idx.checkpoints[stream], r)
+		if h, ok := heads[stream]; ok && h.Seq > last {
 			r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, ManifestKey(v.prefix, stream, h.Seq), ""), remedyChain,
-				"the ledger's head of stream %q is manifest %d, but the last manifest in the bucket is %d: the newest manifests are gone", stream, h.Seq, max)
+				"the ledger's head of stream %q is manifest %d, but the last manifest in the bucket is %d: the newest manifests are gone", stream, h.Seq, last)
 		}
 	}
 	for _, k := range usedKeys {
@@ -94,7 +94,7 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 // checkManifest verifies the versions stored at one sequence number and
 // returns the chain element (the oldest readable version), or nil.
 func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, key string, versions, stamps []ObjectVersion, r *Report, used map[string]KeyRecord) *ManifestRecord {
-	var real []ObjectVersion
+	var kept []ObjectVersion
 	for _, ov := range versions {
 		if ov.DeleteMarker {
 			if ov.IsLatest {
@@ -103,21 +103,21 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 			}
 			continue
 		}
-		real = append(real, ov)
+		kept = append(kept, ov)
 	}
-	if len(real) == 0 {
+	if len(kept) == 0 {
 		if len(versions) > 0 {
 			r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, key, ""), remedyChain, "manifest %d of stream %q has only delete markers: its versions were deleted", seq, stream)
 		}
 		return nil
 	}
-	if len(real) > 1 {
+	if len(kept) > 1 {
 		r.Findings.Fail(finding.ManifestRewritten, objectName(v.bucket, key, ""), remedyChain,
-			"%d versions stored at sequence %d of stream %q: a fork or a replay", len(real), seq, stream)
+			"%d versions stored at sequence %d of stream %q: a fork or a replay", len(kept), seq, stream)
 	}
 	var chosen *ManifestRecord
-	for i := len(real) - 1; i >= 0; i-- { // oldest first
-		ov := real[i]
+	for i := len(kept) - 1; i >= 0; i-- { // oldest first
+		ov := kept[i]
 		obj := objectName(v.bucket, key, ov.VersionID)
 		m, ok := v.readManifest(ctx, stream, seq, key, ov, obj, stamps, r, used)
 		if ok && chosen == nil {
@@ -222,7 +222,7 @@ func (v *Verifier) checkTimestamp(ctx context.Context, env Envelope, stream stri
 	return at, true
 }
 
-func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {
+func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, last int64, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {
 	key := CheckpointKey(v.prefix, stream)
 	var latest *ObjectVersion
 	for i := range versions {
@@ -231,7 +231,7 @@ func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64
 		}
 	}
 	switch {
-	case latest == nil && max > 0:
+	case latest == nil && last > 0:
 		r.Findings.Fail(finding.CheckpointMissing, objectName(v.bucket, key, ""), remedyChain, "stream %q has manifests but no checkpoint", stream)
 		return
 	case latest == nil:
@@ -267,9 +267,9 @@ func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, max int64
 		r.Findings.Fail(finding.CheckpointMalformed, obj, remedyChain, "checkpoint of stream %q stored under %q", cp.Stream, stream)
 		return
 	}
-	if cp.Sequence > max {
+	if cp.Sequence > last {
 		r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, ManifestKey(v.prefix, stream, cp.Sequence), ""), remedyChain,
-			"the checkpoint records manifest %d as the head of stream %q, but the last manifest present is %d: the newest manifests are gone", cp.Sequence, stream, max)
+			"the checkpoint records manifest %d as the head of stream %q, but the last manifest present is %d: the newest manifests are gone", cp.Sequence, stream, last)
 		return
 	}
 	for _, m := range chain {

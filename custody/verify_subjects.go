@@ -115,7 +115,7 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 	switch {
 	case meta.LockMode == "":
 		fs.Fail(finding.ArtifactRetentionRemoved, obj, remedyArtifact, "no Object Lock retention; sealed with %s until %s", a.RetentionMode, a.RetainUntil.Format("2006-01-02T15:04:05Z"))
-	case meta.LockMode != a.RetentionMode && !(meta.LockMode == config.ModeCompliance):
+	case meta.LockMode != a.RetentionMode && meta.LockMode != config.ModeCompliance:
 		fs.Fail(finding.ArtifactRetentionWeakened, obj, remedyArtifact, "retention mode %s, sealed with %s", meta.LockMode, a.RetentionMode)
 	case meta.RetainUntil.Before(a.RetainUntil):
 		fs.Fail(finding.ArtifactRetentionShortened, obj, remedyArtifact, "retained until %s, sealed until %s", meta.RetainUntil.UTC().Format("2006-01-02T15:04:05Z"), a.RetainUntil.Format("2006-01-02T15:04:05Z"))
