@@ -3,6 +3,7 @@ package finding
 import (
 	"encoding/json"
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/token"
 	"os"
@@ -14,17 +15,35 @@ import (
 	"testing"
 )
 
+// sources parses this package's non-test Go files, the ones the build
+// selects (go/build applies the build constraints), by file name.
+func sources(t *testing.T, mode parser.Mode) map[string]*ast.File {
+	t.Helper()
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	files := map[string]*ast.File{}
+	for _, name := range pkg.GoFiles {
+		f, err := parser.ParseFile(fset, name, nil, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = f
+	}
+	if len(files) == 0 {
+		t.Fatal("no Go files in the package")
+	}
+	return files
+}
+
 // constants reads the Kind constants of this package from its source:
 // name -> value, and which have a doc comment that says when.
 func constants(t *testing.T) (map[string]Kind, map[string]string) {
 	t.Helper()
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
 	values, docs := map[string]Kind{}, map[string]string{}
-	for _, f := range pkgs["finding"].Files {
+	for _, f := range sources(t, parser.ParseComments) {
 		for _, d := range f.Decls {
 			g, ok := d.(*ast.GenDecl)
 			if !ok || g.Tok != token.CONST {
@@ -174,12 +193,7 @@ func TestDocsListEveryKind(t *testing.T) {
 // TestLeaf: the package imports nothing from this module, so that any
 // package can report findings.
 func TestLeaf(t *testing.T) {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ImportsOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, f := range pkgs["finding"].Files {
+	for name, f := range sources(t, parser.ImportsOnly) {
 		for _, imp := range f.Imports {
 			if p, _ := strconv.Unquote(imp.Path.Value); strings.HasPrefix(p, "github.com/custody-ir/custody") {
 				t.Errorf("%s imports %s", name, p)
