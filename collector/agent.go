@@ -335,7 +335,7 @@ func (a *Agent) Handler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(struct {
+		_ = json.NewEncoder(w).Encode(struct { // the status is sent: a client gone is no one's error
 			Status         string                     `json:"status"`
 			UnhealthyAfter int                        `json:"unhealthyAfter"`
 			Failing        []failingSource            `json:"failing,omitempty"`

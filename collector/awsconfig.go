@@ -246,7 +246,10 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 			for page := 0; page < 10000; page++ {
 				resp, err := c.API.GetResourceConfigHistory(ctx, hin)
 				if err != nil {
-					enc.Encode(map[string]string{"resourceType": rt, "resourceId": aws.ToString(id.ResourceId), "error": err.Error()})
+					if werr := enc.Encode(map[string]string{"resourceType": rt, "resourceId": aws.ToString(id.ResourceId), "error": err.Error()}); werr != nil {
+						pw.CloseWithError(werr)
+						return
+					}
 					if failed++; firstErr == nil {
 						firstErr = err
 					}
@@ -254,7 +257,10 @@ func (c *AWSConfig) history(ctx context.Context, run Run, rt string, since, now 
 				}
 				if next := aws.ToString(resp.NextToken); next != "" && next == aws.ToString(hin.NextToken) {
 					err := fmt.Errorf("GetResourceConfigHistory answered page token %q with the same token: Config is misbehaving", next)
-					enc.Encode(map[string]string{"resourceType": rt, "resourceId": aws.ToString(id.ResourceId), "error": err.Error()})
+					if werr := enc.Encode(map[string]string{"resourceType": rt, "resourceId": aws.ToString(id.ResourceId), "error": err.Error()}); werr != nil {
+						pw.CloseWithError(werr)
+						return
+					}
 					if failed++; firstErr == nil {
 						firstErr = err
 					}

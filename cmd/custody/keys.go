@@ -183,5 +183,5 @@ func runPubkey(ctx context.Context, _ pubkeyOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	return d.printer().Result(pubkeyResult{KeyID: id, PublicKey: string(pemBytes)}, func(w io.Writer) { w.Write(pemBytes) })
+	return d.printer().Result(pubkeyResult{KeyID: id, PublicKey: string(pemBytes)}, func(w io.Writer) { _, _ = w.Write(pemBytes) })
 }

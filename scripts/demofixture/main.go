@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string) error {
 		n := 10
 		if len(args) > 2 {
 			if n, err = strconv.Atoi(args[2]); err != nil {
-				return fmt.Errorf("N: %w", err)
+				return fmt.Errorf("seed: object count: %w", err)
 			}
 		}
 		return seed(ctx, c, args[1], n)

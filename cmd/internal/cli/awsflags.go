@@ -92,10 +92,10 @@ func RetryPrinter(w io.Writer) awsclient.RetryFunc {
 		return nil
 	}
 	var mu sync.Mutex
-	return func(op string, attempt, max int, err error) {
+	return func(op string, attempt, attempts int, err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(w, "%s: retry %d of %d after %s\n", op, attempt, max, awsclient.Short(err))
+		fmt.Fprintf(w, "%s: retry %d of %d after %s\n", op, attempt, attempts, awsclient.Short(err))
 	}
 }
 
