@@ -93,7 +93,9 @@ func TestMultipartArtifactVerifies(t *testing.T) {
 
 func TestCompositeChecksum(t *testing.T) {
 	c := NewCompositeSHA256(4)
-	io.Copy(c, strings.NewReader("abcdefghij")) // parts abcd efgh ij
+	if _, err := io.Copy(c, strings.NewReader("abcdefghij")); err != nil { // parts abcd efgh ij
+		t.Fatal(err)
+	}
 	h := sha256.New()
 	for _, p := range []string{"abcd", "efgh", "ij"} {
 		s := sha256.Sum256([]byte(p))

@@ -96,6 +96,30 @@ func TestExportSelectsCase(t *testing.T) {
 	}
 }
 
+// writeEntry adds an entry, with body when it has one, to tw.
+func writeEntry(t *testing.T, tw *tar.Writer, hdr *tar.Header, body []byte) {
+	t.Helper()
+	if err := tw.WriteHeader(hdr); err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > 0 {
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// closeTar ends the archive and its compression.
+func closeTar(t *testing.T, tw *tar.Writer, gw *gzip.Writer) {
+	t.Helper()
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // repack rewrites a package, letting edit change entries.
 func repack(t *testing.T, pkg string, edit func(hdr *tar.Header, body []byte) []byte) string {
 	t.Helper()
@@ -120,11 +144,9 @@ func repack(t *testing.T, pkg string, edit func(hdr *tar.Header, body []byte) []
 		body, _ := io.ReadAll(tr)
 		body = edit(hdr, body)
 		hdr.Size = int64(len(body))
-		tw.WriteHeader(hdr)
-		tw.Write(body)
+		writeEntry(t, tw, hdr, body)
 	}
-	tw.Close()
-	gw.Close()
+	closeTar(t, tw, gw)
 	out := filepath.Join(t.TempDir(), "edited.tar.gz")
 	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
@@ -154,28 +176,25 @@ func TestEditedPackageIsCaught(t *testing.T) {
 
 func TestUnsafePackagesAreRefused(t *testing.T) {
 	t.Parallel()
+	x := []byte("x")
 	cases := map[string]func(tw *tar.Writer){
 		"path traversal": func(tw *tar.Writer) {
-			tw.WriteHeader(&tar.Header{Name: "root/../../etc/passwd", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644})
-			tw.Write([]byte("x"))
+			writeEntry(t, tw, &tar.Header{Name: "root/../../etc/passwd", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}, x)
 		},
 		"absolute path": func(tw *tar.Writer) {
-			tw.WriteHeader(&tar.Header{Name: "/tmp/x", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644})
-			tw.Write([]byte("x"))
+			writeEntry(t, tw, &tar.Header{Name: "/tmp/x", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}, x)
 		},
 		"symlink": func(tw *tar.Writer) {
-			tw.WriteHeader(&tar.Header{Name: "root/link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
+			writeEntry(t, tw, &tar.Header{Name: "root/link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}, nil)
 		},
 		"two roots": func(tw *tar.Writer) {
 			for _, n := range []string{"a/x", "b/y"} {
-				tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Size: 1, Mode: 0o644})
-				tw.Write([]byte("x"))
+				writeEntry(t, tw, &tar.Header{Name: n, Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}, x)
 			}
 		},
 		"duplicate entry": func(tw *tar.Writer) {
 			for i := 0; i < 2; i++ {
-				tw.WriteHeader(&tar.Header{Name: "root/x", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644})
-				tw.Write([]byte("x"))
+				writeEntry(t, tw, &tar.Header{Name: "root/x", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}, x)
 			}
 		},
 	}
@@ -184,16 +203,19 @@ func TestUnsafePackagesAreRefused(t *testing.T) {
 		gw := gzip.NewWriter(&buf)
 		tw := tar.NewWriter(gw)
 		write(tw)
-		tw.Close()
-		gw.Close()
+		closeTar(t, tw, gw)
 		pkg := filepath.Join(t.TempDir(), "bad.tar.gz")
-		os.WriteFile(pkg, buf.Bytes(), 0o600)
+		if err := os.WriteFile(pkg, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := VerifyBundle(context.Background(), pkg, VerifyOptions{}, nil, nil); !errors.Is(err, ErrBadBundle) {
 			t.Errorf("%s: err = %v, want ErrBadBundle", name, err)
 		}
 	}
 	garbage := filepath.Join(t.TempDir(), "garbage.tar.gz")
-	os.WriteFile(garbage, []byte("not gzip"), 0o600)
+	if err := os.WriteFile(garbage, []byte("not gzip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := VerifyBundle(context.Background(), garbage, VerifyOptions{}, nil, nil); !errors.Is(err, ErrBadBundle) {
 		t.Errorf("garbage: err = %v", err)
 	}
@@ -224,7 +246,9 @@ func TestCosignVerifiesManifest(t *testing.T) {
 	}
 	// And refuses a blob the manifest does not cover.
 	other := filepath.Join(root, "other.bin")
-	os.WriteFile(other, []byte("not evidence"), 0o600)
+	if err := os.WriteFile(other, []byte("not evidence"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	args[len(args)-1] = "other.bin"
 	if out, err := run(args...); err == nil {
 		t.Fatalf("cosign accepted a blob the manifest does not list:\n%s", out)

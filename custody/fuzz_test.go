@@ -39,7 +39,7 @@ func FuzzEnvelope(f *testing.F) {
 		if err == nil && st.PredicateType != PredicateType {
 			t.Fatalf("accepted predicate type %q", st.PredicateType)
 		}
-		signatureBytes(env)
+		_, _ = signatureBytes(env) // must not panic; an error is an answer
 	})
 }
 
@@ -50,11 +50,19 @@ func FuzzUnpack(f *testing.F) {
 		gw := gzip.NewWriter(&buf)
 		tw := tar.NewWriter(gw)
 		for name, body := range entries {
-			tw.WriteHeader(&tar.Header{Name: name, Typeflag: typ, Size: int64(len(body)), Mode: 0o644, Linkname: "/etc/passwd"})
-			tw.Write([]byte(body))
+			if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: typ, Size: int64(len(body)), Mode: 0o644, Linkname: "/etc/passwd"}); err != nil {
+				f.Fatal(err)
+			}
+			if _, err := tw.Write([]byte(body)); err != nil {
+				f.Fatal(err)
+			}
 		}
-		tw.Close()
-		gw.Close()
+		if err := tw.Close(); err != nil {
+			f.Fatal(err)
+		}
+		if err := gw.Close(); err != nil {
+			f.Fatal(err)
+		}
 		return buf.Bytes()
 	}
 	f.Add(mk(map[string]string{"root/a": "x", "root/b/c": "y"}, tar.TypeReg))
@@ -64,11 +72,15 @@ func FuzzUnpack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		outer := t.TempDir()
 		dir := filepath.Join(outer, "unpack")
-		os.Mkdir(dir, 0o700)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		pkg := filepath.Join(outer, "p.tar.gz")
-		os.WriteFile(pkg, b, 0o600)
-		unpack(pkg, dir)
-		filepath.Walk(outer, func(p string, info os.FileInfo, err error) error {
+		if err := os.WriteFile(pkg, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = unpack(pkg, dir) // refusing a hostile package is an answer; what it wrote is checked below
+		err := filepath.Walk(outer, func(p string, info os.FileInfo, err error) error {
 			if err == nil && p != outer && p != pkg && !strings.HasPrefix(p, dir) {
 				t.Fatalf("unpack wrote %s outside its folder", p)
 			}
@@ -77,6 +89,9 @@ func FuzzUnpack(f *testing.F) {
 			}
 			return nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 

@@ -337,12 +337,12 @@ func (f *callsFixture) runAgent(extra []string) {
 			logs.WriteString(sc.Text() + "\n")
 			if strings.Contains(sc.Text(), `"msg":"collected"`) {
 				if collected++; collected == 4 {
-					cmd.Process.Signal(syscall.SIGTERM)
+					_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited: Wait says how
 				}
 			}
 		}
 	}()
-	timer := time.AfterFunc(45*time.Second, func() { cmd.Process.Signal(syscall.SIGTERM) })
+	timer := time.AfterFunc(45*time.Second, func() { _ = cmd.Process.Signal(syscall.SIGTERM) })
 	defer timer.Stop()
 	<-done
 	if err := cmd.Wait(); err != nil || collected < 4 {

@@ -52,7 +52,9 @@ func TestKeygenAndLoadSigner(t *testing.T) {
 		t.Fatalf("no passphrase: %v", err)
 	}
 	passFile := filepath.Join(dir, "pass")
-	os.WriteFile(passFile, []byte("correct horse\n"), 0o600)
+	if err := os.WriteFile(passFile, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := LoadSigner(context.Background(), config.Signer{Key: "file://" + priv, PassphraseFile: passFile}, env("")); err != nil {
 		t.Fatalf("passphrase file: %v", err)
 	}

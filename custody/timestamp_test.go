@@ -71,7 +71,7 @@ func newTestTSA(t testing.TB) *testTSA {
 			return
 		}
 		w.Header().Set("Content-Type", "application/timestamp-reply")
-		w.Write(resp)
+		_, _ = w.Write(resp) // a lost reply shows as the client's error
 	}))
 	t.Cleanup(srv.Close)
 	pemBytes, _ := cryptoutils.MarshalCertificateToPEM(root)
