@@ -52,7 +52,9 @@ func writeInventory(t *testing.T, c *s3.Client, src, dest, folder string, badMD5
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
 		cw := csv.NewWriter(zw)
-		cw.WriteAll(part)
+		if err := cw.WriteAll(part); err != nil {
+			t.Fatal(err)
+		}
 		zw.Close()
 		sum := md5.Sum(buf.Bytes())
 		key := fmt.Sprintf("%s/data/%d.csv.gz", prefix, i)
@@ -80,10 +82,16 @@ func TestVersionListFromInventory(t *testing.T) {
 	src := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{Versioning: true})
 	for i := 0; i < 6; i++ {
 		k := fmt.Sprintf("reports/q%d 2026+final%%.csv", i)
-		e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(k), Body: strings.NewReader("x")})
-		e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(k), Body: strings.NewReader("y")})
+		if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(k), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(k), Body: strings.NewReader("y")}); err != nil {
+			t.Fatal(err)
+		}
 		if i%2 == 0 {
-			e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(src), Key: aws.String(k)})
+			if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(src), Key: aws.String(k)}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	dest := testaws.CreateBucket(t, e.s3, testaws.BucketOptions{})

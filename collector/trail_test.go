@@ -81,8 +81,12 @@ func TestCloudTrailCollectorPreservesATamperedTrail(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An attacker removed an hour's digest and a log file before collection.
-	e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(trailBucket), Key: aws.String(w.Digests[2])})
-	e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(trailBucket), Key: aws.String(w.Logs[4])})
+	if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(trailBucket), Key: aws.String(w.Digests[2])}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(trailBucket), Key: aws.String(w.Logs[4])}); err != nil {
+		t.Fatal(err)
+	}
 	col := &CloudTrail{S3: e.s3, Ledger: e.Ledger, Account: "123456789012", Region: "us-east-1", Prefix: "custody", Lookback: 9 * time.Hour,
 		Trail: config.Trail{Name: "main", Bucket: trailBucket}, Now: time.Now,
 		Keys: func(context.Context, time.Time, time.Time) ([]cloudtrail.PublicKey, error) { return w.Keys, nil }}

@@ -3,7 +3,7 @@ package cloudtrail
 import (
 	"go/parser"
 	"go/token"
-	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,12 +13,22 @@ import (
 // needs only the vocabulary of findings, not the evidence store.
 func TestDependsOnFindingOnly(t *testing.T) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ImportsOnly)
+	names, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for name, f := range pkgs["cloudtrail"].Files {
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name.Name != "cloudtrail" {
+			continue
+		}
 		n++
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)

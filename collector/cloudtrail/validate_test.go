@@ -163,7 +163,9 @@ func TestValidationFindsTampering(t *testing.T) {
 		{name: "digest content edited", do: func(f *fixture) (string, string, int) {
 			body, meta := f.get(f.w.Digests[1])
 			var raw bytes.Buffer
-			cloudtrail.Gunzip(&raw, bytes.NewReader(body), 1<<20)
+			if _, err := cloudtrail.Gunzip(&raw, bytes.NewReader(body), 1<<20); err != nil {
+				f.t.Fatal(err)
+			}
 			edited := strings.Replace(raw.String(), `"logFiles":[{`, `"logFiles":[{"extra":1,`, 1)
 			f.put(f.w.Digests[1], cttest.Gzip([]byte(edited)), meta)
 			return "digest-signature-invalid", f.w.Digests[1], 1
