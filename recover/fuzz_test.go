@@ -16,11 +16,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
+// gzipBytes compresses b. Writing to a bytes.Buffer cannot fail: an error
+// here is a bug in the test, and panics.
 func gzipBytes(b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
-	zw.Close()
+	if _, err := zw.Write(b); err != nil {
+		panic(err)
+	}
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
 	return buf.Bytes()
 }
 

@@ -28,7 +28,9 @@ type generatedListing struct {
 func (g generatedListing) ListObjectVersions(_ context.Context, in *s3.ListObjectVersionsInput, _ ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
 	start := 0
 	if in.KeyMarker != nil {
-		fmt.Sscanf(aws.ToString(in.KeyMarker), "k%09d", &start)
+		if _, err := fmt.Sscanf(aws.ToString(in.KeyMarker), "k%09d", &start); err != nil {
+			return nil, fmt.Errorf("key marker %q: %w", aws.ToString(in.KeyMarker), err)
+		}
 		start++
 	}
 	out := &s3.ListObjectVersionsOutput{}

@@ -283,7 +283,9 @@ func TestResumeDoesNothingTwice(t *testing.T) {
 		if i == 2 {
 			state = "running"
 		}
-		ap.Ledger.SetRecoveryAction(ctx, "killed", i, state, "")
+		if err := ap.Ledger.SetRecoveryAction(ctx, "killed", i, state, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sum, err := ap.Resume(ctx, "killed")
 	if err != nil {

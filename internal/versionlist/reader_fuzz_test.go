@@ -13,11 +13,17 @@ import (
 	"time"
 )
 
+// gzipBytes compresses b. Writing to a bytes.Buffer cannot fail: an error
+// here is a bug in the test, and panics.
 func gzipBytes(b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
-	zw.Close()
+	if _, err := zw.Write(b); err != nil {
+		panic(err)
+	}
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
 	return buf.Bytes()
 }
 
@@ -168,10 +174,19 @@ func FuzzReader(f *testing.F) {
 func TestReaderBombs(t *testing.T) {
 	bomb := func(head string, unit string, n int) []byte {
 		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		zw.Write([]byte(head))
-		zw.Write(bytes.Repeat([]byte(unit), n/len(unit)))
-		zw.Close()
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := zw.Write([]byte(head)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := zw.Write(bytes.Repeat([]byte(unit), n/len(unit))); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
 		return buf.Bytes()
 	}
 	cases := []struct {
