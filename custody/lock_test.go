@@ -16,7 +16,7 @@ func TestLockStreamSaysWhoHoldsIt(t *testing.T) {
 	if _, held := StreamLockHolder(ledgerPath, "s1"); held {
 		t.Fatal("a lock nobody took is held")
 	}
-	unlock, err := LockStream(ledgerPath, "s1")
+	unlock, err := LockStreamAt(ledgerPath, "s1", time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestLockStreamSaysWhoHoldsIt(t *testing.T) {
 	told := make(chan LockHolder, 1)
 	got := make(chan error, 1)
 	go func() {
-		unlock2, err := LockStreamNotify(ledgerPath, "s1", func(h LockHolder) { told <- h })
+		unlock2, err := LockStreamAt(ledgerPath, "s1", time.Now, func(h LockHolder) { told <- h })
 		if err == nil {
 			unlock2()
 		}
@@ -51,7 +51,7 @@ func TestLockStreamSaysWhoHoldsIt(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	// Another stream's lock is independent.
-	unlock3, err := LockStream(ledgerPath, "s2")
+	unlock3, err := LockStreamAt(ledgerPath, "s2", time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
