@@ -43,7 +43,7 @@ func TestAgentSignals(t *testing.T) {
 			select {
 			case err = <-done:
 			case <-time.After(2 * time.Minute):
-				cmd.Process.Kill()
+				_ = cmd.Process.Kill()
 				t.Fatalf("the agent did not stop on %v:\n%s", tc.signal, stderr.String())
 			}
 			code := 0

@@ -42,7 +42,9 @@ func TestCloudTrailValidateCommand(t *testing.T) {
 	// Offline, from a saved key list.
 	keysFile := filepath.Join(t.TempDir(), "keys.json")
 	b, _ := cloudtrail.MarshalPublicKeys(w.Keys)
-	os.WriteFile(keysFile, b, 0o600)
+	if err := os.WriteFile(keysFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", "http://127.0.0.1:1")
 	if out, errOut, code := run(t, append(args, "--public-keys", keysFile)...); code != 0 {
 		t.Fatalf("validate --public-keys: exit %d\n%s%s", code, out, errOut)

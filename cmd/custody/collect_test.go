@@ -25,7 +25,9 @@ func TestCollectOnceAndPostureDiff(t *testing.T) {
 	c := e.S3(t)
 	src := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
 	for i := 0; i < 3; i++ {
-		c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(fmt.Sprintf("k%d", i)), Body: strings.NewReader("x")})
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(src), Key: aws.String(fmt.Sprintf("k%d", i)), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dir := t.TempDir()
 	if _, _, code := run(t, "keygen", "--out", filepath.Join(dir, "k.pem")); code != 0 {

@@ -45,9 +45,13 @@ trust:
 	}
 
 	notes := filepath.Join(dir, "notes.txt")
-	os.WriteFile(notes, []byte("14:02 attacker key AKIA... revoked"), 0o600)
+	if err := os.WriteFile(notes, []byte("14:02 attacker key AKIA... revoked"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	shot := filepath.Join(dir, "console.png")
-	os.WriteFile(shot, []byte("\x89PNG fake"), 0o600)
+	if err := os.WriteFile(shot, []byte("\x89PNG fake"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out, errOut, code := run(t, "-c", cfgFile, "add", "--case", "IR-2026-42", notes, shot)
 	if code != 0 || strings.Count(out, "sealed s3://") != 2 || !strings.Contains(out, "manifest 1 of stream responder-1") {
 		t.Fatalf("add: exit %d\n%s%s", code, out, errOut)

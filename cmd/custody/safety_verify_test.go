@@ -87,8 +87,8 @@ func TestSafetyInterruptedVerify(t *testing.T) {
 		select {
 		case <-started:
 		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			t.Fatalf("%s never read an artifact\n%s%s", name, out.String(), errOut.String())
 		}
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -158,15 +158,15 @@ func TestSafetyLockWaitSaysWho(t *testing.T) {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				cmd.Wait()
+				_ = cmd.Wait() // the exit code is what the failure reports
 				t.Fatalf("add ended without saying who holds the lock (exit %d)", cmd.ProcessState.ExitCode())
 			}
 			if strings.Contains(l, "waiting for the lock of stream "+s.stream) && strings.Contains(l, want) {
 				said = l
 			}
 		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			t.Fatal("add did not say within 10s who holds the lock")
 		}
 	}

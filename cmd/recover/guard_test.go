@@ -44,7 +44,9 @@ func TestEvidenceBucketRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "custody.yaml")
-	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: responder}\nstore: {bucket: %s, prefix: custody, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600)
+	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: responder}\nstore: {bucket: %s, prefix: custody, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := cli.LoadConfig(cli.ConfigSource{File: cfgFile})
 	if err != nil {
 		t.Fatal(err)

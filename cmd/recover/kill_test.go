@@ -88,8 +88,10 @@ func TestKillAndResume(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // killed: the error says so
 	left := 0
 	for i := 0; i < n; i++ {
 		if h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key(i))}); err == nil && aws.ToInt64(h.ContentLength) == 3 {

@@ -77,7 +77,9 @@ func TestRecoverCommand(t *testing.T) {
 	target := time.Now().UTC().Format(time.RFC3339Nano)
 	time.Sleep(1100 * time.Millisecond)
 	put("a.txt", "bad")
-	c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("b.txt")})
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("b.txt")}); err != nil {
+		t.Fatal(err)
+	}
 	journal := filepath.Join(t.TempDir(), "journal.db")
 
 	out, code := run(t, "--bucket", bucket, "--since", target, "--dry-run", "--ledger", journal)
@@ -126,14 +128,20 @@ func TestRecoverySealedAsCustodyEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "custody.yaml")
-	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: responder}\nstore: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600)
+	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: responder}\nstore: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
-	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("good")})
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("good")}); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(1100 * time.Millisecond)
 	target := time.Now().UTC().Format(time.RFC3339Nano)
 	time.Sleep(1100 * time.Millisecond)
-	c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("bad")})
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("bad")}); err != nil {
+		t.Fatal(err)
+	}
 
 	out, code := run(t, "--bucket", bucket, "--since", target, "--yes", "--config", cfgFile)
 	if code != 0 || !strings.Contains(out, "recovery sealed as manifest 1 of stream responder") {
@@ -168,7 +176,9 @@ func TestEvidenceGuidedRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "custody.yaml")
-	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: agent}\nstore: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600)
+	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: agent}\nstore: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := cli.LoadConfig(cli.ConfigSource{File: cfgFile})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +195,9 @@ func TestEvidenceGuidedRecovery(t *testing.T) {
 		versions[k] = aws.ToString(out.VersionId)
 	}
 	// Only gone.txt reached the replica (replication lags, or was scoped).
-	rc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(replica), Key: aws.String("gone.txt"), Body: strings.NewReader("content of gone.txt")})
+	if _, err := rc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(replica), Key: aws.String("gone.txt"), Body: strings.NewReader("content of gone.txt")}); err != nil {
+		t.Fatal(err)
+	}
 
 	// The agent preserves the version list.
 	ev, err := cli.OpenEvidence(ctx, cfg, time.Now, io.Discard)

@@ -109,7 +109,9 @@ func TestConfirmation(t *testing.T) {
 		t.Fatalf("a reported key counted as an action:\n%s", out)
 	}
 	// y, lower case, on a second damage.
-	c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a.txt"), Body: strings.NewReader("worse")})
+	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a.txt"), Body: strings.NewReader("worse")}); err != nil {
+		t.Fatal(err)
+	}
 	if out, code := runOnTerminal(t, "y\n", "--bucket", bucket, "--since", target, "--ledger", journal); code != 0 || !strings.Contains(out, "1 of 1 action(s) applied") {
 		t.Fatalf("answer y: exit %d\n%s", code, out)
 	}
@@ -180,7 +182,9 @@ func TestJournalInStateDir(t *testing.T) {
 	// No S3 call may happen: point S3 at a closed port.
 	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")
 	file := filepath.Join(t.TempDir(), "a-file")
-	os.WriteFile(file, nil, 0o600)
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("XDG_STATE_HOME", file)
 	out, code = run(t, "--bucket", bucket, "--since", target, "--yes")
 	if code != cli.ExitUsage || !strings.Contains(out, filepath.Join(file, "custody")) || strings.Contains(out, "recovering") {

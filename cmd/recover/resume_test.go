@@ -164,7 +164,7 @@ func TestInterruptedJobResume(t *testing.T) {
 				break
 			}
 		}
-		io.Copy(io.Discard, pr)
+		_, _ = io.Copy(io.Discard, pr)
 	}()
 	var m []string
 	select {
@@ -179,7 +179,9 @@ func TestInterruptedJobResume(t *testing.T) {
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && restored(t, c, bucket, 40, key) < 2; {
 		time.Sleep(10 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
 	err := cmd.Wait()
 	pw.Close()
 	ee, ok := err.(*exec.ExitError)
