@@ -33,7 +33,7 @@ var _ objectReader = (*s3.Client)(nil)
 var ErrChainConflict = errors.New("manifest chain conflict")
 
 // Chain seals runs of one stream into signed, hash-chained manifests. One
-// process per stream may write at a time (see LockStream); within the
+// process per stream may write at a time (see LockStreamAt); within the
 // process, Seal is serialised.
 type Chain struct {
 	store  *Store

@@ -15,7 +15,7 @@ import (
 // ErrStreamLocked means another process is writing the stream.
 var ErrStreamLocked = errors.New("another custody process is writing this stream")
 
-// lockWait is how long LockStream waits for another process's lock.
+// lockWait is how long LockStreamAt waits for another process's lock.
 const lockWait = 30 * time.Second
 
 // LockHolder is who holds a stream's lock, as the holder wrote it into the
@@ -43,24 +43,6 @@ func (h LockHolder) String() string {
 
 func lockPath(ledgerPath, stream string) string {
 	return filepath.Join(filepath.Dir(ledgerPath), "."+filepath.Base(ledgerPath)+"."+segment(stream)+".lock")
-}
-
-// LockStream takes an exclusive lock on stream for this process, beside
-// the ledger file, so that only one process extends a stream's chain at a
-// time; it waits up to 30 seconds for another holder. Release it with the
-// returned function.
-// It reads the real clock: new code calls LockStreamAt, and this goes
-// once its callers under cmd/ pass their clock.
-func LockStream(ledgerPath, stream string) (func(), error) {
-	return LockStreamAt(ledgerPath, stream, time.Now, nil) //nolint:forbidigo // transitional: the cmd/ callers move to LockStreamAt with their clock
-}
-
-// LockStreamNotify is LockStream calling waiting, once and at once, with
-// the holder when another process holds the lock, before it waits.
-// It reads the real clock: new code calls LockStreamAt, and this goes
-// once its callers under cmd/ pass their clock.
-func LockStreamNotify(ledgerPath, stream string, waiting func(LockHolder)) (func(), error) {
-	return LockStreamAt(ledgerPath, stream, time.Now, waiting) //nolint:forbidigo // transitional: the cmd/ callers move to LockStreamAt with their clock
 }
 
 // LockStreamAt takes an exclusive lock on stream for this process, beside

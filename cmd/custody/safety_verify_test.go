@@ -120,7 +120,7 @@ func TestSafetyInterruptedVerify(t *testing.T) {
 func TestSafetyLockWaitSaysWho(t *testing.T) {
 	s := newSafetyStore(t)
 	bin := custodyBin(t)
-	unlock, err := custody.LockStream(s.ledger, s.stream)
+	unlock, err := custody.LockStreamAt(s.ledger, s.stream, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func OpenEvidence(ctx context.Context, cfg config.Config, now func() time.Time, 
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := custody.LockStreamNotify(cfg.Ledger, cfg.Agent.Stream, func(h custody.LockHolder) {
+	unlock, err := custody.LockStreamAt(cfg.Ledger, cfg.Agent.Stream, now, func(h custody.LockHolder) {
 		fmt.Fprintf(stderr, "waiting for the lock of stream %s, held by %s\n", cfg.Agent.Stream, h)
 	})
 	if err != nil {
