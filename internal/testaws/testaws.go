@@ -7,6 +7,13 @@
 //
 // Without the servers a test is skipped on a laptop, but fails under
 // CI=true (or CUSTODY_TEST_REQUIRE_SERVERS=1): CI never skips.
+//
+// It also holds the helpers several packages' tests share: SDK clients
+// that never touch the network (OfflineS3, for fuzzing the parsers behind
+// the SDK), the failure findings of a check (Failures, RequireFinding) and
+// the moment between two sets of writes a recovery goes back to (Cut).
+// Only _test.go files import it (the linter holds that); it imports
+// nothing of this module above internal/awsclient and custody/finding.
 package testaws
 
 import (
