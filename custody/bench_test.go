@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 const benchConcurrency = 16
@@ -94,8 +95,8 @@ func BenchmarkVerifyThroughput(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if r.Checked.Subjects != n+0 || len(failures(r)) != 0 {
-				b.Fatalf("verify: %+v %v", r.Checked, failures(r))
+			if r.Checked.Subjects != n+0 || len(testaws.Failures(r.Findings)) != 0 {
+				b.Fatalf("verify: %+v %v", r.Checked, testaws.Failures(r.Findings))
 			}
 		}
 	})

@@ -44,7 +44,7 @@ func TestSealAndVerifyClean(t *testing.T) {
 	}
 
 	r := e.verify(VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 || !r.OK {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 || !r.OK {
 		t.Fatalf("clean store has failures: %v", fs)
 	}
 	if r.Checked.Manifests != 2 || r.Checked.Subjects != 5 || r.Checked.Streams != 1 || len(r.Keys) != 1 {
@@ -78,7 +78,7 @@ func TestMultipartArtifactVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.verify(VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("multipart artifact: %v", fs)
 	}
 	for _, f := range r.Findings {
@@ -125,7 +125,7 @@ func TestAdoptManifestMissingFromLedger(t *testing.T) {
 	if m.Seq != 2 {
 		t.Fatalf("second chain wrote seq %d, want 2 after adopting 1", m.Seq)
 	}
-	if fs := failures(e.verify(VerifyOptions{})); len(fs) != 0 {
+	if fs := testaws.Failures(e.verify(VerifyOptions{}).Findings); len(fs) != 0 {
 		t.Fatalf("after adoption: %v", fs)
 	}
 	// A manifest signed by another key is never adopted.
@@ -179,8 +179,8 @@ func TestResealAfterCrash(t *testing.T) {
 	}
 
 	r := e.verify(VerifyOptions{})
-	requireFinding(t, r, "unsealed-object", "a.json")
-	requireFinding(t, r, "unsealed-object", "c.json")
+	testaws.RequireFinding(t, r.Findings, "unsealed-object", "a.json")
+	testaws.RequireFinding(t, r.Findings, "unsealed-object", "c.json")
 
 	restarted := e.newChain(e.ledger, "agent-1")
 	n, err := restarted.Reseal(ctx)
@@ -191,7 +191,7 @@ func TestResealAfterCrash(t *testing.T) {
 		t.Fatalf("resealed %d artifacts, want 3", n)
 	}
 	r = e.verify(VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("after reseal: %v", fs)
 	}
 	last := r.Manifests[len(r.Manifests)-1]
@@ -216,7 +216,7 @@ func TestResealAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = e.verify(VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("after an empty failed run: %v", fs)
 	}
 	last = r.Manifests[len(r.Manifests)-1]
@@ -233,7 +233,7 @@ func TestSeparateStreamsVerifyIndependently(t *testing.T) {
 	e.collect(other, 1)
 	e.collect(e.chain, 1)
 	r := e.verify(VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 || r.Checked.Streams != 2 || r.Checked.Manifests != 3 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 || r.Checked.Streams != 2 || r.Checked.Manifests != 3 {
 		t.Fatalf("two streams: %+v %v", r.Checked, fs)
 	}
 }
@@ -345,7 +345,7 @@ func TestResealRunsLeavesRunsInFlight(t *testing.T) {
 		t.Fatalf("the run in flight seals itself afterwards: %v", err)
 	}
 	r := e.verify(VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("verify: %v", fs)
 	}
 	if len(r.Manifests) != 2 || r.Manifests[0].Event != EventReseal || r.Manifests[0].SubjectCount != 1 || r.Manifests[1].SubjectCount != 1 {

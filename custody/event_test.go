@@ -13,6 +13,7 @@ import (
 
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // statement reads back and parses the manifest m.
@@ -89,7 +90,7 @@ func TestRecordSealsAnEventsRecords(t *testing.T) {
 		t.Fatalf("sealed runs = %+v, %v", runs, err)
 	}
 	if r := e.verify(VerifyOptions{Case: "IR-9"}); !r.OK || r.Checked.Subjects != 2 {
-		t.Fatalf("the event does not verify: %v, checked %+v", failures(r), r.Checked)
+		t.Fatalf("the event does not verify: %v, checked %+v", testaws.Failures(r.Findings), r.Checked)
 	}
 }
 

@@ -50,7 +50,7 @@ func TestExportVerifiesOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs := failures(r); len(fs) != 0 || r.Checked.Subjects != 5 || r.Checked.Manifests != 2 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 || r.Checked.Subjects != 5 || r.Checked.Manifests != 2 {
 		t.Fatalf("bundle: %+v %v", r.Checked, fs)
 	}
 	root := extract(t, pkg)
@@ -92,7 +92,7 @@ func TestExportSelectsCase(t *testing.T) {
 	}
 	r, err := VerifyBundle(ctx, pkg, VerifyOptions{}, nil, e.clock.now)
 	if err != nil || !r.OK || r.Checked.Subjects != 1 || r.Selection.Case != "IR-7" {
-		t.Fatalf("case bundle: %+v %v %v", r.Checked, failures(r), err)
+		t.Fatalf("case bundle: %+v %v %v", r.Checked, testaws.Failures(r.Findings), err)
 	}
 }
 
@@ -170,8 +170,8 @@ func TestEditedPackageIsCaught(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireFinding(t, r, "bundle-file-modified", target)
-	requireFinding(t, r, "artifact-digest-mismatch", arts[0].Key)
+	testaws.RequireFinding(t, r.Findings, "bundle-file-modified", target)
+	testaws.RequireFinding(t, r.Findings, "artifact-digest-mismatch", arts[0].Key)
 }
 
 func TestUnsafePackagesAreRefused(t *testing.T) {

@@ -1,7 +1,6 @@
 package custody
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -125,32 +124,6 @@ func (e *testEnv) verify(o VerifyOptions) *Report {
 		e.t.Fatal(err)
 	}
 	return r
-}
-
-// failures returns the failure findings, ignoring what MinIO cannot do.
-func failures(r *Report) Findings {
-	var out Findings
-	for _, f := range r.Findings {
-		if f.Severity == SeverityFailure {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// requireFinding fails unless r has a failure of kind naming object.
-func requireFinding(t *testing.T, r *Report, kind Kind, objectContains string) {
-	t.Helper()
-	for _, f := range r.Findings {
-		if f.Severity == SeverityFailure && f.Kind == kind && strings.Contains(f.Object, objectContains) {
-			return
-		}
-	}
-	var b bytes.Buffer
-	for _, f := range r.Findings {
-		fmt.Fprintln(&b, " ", f)
-	}
-	t.Fatalf("no %s finding naming %q; findings:\n%s", kind, objectContains, b.String())
 }
 
 func bypass(o *s3.DeleteObjectInput) *s3.DeleteObjectInput {

@@ -369,7 +369,7 @@ func (f *callsFixture) recoverJobs() {
 		ObjectLockMode: s3types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: &until, ObjectLockLegalHoldStatus: s3types.ObjectLockLegalHoldStatusOn})
 	put(c, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("deleted.txt"), Body: strings.NewReader("keep")})
 	put(rc, &s3.PutObjectInput{Bucket: aws.String(replica), Key: aws.String("purged.txt"), Body: strings.NewReader("replicated"), Tagging: aws.String("class=public")})
-	target := cutTime()
+	target := testaws.Cut().Format(time.RFC3339Nano)
 	put(c, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("locked.txt"), Body: strings.NewReader("ransomed")})
 	put(c, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("new.txt"), Body: strings.NewReader("ransom note")})
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("deleted.txt")}); err != nil {
@@ -395,7 +395,7 @@ func (f *callsFixture) recoverJobs() {
 		t.Fatal(err)
 	}
 	put(mc, &s3.PutObjectInput{Bucket: aws.String(archive), Key: aws.String("2019.tar"), Body: strings.NewReader("old"), StorageClass: s3types.StorageClassGlacier})
-	target = cutTime()
+	target = testaws.Cut().Format(time.RFC3339Nano)
 	put(mc, &s3.PutObjectInput{Bucket: aws.String(archive), Key: aws.String("2019.tar"), Body: strings.NewReader("wiped")})
 	moto := []string{"AWS_ENDPOINT_URL_S3=" + f.e.Endpoint, "AWS_ENDPOINT_URL=" + f.e.Endpoint}
 	journal := filepath.Join(f.dir, "archive-journal.db")
@@ -413,14 +413,6 @@ func (f *callsFixture) recoverJobs() {
 			t.Fatalf("recover --resume: exit %d\n%s", code, out)
 		}
 	}
-}
-
-// cutTime returns a time between what was written before and after it.
-func cutTime() string {
-	time.Sleep(1100 * time.Millisecond)
-	at := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
-	return at
 }
 
 // writeCallsInventory writes a one-file S3 Inventory report of src.

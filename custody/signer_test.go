@@ -104,13 +104,13 @@ func TestKMSSignedChainVerifiesOffline(t *testing.T) {
 	e.collect(e.chain, 2)
 	e.collect(e.chain, 1)
 	r := e.verify(VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 || r.Checked.Manifests != 2 || len(r.Keys) != 1 || r.Keys[0].Name != "kms" {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 || r.Checked.Manifests != 2 || len(r.Keys) != 1 || r.Keys[0].Name != "kms" {
 		t.Fatalf("KMS-signed chain: %+v %v", r.Checked, fs)
 	}
 	// The package carries the KMS key's public half: it verifies offline.
 	pkg, _ := e.export(VerifyOptions{})
 	br, err := VerifyBundle(ctx, pkg, VerifyOptions{}, nil, e.clock.now)
 	if err != nil || !br.OK {
-		t.Fatalf("KMS-signed package: %v %v", err, failures(br))
+		t.Fatalf("KMS-signed package: %v %v", err, testaws.Failures(br.Findings))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 type tamperEnv struct {
@@ -39,7 +40,7 @@ func newTamperEnv(t *testing.T) *tamperEnv {
 			te.arts = arts
 		}
 	}
-	if fs := failures(e.verify(VerifyOptions{})); len(fs) != 0 {
+	if fs := testaws.Failures(e.verify(VerifyOptions{}).Findings); len(fs) != 0 {
 		t.Fatalf("untouched store has failures: %v", fs)
 	}
 	return te
@@ -177,7 +178,7 @@ func TestTamperDetection(t *testing.T) {
 			if r.OK {
 				t.Fatal("verify reports OK after tampering")
 			}
-			requireFinding(t, r, Kind(kind), object)
+			testaws.RequireFinding(t, r.Findings, Kind(kind), object)
 		})
 	}
 }

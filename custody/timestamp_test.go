@@ -22,6 +22,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // testTSA is an in-process RFC 3161 time-stamping authority.
@@ -112,7 +113,7 @@ func TestTimestampedManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs := failures(r); len(fs) != 0 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("timestamped chain: %v", fs)
 	}
 	for _, m := range r.Manifests {
@@ -132,14 +133,14 @@ func TestTimestampedManifests(t *testing.T) {
 	}
 	br, err := VerifyBundle(context.Background(), out, VerifyOptions{}, nil, e.clock.now)
 	if err != nil || !br.OK || br.Manifests[0].TimestampedAt.IsZero() {
-		t.Fatalf("timestamped package: %v %v", err, failures(br))
+		t.Fatalf("timestamped package: %v %v", err, testaws.Failures(br.Findings))
 	}
 
 	// Checked against another TSA's chain, the tokens are invalid.
 	other := newTestTSA(t).load(t).Chain()
 	v.TSA = &other
 	r, _ = v.Verify(context.Background(), VerifyOptions{})
-	requireFinding(t, r, "timestamp-invalid", ".tsr")
+	testaws.RequireFinding(t, r.Findings, "timestamp-invalid", ".tsr")
 }
 
 func TestTimestampFarFromSealingTime(t *testing.T) {
@@ -157,7 +158,7 @@ func TestTimestampFarFromSealingTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireFinding(t, r, "timestamp-mismatch", ".tsr")
+	testaws.RequireFinding(t, r.Findings, "timestamp-mismatch", ".tsr")
 }
 
 func TestUnreachableTSADoesNotStopSealing(t *testing.T) {
@@ -177,7 +178,7 @@ func TestUnreachableTSADoesNotStopSealing(t *testing.T) {
 	v := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now)
 	v.TSA = &chain
 	r, _ := v.Verify(context.Background(), VerifyOptions{})
-	if fs := failures(r); len(fs) != 0 {
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("failures: %v", fs)
 	}
 	found := false
