@@ -25,10 +25,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/custody/finding"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // countWriter counts and hashes what it is given, keeping none of it.
@@ -408,22 +408,16 @@ func FuzzValidate(f *testing.F) {
 }
 
 // offlineS3 answers every request of an S3 client with status 200 and
-// body, counting them: no network, the bytes go through the SDK's own
-// deserializers.
+// body (with a digest's signature header), counting them: no network, the
+// bytes go through the SDK's own deserializers.
 func offlineS3(body []byte, calls *atomic.Int64) *s3.Client {
-	h := offlineHTTP(func(r *http.Request) (*http.Response, error) {
+	return testaws.OfflineS3(func(*http.Request) (*http.Response, error) {
 		calls.Add(1)
-		return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Content-Type": {"application/xml"}, "Content-Length": {strconv.Itoa(len(body))},
-				"X-Amz-Meta-Signature": {"00ff"}}, ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}, nil
+		resp := testaws.Reply(200, "application/xml", body)
+		resp.Header.Set("X-Amz-Meta-Signature", "00ff")
+		return resp, nil
 	})
-	return s3.New(s3.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, HTTPClient: h, Retryer: aws.NopRetryer{},
-		UsePathStyle: true, BaseEndpoint: aws.String("https://s3.offline.invalid")})
 }
-
-type offlineHTTP func(*http.Request) (*http.Response, error)
-
-func (f offlineHTTP) Do(r *http.Request) (*http.Response, error) { return f(r) }
 
 // digestListing is a ListObjectsV2 answer for a trail's digest folder.
 func digestListing(truncated bool, extra string) string {

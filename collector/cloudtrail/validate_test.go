@@ -84,16 +84,6 @@ func (f *fixture) del(key string) {
 	}
 }
 
-func failures(r *cloudtrail.Result) []finding.Finding {
-	var out []finding.Finding
-	for _, f := range r.Findings {
-		if f.Severity == finding.Failure {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func count(r *cloudtrail.Result, kind string) int {
 	n := 0
 	for _, f := range r.Findings {
@@ -102,16 +92,6 @@ func count(r *cloudtrail.Result, kind string) int {
 		}
 	}
 	return n
-}
-
-func requireFinding(t *testing.T, r *cloudtrail.Result, kind, object string) {
-	t.Helper()
-	for _, f := range r.Findings {
-		if string(f.Kind) == kind && strings.Contains(f.Object, object) {
-			return
-		}
-	}
-	t.Fatalf("no %s finding naming %q in %v", kind, object, r.Findings)
 }
 
 func TestValidTrails(t *testing.T) {
@@ -128,7 +108,7 @@ func TestValidTrails(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, mutate)
 			r := f.validate(nil)
-			if fs := failures(r); len(fs) != 0 || !r.OK {
+			if fs := testaws.Failures(r.Findings); len(fs) != 0 || !r.OK {
 				t.Fatalf("valid trail: %v", fs)
 			}
 			wantDigests := 6 + len(f.w.Backfill)
@@ -221,7 +201,7 @@ func TestValidationFindsTampering(t *testing.T) {
 			if r.OK {
 				t.Fatal("validation passed after tampering")
 			}
-			requireFinding(t, r, kind, object)
+			testaws.RequireFinding(t, r.Findings, finding.Kind(kind), object)
 			if got := count(r, kind); got != n {
 				t.Fatalf("%d %s findings, want %d: %v", got, kind, n, r.Findings)
 			}
