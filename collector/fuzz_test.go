@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -24,50 +23,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cs "github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3control"
 
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
+	"github.com/custody-ir/custody/internal/testaws"
 	recovery "github.com/custody-ir/custody/recover"
 )
 
-// offlineHTTP answers every request of an AWS SDK client itself: no
-// network, the fuzz bytes go straight into the SDK's deserializers.
-type offlineHTTP func(*http.Request) (*http.Response, error)
-
-func (f offlineHTTP) Do(r *http.Request) (*http.Response, error) { return f(r) }
-
-func reply(status int, contentType string, body []byte) *http.Response {
-	return &http.Response{StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{"Content-Type": {contentType}, "Content-Length": {strconv.Itoa(len(body))}, "X-Amz-Request-Id": {"offline"}},
-		ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}
-}
-
-// xmlReplies answers every request with status and body as S3 XML.
-func xmlReplies(status int, body []byte) offlineHTTP {
-	return func(r *http.Request) (*http.Response, error) {
-		if r.Body != nil {
-			_, _ = io.Copy(io.Discard, r.Body)
-		}
-		return reply(status, "application/xml", body), nil
-	}
-}
-
-func offlineS3(h offlineHTTP) *s3.Client {
-	return s3.New(s3.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, HTTPClient: h, Retryer: aws.NopRetryer{},
-		UsePathStyle: true, BaseEndpoint: aws.String("https://s3.offline.invalid")})
-}
-
-func offlineS3Control(h offlineHTTP) *s3control.Client {
-	return s3control.New(s3control.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, HTTPClient: h, Retryer: aws.NopRetryer{},
-		BaseEndpoint: aws.String("https://s3-control.offline.invalid")})
-}
-
+// offlineConfig is an AWS Config client answering every request with body
+// as JSON, offline as testaws.OfflineS3.
 func offlineConfig(body []byte) *cs.Client {
-	h := offlineHTTP(func(r *http.Request) (*http.Response, error) {
+	h := testaws.OfflineHTTP(func(r *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		return reply(200, "application/x-amz-json-1.1", body), nil
+		return testaws.Reply(200, "application/x-amz-json-1.1", body), nil
 	})
 	return cs.New(cs.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, HTTPClient: h, Retryer: aws.NopRetryer{},
 		BaseEndpoint: aws.String("https://config.offline.invalid")})
@@ -298,8 +267,8 @@ func FuzzPostureSnapshot(f *testing.F) {
 	statuses := []int{200, 200, 200, 403, 404, 500, 501}
 	f.Fuzz(func(t *testing.T, code uint8, body []byte) {
 		status := statuses[int(code)%len(statuses)]
-		h := xmlReplies(status, body)
-		p := &Posture{API: offlineS3(h), AccountAPI: offlineS3Control(h), Bucket: "source-bucket", Account: "123456789012",
+		h := testaws.XMLReplies(status, body)
+		p := &Posture{API: testaws.OfflineS3(h), AccountAPI: testaws.OfflineS3Control(h), Bucket: "source-bucket", Account: "123456789012",
 			Region: "us-east-1", Prefix: "custody", Now: func() time.Time { return fuzzNow }}
 		ctx := context.Background()
 		snap := p.Snapshot(ctx)
@@ -429,13 +398,13 @@ func FuzzVersions(f *testing.F) {
 	f.Add([]byte(`<Error><Code>NoSuchBucket</Code></Error>`), false)
 	f.Fuzz(func(t *testing.T, body []byte, split bool) {
 		var calls atomic.Int64
-		h := offlineHTTP(func(r *http.Request) (*http.Response, error) {
+		h := testaws.OfflineHTTP(func(r *http.Request) (*http.Response, error) {
 			if calls.Add(1) > 1000 {
 				t.Fatalf("more than 1000 ListObjectVersions calls for one answer")
 			}
-			return reply(200, "application/xml", body), nil
+			return testaws.Reply(200, "application/xml", body), nil
 		})
-		v := &Versions{API: offlineS3(h), Bucket: "source-bucket", Account: "123456789012", Region: "us-east-1", Prefix: "custody",
+		v := &Versions{API: testaws.OfflineS3(h), Bucket: "source-bucket", Account: "123456789012", Region: "us-east-1", Prefix: "custody",
 			Now: func() time.Time { return fuzzNow }, PageSize: 1000}
 		var buf bytes.Buffer
 		var count atomic.Int64
@@ -501,17 +470,17 @@ const manifestKey = "inventory/source-bucket/all/2026-11-22T00-00Z/manifest.json
 // offlineInventory is an inventory destination bucket answering a
 // listing, a manifest, and served for every data file, through the SDK.
 func offlineInventory(listing, manifest, served []byte, call func()) *Inventory {
-	h := offlineHTTP(func(r *http.Request) (*http.Response, error) {
+	h := testaws.OfflineHTTP(func(r *http.Request) (*http.Response, error) {
 		call()
 		switch {
 		case r.URL.Query().Get("list-type") == "2":
-			return reply(200, "application/xml", listing), nil
+			return testaws.Reply(200, "application/xml", listing), nil
 		case strings.HasSuffix(r.URL.Path, "/manifest.json"):
-			return reply(200, "application/json", manifest), nil
+			return testaws.Reply(200, "application/json", manifest), nil
 		}
-		return reply(200, "application/octet-stream", served), nil
+		return testaws.Reply(200, "application/octet-stream", served), nil
 	})
-	return &Inventory{API: offlineS3(h), Bucket: "inv", Prefix: "inventory/source-bucket/all"}
+	return &Inventory{API: testaws.OfflineS3(h), Bucket: "inv", Prefix: "inventory/source-bucket/all"}
 }
 
 // gzipOf is the gzip of n bytes of c.
@@ -675,17 +644,17 @@ func FuzzAWSConfig(f *testing.F) {
 			}
 			return nil
 		}
-		s3h := offlineHTTP(func(r *http.Request) (*http.Response, error) {
+		s3h := testaws.OfflineHTTP(func(r *http.Request) (*http.Response, error) {
 			if err := count(); err != nil {
 				return nil, err
 			}
 			if r.URL.Query().Get("list-type") == "2" {
-				return reply(200, "application/xml", listing), nil
+				return testaws.Reply(200, "application/xml", listing), nil
 			}
-			return reply(200, "application/octet-stream", object), nil
+			return testaws.Reply(200, "application/octet-stream", object), nil
 		})
 		cfg := offlineConfig(api)
-		c := &AWSConfig{S3: offlineS3(s3h), API: countingConfig{cfg, count}, Ledger: l, Account: "123456789012", Region: "us-east-1",
+		c := &AWSConfig{S3: testaws.OfflineS3(s3h), API: countingConfig{cfg, count}, Ledger: l, Account: "123456789012", Region: "us-east-1",
 			Delivery: []config.BucketPrefix{{Bucket: "cfg", Prefix: "config"}}, ResourceTypes: []string{"AWS::S3::Bucket"}, Deliver: true,
 			Prefix: "custody", Now: func() time.Time { return fuzzNow }, Lookback: 30 * time.Hour}
 		run := newMemRun()
