@@ -71,9 +71,7 @@ func TestEvidenceBucketRefused(t *testing.T) {
 		}
 	}
 	addCase("dump.raw", "memory")
-	time.Sleep(1100 * time.Millisecond)
-	target := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target := testaws.Cut().Format(time.RFC3339Nano)
 	addCase("notes.md", "later notes") // a new artifact, a new manifest, a rewritten checkpoint
 	before := versions(t, c, store.Bucket)
 	journal := filepath.Join(t.TempDir(), "journal.db")
@@ -166,9 +164,7 @@ func TestLockedBucketWithCustodyLayoutRefused(t *testing.T) {
 
 	plain := testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true})
 	put(plain, "reports/2026/11/q4.pdf")
-	time.Sleep(1100 * time.Millisecond)
-	target := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target := testaws.Cut().Format(time.RFC3339Nano)
 	put(plain, "reports/2026/11/q4.pdf", "encrypted")
 	if out, code := run(t, "--bucket", plain, "--since", target, "--dry-run"); code != 0 || !strings.Contains(out, "copy back reports/2026/11/q4.pdf") {
 		t.Errorf("ordinary locked bucket: exit %d\n%s", code, out)

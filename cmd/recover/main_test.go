@@ -73,9 +73,7 @@ func TestRecoverCommand(t *testing.T) {
 	}
 	put("a.txt", "good")
 	put("b.txt", "keep")
-	time.Sleep(1100 * time.Millisecond)
-	target := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target := testaws.Cut().Format(time.RFC3339Nano)
 	put("a.txt", "bad")
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("b.txt")}); err != nil {
 		t.Fatal(err)
@@ -136,9 +134,7 @@ func TestRecoverySealedAsCustodyEvent(t *testing.T) {
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("good")}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
-	target := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target := testaws.Cut().Format(time.RFC3339Nano)
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a"), Body: strings.NewReader("bad")}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,9 +205,7 @@ func TestEvidenceGuidedRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev.Close()
-	time.Sleep(1100 * time.Millisecond)
-	target := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target := testaws.Cut().Format(time.RFC3339Nano)
 	// The attacker deletes both versions for good.
 	for _, k := range []string{"purged.txt", "gone.txt"} {
 		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), VersionId: aws.String(versions[k])}); err != nil {

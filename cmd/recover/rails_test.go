@@ -48,9 +48,7 @@ func smallDamage(t *testing.T) (c *s3.Client, bucket, target string) {
 	}
 	put("a.txt", "good")
 	put("b.txt", "keep")
-	time.Sleep(1100 * time.Millisecond)
-	target = time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target = testaws.Cut().Format(time.RFC3339Nano)
 	put("a.txt", "bad")
 	put("new.txt", "planted")
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("b.txt")}); err != nil {

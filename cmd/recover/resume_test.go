@@ -94,9 +94,7 @@ func damagedBucket(t *testing.T, c *s3.Client, n int) (bucket, target string, ke
 		}
 	}
 	each(func(i int) string { return fmt.Sprint("good ", i) })
-	time.Sleep(1100 * time.Millisecond)
-	target = time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target = testaws.Cut().Format(time.RFC3339Nano)
 	each(func(int) string { return "bad" })
 	return bucket, target, key
 }

@@ -74,9 +74,7 @@ func newDamagedSet(t *testing.T, c *s3.Client, count, n int) []*damaged {
 		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(w.d.bucket), Key: aws.String(w.k), Body: strings.NewReader(w.d.good[w.k])})
 		return err
 	})
-	time.Sleep(1100 * time.Millisecond)
-	target := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(1100 * time.Millisecond)
+	target := testaws.Cut().Format(time.RFC3339Nano)
 	do(bads, func(ctx context.Context, w write) error {
 		var err error
 		switch w.d.kind[w.k] {
