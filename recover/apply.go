@@ -55,17 +55,18 @@ type Summary struct {
 
 // ActionResult is a failed action and why.
 type ActionResult struct {
-	Key   string `json:"key"`
-	Kind  string `json:"kind"`
-	Error string `json:"error"`
+	Key   string     `json:"key"`
+	Kind  ActionKind `json:"kind"`
+	Error string     `json:"error"`
 }
 
-// Applier applies plans, journalling every action in the ledger before it
-// runs and marking it when done, so a killed run resumes without doing an
-// action twice.
+// Applier applies plans, journalling every action before it runs and
+// marking it when done, so a killed run resumes without doing an action
+// twice.
 type Applier struct {
-	API         applier
-	Ledger      *ledger.Ledger
+	API applier
+	// Ledger is the journal: the custody ledger, or recover's own.
+	Ledger      Journal
 	Concurrency int
 	// CopyLimit is the largest object CopyObject copies (S3's limit,
 	// 5 GiB, when zero); larger ones are copied in parts of PartSize
@@ -94,7 +95,7 @@ func (ap *Applier) Start(ctx context.Context, job string, plan *Plan) (*Summary,
 		if err != nil {
 			return nil, err
 		}
-		acts[i] = ledger.RecoveryAction{Seq: i, Kind: a.Kind, Key: a.Key, Detail: string(b), State: "planned"}
+		acts[i] = ledger.RecoveryAction{Seq: i, Kind: a.Kind, Key: a.Key, Detail: string(b), State: ledger.ActionPlanned}
 	}
 	opts, _ := json.Marshal(map[string]string{"prefix": plan.Prefix})
 	if err := ap.Ledger.CreateRecoveryJob(ctx, job, plan.Bucket, plan.Prefix, plan.Target, string(opts), acts); err != nil {
@@ -134,7 +135,7 @@ func (j *Job) Remaining() *Plan {
 }
 
 // LoadJob reads a journalled job. It only reads the journal.
-func LoadJob(ctx context.Context, l *ledger.Ledger, job string) (*Job, error) {
+func LoadJob(ctx context.Context, l Journal, job string) (*Job, error) {
 	bucket, prefix, target, acts, err := l.RecoveryJob(ctx, job)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, fmt.Errorf("%w: the journal %s has no such job, so nothing of it was applied; check --ledger, or run recover again without --resume", err, l.Path())
@@ -149,7 +150,7 @@ func LoadJob(ctx context.Context, l *ledger.Ledger, job string) (*Job, error) {
 			return nil, fmt.Errorf("job %s action %d: %w", job, ra.Seq, err)
 		}
 		j.Plan.Actions = append(j.Plan.Actions, a)
-		j.Done = append(j.Done, ra.State == "done")
+		j.Done = append(j.Done, ra.State == ledger.ActionDone)
 		j.seqs = append(j.seqs, ra.Seq)
 	}
 	return j, nil
@@ -178,7 +179,7 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 	bucket := j.Plan.Bucket
 	sum := &Summary{Job: job, Failed: []ActionResult{}, Mismatched: []string{}, Unrecoverable: []Action{}, Pending: []string{}}
 	for i, a := range j.Plan.Actions {
-		if !j.Done[i] && IsChange(a.Kind) {
+		if !j.Done[i] && isChange(a.Kind) {
 			sum.Total++
 		}
 	}
@@ -215,7 +216,7 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 				// may have landed; a resume checks before repeating it.
 				return nil
 			}
-			if IsChange(a.Kind) {
+			if isChange(a.Kind) {
 				n := int(finished.Add(1))
 				if ap.Progress != nil {
 					ap.Progress(n, sum.Total)
@@ -225,11 +226,11 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 			defer mu.Unlock()
 			if errors.Is(err, ErrPending) {
 				sum.Pending = append(sum.Pending, a.Key)
-				return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, "pending", "")
+				return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, ledger.ActionPending, "")
 			}
 			if err != nil {
 				sum.Failed = append(sum.Failed, ActionResult{Key: a.Key, Kind: a.Kind, Error: err.Error()})
-				return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, "failed", err.Error())
+				return ap.Ledger.SetRecoveryAction(context.WithoutCancel(gctx), job, seq, ledger.ActionFailed, err.Error())
 			}
 			switch a.Kind {
 			case RemoveMarkers:
@@ -245,7 +246,7 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 			case Unrecoverable:
 				sum.Unrecoverable = append(sum.Unrecoverable, a)
 			}
-			if IsChange(a.Kind) {
+			if isChange(a.Kind) {
 				sum.Applied++
 			}
 			done.add(seq)
@@ -264,25 +265,15 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 	if derr != nil {
 		return sum, derr
 	}
-	bad, err := StateAt(ctx, ap.API, j.Plan)
-	if err != nil {
+	if err := ap.checkResult(ctx, j.Plan, sum); err != nil {
 		return sum, err
 	}
-	pending := map[string]bool{}
-	for _, k := range sum.Pending {
-		pending[k] = true
-	}
-	for _, k := range bad {
-		if !pending[k] {
-			sum.Mismatched = append(sum.Mismatched, k)
-		}
-	}
-	status := "done"
+	status := ledger.JobDone
 	switch {
 	case len(sum.Failed) > 0 || len(sum.Mismatched) > 0:
-		status = "failed"
+		status = ledger.JobFailed
 	case len(sum.Pending) > 0:
-		status = "pending"
+		status = ledger.JobPending
 	}
 	return sum, ap.Ledger.FinishRecoveryJob(ctx, job, status)
 }
@@ -328,7 +319,7 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool
 		}
 		return ap.copyBack(ctx, bucket, a)
 	}
-	return errors.New("unknown action " + a.Kind)
+	return errors.New("unknown action " + string(a.Kind))
 }
 
 // hidden reports whether a new key is hidden (its current version is a
@@ -384,7 +375,7 @@ func escapeKey(k string) string {
 // batch instead of one per action. A crash may lose the newest marks; those
 // actions are checked before anything is repeated on resume.
 type doneMarks struct {
-	l      *ledger.Ledger
+	l      Journal
 	job    string
 	mu     sync.Mutex
 	seqs   []int
@@ -392,7 +383,7 @@ type doneMarks struct {
 	closed bool
 }
 
-func newDoneMarks(l *ledger.Ledger, job string) *doneMarks { return &doneMarks{l: l, job: job} }
+func newDoneMarks(l Journal, job string) *doneMarks { return &doneMarks{l: l, job: job} }
 
 func (d *doneMarks) add(seq int) {
 	d.mu.Lock()

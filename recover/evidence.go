@@ -20,45 +20,49 @@ type Evidence struct {
 }
 
 // evidenceHistories streams the preserved list one key at a time, merging
-// its parts (each in key order) by key.
+// its parts (each in key order) by key. The parts are opened at the first
+// key asked for.
 type evidenceHistories struct {
-	rcs []io.ReadCloser
-	h   *versionlist.Histories
+	ev     *Evidence
+	prefix string
+	rcs    []io.ReadCloser
+	h      *versionlist.Histories
 }
 
-func openEvidence(ctx context.Context, ev *Evidence, prefix string) (*evidenceHistories, error) {
-	h := &evidenceHistories{}
+func (h *evidenceHistories) open(ctx context.Context) error {
 	var parts []*versionlist.Reader
-	for i, open := range ev.Parts {
+	for i, open := range h.ev.Parts {
 		rc, err := open(ctx)
 		if err != nil {
-			h.close()
-			return nil, fmt.Errorf("open %s part %d: %w", ev.Name, i+1, err)
+			return fmt.Errorf("open %s part %d: %w", h.ev.Name, i+1, err)
 		}
 		h.rcs = append(h.rcs, rc)
-		r, err := versionlist.NewReader(rc, fmt.Sprintf("%s part %d", ev.Name, i+1))
+		r, err := versionlist.NewReader(rc, fmt.Sprintf("%s part %d", h.ev.Name, i+1))
 		if err != nil {
-			h.close()
-			return nil, err
+			return err
 		}
 		parts = append(parts, r)
 	}
 	var err error
-	if h.h, err = versionlist.NewHistories(prefix, parts...); err != nil {
-		h.close()
-		return nil, err
-	}
-	return h, nil
+	h.h, err = versionlist.NewHistories(h.prefix, parts...)
+	return err
 }
 
 func (h *evidenceHistories) close() {
 	for _, rc := range h.rcs {
 		rc.Close()
 	}
+	h.rcs = nil
 }
 
 // next returns the next key and its preserved entries, newest first.
-func (h *evidenceHistories) next(string) (string, []entry, bool, error) {
+func (h *evidenceHistories) next(ctx context.Context) (string, []entry, bool, error) {
+	if h.h == nil {
+		if err := h.open(ctx); err != nil {
+			h.close()
+			return "", nil, false, err
+		}
+	}
 	key, recs, err := h.h.Next()
 	if errors.Is(err, io.EOF) {
 		return "", nil, false, nil

@@ -76,7 +76,7 @@ func liveListing(truncated bool, extra string) string {
 		`</ListVersionsResult>`
 }
 
-var planKinds = map[string]bool{RemoveMarkers: true, CopyBack: true, HideNew: true, ReportNew: true, ReplicaCopy: true, Unrecoverable: true}
+var planKinds = map[ActionKind]bool{RemoveMarkers: true, CopyBack: true, HideNew: true, ReportNew: true, ReplicaCopy: true, Unrecoverable: true}
 
 // FuzzMakePlan: a bucket's live listing (and its replica's), through the
 // SDK, with a preserved list, ends in a plan or an error naming what

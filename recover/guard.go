@@ -86,7 +86,7 @@ func (g Guard) Check(ctx context.Context, bucket string) error {
 		if err != nil {
 			return fmt.Errorf("list versions of s3://%s: %w", bucket, err)
 		}
-		for _, e := range merge(page) {
+		for _, e := range pageEntries(page) {
 			if IsCustodyKey(e.key) || isCustodyLayout(e.key) {
 				return &EvidenceBucketError{Bucket: bucket, Why: "Object Lock is on and its keys follow custody's layout, such as " + e.key}
 			}
@@ -114,7 +114,7 @@ func (g Guard) findManifests(ctx context.Context, bucket string, budget *int) (s
 			if err != nil {
 				return "", fmt.Errorf("list versions of s3://%s/%s: %w", bucket, f.prefix, err)
 			}
-			for _, e := range merge(out) {
+			for _, e := range pageEntries(out) {
 				if IsCustodyKey(e.key) {
 					return e.key, nil
 				}
@@ -146,7 +146,7 @@ func (g Guard) firstManifest(ctx context.Context, bucket, prefix string, budget 
 	if err != nil {
 		return "", fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, err)
 	}
-	for _, e := range merge(m) {
+	for _, e := range pageEntries(m) {
 		if IsCustodyKey(e.key) {
 			return e.key, nil
 		}

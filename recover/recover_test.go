@@ -101,11 +101,11 @@ func TestRecoverToTheTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]string{}
+	kinds := map[string]ActionKind{}
 	for _, a := range plan.Actions {
 		kinds[a.Key] = a.Kind
 	}
-	want := map[string]string{"overwritten.txt": CopyBack, "deleted.txt": RemoveMarkers, odd + "file": RemoveMarkers, "empty": CopyBack, "new.txt": HideNew}
+	want := map[string]ActionKind{"overwritten.txt": CopyBack, "deleted.txt": RemoveMarkers, odd + "file": RemoveMarkers, "empty": CopyBack, "new.txt": HideNew}
 	for k, kind := range want {
 		if kinds[k] != kind {
 			t.Errorf("%s: planned %q, want %q", k, kinds[k], kind)
@@ -218,7 +218,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name    string
 		hist    []entry
-		kind    string
+		kind    ActionKind
 		markers int
 		version string
 	}{
@@ -232,12 +232,12 @@ func TestDecide(t *testing.T) {
 		{"null version id", []entry{m("mk", after), v("null", target.Add(-time.Hour))}, RemoveMarkers, 1, "null"},
 	}
 	for _, tc := range cases {
-		a, ok := decide("k", tc.hist, target, false)
+		a, ok := decide(keyHistories{key: "k", live: tc.hist}, target, PlanOptions{RemoveNew: false})
 		if (tc.kind == "") == ok || a.Kind != tc.kind || len(a.Markers) != tc.markers || (ok && a.VersionID != tc.version) {
 			t.Errorf("%s: decide = %+v, %v", tc.name, a, ok)
 		}
 	}
-	if a, _ := decide("k", []entry{v("n", after)}, target, true); a.Kind != HideNew {
+	if a, _ := decide(keyHistories{key: "k", live: []entry{v("n", after)}}, target, PlanOptions{RemoveNew: true}); a.Kind != HideNew {
 		t.Errorf("--remove-new: %s", a.Kind)
 	}
 }
@@ -279,7 +279,7 @@ func TestResumeDoesNothingTwice(t *testing.T) {
 		if err := ap.do(ctx, full.Bucket, full.Actions[i], false); err != nil {
 			t.Fatal(err)
 		}
-		state := "done"
+		state := ledger.ActionDone
 		if i == 2 {
 			state = "running"
 		}
@@ -427,7 +427,7 @@ func TestReplicaRestoresPurgedVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]string{}
+	kinds := map[string]ActionKind{}
 	for _, a := range plan.Actions {
 		kinds[a.Key] = a.Kind
 	}
@@ -475,7 +475,7 @@ func TestDecideWithEvidence(t *testing.T) {
 	cases := []struct {
 		name                    string
 		live, replica, preserve []entry
-		kind                    string
+		kind                    ActionKind
 	}{
 		{"agrees, unchanged", []entry{{versionID: "x", latest: true, at: at(-60), etag: `"e"`, size: 5}}, nil, []entry{x}, ""},
 		{"purged, only in the list", nil, nil, []entry{x}, Unrecoverable},
@@ -486,7 +486,7 @@ func TestDecideWithEvidence(t *testing.T) {
 		{"deleted when the list was taken", nil, nil, []entry{{versionID: "m", latest: true, marker: true, at: at(-40)}, {versionID: "x", at: at(-60)}}, ""},
 	}
 	for _, tc := range cases {
-		a, ok := decideAll("k", tc.live, tc.replica, tc.preserve, target, o)
+		a, ok := decide(keyHistories{key: "k", live: tc.live, replica: tc.replica, preserved: tc.preserve}, target, o)
 		if (tc.kind == "") == ok || a.Kind != tc.kind {
 			t.Errorf("%s: %+v, %v", tc.name, a, ok)
 		}

@@ -191,18 +191,18 @@ WHERE bucket = ? AND at >= ? ORDER BY at, setting`, bucket, ts(since))
 }
 
 // RecoveryAction is one journalled action of a recovery job; Detail is
-// the action as JSON, State one of planned, running, done, failed.
+// the action as JSON.
 type RecoveryAction struct {
 	Seq    int
-	Kind   string
+	Kind   ActionKind
 	Key    string
 	Detail string
-	State  string
+	State  ActionState
 	Error  string
 }
 
-// CreateRecoveryJob journals a job and all its actions (state planned)
-// before any runs.
+// CreateRecoveryJob journals a job (status JobApplying) and all its
+// actions (state ActionPlanned) before any runs.
 func (l *Ledger) CreateRecoveryJob(ctx context.Context, jobID, bucket, prefix string, target time.Time, options string, actions []RecoveryAction) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -210,13 +210,13 @@ func (l *Ledger) CreateRecoveryJob(ctx context.Context, jobID, bucket, prefix st
 	}
 	defer tx.Rollback()
 	now := ts(l.now())
-	if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_jobs (job_id, bucket, prefix, target_at, created_at, status, options) VALUES (?, ?, ?, ?, ?, 'applying', ?)`,
-		jobID, bucket, prefix, ts(target), now, options); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_jobs (job_id, bucket, prefix, target_at, created_at, status, options) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		jobID, bucket, prefix, ts(target), now, JobApplying, options); err != nil {
 		return fmt.Errorf("journal recovery job %s: %w", jobID, err)
 	}
 	for _, a := range actions {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_actions (job_id, seq, kind, key, detail, state, updated_at) VALUES (?, ?, ?, ?, ?, 'planned', ?)`,
-			jobID, a.Seq, a.Kind, a.Key, a.Detail, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_actions (job_id, seq, kind, key, detail, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			jobID, a.Seq, a.Kind, a.Key, a.Detail, ActionPlanned, now); err != nil {
 			return fmt.Errorf("journal recovery action %d: %w", a.Seq, err)
 		}
 	}
@@ -224,14 +224,14 @@ func (l *Ledger) CreateRecoveryJob(ctx context.Context, jobID, bucket, prefix st
 }
 
 // SetRecoveryAction records an action's progress.
-func (l *Ledger) SetRecoveryAction(ctx context.Context, jobID string, seq int, state, errText string) error {
+func (l *Ledger) SetRecoveryAction(ctx context.Context, jobID string, seq int, state ActionState, errText string) error {
 	_, err := l.db.ExecContext(ctx, `UPDATE recovery_actions SET state = ?, error = ?, updated_at = ? WHERE job_id = ? AND seq = ?`,
 		state, errText, ts(l.now()), jobID, seq)
 	return err
 }
 
 // FinishRecoveryJob sets a job's final status.
-func (l *Ledger) FinishRecoveryJob(ctx context.Context, jobID, status string) error {
+func (l *Ledger) FinishRecoveryJob(ctx context.Context, jobID string, status JobStatus) error {
 	_, err := l.db.ExecContext(ctx, `UPDATE recovery_jobs SET status = ? WHERE job_id = ?`, status, jobID)
 	return err
 }
@@ -271,7 +271,7 @@ func (l *Ledger) MarkRecoveryActionsDone(ctx context.Context, jobID string, seqs
 	defer tx.Rollback()
 	now := ts(l.now())
 	for _, s := range seqs {
-		if _, err := tx.ExecContext(ctx, `UPDATE recovery_actions SET state = 'done', error = '', updated_at = ? WHERE job_id = ? AND seq = ?`, now, jobID, s); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE recovery_actions SET state = ?, error = '', updated_at = ? WHERE job_id = ? AND seq = ?`, ActionDone, now, jobID, s); err != nil {
 			return err
 		}
 	}
