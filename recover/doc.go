@@ -4,6 +4,12 @@
 // replica), journals every action in the ledger, applies them with bounded
 // concurrency and checks the result.
 //
+// Planning merges the bucket's listing, its replica's and the preserved
+// version list by key (keys.go) and decides each key by the rule table of
+// docs/recover.md (rules.go, a function per row). Applying records the job
+// in a Journal (journal.go; the custody ledger) and checks the bucket
+// afterwards (check.go).
+//
 // The folder is recover/, as the command is; the package is named recovery
 // so that importing it never shadows the builtin recover().
 package recovery
