@@ -367,3 +367,49 @@ func TestResealRunsLeavesRunsInFlight(t *testing.T) {
 		t.Fatalf("the reseal manifest lost the artifact's metadata (%v):\n%s", err, statement)
 	}
 }
+
+// TestSealSettlesUploadsWhoseAnswerWasLost: an upload whose answer never
+// came (SIGTERM cancelled it, or every try failed) leaves an intent in the
+// ledger. At the run's seal, one that landed is sealed with the rest, and
+// one that did not is dropped: nothing of the run stays unsealed.
+func TestSealSettlesUploadsWhoseAnswerWasLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeGovernance)
+	run, err := e.chain.StartRun(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(name string) string {
+		return ArtifactKey("custody", "123456789012", "us-east-1", "test", e.clock.now(), run.ID, name)
+	}
+	if _, err := run.Put(ctx, key("ok.json"), strings.NewReader(`{"ok":true}`), PutOptions{Kind: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	landed, lost := key("landed.json"), key("lost.json")
+	for _, k := range []string{landed, lost} {
+		if err := e.ledger.AddIntent(ctx, Artifact{Bucket: e.cfg.Bucket, Key: k, RunID: run.ID, Kind: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: aws.String(landed),
+		Body: strings.NewReader(`{"landed":true}`), ChecksumAlgorithm: "SHA256"}); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err := run.Seal(ctx, SealRequest{Event: EventCollect}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := e.ledger.UnsealedArtifacts(ctx, []string{run.ID})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("unsealed after the seal: %+v, %v", left, err)
+	}
+	r := e.verify(VerifyOptions{})
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
+		t.Fatalf("verify: %v", fs)
+	}
+	if len(r.Manifests) != 1 || r.Manifests[0].SubjectCount != 2 || m.Seq != 1 {
+		t.Fatalf("manifests = %+v, want one sealing ok.json and landed.json", r.Manifests)
+	}
+}

@@ -77,6 +77,9 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.settle(ctx); err != nil {
+		return ledger.Manifest{}, fmt.Errorf("seal run %s: %w", r.ID, err)
+	}
 	if len(r.req.Artifacts) == 0 {
 		// A statement needs a subject: a run that stored nothing is
 		// sealed over a record of itself.
@@ -94,6 +97,47 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 		errText = runErr.Error()
 	}
 	return m, r.chain.ledger.FinishRun(ctx, r.ID, status, errText)
+}
+
+// settle accounts for every upload of this run the ledger knows of but
+// the run does not: an upload whose answer never came (its context was
+// cancelled by SIGTERM, or every try failed) may have landed all the
+// same. What landed is sealed with the rest, read back from the bucket;
+// an intent of what did not is dropped. Nothing of the run is left
+// unsealed, in the bucket or in the ledger. Called with r.mu held.
+func (r *Run) settle(ctx context.Context) error {
+	rows, err := r.chain.ledger.UnsealedArtifacts(ctx, []string{r.ID})
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(r.req.Artifacts))
+	for _, a := range r.req.Artifacts {
+		have[a.Key] = true
+	}
+	for _, a := range rows {
+		if have[a.Key] {
+			continue
+		}
+		if a.VersionID != "" {
+			if err := r.chain.restoreMetadata(ctx, &a); err != nil {
+				return err
+			}
+			r.req.Artifacts = append(r.req.Artifacts, a)
+			continue
+		}
+		found, ok, err := r.chain.locate(ctx, a)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := r.chain.ledger.DropIntent(ctx, a.Bucket, a.Key, a.RunID); err != nil {
+				return err
+			}
+			continue
+		}
+		r.req.Artifacts = append(r.req.Artifacts, found)
+	}
+	return nil
 }
 
 // putRecord stores a JSON record of a run that stored nothing else.
