@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // gzipBytes compresses b. Writing to a bytes.Buffer cannot fail: an error
@@ -45,24 +46,16 @@ const versionListSeed = `{"key":"a & b.txt","versionId":"dm1","isLatest":true,"l
 {"key":"reports/q1.csv","versionId":"null","isLatest":false,"lastModified":"2026-11-18T10:00:00Z","etag":"\"e\"","size":1,"storageClass":"GLACIER"}
 `
 
-type offlineHTTP func(*http.Request) (*http.Response, error)
-
-func (f offlineHTTP) Do(r *http.Request) (*http.Response, error) { return f(r) }
-
 // offlineS3 answers every request with status 200 and body, through the
 // SDK's own deserializers, and fails the test past 1000 requests.
 func offlineS3(t *testing.T, body []byte) *s3.Client {
 	calls := 0
-	h := offlineHTTP(func(r *http.Request) (*http.Response, error) {
+	return testaws.OfflineS3(func(*http.Request) (*http.Response, error) {
 		if calls++; calls > 1000 {
 			t.Fatalf("more than 1000 requests for one listing")
 		}
-		return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Content-Type": {"application/xml"}, "Content-Length": {strconv.Itoa(len(body))}}, ContentLength: int64(len(body)),
-			Body: io.NopCloser(bytes.NewReader(body))}, nil
+		return testaws.Reply(200, "application/xml", body), nil
 	})
-	return s3.New(s3.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, HTTPClient: h, Retryer: aws.NopRetryer{},
-		UsePathStyle: true, BaseEndpoint: aws.String("https://s3.offline.invalid")})
 }
 
 // liveListing is a ListObjectVersions answer.

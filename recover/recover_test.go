@@ -59,14 +59,6 @@ func (s *scene) get(key string) string {
 	return string(b)
 }
 
-// cut waits so that what follows is strictly after the returned time.
-func cut() time.Time {
-	time.Sleep(1100 * time.Millisecond)
-	t := time.Now().UTC()
-	time.Sleep(1100 * time.Millisecond)
-	return t
-}
-
 func newApplier(t *testing.T, c *s3.Client) *Applier {
 	l, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "journal.db"))
 	if err != nil {
@@ -88,7 +80,7 @@ func TestRecoverToTheTarget(t *testing.T) {
 	s.put("unchanged.txt", "same")
 	s.put("gone-before.txt", "old")
 	s.del("gone-before.txt")
-	target := cut()
+	target := testaws.Cut()
 
 	s.put("overwritten.txt", "ENCRYPTED BY RANSOMWARE")
 	s.del("deleted.txt")
@@ -171,7 +163,7 @@ func TestMarkerFloodAndPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.put("other/flooded", "outside the prefix")
-	target := cut()
+	target := testaws.Cut()
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(32)
 	for i := 0; i < n; i++ {
@@ -251,7 +243,7 @@ func TestResumeDoesNothingTwice(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		s.put(fmt.Sprintf("k%d", i), fmt.Sprintf("good-%d", i))
 	}
-	target := cut()
+	target := testaws.Cut()
 	for i := 0; i < 5; i++ {
 		s.put(fmt.Sprintf("k%d", i), "bad")
 	}
@@ -319,7 +311,7 @@ func TestCopyInPartsKeepsMetadataAndTags(t *testing.T) {
 		Expires: aws.Time(time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)), Tagging: aws.String("sensitivity=high")}); err != nil {
 		t.Fatal(err)
 	}
-	target := cut()
+	target := testaws.Cut()
 	s.put("dump.bin", "wiped")
 	plan, err := MakePlan(ctx, s.s3, s.bucket, target, PlanOptions{RemoveNew: false})
 	if err != nil || len(plan.Actions) != 1 || plan.Actions[0].Kind != CopyBack {
@@ -357,7 +349,7 @@ func TestObjectLockIsSetAgainOnTheCopy(t *testing.T) {
 		ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(until), ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn}); err != nil {
 		t.Fatal(err)
 	}
-	target := cut()
+	target := testaws.Cut()
 	s.put("ledger.csv", "cooked books")
 	plan, err := MakePlan(ctx, c, s.bucket, target, PlanOptions{RemoveNew: false})
 	if err != nil {
@@ -413,7 +405,7 @@ func TestReplicaRestoresPurgedVersions(t *testing.T) {
 	invoice := both("invoice.pdf", "invoice 2026-11")
 	contract := both("contract.txt", "signed contract")
 	both("fine.txt", "untouched")
-	target := cut()
+	target := testaws.Cut()
 	// The attacker purges the versions (DeleteObject with version ids) and
 	// writes a ransom note over one key.
 	for k, v := range map[string]string{"invoice.pdf": invoice, "contract.txt": contract} {
@@ -529,7 +521,7 @@ func TestArchivedVersionIsRestoredFirst(t *testing.T) {
 		StorageClass: types.StorageClassGlacier}); err != nil {
 		t.Fatal(err)
 	}
-	target := cut()
+	target := testaws.Cut()
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("archive/2019.tar"), Body: strings.NewReader("wiped")}); err != nil {
 		t.Fatal(err)
 	}
