@@ -17,7 +17,6 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
 	"github.com/custody-ir/custody/internal/testaws"
 	recovery "github.com/custody-ir/custody/recover"
@@ -32,25 +31,10 @@ import (
 func TestEvidenceBucketRefused(t *testing.T) {
 	e := testaws.Require(t)
 	e.Setenv(t)
-	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
 	ctx := context.Background()
 	c := e.S3(t)
-	dir := t.TempDir()
-	if _, err := custody.Keygen(filepath.Join(dir, "k.pem"), []byte("pass")); err != nil {
-		t.Fatal(err)
-	}
-	store := config.Store{Bucket: testaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
-	if _, err := custody.InitBucket(ctx, c, store); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "custody.yaml")
-	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf("ledger: %s/ledger.db\nagent: {stream: responder}\nstore: {bucket: %s, prefix: custody, retention: {mode: COMPLIANCE, days: 1}}\nsigner: {key: \"file://%s/k.pem\"}\n", dir, store.Bucket, dir)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := cli.LoadConfig(cli.ConfigSource{File: cfgFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, cfg, _ := evidenceStore(t, "responder")
+	store := cfg.Store
 	// What `custody add --case IR-7` does: a case file, sealed.
 	addCase := func(name, body string) {
 		ev, err := cli.OpenEvidence(ctx, cfg, time.Now, os.Stderr)
