@@ -25,6 +25,9 @@ func soakDuration() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("CUSTODY_SOAK")); err == nil && d > 0 {
 		return d
 	}
+	if testing.Short() {
+		return 20 * time.Second // still 10 samples: enough to compare quarters
+	}
 	return 2 * time.Minute
 }
 
@@ -43,14 +46,14 @@ type sample struct {
 // stay flat, that the ledger grows in proportion to the runs sealed, and
 // that every invariant holds at the end.
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("soak: not in -short")
-	}
+	// Resident memory and file descriptors come from /proc. CI (Linux)
+	// must have it; elsewhere the soak runs all the same, on goroutines,
+	// the ledger and the invariants, and says what it could not measure.
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		if testaws.Required() {
 			t.Fatal("the soak reads /proc, which CI must have (Linux)")
 		}
-		t.Skip("soak reads /proc: Linux only")
+		t.Log("no /proc: resident memory and file descriptors are not measured")
 	}
 	w := getWorld(t)
 	dur := soakDuration()
