@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -66,18 +65,12 @@ sources:
 // a moment ago.
 func deadEndpoint(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://" + testaws.FreeAddr(t)
 }
 
 // runningAgent is `custody agent` run in-process until stop.
 type runningAgent struct {
-	logs   *syncBuffer
+	logs   *testaws.Buffer
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
@@ -87,7 +80,7 @@ type runningAgent struct {
 // 127.0.0.1:0) and waits until it serves /healthz.
 func startAgent(t *testing.T, args ...string) *runningAgent {
 	t.Helper()
-	a := &runningAgent{logs: &syncBuffer{}, done: make(chan error, 1)}
+	a := &runningAgent{logs: &testaws.Buffer{}, done: make(chan error, 1)}
 	g := &globals{stdout: io.Discard, stderr: a.logs, now: time.Now}
 	root := newRootCommand(g)
 	root.SetArgs(append(args, "agent"))

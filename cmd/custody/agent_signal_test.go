@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // TestAgentSignals runs the real binary: SIGINT interrupts the agent
@@ -24,7 +26,7 @@ func TestAgentSignals(t *testing.T) {
 		t.Run(tc.signal.String(), func(t *testing.T) {
 			cfg := f.config(t, `{stream: signal-test, log_json: true}`,
 				`{cloudtrail: "", config: "", posture: "@every 1s", versions: "@every 1s", jitter: 0s}`)
-			var stderr syncBuffer
+			var stderr testaws.Buffer
 			cmd := exec.Command(bin, "-c", cfg, "agent")
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {

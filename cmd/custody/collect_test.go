@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,7 +97,7 @@ sources:
 		t.Fatal(errOut)
 	}
 	var out bytes.Buffer
-	errOut := &syncBuffer{}
+	errOut := &testaws.Buffer{}
 	g := &globals{stdout: &out, stderr: errOut, now: time.Now}
 	root := newRootCommand(g)
 	root.SetArgs([]string{"-c", cfgFile, "agent"})
@@ -129,20 +128,4 @@ sources:
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// testaws.Buffer is a bytes.Buffer safe for a writer and a reader at once.

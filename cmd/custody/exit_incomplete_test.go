@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // TestExitFailedIsNotIncomplete: through the real binary, evidence that
@@ -40,12 +40,7 @@ func TestExitFailedIsNotIncomplete(t *testing.T) {
 	}
 
 	// The store's endpoint refuses connections: nothing is concluded.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "CUSTODY_STORE_ENDPOINT=http://" + l.Addr().String()
-	l.Close()
+	closed := "CUSTODY_STORE_ENDPOINT=http://" + testaws.FreeAddr(t)
 	_, out, errOut, code := verify(closed)
 	if code != cli.ExitIncomplete || !strings.Contains(errOut, "Error: ") || !strings.Contains(errOut, "connection refused") {
 		t.Errorf("verify --json with the store unreachable: exit %d, want %d naming the refused connection\n%s%s", code, cli.ExitIncomplete, out, errOut)

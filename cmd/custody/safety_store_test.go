@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -113,12 +112,7 @@ func TestSafetyStoreCheckCannotCheck(t *testing.T) {
 		check("wrong secret key", "SignatureDoesNotMatch", "store", "check")
 	})
 	t.Run("closed port", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
+		addr := testaws.FreeAddr(t)
 		check("closed port", "connection refused", "store", "check", "--endpoint", "http://"+addr)
 	})
 	// The store itself still checks clean.

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,23 +110,6 @@ func restored(t *testing.T, c *s3.Client, bucket string, n int, key func(int) st
 	return done
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestInterruptedJobResume interrupts a real journalled job with SIGINT,
 // then: the interrupt reports only the actions that finished and how to
 // resume; --resume --dry-run without a terminal prints what is left and
@@ -146,7 +128,7 @@ func TestInterruptedJobResume(t *testing.T) {
 	journal := filepath.Join(t.TempDir(), "journal.db")
 
 	cmd := exec.Command(bin, "--bucket", bucket, "--since", target, "--yes", "--ledger", journal, "--concurrency", "1")
-	var out syncBuffer
+	var out testaws.Buffer
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = &out, io.MultiWriter(&out, pw)
 	if err := cmd.Start(); err != nil {

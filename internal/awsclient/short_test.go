@@ -88,7 +88,7 @@ func TestShortOnStandInErrors(t *testing.T) {
 // AWS_MAX_ATTEMPTS still sets the number of attempts, and the retries and
 // the final error count with it.
 func TestMaxAttemptsFromEnvironment(t *testing.T) {
-	addr := closedPort(t)
+	addr := testaws.FreeAddr(t)
 	var log retryLog
 	t.Setenv("AWS_MAX_ATTEMPTS", "3")
 	api := clientAt(t, addr, log.add)
@@ -114,7 +114,7 @@ func TestShortNoCredentials(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	c, err := awsclient.Load(context.Background(), awsclient.Options{Region: "us-east-1", S3Endpoint: "http://" + closedPort(t)})
+	c, err := awsclient.Load(context.Background(), awsclient.Options{Region: "us-east-1", S3Endpoint: "http://" + testaws.FreeAddr(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

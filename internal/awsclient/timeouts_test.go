@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,50 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/testaws"
 )
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// silentServer accepts connections and never answers, nor reads.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
 
 type retryLog struct {
 	mu    sync.Mutex
@@ -107,7 +64,7 @@ func clientAt(t *testing.T, addr string, onRetry awsclient.RetryFunc) *s3.Client
 // OnRetry, and the short error says what and where.
 func TestRefusedConnectionFailsFast(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "")
-	addr := closedPort(t)
+	addr := testaws.FreeAddr(t)
 	var log retryLog
 	api := clientAt(t, addr, log.add)
 	start := time.Now()
@@ -140,7 +97,7 @@ func TestSilentServerBoundedByCallTimeout(t *testing.T) {
 	t.Setenv("CUSTODY_AWS_CALL_TIMEOUT", "3s")
 	t.Setenv("CUSTODY_AWS_ATTEMPT_TIMEOUT", "1s")
 	t.Setenv("AWS_MAX_ATTEMPTS", "")
-	addr := silentServer(t)
+	addr := testaws.SilentServer(t)
 	var log retryLog
 	api := clientAt(t, addr, log.add)
 	start := time.Now()
@@ -238,7 +195,7 @@ func TestUploadTimeNotCountedAgainstCallTimeout(t *testing.T) {
 func TestStalledUploadFails(t *testing.T) {
 	t.Setenv("CUSTODY_AWS_READ_TIMEOUT", "1s")
 	t.Setenv("CUSTODY_AWS_CALL_TIMEOUT", "2s")
-	addr := silentServer(t)
+	addr := testaws.SilentServer(t)
 	api := clientAt(t, addr, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 var recoverBin struct {
@@ -71,12 +72,7 @@ func runRecoverAt(t *testing.T, addr string, env ...string) (string, int, time.D
 // operation, what happened, where, and the attempts; no retry lines off a
 // terminal.
 func TestRecoverBinaryRefusedConnection(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testaws.FreeAddr(t)
 	stderr, code, took := runRecoverAt(t, addr)
 	t.Logf("refused: exit %d after %s: %s", code, took, stderr)
 	if code != ExitIncomplete || took > 10*time.Second {
@@ -92,7 +88,7 @@ func TestRecoverBinaryRefusedConnection(t *testing.T) {
 // answers: bounded by CUSTODY_AWS_CALL_TIMEOUT (it was silent for over
 // 400 s).
 func TestRecoverBinarySilentServer(t *testing.T) {
-	addr := silentListener(t)
+	addr := testaws.SilentServer(t)
 	stderr, code, took := runRecoverAt(t, addr, "CUSTODY_AWS_CALL_TIMEOUT=3s", "CUSTODY_AWS_ATTEMPT_TIMEOUT=1s")
 	t.Logf("silent: exit %d after %s: %s", code, took, stderr)
 	if code != ExitIncomplete || took > 8*time.Second {
@@ -103,34 +99,4 @@ func TestRecoverBinarySilentServer(t *testing.T) {
 	if !strings.HasPrefix(last, "Error: ") || !strings.Contains(last, ": no response within 1s ("+addr+") after ") || strings.Contains(stderr, "operation error") {
 		t.Errorf("stderr %q, want a last line saying nothing answered", stderr)
 	}
-}
-
-func silentListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
 }

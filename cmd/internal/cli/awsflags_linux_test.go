@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // openPTY returns the two ends of a new pseudo-terminal.
@@ -49,12 +49,7 @@ func TestRetryPrinterOnTerminal(t *testing.T) {
 	if onRetry == nil {
 		t.Fatal("RetryPrinter of a terminal is nil")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testaws.FreeAddr(t)
 	t.Setenv("AWS_MAX_ATTEMPTS", "2")
 	ctx, err := parseAWSFlags(t, "--endpoint-url", "http://"+addr, "--region", "us-east-1").Apply(context.Background(), terminal)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,12 +177,7 @@ func TestRetryPrinter(t *testing.T) {
 		t.Error("RetryPrinter of a file is not nil")
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testaws.FreeAddr(t)
 	fl := parseAWSFlags(t, "--debug", "--endpoint-url", "http://"+addr, "--region", "us-east-1")
 	t.Setenv("AWS_MAX_ATTEMPTS", "3")
 	ctx, err := fl.Apply(context.Background(), &buf)

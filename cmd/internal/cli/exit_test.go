@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // Every error has one exit code: a reported failure 1, the caller's
@@ -81,19 +81,14 @@ func TestPrinterExitPrintsIncomplete(t *testing.T) {
 // The real recover binary with --json against an endpoint that refuses
 // connections: exit 3, and stdout says so in JSON.
 func TestRecoverBinaryIncompleteJSON(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testaws.FreeAddr(t)
 	cmd := exec.Command(buildRecover(t), "--json", "--bucket", "custody-evidence", "--since", "1h", "--dry-run", "--ledger", filepath.Join(t.TempDir(), "j.db"))
 	cmd.Env = append(os.Environ(),
 		"AWS_ENDPOINT_URL=http://"+addr, "AWS_ENDPOINT_URL_S3=", "AWS_REGION=us-east-1", "AWS_PROFILE=", "AWS_MAX_ATTEMPTS=1",
 		"AWS_ACCESS_KEY_ID=a", "AWS_SECRET_ACCESS_KEY=b", "AWS_EC2_METADATA_DISABLED=true", "CUSTODY_DEBUG=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != ExitIncomplete {
 		t.Fatalf("recover --json against a refused connection: %v, want exit 3\n%s%s", err, stdout.String(), stderr.String())

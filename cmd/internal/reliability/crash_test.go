@@ -1,17 +1,17 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // crashTrials is how many kills each crash test makes (CUSTODY_CRASH_TRIALS,
@@ -27,24 +27,6 @@ func crashTrials() (trials int, seed uint64) {
 		seed = v
 	}
 	return trials, seed
-}
-
-// lockedBuffer collects a child's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // killAfter starts cmd, SIGKILLs it after delay (unless it ended first)
@@ -113,7 +95,7 @@ func TestCrashAgent(t *testing.T) {
 		delay := time.Duration(rng.Int64N(int64(full + 2*time.Second)))
 		ev := newEvidence(t, w, "* * * * * *")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		var out lockedBuffer
+		var out testaws.Buffer
 		cmd := w.command(ctx, []string{"CUSTODY_CONFIG=" + ev.config}, w.custody, "agent")
 		cmd.Stdout, cmd.Stderr = &out, &out
 		killed := killAfter(t, cmd, delay)
@@ -165,7 +147,7 @@ func TestCrashRecover(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, uint64(1000+i)))
 		delay := time.Duration(rng.Int64N(int64(full)))
 		journal := t.TempDir() + "/journal.db"
-		var out lockedBuffer
+		var out testaws.Buffer
 		cmd := w.command(context.Background(), nil, w.recover, "--bucket", d.bucket, "--since", d.target, "--remove-new", "--yes", "--concurrency", "2", "--ledger", journal)
 		cmd.Stdout, cmd.Stderr = &out, &out
 		killed := killAfter(t, cmd, delay)

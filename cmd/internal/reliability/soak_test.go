@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,11 +57,11 @@ func TestSoak(t *testing.T) {
 	w := getWorld(t)
 	dur := soakDuration()
 	ev := newEvidence(t, w, "*/2 * * * * *")
-	addr := freeAddr(t)
+	addr := testaws.FreeAddr(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), dur+5*time.Minute)
 	defer cancel()
-	var out lockedBuffer
+	var out testaws.Buffer
 	cmd := w.command(ctx, []string{"CUSTODY_CONFIG=" + ev.config}, w.custody, "agent", "--listen", addr)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -170,16 +169,6 @@ func writeSamples(t *testing.T, ss []sample) {
 	if err := os.WriteFile(filepath.Join(dir, "soak.csv"), []byte(b.String()), 0o644); err != nil {
 		t.Error(err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func procRSS(pid int) int64 {
