@@ -2,7 +2,6 @@ package recovery
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,20 +15,6 @@ import (
 
 	"github.com/custody-ir/custody/internal/testaws"
 )
-
-// gzipBytes compresses b. Writing to a bytes.Buffer cannot fail: an error
-// here is a bug in the test, and panics.
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		panic(err)
-	}
-	if err := zw.Close(); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
-}
 
 func evidenceOf(parts ...[]byte) *Evidence {
 	ev := &Evidence{At: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), Name: "the fuzzed list"}
@@ -91,7 +76,7 @@ func FuzzMakePlan(f *testing.F) {
 				o.Replica, o.ReplicaBucket = offlineS3(t, listing), "replica"
 			}
 			if len(preserved) > 0 {
-				o.Evidence = evidenceOf(gzipBytes(preserved))
+				o.Evidence = evidenceOf(testaws.Gzip(preserved))
 			}
 			return MakePlan(context.Background(), api, "b", target, o)
 		}

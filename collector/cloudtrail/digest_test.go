@@ -2,7 +2,6 @@ package cloudtrail
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -13,15 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func gz(b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	_, _ = w.Write(b) // into memory: cannot fail
-	w.Close()
-	return buf.Bytes()
-}
+	"github.com/custody-ir/custody/internal/testaws"
+)
 
 func TestDigestKeys(t *testing.T) {
 	at := time.Date(2026, 11, 20, 5, 7, 0, 0, time.UTC)
@@ -55,20 +48,20 @@ func TestDigestKeys(t *testing.T) {
 func TestGunzip(t *testing.T) {
 	body := []byte(strings.Repeat("event ", 100))
 	var out bytes.Buffer
-	if n, err := Gunzip(&out, bytes.NewReader(gz(body)), 1<<20); err != nil || n != int64(len(body)) || out.String() != string(body) {
+	if n, err := Gunzip(&out, bytes.NewReader(testaws.Gzip(body)), 1<<20); err != nil || n != int64(len(body)) || out.String() != string(body) {
 		t.Fatalf("Gunzip = %d, %v", n, err)
 	}
-	if _, err := Gunzip(io.Discard, bytes.NewReader(append(gz(body), 0)), 1<<20); !errors.Is(err, ErrTrailingData) {
+	if _, err := Gunzip(io.Discard, bytes.NewReader(append(testaws.Gzip(body), 0)), 1<<20); !errors.Is(err, ErrTrailingData) {
 		t.Errorf("one trailing byte: %v", err)
 	}
-	if _, err := Gunzip(io.Discard, bytes.NewReader(append(gz(body), gz(body)...)), 1<<20); !errors.Is(err, ErrTrailingData) {
+	if _, err := Gunzip(io.Discard, bytes.NewReader(append(testaws.Gzip(body), testaws.Gzip(body)...)), 1<<20); !errors.Is(err, ErrTrailingData) {
 		t.Errorf("a second gzip member: %v", err)
 	}
-	bomb := gz(make([]byte, 10<<20))
+	bomb := testaws.Gzip(make([]byte, 10<<20))
 	if _, err := Gunzip(io.Discard, bytes.NewReader(bomb), 1<<20); err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Errorf("10 MiB bomb with a 1 MiB limit: %v", err)
 	}
-	if _, err := Gunzip(io.Discard, bytes.NewReader(gz(body)[:20]), 1<<20); err == nil {
+	if _, err := Gunzip(io.Discard, bytes.NewReader(testaws.Gzip(body)[:20]), 1<<20); err == nil {
 		t.Error("a truncated stream was accepted")
 	}
 	if _, err := Gunzip(io.Discard, strings.NewReader("plain text"), 1<<20); err == nil {
@@ -77,7 +70,7 @@ func TestGunzip(t *testing.T) {
 }
 
 func TestParseDigest(t *testing.T) {
-	d, sha, err := ParseDigest(gz([]byte(`{"awsAccountId":"123456789012","digestStartTime":"2026-11-20T00:00:00Z","digestEndTime":"2026-11-20T01:00:00Z","previousDigestSignature":null,"logFiles":[]}`)))
+	d, sha, err := ParseDigest(testaws.Gzip([]byte(`{"awsAccountId":"123456789012","digestStartTime":"2026-11-20T00:00:00Z","digestEndTime":"2026-11-20T01:00:00Z","previousDigestSignature":null,"logFiles":[]}`)))
 	if err != nil || !d.First() || len(sha) != 64 {
 		t.Fatalf("ParseDigest = %+v %s %v", d, sha, err)
 	}
@@ -85,7 +78,7 @@ func TestParseDigest(t *testing.T) {
 		t.Fatalf("signing string %q", d.SigningString(sha))
 	}
 	for _, bad := range []string{`{"a":1}{"b":2}`, `[`, `"x"`} {
-		if _, _, err := ParseDigest(gz([]byte(bad))); err == nil {
+		if _, _, err := ParseDigest(testaws.Gzip([]byte(bad))); err == nil {
 			t.Errorf("ParseDigest(%s) succeeded", bad)
 		}
 	}
@@ -120,7 +113,7 @@ func TestParsePublicKeys(t *testing.T) {
 }
 
 func FuzzParseDigest(f *testing.F) {
-	f.Add(gz([]byte(`{"awsAccountId":"1","digestEndTime":"2026-11-20T01:00:00Z","logFiles":[{"s3Object":"k","hashValue":"00"}]}`)))
+	f.Add(testaws.Gzip([]byte(`{"awsAccountId":"1","digestEndTime":"2026-11-20T01:00:00Z","logFiles":[{"s3Object":"k","hashValue":"00"}]}`)))
 	f.Add([]byte("not gzip"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, _, err := ParseDigest(b)

@@ -80,7 +80,7 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // it can be broken.
 func gunzipSeeds() [][]byte {
 	log := []byte(`{"Records":[{"eventVersion":"1.09","eventTime":"2026-11-20T00:10:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}]}`)
-	one := gz(log)
+	one := testaws.Gzip(log)
 	named := func() []byte {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
@@ -101,11 +101,11 @@ func gunzipSeeds() [][]byte {
 	badSize := bytes.Clone(one)
 	badSize[len(badSize)-1] ^= 0x01
 	return [][]byte{
-		one, named, stored, gz(nil),
-		append(bytes.Clone(one), one...),             // two members
-		append(bytes.Clone(one), 0),                  // one trailing byte
-		append(bytes.Clone(one), "\n\n"...),          // trailing newlines
-		append(bytes.Clone(one), gz(nil)...),         // an empty second member
+		one, named, stored, testaws.Gzip(nil),
+		append(bytes.Clone(one), one...),               // two members
+		append(bytes.Clone(one), 0),                    // one trailing byte
+		append(bytes.Clone(one), "\n\n"...),            // trailing newlines
+		append(bytes.Clone(one), testaws.Gzip(nil)...), // an empty second member
 		one[:10], one[:len(one)/2], one[:len(one)-4], // truncated
 		badCRC, badSize,
 		[]byte("\x1f\x8b"), []byte("plain text"), nil,
@@ -121,9 +121,9 @@ func FuzzGunzip(f *testing.F) {
 	}
 	f.Add(gzipBomb(1<<20+1), uint32(1<<20)) // one byte over the largest limit fuzzed
 	f.Add(gzipBomb(64<<10+1), uint32(64<<10))
-	f.Add(gz([]byte("12345")), uint32(5))
-	f.Add(gz([]byte("123456")), uint32(5))
-	f.Add(gz(nil), uint32(0))
+	f.Add(testaws.Gzip([]byte("12345")), uint32(5))
+	f.Add(testaws.Gzip([]byte("123456")), uint32(5))
+	f.Add(testaws.Gzip(nil), uint32(0))
 	f.Fuzz(func(t *testing.T, b []byte, limit32 uint32) {
 		limit := int64(limit32 % (1<<20 + 1))
 		w := &countWriter{h: sha256.New()}
@@ -226,8 +226,8 @@ func FuzzLogFile(f *testing.F) {
 	for _, s := range gunzipSeeds() {
 		f.Add(s, "", true)
 	}
-	f.Add(gz([]byte("{}")), strings.Repeat("0", 64), false)
-	f.Add(gz([]byte("{}")), "44136FA355B3678A1146AD16F7E8649E94FB4FC21FE77E8310C060F61CAAFF8A", false) // upper-case hex of "{}"
+	f.Add(testaws.Gzip([]byte("{}")), strings.Repeat("0", 64), false)
+	f.Add(testaws.Gzip([]byte("{}")), "44136FA355B3678A1146AD16F7E8649E94FB4FC21FE77E8310C060F61CAAFF8A", false) // upper-case hex of "{}"
 	f.Add(gzipBomb(8<<20), "", true)
 	f.Fuzz(func(t *testing.T, b []byte, want string, wantRef bool) {
 		ref, trailing, rerr := gunzipRef(b, maxLogFileSize)
@@ -296,7 +296,7 @@ func newValidateFixture(tb testing.TB) *validateFixture {
 		fx.digest1, fx.digest2 = dk(1), dk(2)
 		fx.log = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/20/123456789012_CloudTrail_us-east-1_20261120T0105Z_abc.json.gz"
 		logJSON := []byte(`{"Records":[{"eventTime":"2026-11-20T01:10:00Z","eventName":"PutBucketPolicy"}]}`)
-		fx.logGz = gz(logJSON)
+		fx.logGz = testaws.Gzip(logJSON)
 		logSum := sha256.Sum256(logJSON)
 		d1 := Digest{AWSAccountID: "123456789012", DigestStartTime: "2026-11-20T00:00:00Z", DigestEndTime: "2026-11-20T01:00:00Z",
 			DigestS3Bucket: "trail", DigestS3Object: fx.digest1, DigestPublicKeyFingerprint: pub.Fingerprint, DigestSignatureAlgorithm: signatureAlgorithm,
@@ -353,8 +353,8 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body2 []byte, sig2 string, logGz []byte) {
 		pristine := bytes.Equal(body2, fx.body2)
 		src := memSource{
-			fx.digest1: {body: gz(fx.body1), meta: map[string]string{"signature": string(fx.sig1), "signature-algorithm": signatureAlgorithm}},
-			fx.digest2: {body: gz(body2), meta: map[string]string{"signature": sig2, "signature-algorithm": signatureAlgorithm}},
+			fx.digest1: {body: testaws.Gzip(fx.body1), meta: map[string]string{"signature": string(fx.sig1), "signature-algorithm": signatureAlgorithm}},
+			fx.digest2: {body: testaws.Gzip(body2), meta: map[string]string{"signature": sig2, "signature-algorithm": signatureAlgorithm}},
 			fx.log:     {body: logGz},
 		}
 		o := Options{Bucket: "trail", Account: "123456789012", Region: "us-east-1", Trail: "main", Start: fx.start, End: fx.end,

@@ -11,21 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// gzipBytes compresses b. Writing to a bytes.Buffer cannot fail: an error
-// here is a bug in the test, and panics.
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		panic(err)
-	}
-	if err := zw.Close(); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
-}
+	"github.com/custody-ir/custody/internal/testaws"
+)
 
 // readAll reads parts as recover does: merged by key, under prefix.
 func readAll(parts [][]byte, prefix string, fn func(key string, recs []Record) error) error {
@@ -118,13 +106,13 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(seed+strings.SplitAfter(seed, "\n")[3]), []byte(nil), "", false) // a version twice
 	f.Add([]byte(`{"key":"a"} {"key":"b"}`), []byte(`null`), "", false)
 	f.Add([]byte(strings.TrimSuffix(seed, "\n")), []byte("\n\n \r\n"), "", false)
-	f.Add(gzipBytes([]byte(seed))[:40], gzipBytes([]byte(other)), "", true)                    // truncated
-	f.Add(append(gzipBytes([]byte(seed)), gzipBytes([]byte(other))...), []byte(nil), "", true) // two members: one stream
+	f.Add(testaws.Gzip([]byte(seed))[:40], testaws.Gzip([]byte(other)), "", true)                    // truncated
+	f.Add(append(testaws.Gzip([]byte(seed)), testaws.Gzip([]byte(other))...), []byte(nil), "", true) // two members: one stream
 	f.Add([]byte("not gzip"), []byte(nil), "", true)
 	f.Fuzz(func(t *testing.T, a, b []byte, prefix string, gzipped bool) {
 		parts := [][]byte{a, b}
 		if !gzipped {
-			parts = [][]byte{gzipBytes(a), gzipBytes(b)}
+			parts = [][]byte{testaws.Gzip(a), testaws.Gzip(b)}
 		}
 		want, ok := refRead(parts, prefix)
 		got := map[string][]Record{}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // The names a collector writes read back as the bucket they list, also
@@ -83,7 +85,7 @@ func TestReaderErrors(t *testing.T) {
 		{`{"key":"a"}` + "\n{}\n", "the list line 2: a record without a key"},
 		{`{"key":"a"}` + "\n\n[\n", "the list line 3: "},
 	} {
-		r, err := NewReader(bytes.NewReader(gzipBytes([]byte(tc.list))), "the list")
+		r, err := NewReader(bytes.NewReader(testaws.Gzip([]byte(tc.list))), "the list")
 		if err != nil {
 			t.Fatal(err)
 		}
