@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
 	"github.com/custody-ir/custody/internal/testaws"
@@ -411,5 +412,21 @@ func TestSealSettlesUploadsWhoseAnswerWasLost(t *testing.T) {
 	}
 	if len(r.Manifests) != 1 || r.Manifests[0].SubjectCount != 2 || m.Seq != 1 {
 		t.Fatalf("manifests = %+v, want one sealing ok.json and landed.json", r.Manifests)
+	}
+	// The manifest says which bytes were hashed as found, not as sent.
+	env, err := e.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: aws.String(m.Key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Body.Close()
+	var dsse struct {
+		Payload string `json:"payload"`
+	}
+	if err := json.NewDecoder(env.Body).Decode(&dsse); err != nil {
+		t.Fatal(err)
+	}
+	statement, err := base64.StdEncoding.DecodeString(dsse.Payload)
+	if err != nil || strings.Count(string(statement), `"`+string(finding.SealedAfterLostAnswer)+`"`) != 1 || !strings.Contains(string(statement), "landed.json?versionId=") {
+		t.Fatalf("the manifest does not name the artifact sealed after a lost answer (%v):\n%s", err, statement)
 	}
 }

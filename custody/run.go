@@ -77,9 +77,11 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.settle(ctx); err != nil {
+	settled, err := r.settle(ctx)
+	if err != nil {
 		return ledger.Manifest{}, fmt.Errorf("seal run %s: %w", r.ID, err)
 	}
+	req.Findings = append(req.Findings, settled...)
 	if len(r.req.Artifacts) == 0 {
 		// A statement needs a subject: a run that stored nothing is
 		// sealed over a record of itself.
@@ -102,14 +104,16 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 // settle accounts for every upload of this run the ledger knows of but
 // the run does not: an upload whose answer never came (its context was
 // cancelled by SIGTERM, or every try failed) may have landed all the
-// same. What landed is sealed with the rest, read back from the bucket;
-// an intent of what did not is dropped. Nothing of the run is left
-// unsealed, in the bucket or in the ledger. Called with r.mu held.
-func (r *Run) settle(ctx context.Context) error {
+// same. What landed is sealed with the rest, read back from the bucket,
+// each with a warning that says so (those bytes were hashed as found, not
+// as sent); an intent of what did not is dropped. Nothing of the run is
+// left unsealed, in the bucket or in the ledger. Called with r.mu held.
+func (r *Run) settle(ctx context.Context) ([]Finding, error) {
 	rows, err := r.chain.ledger.UnsealedArtifacts(ctx, []string{r.ID})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var findings []Finding
 	have := make(map[string]bool, len(r.req.Artifacts))
 	for _, a := range r.req.Artifacts {
 		have[a.Key] = true
@@ -120,24 +124,27 @@ func (r *Run) settle(ctx context.Context) error {
 		}
 		if a.VersionID != "" {
 			if err := r.chain.restoreMetadata(ctx, &a); err != nil {
-				return err
+				return nil, err
 			}
 			r.req.Artifacts = append(r.req.Artifacts, a)
 			continue
 		}
 		found, ok, err := r.chain.locate(ctx, a)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok {
 			if err := r.chain.ledger.DropIntent(ctx, a.Bucket, a.Key, a.RunID); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		r.req.Artifacts = append(r.req.Artifacts, found)
+		findings = append(findings, Finding{Severity: SeverityWarning, Kind: finding.SealedAfterLostAnswer,
+			Object:  "s3://" + found.Bucket + "/" + found.Key + "?versionId=" + found.VersionID,
+			Message: "the upload's answer never came; sealed as read back from the bucket"})
 	}
-	return nil
+	return findings, nil
 }
 
 // putRecord stores a JSON record of a run that stored nothing else.

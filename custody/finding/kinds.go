@@ -148,6 +148,10 @@ const (
 	// SealedAfterCrash: an artifact stored by a run that ended before
 	// sealing was sealed by a later reseal (a warning).
 	SealedAfterCrash Kind = "sealed-after-crash"
+	// SealedAfterLostAnswer: an upload whose answer never came (cancelled,
+	// or every try failed) had landed; the run sealed the bytes it read
+	// back from the bucket (a warning).
+	SealedAfterLostAnswer Kind = "sealed-after-lost-answer"
 	// PostureChange: a bucket's security settings changed since the last
 	// run (a failure when the change opens the bucket, else a warning).
 	PostureChange Kind = "posture-change"

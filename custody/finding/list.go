@@ -54,7 +54,7 @@ func Kinds() []Spec {
 		{BundleSumsMissing, f, ""}, {BundleSumsMalformed, f, ""}, {BundleFileMissing, f, ""}, {BundleFileUnreadable, f, ""},
 		{BundleFileModified, f, ""}, {BundleUnlistedFile, f, ""}, {BundleIndexMalformed, f, ""},
 
-		{RunFailed, f, ""}, {SealedAfterCrash, w, ""},
+		{RunFailed, f, ""}, {SealedAfterCrash, w, ""}, {SealedAfterLostAnswer, w, ""},
 		// A change is a failure when it opens the bucket.
 		{PostureChange, w, "posture"}, {PostureChange, f, "posture"}, {PostureAccessDenied, w, "posture"}, {PostureUnreadable, w, "posture"},
 		{InventoryUnsorted, w, "versions"},
