@@ -207,3 +207,22 @@ func TestPlanOutBadPath(t *testing.T) {
 		t.Fatalf("--plan-out with --resume: exit %d\n%s", code, out)
 	}
 }
+
+// TestDryRunWithYesWritesNothing: --dry-run wins over --yes (and
+// --remove-new, --force): the bucket keeps every version and marker it
+// had, and no journal is created.
+func TestDryRunWithYesWritesNothing(t *testing.T) {
+	c, bucket, target := smallDamage(t)
+	before := versions(t, c, bucket)
+	journal := filepath.Join(t.TempDir(), "journal.db")
+	out, code := run(t, "--bucket", bucket, "--since", target, "--remove-new", "--force", "--yes", "--dry-run", "--ledger", journal)
+	if code != 0 || !strings.Contains(out, "a.txt") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+	if after := versions(t, c, bucket); after != before {
+		t.Fatalf("--dry-run --yes changed the bucket:\nbefore %s\nafter  %s", before, after)
+	}
+	if _, err := os.Stat(journal); !os.IsNotExist(err) {
+		t.Fatalf("--dry-run --yes created the journal: %v", err)
+	}
+}
