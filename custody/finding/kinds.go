@@ -137,6 +137,38 @@ const (
 	// BundleIndexMalformed: an entry of the package's index points outside
 	// objects/.
 	BundleIndexMalformed Kind = "bundle-index-malformed"
+	// SignerNotPinned: verify --bundle was given no trust anchor (--key,
+	// --key-id or a configured trust list), so the package's own keys
+	// were used and nothing proves who signed: never OK.
+	SignerNotPinned Kind = "signer-not-pinned"
+	// SignerMismatch: the package carries a key that is not a pinned
+	// signer (a package re-signed with another key, whatever its file
+	// name), or a pinned key id is in no key of the package.
+	SignerMismatch Kind = "signer-mismatch"
+	// BundleUnsafe: the package cannot be read safely (an unsafe or
+	// undeclared entry, an entry larger than its signed size, a gzip
+	// bomb): reading stopped there, having written no more than the
+	// signed statement declares.
+	BundleUnsafe Kind = "bundle-unsafe"
+	// BundleStatementMissing: the package has no signed package statement
+	// (package.dsse.json first in the archive).
+	BundleStatementMissing Kind = "bundle-statement-missing"
+	// BundleStatementInvalid: the package statement is malformed, is not
+	// an export event, is not signed by a pinned key, or its subjects do
+	// not match package.json, SHA256SUMS or index.json.
+	BundleStatementInvalid Kind = "bundle-statement-invalid"
+	// BundleStreamUnrecorded: the package holds manifests of a stream the
+	// signed statement does not include (a spliced stream).
+	BundleStreamUnrecorded Kind = "bundle-stream-unrecorded"
+	// BundleManifestUnrecorded: the package holds a manifest past the head
+	// the signed statement records for its stream.
+	BundleManifestUnrecorded Kind = "bundle-manifest-unrecorded"
+	// BundleHeadMismatch: a stream's last manifest in the package is not
+	// the head the signed statement records.
+	BundleHeadMismatch Kind = "bundle-head-mismatch"
+	// BundleExportFailed: the verification at export, recorded in the
+	// signed statement, had this failure.
+	BundleExportFailed Kind = "bundle-export-failed"
 )
 
 // Recorded in manifests when they are sealed; custody verify reports each

@@ -53,6 +53,9 @@ func Kinds() []Spec {
 
 		{BundleSumsMissing, f, ""}, {BundleSumsMalformed, f, ""}, {BundleFileMissing, f, ""}, {BundleFileUnreadable, f, ""},
 		{BundleFileModified, f, ""}, {BundleUnlistedFile, f, ""}, {BundleIndexMalformed, f, ""},
+		{SignerNotPinned, f, ""}, {SignerMismatch, f, ""}, {BundleUnsafe, f, ""}, {BundleStatementMissing, f, ""},
+		{BundleStatementInvalid, f, ""}, {BundleStreamUnrecorded, f, ""}, {BundleManifestUnrecorded, f, ""},
+		{BundleHeadMismatch, f, ""}, {BundleExportFailed, f, ""},
 
 		{RunFailed, f, ""}, {SealedAfterCrash, w, ""}, {SealedAfterLostAnswer, w, ""},
 		// A change is a failure when it opens the bucket.

@@ -1,0 +1,125 @@
+package custody
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The hand-off package's signed statement (docs/verify.md, "The export
+// package"). The archive starts with the statement files, so that a
+// verifier knows, before it writes a byte, what the package may hold:
+//
+//	package.dsse.json   the export event's manifest: a DSSE envelope over an
+//	                    in-toto statement, signed by the store's signer and
+//	                    chained like every other custody event; its
+//	                    subjects are package.json, SHA256SUMS, index.json,
+//	                    report.json and chain-of-custody.md
+//	package.json        PackageStatement: the store, the selection, the
+//	                    export-time verdict, each stream's recorded head,
+//	                    every manifest and every file with its size
+//	SHA256SUMS          every file but the three above, for sha256sum -c
+//	index.json          every stored object version and its file
+//	keys/               the signers' public keys (informative only: the
+//	                    recipient pins the key id received separately)
+//	tsa-chain.pem       the TSA's certificates, if timestamps are used
+//
+// and then README.md, report.json, chain-of-custody.md and objects/.
+const (
+	bundleStatement = "package.dsse.json"
+	bundlePackage   = "package.json"
+	packageFormat   = "custody-package/v1"
+
+	// maxBundleMeta bounds each statement file read into memory before
+	// the statement is verified.
+	maxBundleMeta = 256 << 20
+)
+
+// PackageStatement is package.json: what the signed statement vouches for.
+type PackageStatement struct {
+	Format     string    `json:"format"`
+	Bucket     string    `json:"bucket"`
+	Prefix     string    `json:"prefix"`
+	Region     string    `json:"region,omitempty"`
+	ExportedAt time.Time `json:"exportedAt"`
+	Selection  Selection `json:"selection"`
+	// Verdict is custody verify's at export, on the store itself.
+	Verdict PackageVerdict `json:"verdict"`
+	// Streams are every stream of the store at export, with its head; a
+	// stream whose manifests are in the package has First > 0: the
+	// package holds its manifests First..Head, every one of them.
+	Streams []PackageStream `json:"streams"`
+	// Manifests are the manifest files the package holds.
+	Manifests []PackageManifest `json:"manifests"`
+	// Files are every file of the package but package.dsse.json,
+	// package.json and SHA256SUMS, with size and SHA-256.
+	Files []PackageFile `json:"files"`
+}
+
+// PackageVerdict is the export-time verification result.
+type PackageVerdict struct {
+	OK       bool     `json:"ok"`
+	Failures Findings `json:"failures"`
+}
+
+// PackageStream is one stream's recorded head, and the first of its
+// manifests the package holds (0: none).
+type PackageStream struct {
+	Stream             string `json:"stream"`
+	First              int64  `json:"first"`
+	Head               int64  `json:"head"`
+	HeadEnvelopeSHA256 string `json:"headEnvelopeSha256"`
+}
+
+// PackageManifest is one manifest file of the package.
+type PackageManifest struct {
+	File      string `json:"file"`
+	Stream    string `json:"stream"`
+	Sequence  int64  `json:"sequence"`
+	VersionID string `json:"versionId"`
+	Selected  bool   `json:"selected"`
+}
+
+// PackageFile is one file of the package.
+type PackageFile struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// sumsFile renders files as SHA256SUMS, in the format sha256sum -c reads,
+// sorted by name.
+func sumsFile(files []PackageFile) []byte {
+	sorted := append([]PackageFile(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	var b strings.Builder
+	for _, f := range sorted {
+		fmt.Fprintf(&b, "%s  %s\n", f.SHA256, f.Name)
+	}
+	return []byte(b.String())
+}
+
+// Anchor is what a recipient trusts, obtained apart from the package:
+// public keys they hold, or key ids (hex SHA-256 of the DER public key)
+// given to them separately. An empty anchor pins nothing: verify --bundle
+// then checks everything with the package's own keys and fails with
+// signer-not-pinned.
+type Anchor struct {
+	Keys   []TrustedKey
+	KeyIDs []string
+}
+
+// Empty reports whether the anchor pins nothing.
+func (a Anchor) Empty() bool { return len(a.Keys) == 0 && len(a.KeyIDs) == 0 }
+
+// ParseKeyID normalises a key id given on the command line: 64 hex digits
+// (an optional "sha256:" prefix and spaces or colons are dropped).
+func ParseKeyID(s string) (string, error) {
+	id := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "sha256:"))
+	id = strings.NewReplacer(":", "", " ", "").Replace(id)
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("key id %q: want the 64 hex digits of the SHA-256 of the public key's DER (openssl pkey -pubin -in KEY.pub -outform DER | sha256sum)", s)
+	}
+	return id, nil
+}
