@@ -3,6 +3,7 @@ package custody
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -24,244 +25,509 @@ import (
 	"github.com/custody-ir/custody/custody/finding"
 )
 
-// Limits on what a package may make verify unpack.
-const (
-	maxBundleEntries = 10_000_000
-	maxBundleBytes   = 1 << 40 // 1 TiB
-)
+// maxBundleEntries bounds the entries of a package.
+const maxBundleEntries = 10_000_000
 
-// ErrBadBundle means a package cannot be unpacked safely.
+// ErrBadBundle means a file is not a custody export package at all.
 var ErrBadBundle = errors.New("not a valid custody export package")
 
-// VerifyBundle checks an exported package offline: every file against
-// SHA256SUMS, then the manifests, chain and artifacts inside it as verify
-// checks a bucket (without the Object Lock checks a file cannot show).
-// Without trust, the keys in the package are used, and the report names
-// them so the recipient can compare their ids with those given to them.
-func VerifyBundle(ctx context.Context, pkg string, o VerifyOptions, trust []TrustedKey, now func() time.Time) (*Report, error) {
+const (
+	remedyBundle  = "the package was altered after export: ask the sender for the package again, and check the key id with them"
+	remedyPinning = "obtain the signer's key id from the sender by a separate channel (phone, signed letter, the case file) and run custody verify --bundle PACKAGE --key-id ID; a key's id is: openssl pkey -pubin -in keys/NAME.pub -outform DER | sha256sum"
+)
+
+// VerifyBundle checks an exported package offline. The package's signed
+// statement is checked first, against the anchor, and says what the
+// package may hold; the rest is then read once, in a stream: only the
+// files the statement declares are written to a temporary folder, each
+// no larger than declared, and hashed as they are written. The manifests,
+// chain and artifacts are then verified as verify checks a bucket
+// (without the Object Lock checks a file cannot show), bound to the
+// statement's bucket and to each stream's recorded head.
+//
+// With an empty anchor, everything is checked with the package's own
+// keys and the report fails with signer-not-pinned: a package cannot
+// vouch for itself. Signer names come from the anchor, never from the
+// package.
+func VerifyBundle(ctx context.Context, pkg string, o VerifyOptions, anchor Anchor, now func() time.Time) (*Report, error) {
+	f, err := os.Open(pkg)
+	if err != nil {
+		return nil, fmt.Errorf("open package: %w", err)
+	}
+	defer f.Close()
 	dir, err := os.MkdirTemp("", "custody-bundle-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	root, err := unpack(pkg, dir)
+	b := &bundleReader{pkg: pkg, dir: dir, anchor: anchor, seen: map[string]bool{}, sums: map[string]PackageFile{}}
+	b.report = &Report{VerifiedAt: now().UTC(), Selection: Selection{Since: o.Since, Until: o.Until, Case: o.Case}, Findings: Findings{}}
+	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadBundle, pkg, err)
 	}
-	var bf Findings
-	checkSums(root, &bf)
+	b.tr = tar.NewReader(gz)
+	if !b.readStatement() || !b.extract(ctx) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		b.report.conclude()
+		return b.report, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return b.verify(ctx, o, now)
+}
 
-	raw, err := os.ReadFile(filepath.Join(root, bundleIndex))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s has no %s", ErrBadBundle, pkg, bundleIndex)
+// bundleReader reads one package.
+type bundleReader struct {
+	pkg    string
+	dir    string
+	anchor Anchor
+	report *Report
+	tr     *tar.Reader
+	root   string
+	seen   map[string]bool
+	// pending is an entry read past the statement files.
+	pending *tar.Header
+
+	statement Envelope
+	predicate Predicate
+	ps        PackageStatement
+	index     BundleIndex
+	trust     []TrustedKey
+	tsa       []byte
+	// declared are the files the statement declares and not yet read.
+	declared map[string]PackageFile
+	// sums are the files written, as hashed while writing.
+	sums map[string]PackageFile
+}
+
+func (b *bundleReader) fail(kind finding.Kind, object, remedy, format string, args ...any) {
+	b.report.Findings.Fail(kind, object, remedy, format, args...)
+}
+
+// next returns the next entry, checked for a safe name inside the one
+// root folder; nil at the end. A damaged or unsafe archive is a
+// bundle-unsafe failure and ends reading.
+func (b *bundleReader) next() (*tar.Header, string, bool) {
+	if h := b.pending; h != nil {
+		b.pending = nil
+		return h, b.rel(h.Name), true
 	}
-	var bi BundleIndex
-	if err := json.Unmarshal(raw, &bi); err != nil || bi.Format != bundleFormat {
-		return nil, fmt.Errorf("%w: %s: %s is not a %s index (%v)", ErrBadBundle, pkg, bundleIndex, bundleFormat, err)
-	}
-	if trust == nil {
-		if trust, err = loadBundleKeys(root); err != nil {
-			return nil, err
+	for {
+		hdr, err := b.tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, "", true
 		}
-	}
-	if o.Since.IsZero() && o.Until.IsZero() && o.Case == "" {
-		o.Since, o.Until, o.Case = bi.Selection.Since, bi.Selection.Until, bi.Selection.Case
-	}
-	src, err := newBundleSource(root, bi, &bf)
-	if err != nil {
-		return nil, err
-	}
-	v := &Verifier{src: src, bucket: bi.Bucket, prefix: bi.Prefix, trust: trust, now: now}
-	if pemBytes, err := os.ReadFile(filepath.Join(root, bundleTSAChain)); err == nil {
-		chain, err := ParseTSAChain(pemBytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrBadBundle, bundleTSAChain, err)
+			b.fail(finding.BundleUnsafe, b.pkg, remedyBundle, "the archive is damaged: %v; reading stopped", err)
+			return nil, "", false
 		}
-		v.TSA = &chain
+		if len(b.seen) >= maxBundleEntries {
+			b.fail(finding.BundleUnsafe, b.pkg, remedyBundle, "more than %d entries; reading stopped", maxBundleEntries)
+			return nil, "", false
+		}
+		name := hdr.Name
+		clean := path.Clean(name)
+		if name == "" || path.IsAbs(name) || clean != strings.TrimSuffix(name, "/") || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(name, "\\") {
+			b.fail(finding.BundleUnsafe, name, remedyBundle, "unsafe entry name %q; reading stopped", name)
+			return nil, "", false
+		}
+		top, _, _ := strings.Cut(clean, "/")
+		if b.root == "" {
+			b.root = top
+		} else if top != b.root {
+			b.fail(finding.BundleUnsafe, name, remedyBundle, "entry %q is outside the package folder %q; reading stopped", name, b.root)
+			return nil, "", false
+		}
+		if b.seen[clean] {
+			b.fail(finding.BundleUnsafe, name, remedyBundle, "entry %q appears twice; reading stopped", name)
+			return nil, "", false
+		}
+		b.seen[clean] = true
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			continue // folders are implied by the files' names
+		case tar.TypeReg:
+			return hdr, b.rel(clean), true
+		default:
+			b.fail(finding.BundleUnsafe, name, remedyBundle, "entry %q is not a regular file (type %q): links and devices are refused; reading stopped", name, hdr.Typeflag)
+			return nil, "", false
+		}
+	}
+}
+
+func (b *bundleReader) rel(name string) string {
+	_, rel, _ := strings.Cut(path.Clean(name), "/")
+	return rel
+}
+
+// readStatement reads the statement files at the head of the archive,
+// verifies the statement against the anchor and its subjects against the
+// files, and learns what the package may hold. It reports whether reading
+// may go on.
+func (b *bundleReader) readStatement() bool {
+	meta := map[string][]byte{}
+	var keyFiles []string
+	for {
+		hdr, rel, ok := b.next()
+		if !ok {
+			return false
+		}
+		if hdr == nil {
+			break
+		}
+		isMeta := rel == bundleStatement || rel == bundlePackage || rel == bundleSums || rel == bundleIndex || rel == bundleTSAChain ||
+			(strings.HasPrefix(rel, bundleKeys) && !strings.Contains(strings.TrimPrefix(rel, bundleKeys), "/"))
+		if len(meta) == 0 && rel != bundleStatement {
+			b.fail(finding.BundleStatementMissing, bundleStatement, "ask the sender to export the package again with this version of custody",
+				"the package does not start with its signed statement %s (it starts with %q): it was exported by an older custody or altered; nothing was extracted", bundleStatement, rel)
+			return false
+		}
+		if !isMeta {
+			b.pending = hdr
+			break
+		}
+		if hdr.Size > maxBundleMeta {
+			b.fail(finding.BundleUnsafe, rel, remedyBundle, "%d bytes, more than the %d a statement file may have; reading stopped", hdr.Size, maxBundleMeta)
+			return false
+		}
+		body, err := io.ReadAll(io.LimitReader(b.tr, hdr.Size))
+		if err != nil {
+			b.fail(finding.BundleUnsafe, rel, remedyBundle, "the archive is damaged: %v; reading stopped", err)
+			return false
+		}
+		meta[rel] = body
+		if strings.HasPrefix(rel, bundleKeys) {
+			keyFiles = append(keyFiles, rel)
+		}
+	}
+	if len(meta) == 0 {
+		b.fail(finding.BundleStatementMissing, bundleStatement, "ask the sender for the package again", "the package is empty")
+		return false
+	}
+	for _, name := range []string{bundlePackage, bundleSums, bundleIndex} {
+		if meta[name] == nil {
+			b.fail(finding.BundleStatementInvalid, name, remedyBundle, "the package has no %s beside its statement; nothing was extracted", name)
+			return false
+		}
+	}
+	b.trust = b.resolveTrust(meta, keyFiles)
+	if !b.checkStatement(meta) {
+		return false
+	}
+	b.tsa = meta[bundleTSAChain]
+	// Every statement file but the three the statement signs directly
+	// must be declared, and match.
+	b.declared = map[string]PackageFile{}
+	for _, pf := range b.ps.Files {
+		b.declared[pf.Name] = pf
+	}
+	for name, body := range meta {
+		if name == bundleStatement || name == bundlePackage || name == bundleSums {
+			continue
+		}
+		b.take(name, packageFile(name, body))
+	}
+	return true
+}
+
+// take records a file that was read as pf against what was declared.
+func (b *bundleReader) take(name string, got PackageFile) {
+	want, ok := b.declared[name]
+	if !ok {
+		b.fail(finding.BundleUnlistedFile, name, remedyBundle, "not declared by the signed statement")
+		return
+	}
+	delete(b.declared, name)
+	b.sums[name] = got
+	if got.SHA256 != want.SHA256 || got.Size != want.Size {
+		b.fail(finding.BundleFileModified, name, remedyBundle, "hashes to %s (%d bytes); the signed statement declares %s (%d bytes)", got.SHA256, got.Size, want.SHA256, want.Size)
+	}
+}
+
+// resolveTrust turns the anchor into the keys signatures are checked
+// with. Keys the recipient holds are used as given; a pinned key id picks
+// the package key of that id; a package key that is not pinned is a
+// signer-mismatch. With an empty anchor the package's keys are used, and
+// the report fails with signer-not-pinned.
+func (b *bundleReader) resolveTrust(meta map[string][]byte, keyFiles []string) []TrustedKey {
+	sort.Strings(keyFiles)
+	pinnedIDs := map[string]bool{}
+	for _, id := range b.anchor.KeyIDs {
+		pinnedIDs[id] = true
+	}
+	held := map[string]bool{}
+	trust := append([]TrustedKey(nil), b.anchor.Keys...)
+	for _, k := range b.anchor.Keys {
+		held[k.KeyID] = true
+	}
+	var found []string
+	foundIDs := map[string]bool{}
+	for _, name := range keyFiles {
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey(meta[name])
+		if err != nil {
+			b.fail(finding.SignerMismatch, name, remedyBundle, "not a PEM public key")
+			continue
+		}
+		id, err := KeyID(pub)
+		if err != nil {
+			b.fail(finding.SignerMismatch, name, remedyBundle, "unusable public key: %v", err)
+			continue
+		}
+		found = append(found, id)
+		foundIDs[id] = true
+		switch {
+		case b.anchor.Empty():
+			k, err := NewTrustedKey("unpinned key "+id[:16], pub, time.Time{}, time.Time{})
+			if err == nil {
+				trust = append(trust, k)
+			}
+		case held[id]:
+		case pinnedIDs[id]:
+			k, err := NewTrustedKey("pinned key id "+id[:16], pub, time.Time{}, time.Time{})
+			if err == nil {
+				trust = append(trust, k)
+			}
+		default:
+			b.fail(finding.SignerMismatch, name, "this key is not the signer you were given: treat every signature by it as forged and ask the sender, by a separate channel, for the key id",
+				"the package carries key id %s, which is not a pinned signer (pinned: %s)", id, strings.Join(b.pinned(), ", "))
+		}
+	}
+	for _, id := range b.anchor.KeyIDs {
+		if !foundIDs[id] && !held[id] {
+			b.fail(finding.SignerMismatch, bundleKeys, "the package was not signed by the key you were given: ask the sender, by a separate channel, which key signed it",
+				"no key of the package has the pinned key id %s (the package's keys: %s)", id, orNone(found))
+		}
+	}
+	if b.anchor.Empty() {
+		b.fail(finding.SignerNotPinned, bundleKeys, remedyPinning,
+			"no trust anchor was given, so the package's own keys were used and nothing proves who signed it (key ids found: %s)", orNone(found))
+	}
+	return trust
+}
+
+func (b *bundleReader) pinned() []string {
+	out := append([]string(nil), b.anchor.KeyIDs...)
+	for _, k := range b.anchor.Keys {
+		out = append(out, k.KeyID+" ("+k.Name+")")
+	}
+	return out
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkStatement verifies package.dsse.json: a manifest of the export
+// event signed by a trusted key, whose subjects are package.json,
+// SHA256SUMS and index.json as they are; then decodes package.json.
+func (b *bundleReader) checkStatement(meta map[string][]byte) bool {
+	bad := func(format string, args ...any) bool {
+		b.fail(finding.BundleStatementInvalid, bundleStatement, remedyBundle, format+"; nothing was extracted", args...)
+		return false
+	}
+	env, err := ParseEnvelope(bytes.NewReader(meta[bundleStatement]))
+	if err != nil {
+		return bad("%v", err)
+	}
+	st, err := env.Statement()
+	if err != nil {
+		return bad("%v", err)
+	}
+	p := st.Predicate
+	if p.Event != EventExport {
+		return bad("a manifest of a %q event, not of an export", p.Event)
+	}
+	if _, kind, msg := verifyEnvelope(env, b.trust, p.When.SealedAt); kind != "" {
+		return bad("%s: %s", kind, msg)
+	}
+	subjects := map[string]string{}
+	for _, s := range st.Subject {
+		subjects[path.Base(s.Name)] = strings.ToLower(s.Digest["sha256"])
+	}
+	for _, name := range []string{bundlePackage, bundleSums, bundleIndex} {
+		if got := sha256Hex(meta[name]); subjects[name] != got {
+			b.fail(finding.BundleStatementInvalid, name, remedyBundle, "hashes to %s; the signed statement seals %q; nothing was extracted", got, subjects[name])
+			return false
+		}
+	}
+	var ps PackageStatement
+	if err := json.Unmarshal(meta[bundlePackage], &ps); err != nil || ps.Format != packageFormat {
+		return bad("%s is not a %s statement (%v)", bundlePackage, packageFormat, err)
+	}
+	if ps.Bucket != p.Bucket {
+		return bad("%s names bucket %q, the signed manifest %q", bundlePackage, ps.Bucket, p.Bucket)
+	}
+	if !bytes.Equal(meta[bundleSums], sumsFile(ps.Files)) {
+		return bad("%s does not list exactly the files of %s", bundleSums, bundlePackage)
+	}
+	if err := json.Unmarshal(meta[bundleIndex], &b.index); err != nil || b.index.Format != bundleFormat {
+		return bad("%s is not a %s index (%v)", bundleIndex, bundleFormat, err)
+	}
+	if b.index.Bucket != ps.Bucket || b.index.Prefix != ps.Prefix {
+		return bad("%s is of s3://%s/%s, the statement of s3://%s/%s", bundleIndex, b.index.Bucket, b.index.Prefix, ps.Bucket, ps.Prefix)
+	}
+	b.statement, b.predicate, b.ps = env, p, ps
+	b.report.Bucket, b.report.Prefix = ps.Bucket, ps.Prefix
+	return true
+}
+
+// extract writes every remaining file the statement declares, hashing it
+// as it is written. The first entry that is not declared, or is larger
+// than declared, stops reading: no more than the declared bytes are ever
+// written.
+func (b *bundleReader) extract(ctx context.Context) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		hdr, rel, ok := b.next()
+		if !ok {
+			return false
+		}
+		if hdr == nil {
+			break
+		}
+		want, declared := b.declared[rel]
+		switch {
+		case !declared && b.sums[rel].Name != "":
+			b.fail(finding.BundleUnsafe, rel, remedyBundle, "appears twice; reading stopped")
+			return false
+		case !declared:
+			b.fail(finding.BundleUnsafe, rel, remedyBundle, "an entry of %d bytes the signed statement does not declare; reading stopped", hdr.Size)
+			return false
+		case hdr.Size != want.Size:
+			b.fail(finding.BundleUnsafe, rel, remedyBundle, "an entry of %d bytes; the signed statement declares %d; reading stopped", hdr.Size, want.Size)
+			return false
+		}
+		got, err := b.write(rel, hdr.Size, buf)
+		if err != nil {
+			b.fail(finding.BundleUnsafe, rel, remedyBundle, "%v; reading stopped", err)
+			return false
+		}
+		b.take(rel, got)
+	}
+	names := make([]string, 0, len(b.declared))
+	for n := range b.declared {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b.fail(finding.BundleFileMissing, n, remedyBundle, "declared by the signed statement but not in the package")
+	}
+	return true
+}
+
+// write extracts one entry of size bytes, hashing it on the way.
+func (b *bundleReader) write(rel string, size int64, buf []byte) (PackageFile, error) {
+	target := filepath.Join(b.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return PackageFile{}, err
+	}
+	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return PackageFile{}, err
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(io.MultiWriter(out, h), io.LimitReader(b.tr, size), buf)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n != size {
+		err = fmt.Errorf("the archive ends after %d of %d bytes", n, size)
+	}
+	if err != nil {
+		return PackageFile{}, fmt.Errorf("the archive is damaged: %w", err)
+	}
+	return PackageFile{Name: rel, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// verify checks the extracted manifests, chain and artifacts, then the
+// export-time verdict the statement records.
+func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() time.Time) (*Report, error) {
+	if o.Since.IsZero() && o.Until.IsZero() && o.Case == "" {
+		o.Since, o.Until, o.Case = b.ps.Selection.Since, b.ps.Selection.Until, b.ps.Selection.Case
+	}
+	src := &bundleSource{root: b.dir, byID: map[string]BundleEntry{}, sums: b.sums}
+	for _, e := range b.index.Objects {
+		clean := path.Clean(e.File)
+		if !strings.HasPrefix(clean, bundleObjects) || strings.Contains(clean, "..") {
+			b.fail(finding.BundleIndexMalformed, e.File, remedyBundle, "index entry for %s points outside objects/", e.Key)
+			continue
+		}
+		e.File = clean
+		src.entries = append(src.entries, e)
+		src.byID[e.Key+"\x00"+e.VersionID] = e
+	}
+	sort.SliceStable(src.entries, func(i, j int) bool { return src.entries[i].Key < src.entries[j].Key })
+	recorded := map[string]PackageStream{}
+	for _, s := range b.ps.Streams {
+		recorded[s.Stream] = s
+	}
+	v := &Verifier{src: src, bucket: b.ps.Bucket, prefix: b.ps.Prefix, region: b.ps.Region, trust: b.trust, now: now, recorded: recorded}
+	if b.tsa != nil {
+		chain, err := ParseTSAChain(b.tsa)
+		if err != nil {
+			b.fail(finding.BundleStatementInvalid, bundleTSAChain, remedyBundle, "not a TSA certificate chain: %v", err)
+		} else {
+			v.TSA = &chain
+		}
 	}
 	r, err := v.Verify(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	r.Findings = append(bf, r.Findings...)
+	b.checkStatementLink()
+	if !b.ps.Verdict.OK {
+		fails := b.ps.Verdict.Failures
+		if len(fails) == 0 {
+			b.fail(finding.BundleExportFailed, bundlePackage, "ask the sender for the export-time report (report.json)", "the verification at export failed")
+		}
+		for _, f := range fails {
+			b.fail(finding.BundleExportFailed, f.Object, f.Remedy, "at export, verify found %s: %s", f.Kind, f.Message)
+		}
+	}
+	r.Findings = append(b.report.Findings, r.Findings...)
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		return r.Findings[i].Severity != r.Findings[j].Severity && r.Findings[i].Severity == SeverityFailure
+	})
 	r.conclude()
 	return r, nil
 }
 
-// unpack extracts a tar.gz into dir, refusing anything but regular files
-// and folders inside one root folder: no absolute paths, no "..", no
-// links, devices or duplicates. It returns the root folder's path.
-func unpack(pkg, dir string) (string, error) {
-	f, err := os.Open(pkg)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(bufio.NewReader(f))
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrBadBundle, pkg, err)
-	}
-	tr := tar.NewReader(gz)
-	var root string
-	var total int64
-	seen := map[string]bool{}
-	for n := 0; ; n++ {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return "", fmt.Errorf("%w: %s: %v", ErrBadBundle, pkg, err)
-		}
-		if n >= maxBundleEntries {
-			return "", fmt.Errorf("%w: %s: more than %d entries", ErrBadBundle, pkg, maxBundleEntries)
-		}
-		name := hdr.Name
-		clean := path.Clean(name)
-		if name == "" || path.IsAbs(name) || clean != strings.TrimSuffix(name, "/") || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(name, "\\") {
-			return "", fmt.Errorf("%w: %s: unsafe entry name %q", ErrBadBundle, pkg, name)
-		}
-		top, _, _ := strings.Cut(clean, "/")
-		if root == "" {
-			root = top
-		} else if top != root {
-			return "", fmt.Errorf("%w: %s: entry %q is outside the package folder %q", ErrBadBundle, pkg, name, root)
-		}
-		if seen[clean] {
-			return "", fmt.Errorf("%w: %s: entry %q appears twice", ErrBadBundle, pkg, name)
-		}
-		seen[clean] = true
-		target := filepath.Join(dir, filepath.FromSlash(clean))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o700); err != nil {
-				return "", err
-			}
-		case tar.TypeReg:
-			if hdr.Size < 0 || total+hdr.Size > maxBundleBytes {
-				return "", fmt.Errorf("%w: %s: entry %q would take the package past %d bytes", ErrBadBundle, pkg, name, int64(maxBundleBytes))
-			}
-			total += hdr.Size
-			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
-				return "", err
-			}
-			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return "", fmt.Errorf("%w: %s: entry %q: %v", ErrBadBundle, pkg, name, err)
-			}
-			_, err = io.Copy(out, io.LimitReader(tr, hdr.Size))
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return "", fmt.Errorf("%w: %s: entry %q: %v", ErrBadBundle, pkg, name, err)
-			}
-		default:
-			return "", fmt.Errorf("%w: %s: entry %q is not a regular file or folder (type %q): links are refused", ErrBadBundle, pkg, name, hdr.Typeflag)
-		}
-	}
-	if root == "" {
-		return "", fmt.Errorf("%w: %s is empty", ErrBadBundle, pkg)
-	}
-	return filepath.Join(dir, root), nil
-}
-
-// checkSums checks every file against SHA256SUMS and reports files that
-// are missing, altered or not listed.
-func checkSums(root string, fs_ *Findings) {
-	sums, err := os.ReadFile(filepath.Join(root, bundleSums))
-	if err != nil {
-		fs_.Fail(finding.BundleSumsMissing, bundleSums, "ask the sender for the package again", "the package has no %s", bundleSums)
-		return
-	}
-	listed := map[string]bool{bundleSums: true}
-	for i, line := range strings.Split(strings.TrimRight(string(sums), "\n"), "\n") {
-		want, name, ok := strings.Cut(line, "  ")
-		if !ok || len(want) != 64 {
-			fs_.Fail(finding.BundleSumsMalformed, fmt.Sprintf("%s line %d", bundleSums, i+1), "ask the sender for the package again", "not a sha256sum line: %q", line)
+// checkStatementLink checks that the statement, a manifest of its stream,
+// follows the head the package records for that stream.
+func (b *bundleReader) checkStatementLink() {
+	p := b.predicate
+	for _, s := range b.ps.Streams {
+		if s.Stream != p.Stream {
 			continue
 		}
-		listed[name] = true
-		got, err := fileSHA256(filepath.Join(root, filepath.FromSlash(name)))
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			fs_.Fail(finding.BundleFileMissing, name, "ask the sender for the package again", "listed in %s but not in the package", bundleSums)
-		case err != nil:
-			fs_.Fail(finding.BundleFileUnreadable, name, "", "%v", err)
-		case got != want:
-			fs_.Fail(finding.BundleFileModified, name, "the package was altered after export: ask the sender for the package again", "hashes to %s, %s lists %s", got, bundleSums, want)
+		case p.Sequence <= s.Head:
+			b.fail(finding.BundleStatementInvalid, bundleStatement, remedyBundle,
+				"the statement is manifest %d of stream %q, but the head it records for that stream is %d", p.Sequence, p.Stream, s.Head)
+		case p.Sequence == s.Head+1 && p.PreviousSHA256 != s.HeadEnvelopeSHA256:
+			b.fail(finding.BundleStatementInvalid, bundleStatement, remedyBundle,
+				"the statement links to previous envelope %s, but the recorded head of stream %q hashes to %s", p.PreviousSHA256, p.Stream, s.HeadEnvelopeSHA256)
 		}
 	}
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if name := filepath.ToSlash(rel); !listed[name] {
-			fs_.Fail(finding.BundleUnlistedFile, name, "the package was altered after export: ask the sender for the package again", "not listed in %s", bundleSums)
-		}
-		return nil
-	})
 }
 
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func loadBundleKeys(root string) ([]TrustedKey, error) {
-	entries, err := os.ReadDir(filepath.Join(root, bundleKeys))
-	if err != nil {
-		return nil, fmt.Errorf("%w: no %s folder", ErrBadBundle, bundleKeys)
-	}
-	var out []TrustedKey
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(root, bundleKeys, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s%s is not a PEM public key", ErrBadBundle, bundleKeys, e.Name())
-		}
-		k, err := NewTrustedKey(strings.TrimSuffix(e.Name(), ".pub"), pub, time.Time{}, time.Time{})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, nil
-}
-
-// bundleSource serves an unpacked package as an evidence source.
+// bundleSource serves an extracted package as an evidence source; the
+// files' digests were computed while extracting.
 type bundleSource struct {
 	root    string
 	entries []BundleEntry
 	byID    map[string]BundleEntry
-}
-
-func newBundleSource(root string, bi BundleIndex, f *Findings) (*bundleSource, error) {
-	s := &bundleSource{root: root, byID: map[string]BundleEntry{}}
-	for _, e := range bi.Objects {
-		clean := path.Clean(e.File)
-		if !strings.HasPrefix(clean, bundleObjects) || strings.Contains(clean, "..") {
-			f.Fail(finding.BundleIndexMalformed, e.File, "ask the sender for the package again", "index entry for %s points outside objects/", e.Key)
-			continue
-		}
-		e.File = clean
-		s.entries = append(s.entries, e)
-		s.byID[e.Key+"\x00"+e.VersionID] = e
-	}
-	sort.SliceStable(s.entries, func(i, j int) bool { return s.entries[i].Key < s.entries[j].Key })
-	return s, nil
+	sums    map[string]PackageFile
 }
 
 func (s *bundleSource) Offline() bool { return true }
@@ -290,4 +556,15 @@ func (s *bundleSource) Open(_ context.Context, key, versionID string) (io.ReadCl
 		return nil, ObjectMeta{}, err
 	}
 	return f, e.Meta, nil
+}
+
+// digest is the SHA-256 and size of a version's file, as hashed when it
+// was extracted: verify need not read it again.
+func (s *bundleSource) digest(key, versionID string) (string, int64, bool) {
+	e, ok := s.byID[key+"\x00"+versionID]
+	if !ok {
+		return "", 0, false
+	}
+	pf, ok := s.sums[e.File]
+	return pf.SHA256, pf.Size, ok
 }

@@ -83,67 +83,313 @@ func timeOrDash(t time.Time) string {
 func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
 
 // recipientReadme tells the recipient how to check the package with
-// standard tools, with the exact commands for this package.
-func recipientReadme(r *Report, bi BundleIndex) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, `# Evidence package
+// standard tools. The README is one of the package's files, so it lists
+// neither files nor sums: its commands are the same for every package and
+// read package.json, index.json and SHA256SUMS. They trust nothing in the
+// package until the signer is pinned by the key id the recipient received
+// apart from it. signerKeyID is shown only as a 12-digit hint of which id
+// to use: too short to be pasted as KEYID.
+func recipientReadme(r *Report, prefix, signerKeyID string) []byte {
+	hint := signerKeyID
+	if len(hint) > 12 {
+		hint = hint[:12]
+	}
+	head := fmt.Sprintf(readmeHead, r.Bucket, prefixSlash(prefix), r.VerifiedAt.UTC().Format(time.RFC3339), okText(r.OK),
+		prefixSlash(prefix), dash(hint))
+	// The text writes "~" for a backquote, which a Go raw string cannot
+	// hold; no command in it uses "~".
+	return []byte(strings.ReplaceAll(head+readmeChecks+readmeProofs, "~", "`"))
+}
 
-Exported from s3://%s/%s on %s. Verification at export: %s.
+// readmeHead is the README's per-package part: where the evidence comes
+// from and what the recipient needs before checking it.
+const readmeHead = `# Evidence package
+
+Exported from ~s3://%s/%s~ at %s. The sender's verification at export: %s.
 
 | file | what |
 |---|---|
-| objects/ | the evidence, each file at its key in the evidence bucket; manifests and checkpoints under objects/%smanifests/ |
-| index.json | every object: key, version id, size, and the Object Lock retention and legal hold S3 reported at export |
-| keys/ | the public keys that signed the manifests (compare their key ids with the ones you were given) |
-| report.json | the verification report at export (custody verify --json) |
-| chain-of-custody.md | every custody event: who, what, when, where, how, hash |
-| SHA256SUMS | the SHA-256 of every other file |
+| package.dsse.json | the package statement: the export event, signed by the sender's key, with the SHA-256 of package.json, SHA256SUMS, index.json, report.json and chain-of-custody.md |
+| package.json | what the statement vouches for: the bucket, the selection, the verdict at export, each stream's head, every manifest and every file with its size and SHA-256 |
+| SHA256SUMS | the SHA-256 of every file but package.dsse.json, package.json and SHA256SUMS itself |
+| index.json | every object version: key, version id, size, the Object Lock retention and legal hold S3 reported, and its file here |
+| keys/ | public keys, for convenience only: anyone can put a key here under any name, so a key proves nothing until its key id matches the one you were given |
+| objects/ | the evidence, each file at its key in the bucket; manifests and checkpoints under ~objects/%smanifests/~ |
+| report.json, chain-of-custody.md | the verification report at export, and every custody event: who, what, when, where, how, hash |
+
+## Before you start: the signer's key id, from the sender, not from this package
+
+You need one thing that does not come in this package: the **key id** of the sender's signing
+key, 64 hex digits (the SHA-256 of the public key in DER form). ~custody export~ printed it for
+the sender (~signer key id: ...~); get it from them by another channel: a phone call, a signed
+letter, the case file. Never take it from this package: whoever could change the package could
+change keys/, this README and chain-of-custody.md too. (This package says its signer's id starts
+with ~%s~; that is a hint of which id to use, not a reason to trust it.)
+
+Tools: bash, sha256sum, openssl, jq, base64, find, diff, tar. Optional: cosign (a second,
+independent signature check) and custody (everything at once).
 
 ## Check it
 
-1. Every file is as exported:
+The blocks below are one bash script: run them in order from this folder, with ~KEYID~ set to the
+id you were given. It stops at the first failure with a message, and exits non-zero. For example:
 
-       sha256sum -c SHA256SUMS
+~~~text
+script=$(mktemp)
+sed -n '/^~~~sh$/,/^~~~$/{/^~~~/d;p;}' README.md > "$script"
+less "$script"   # read it first: this README came in the package too
+KEYID=<the 64 hex digits you were given> bash "$script"
+~~~
 
-2. Each manifest is a DSSE envelope over an in-toto statement whose subjects are the evidence
-   files. With cosign (no transparency log is involved):
+The commands are the same in every package custody writes; only the text above them differs.
+`
 
-`, r.Bucket, r.Prefix, r.VerifiedAt.Format(time.RFC3339), okText(r.OK), strings.TrimSuffix(prefixSlash(bi.Prefix), "/")+"/")
-	shown := 0
-	for _, m := range r.Manifests {
-		if !m.Selected || len(m.Subjects()) == 0 || shown >= 3 {
-			continue
-		}
-		key := keyFor(r, m.SignedBy)
-		s := m.Subjects()[0]
-		fmt.Fprintf(&b, "       cosign verify-blob-attestation --insecure-ignore-tlog \\\n         --key keys/%s \\\n         --type %s \\\n         --signature objects/%s \\\n         objects/%s\n\n",
-			key, PredicateType, m.Key, s.Name)
-		shown++
-	}
-	fmt.Fprintf(&b, `   (repeat for every subject: the statement lists them, with their SHA-256.)
+// readmeChecks is the script, in fenced sh blocks run verbatim by the
+// recipient (and by cmd/custody's bundle README test).
+const readmeChecks = `### 1. The signer
 
-3. The same signature check with OpenSSL and jq alone. DSSE signs the "pre-authentication
-   encoding" of the payload: "DSSEv1 <len(type)> <type> <len(payload)> <payload>".
+The key in keys/ whose key id is the one you were given is the signer; every later step checks
+signatures with that key only (a canonical copy of it, in a temporary folder). No such key: stop.
 
-       env=objects/<manifest>.dsse.json
-       jq -r .payload "$env" | base64 -d > payload.json
-       type=$(jq -r .payloadType "$env")
-       { printf 'DSSEv1 %%d %%s %%d ' "${#type}" "$type" "$(wc -c < payload.json)"; cat payload.json; } > pae.bin
-       jq -r '.signatures[0].sig' "$env" | base64 -d > sig.der
-       openssl dgst -sha256 -verify keys/<key>.pub -signature sig.der pae.bin
-       jq -r '.subject[] | "\(.digest.sha256)  objects/\(.name)"' payload.json | sha256sum -c
+~~~sh
+set -euo pipefail
+: "${KEYID:?set KEYID to the signer key id the sender gave you by another channel (phone, signed letter, the case file), then run again}"
+KEYID=$(printf '%s' "$KEYID" | tr 'A-F' 'a-f' | tr -d ' :')
+KEYID=${KEYID#sha256}
+if [ "${#KEYID}" -ne 64 ] || [ -n "$(printf '%s' "$KEYID" | tr -d '0-9a-f')" ]; then
+  echo "FAILED: KEYID must be the 64 hex digits of the key id you were given" >&2
+  exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+key=
+for k in keys/*.pub; do
+  [ -f "$k" ] || continue
+  if ! id=$(openssl pkey -pubin -in "$k" -outform DER | sha256sum); then
+    echo "$k: not a public key, ignored"
+    continue
+  fi
+  id=${id%% *}
+  echo "$k: key id $id"
+  if [ "$id" = "$KEYID" ]; then
+    openssl pkey -pubin -in "$k" -out "$tmp/signer.pub"
+    key=$tmp/signer.pub
+  fi
+done
+if [ -z "$key" ]; then
+  echo "FAILED: no key in keys/ has the key id $KEYID you were given: this package was not signed by that signer. Stop here." >&2
+  exit 1
+fi
+echo "1. signer pinned: key id $KEYID"
+~~~
 
-4. The chain: in each payload, predicate.sequence counts up from 1 without gaps within a stream,
-   and predicate.previousEnvelopeSha256 is the SHA-256 of the previous manifest file:
+### 2. Every file is as listed, and nothing was added
 
-       sha256sum objects/<prefix>/manifests/<stream>/000000000001.dsse.json
+~~~sh
+sha256sum -c SHA256SUMS
+find . ! -type d | sed 's|^\./||' | LC_ALL=C sort > "$tmp/present"
+{ printf '%s\n' package.dsse.json package.json SHA256SUMS; cut -c 67- SHA256SUMS; } | LC_ALL=C sort > "$tmp/listed"
+if ! diff "$tmp/listed" "$tmp/present" > "$tmp/files.diff"; then
+  echo "FAILED: files missing (<) or not listed in SHA256SUMS (>):" >&2
+  cat "$tmp/files.diff" >&2
+  exit 1
+fi
+echo "2. every file as listed in SHA256SUMS, none missing, none added"
+~~~
 
-5. Everything at once, offline, with custody:
+### 3. The package statement
 
-       custody verify --bundle <this file>.tar.gz
-`)
-	return []byte(b.String())
+package.dsse.json is a DSSE envelope: the signature is over the "pre-authentication encoding"
+~DSSEv1 <len(type)> <type> <len(payload)> <payload>~. The function below checks an envelope with
+the pinned key and leaves its payload, an in-toto statement, in $tmp/payload.json. The statement
+must be an export event whose subjects are this package's own files (the last segment of each
+subject's name, a key in the bucket, is the file's name here), with their SHA-256.
+
+~~~sh
+dsse_payload() {
+  jq -r .payload "$1" | base64 -d > "$tmp/payload.json"
+  type=$(jq -r .payloadType "$1")
+  if [ "$type" != "application/vnd.in-toto+json" ]; then
+    echo "FAILED: $1: payload type $type, want application/vnd.in-toto+json" >&2
+    return 1
+  fi
+  { printf 'DSSEv1 %d %s %d ' "${#type}" "$type" "$(wc -c < "$tmp/payload.json")"; cat "$tmp/payload.json"; } > "$tmp/pae.bin"
+  jq -r '.signatures[0].sig' "$1" | base64 -d > "$tmp/sig.der"
+  if ! openssl dgst -sha256 -verify "$key" -signature "$tmp/sig.der" "$tmp/pae.bin" > /dev/null; then
+    echo "FAILED: $1 is not signed by the key $KEYID" >&2
+    return 1
+  fi
+  if ! jq -e '._type == "https://in-toto.io/Statement/v1" and .predicateType == "https://github.com/custody-ir/custody/manifest/v1"' "$tmp/payload.json" > /dev/null; then
+    echo "FAILED: $1 is not a custody manifest" >&2
+    return 1
+  fi
 }
+dsse_payload package.dsse.json
+bucket=$(jq -r .bucket package.json)
+if ! jq -e '.predicate.event == "export" and ([.subject[].name | split("/") | last] as $n | ["package.json", "SHA256SUMS", "index.json", "report.json", "chain-of-custody.md"] - $n == [])' "$tmp/payload.json" > /dev/null; then
+  echo "FAILED: package.dsse.json is not the statement of an export: it does not list package.json, SHA256SUMS, index.json, report.json and chain-of-custody.md" >&2
+  exit 1
+fi
+jq -r '.subject[] | "\(.digest.sha256)  \(.name | split("/") | last)"' "$tmp/payload.json" > "$tmp/package.sums"
+sha256sum -c "$tmp/package.sums"
+if ! jq -e --arg b "$bucket" '.predicate.bucket == $b' "$tmp/payload.json" > /dev/null; then
+  echo "FAILED: the statement is about another bucket than package.json's $bucket" >&2
+  exit 1
+fi
+if ! jq -e '.format == "custody-package/v1"' package.json > /dev/null; then
+  echo "FAILED: package.json is not a custody-package/v1 statement" >&2
+  exit 1
+fi
+jq -r '.files[] | "\(.sha256)  \(.name)"' package.json | LC_ALL=C sort > "$tmp/files.sums"
+if ! LC_ALL=C sort SHA256SUMS | diff - "$tmp/files.sums" > /dev/null; then
+  echo "FAILED: SHA256SUMS and package.json list different files" >&2
+  exit 1
+fi
+if ! jq -e '.verdict.ok == true' package.json > /dev/null; then
+  echo "FAILED: the sender's verification at export found failures in the store:" >&2
+  jq -r '.verdict.failures[]? | "  \(.kind) \(.object): \(.message)"' package.json >&2
+  exit 1
+fi
+echo "3. package statement signed by $KEYID, export of s3://$bucket, every statement file as signed"
+~~~
+
+### 4. Every manifest
+
+Every manifest package.json lists is signed by the pinned key, is the manifest of the stream and
+sequence package.json says, and belongs to the package's bucket. For the selected ones, every
+subject (key and version id, mapped to its file through index.json) has the SHA-256 the manifest
+signed.
+
+~~~sh
+jq -r '.manifests[] | [.file, .stream, (.sequence | tostring), (.selected | tostring)] | @tsv' package.json > "$tmp/manifests.tsv"
+jq -c '[.objects[] | {key: ([.key, .versionId] | tojson), value: .file}] | from_entries' index.json > "$tmp/files.json"
+subject_files='.subject[] | . as $s | ($f[0][[.name, .annotations.versionId] | tojson] // error("subject \($s.name) version \($s.annotations.versionId) is not in index.json"))'
+manifests=0
+subjects=0
+while IFS=$'\t' read -r file stream seq selected <&3; do
+  dsse_payload "$file"
+  if ! jq -e --arg b "$bucket" --arg s "$stream" --argjson q "$seq" '.predicate.bucket == $b and .predicate.stream == $s and .predicate.sequence == $q' "$tmp/payload.json" > /dev/null; then
+    echo "FAILED: $file is not manifest $seq of stream $stream in bucket $bucket" >&2
+    exit 1
+  fi
+  manifests=$((manifests + 1))
+  if [ "$selected" = true ]; then
+    jq -r --slurpfile f "$tmp/files.json" "$subject_files"' as $file | if (.digest.sha256 // "" | test("^[0-9a-f]{64}$")) then "\(.digest.sha256)  \($file)" else error("subject \(.name): no SHA-256") end' "$tmp/payload.json" > "$tmp/subjects.sums"
+    if [ -s "$tmp/subjects.sums" ]; then
+      sha256sum -c "$tmp/subjects.sums"
+      subjects=$((subjects + $(wc -l < "$tmp/subjects.sums")))
+    fi
+  fi
+done 3< "$tmp/manifests.tsv"
+echo "4. $manifests manifest(s) signed by $KEYID, in s3://$bucket; $subjects artifact(s) of the selected ones as signed"
+~~~
+
+### 5. The same signatures with cosign (optional)
+
+cosign checks the statement over SHA256SUMS, and every subject of every selected manifest. No
+transparency log is involved: the signer is the key pinned in step 1.
+
+~~~sh
+cosign=${COSIGN:-cosign}
+if command -v "$cosign" > /dev/null; then
+  "$cosign" verify-blob-attestation --insecure-ignore-tlog --key "$key" --type https://github.com/custody-ir/custody/manifest/v1 --signature package.dsse.json SHA256SUMS
+  blobs=0
+  while IFS=$'\t' read -r file stream seq selected <&3; do
+    [ "$selected" = true ] || continue
+    jq -r .payload "$file" | base64 -d | jq -r --slurpfile f "$tmp/files.json" "$subject_files" > "$tmp/blobs"
+    while IFS= read -r blob <&4; do
+      "$cosign" verify-blob-attestation --insecure-ignore-tlog --key "$key" --type https://github.com/custody-ir/custody/manifest/v1 --signature "$file" "$blob"
+      blobs=$((blobs + 1))
+    done 4< "$tmp/blobs"
+  done 3< "$tmp/manifests.tsv"
+  echo "5. cosign: the statement and $blobs artifact(s) verified with the key $KEYID"
+else
+  echo "5. cosign is not installed: skipped (steps 3 and 4 checked the same signatures)"
+fi
+~~~
+
+### 6. The chain
+
+In each stream the package holds, the manifests run from the first one held to the head at
+export without a gap, each links to the one before it by the SHA-256 of its file
+(predicate.previousEnvelopeSha256), and the last one is the head package.json recorded.
+
+~~~sh
+jq -r '.streams[] | select(.first > 0) | [.stream, (.first | tostring), (.head | tostring), .headEnvelopeSha256] | @tsv' package.json > "$tmp/streams.tsv"
+while IFS=$'\t' read -r stream first head headsha <&3; do
+  jq -r --arg s "$stream" '[.manifests[] | select(.stream == $s)] | sort_by(.sequence) | .[] | [(.sequence | tostring), .file] | @tsv' package.json > "$tmp/chain.tsv"
+  want=$first
+  prev=
+  while IFS=$'\t' read -r seq file <&4; do
+    if [ "$seq" != "$want" ]; then
+      echo "FAILED: stream $stream: manifest $want is missing (the next one held is $seq)" >&2
+      exit 1
+    fi
+    link=$(jq -r .payload "$file" | base64 -d | jq -r '.predicate.previousEnvelopeSha256 // ""')
+    if { [ "$seq" = 1 ] && [ -n "$link" ]; } || { [ -n "$prev" ] && [ "$link" != "$prev" ]; }; then
+      echo "FAILED: stream $stream: $file does not link to the manifest before it (previousEnvelopeSha256 ${link:-none}, want ${prev:-none})" >&2
+      exit 1
+    fi
+    prev=$(sha256sum "$file")
+    prev=${prev%% *}
+    want=$((seq + 1))
+  done 4< "$tmp/chain.tsv"
+  if [ "$want" != "$((head + 1))" ] || [ "$prev" != "$headsha" ]; then
+    echo "FAILED: stream $stream: the last manifest held is not the head recorded at export (manifest $head, SHA-256 $headsha)" >&2
+    exit 1
+  fi
+  echo "6. stream $stream: manifests $first to $head, each linked to the one before, head as recorded"
+done 3< "$tmp/streams.tsv"
+~~~
+
+### 7. Everything at once, with custody (optional)
+
+~custody verify --bundle~ checks all of the above and more (checkpoints, timestamps, the Object
+Lock metadata) on the .tar.gz this folder came from, with the same key id. It looks for the
+package next to this folder; set PACKAGE to its path if it is elsewhere.
+
+~~~sh
+if command -v custody > /dev/null; then
+  pkg=${PACKAGE:-}
+  if [ -z "$pkg" ]; then
+    for p in ../*.tar.gz ../*.tgz; do
+      [ -f "$p" ] || continue
+      entry=$(tar -tzf "$p" 2> /dev/null | head -n 1 || true)
+      if [ "$entry" = "$(basename "$PWD")/package.dsse.json" ]; then
+        pkg=$p
+      fi
+    done
+  fi
+  if [ -n "$pkg" ]; then
+    custody verify --bundle "$pkg" --key-id "$KEYID"
+    echo "7. custody verify --bundle $pkg --key-id $KEYID: OK"
+  else
+    echo "7. custody: the package file is not next to this folder; run: custody verify --bundle PACKAGE.tar.gz --key-id $KEYID"
+  fi
+else
+  echo "7. custody is not installed: skipped"
+fi
+echo "OK: every check passed for the signer $KEYID"
+~~~
+
+`
+
+// readmeProofs says what each check proves and what it does not.
+const readmeProofs = `## What each check proves
+
+| check | proves | does not prove |
+|---|---|---|
+| 1. the key id | the key in keys/ with the id you were given is the sender's signing key | anything, if the id came from this package: keys/, README.md and chain-of-custody.md prove nothing by themselves, since whoever changes the package can change them |
+| 2. SHA256SUMS | every file is the one SHA256SUMS lists, and no file was added or removed | nothing alone: anyone can regenerate SHA256SUMS; step 3 ties it to the signer |
+| 3. the package statement | the signer exported exactly this package.json, SHA256SUMS, index.json, report.json and chain-of-custody.md: the bucket, the selection, each stream's head and the verdict at export | that the signing key was never stolen, or what the store held before the manifests the package carries |
+| 4. the manifests | every manifest was signed by the signer for this bucket, and every artifact of the selected ones has the bytes that were sealed | that an artifact's content is true, only that it is what was collected and sealed; artifacts of manifests that were not selected are not in the package |
+| 5. cosign | the same signatures, with an independent implementation | when they were made: no transparency log is used |
+| 6. the chain | no manifest of a stream was removed, reordered or replaced between the first one held and the head at export | anything about manifests before the first one held, or sealed after the export |
+| 7. custody verify --bundle | all of the above, plus the checkpoints, trusted timestamps and Object Lock metadata | more than its own checks: it is the sender's tool, which is why steps 1 to 6 need only standard tools |
+
+This README came in the package: read its commands before you run them. They are the same in every
+package, so you can compare them with those of a package you exported yourself.
+`
 
 func prefixSlash(p string) string {
 	p = strings.Trim(p, "/")
@@ -151,13 +397,4 @@ func prefixSlash(p string) string {
 		return ""
 	}
 	return p + "/"
-}
-
-func keyFor(r *Report, name string) string {
-	for _, k := range r.Keys {
-		if k.Name == name {
-			return keyFileName(k)
-		}
-	}
-	return "<key>.pub"
 }

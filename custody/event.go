@@ -8,6 +8,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/ledger"
 )
 
@@ -104,6 +108,27 @@ func (c *Chain) Record(ctx context.Context, e Event) (Recorded, error) {
 	}
 	return out, nil
 }
+
+// Envelope reads back the signed envelope of a manifest this chain
+// sealed, as the bucket holds it.
+func (c *Chain) Envelope(ctx context.Context, m ledger.Manifest) ([]byte, error) {
+	out, err := awsclient.GetObject(ctx, c.reader, &s3.GetObjectInput{Bucket: aws.String(c.store.bucket), Key: aws.String(m.Key), VersionId: aws.String(m.VersionID)})
+	if err != nil {
+		return nil, fmt.Errorf("read back manifest %s: %w", objectName(c.store.bucket, m.Key, m.VersionID), err)
+	}
+	defer out.Body.Close()
+	env, err := ParseEnvelope(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read back manifest %s: %w", objectName(c.store.bucket, m.Key, m.VersionID), err)
+	}
+	if env.SHA256 != m.EnvelopeSHA256 {
+		return nil, fmt.Errorf("read back manifest %s: it hashes to %s, sealed as %s", objectName(c.store.bucket, m.Key, m.VersionID), env.SHA256, m.EnvelopeSHA256)
+	}
+	return env.Raw, nil
+}
+
+// SignerKeyID is the key id of the chain's signer.
+func (c *Chain) SignerKeyID() string { return c.who.KeyID }
 
 // putRecord stores one record of an event's run.
 func (c *Chain) putRecord(ctx context.Context, run *Run, caseID string, rec Record) error {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/custody/finding"
+	"github.com/custody-ir/custody/internal/ledger"
 )
 
 // Package layout (docs/export.md). Every path is relative to the package
@@ -61,22 +63,40 @@ type ExportResult struct {
 	Report    *Report `json:"-"`
 	Artifacts int     `json:"artifacts"`
 	Manifests int     `json:"manifests"`
+	// SignerKeyID is the key id that signed the package statement: the
+	// sender gives it to the recipient by a separate channel.
+	SignerKeyID string `json:"signerKeyId"`
+	// Event is the export event's manifest (the package statement).
+	Event Recorded `json:"-"`
 }
 
-// Export verifies the selection and writes the hand-off package to out: the
-// selected artifacts, every manifest and checkpoint of their streams, the
-// public keys, the verification report, the chain-of-custody document,
-// SHA256SUMS and a README for the recipient. It streams every artifact.
-// An interrupted export returns the context's error and leaves no file.
-func (v *Verifier) Export(ctx context.Context, o VerifyOptions, out string) (*ExportResult, error) {
-	res, err := v.export(ctx, o, out)
+// PackageSealer records the export as a custody event and reads back the
+// event's signed envelope: the package statement. *Chain is one.
+type PackageSealer interface {
+	Record(ctx context.Context, e Event) (Recorded, error)
+	Envelope(ctx context.Context, m ledger.Manifest) ([]byte, error)
+	SignerKeyID() string
+}
+
+// Export verifies the selection and writes the hand-off package to out
+// (layout in package.go): the signed package statement first, then the
+// selected artifacts, the manifests that link them to each stream's head,
+// the public keys, the verification report, the chain-of-custody document,
+// SHA256SUMS and a README for the recipient. The export is recorded
+// through seal as a custody event whose signed manifest is the package
+// statement. Artifacts are streamed once, into a part file beside out;
+// the statement, which vouches for their digests, is then written ahead
+// of them. An interrupted or failed export leaves no file; an export
+// event is recorded only once every artifact is in the part file.
+func (v *Verifier) Export(ctx context.Context, o VerifyOptions, out string, seal PackageSealer) (*ExportResult, error) {
+	res, err := v.export(ctx, o, out, seal)
 	if err != nil && ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	return res, err
 }
 
-func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*ExportResult, error) {
+func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string, seal PackageSealer) (*ExportResult, error) {
 	report, idx, err := v.verify(ctx, o)
 	if err != nil {
 		return nil, err
@@ -93,52 +113,63 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*Ex
 	if err != nil {
 		return nil, fmt.Errorf("create package %s: %w", out, err)
 	}
+	part, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.part")
+	if err != nil {
+		f.Close()
+		os.Remove(out)
+		return nil, fmt.Errorf("create package %s: %w", out, err)
+	}
 	ok := false
 	defer func() {
+		part.Close()
+		os.Remove(part.Name())
 		if !ok {
 			f.Close()
 			os.Remove(out)
 		}
 	}()
-	h := sha256.New()
-	gz := gzip.NewWriter(io.MultiWriter(f, h))
-	tw := tar.NewWriter(gz)
-	w := &bundleWriter{tw: tw, root: root, sums: map[string]string{}, mtime: report.VerifiedAt}
 
+	// The body: everything the statement vouches for, hashed as written.
+	body := newBundleWriter(part, root, report.VerifiedAt)
+	plan := v.packagePlan(report, idx)
+	ps := PackageStatement{Format: packageFormat, Bucket: v.bucket, Prefix: v.prefix, Region: v.region, ExportedAt: report.VerifiedAt,
+		Selection: report.Selection, Verdict: PackageVerdict{OK: report.OK, Failures: failuresOf(report.Findings)}, Streams: plan.streams}
 	bi := BundleIndex{Format: bundleFormat, Bucket: v.bucket, Prefix: v.prefix, Selection: report.Selection}
-	streams := map[string]bool{}
-	for _, m := range report.Manifests {
-		streams[m.Stream] = true
+	docs := map[string][]byte{
+		bundleReadme:  recipientReadme(report, v.prefix, seal.SignerKeyID()),
+		bundleCustody: CustodyDocument(report),
 	}
-	// The whole chain of every stream, so the recipient can check it.
-	var chainObjs []ObjectVersion
-	for stream := range streams {
-		for _, vs := range idx.manifests[stream] {
-			chainObjs = append(chainObjs, vs...)
-		}
-		for _, vs := range idx.timestamps[stream] {
-			chainObjs = append(chainObjs, vs...)
-		}
-		chainObjs = append(chainObjs, idx.checkpoints[stream]...)
+	if docs[bundleReport], err = json.MarshalIndent(report, "", "  "); err != nil {
+		return nil, err
 	}
-	sortVersions(chainObjs)
-	for _, ov := range chainObjs {
-		e, err := w.addObject(ctx, v.src, ov, "")
+	for _, name := range []string{bundleReadme, bundleReport, bundleCustody} {
+		if err := body.addFile(name, docs[name]); err != nil {
+			return nil, err
+		}
+	}
+	res := &ExportResult{Path: out, Report: report, SignerKeyID: seal.SignerKeyID()}
+	for _, ov := range plan.chain {
+		e, err := body.addObject(ctx, v.src, ov, "")
 		if err != nil {
 			return nil, err
 		}
-		if e != nil {
-			bi.Objects = append(bi.Objects, *e)
+		if e == nil {
+			continue
+		}
+		bi.Objects = append(bi.Objects, *e)
+		if stream, seq, isManifest := ParseManifestKey(v.prefix, ov.Key); isManifest {
+			ps.Manifests = append(ps.Manifests, PackageManifest{File: e.File, Stream: stream, Sequence: seq, VersionID: ov.VersionID,
+				Selected: plan.selected[stream+"\x00"+ov.VersionID]})
+			res.Manifests++
 		}
 	}
-	res := &ExportResult{Path: out, Report: report, Manifests: len(chainObjs)}
 	for _, m := range report.Manifests {
 		if !m.Selected {
 			continue
 		}
 		for _, s := range m.Subjects() {
 			ov := ObjectVersion{Key: s.Name, VersionID: s.Annotations.VersionID, Size: s.Annotations.Size}
-			e, err := w.addObject(ctx, v.src, ov, s.Digest["sha256"])
+			e, err := body.addObject(ctx, v.src, ov, s.Digest["sha256"])
 			if err != nil {
 				return nil, err
 			}
@@ -148,38 +179,62 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*Ex
 			}
 		}
 	}
+	if err := body.close(); err != nil {
+		return nil, err
+	}
+
+	// The head: the statement files, small, known now.
+	head := newBundleWriter(f, root, report.VerifiedAt)
+	head.sha = body.sha // one package digest over head and body, in order
+	head.sha.Reset()
+	meta := map[string][]byte{}
+	if meta[bundleIndex], err = json.MarshalIndent(bi, "", "  "); err != nil {
+		return nil, err
+	}
+	var extra []string
 	for _, k := range report.Keys {
-		if err := w.addFile(bundleKeys+keyFileName(k), []byte(k.PEM)); err != nil {
-			return nil, err
-		}
+		name := bundleKeys + keyFileName(k)
+		meta[name] = []byte(k.PEM)
+		extra = append(extra, name)
 	}
 	if v.TSA != nil {
-		if err := w.addFile(bundleTSAChain, v.TSA.PEM); err != nil {
+		meta[bundleTSAChain] = v.TSA.PEM
+		extra = append(extra, bundleTSAChain)
+	}
+	ps.Files = body.files
+	for _, name := range append([]string{bundleIndex}, extra...) {
+		ps.Files = append(ps.Files, packageFile(name, meta[name]))
+	}
+	if meta[bundlePackage], err = json.MarshalIndent(ps, "", "  "); err != nil {
+		return nil, err
+	}
+	meta[bundleSums] = sumsFile(ps.Files)
+	rec, err := seal.Record(ctx, exportEvent(report, o, filepath.Base(out), res, meta, docs))
+	if err != nil {
+		return nil, fmt.Errorf("record the export event (no package was written): %w", err)
+	}
+	res.Event = rec
+	env, err := seal.Envelope(ctx, rec.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("export recorded as manifest %d of stream %s, but no package was written: %w", rec.Seq, rec.Stream, err)
+	}
+	for _, name := range append([]string{bundleStatement, bundlePackage, bundleSums, bundleIndex}, extra...) {
+		b := meta[name]
+		if name == bundleStatement {
+			b = env
+		}
+		if err := head.addFile(name, b); err != nil {
 			return nil, err
 		}
 	}
-	for name, body := range map[string]func() ([]byte, error){
-		bundleIndex:   func() ([]byte, error) { return json.MarshalIndent(bi, "", "  ") },
-		bundleReport:  func() ([]byte, error) { return json.MarshalIndent(report, "", "  ") },
-		bundleCustody: func() ([]byte, error) { return CustodyDocument(report), nil },
-		bundleReadme:  func() ([]byte, error) { return recipientReadme(report, bi), nil },
-	} {
-		b, err := body()
-		if err != nil {
-			return nil, err
-		}
-		if err := w.addFile(name, b); err != nil {
-			return nil, err
-		}
-	}
-	if err := w.addFile(bundleSums, w.sumsFile()); err != nil {
+	if err := head.flush(); err != nil {
 		return nil, err
 	}
-	if err := tw.Close(); err != nil {
+	if _, err := part.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	if err := gz.Close(); err != nil {
-		return nil, err
+	if _, err := io.Copy(io.MultiWriter(f, head.sha), part); err != nil {
+		return nil, fmt.Errorf("write package %s: %w", out, err)
 	}
 	if err := f.Sync(); err != nil {
 		return nil, err
@@ -192,8 +247,85 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string) (*Ex
 		return nil, err
 	}
 	ok = true
-	res.SHA256, res.Size = hex.EncodeToString(h.Sum(nil)), st.Size()
+	res.SHA256, res.Size = hex.EncodeToString(head.sha.Sum(nil)), st.Size()
 	return res, nil
+}
+
+// exportEvent is the export as a custody event: its records are the
+// package's statement files, so that its signed manifest vouches for them.
+func exportEvent(r *Report, o VerifyOptions, name string, res *ExportResult, meta, docs map[string][]byte) Event {
+	rec := func(n string, b []byte, ct string) Record {
+		return Record{Name: n, Kind: "export-record", Body: bytes.NewReader(b), ContentType: ct}
+	}
+	return Event{
+		Type: EventExport, Case: o.Case, Description: "hand-off package exported",
+		WindowStart: o.Since, WindowEnd: o.Until,
+		Details: map[string]string{"package": name, "artifacts": fmt.Sprint(res.Artifacts), "manifests": fmt.Sprint(res.Manifests),
+			"reportOk": fmt.Sprint(r.OK), "sha256sumsSha256": sha256Hex(meta[bundleSums])},
+		Records: []Record{
+			rec(bundlePackage, meta[bundlePackage], "application/json"),
+			rec(bundleSums, meta[bundleSums], "text/plain"),
+			rec(bundleIndex, meta[bundleIndex], "application/json"),
+			rec(bundleReport, docs[bundleReport], "application/json"),
+			rec(bundleCustody, docs[bundleCustody], "text/markdown"),
+		},
+	}
+}
+
+// packagePlan is what a package holds of the chain.
+type packagePlan struct {
+	streams  []PackageStream
+	chain    []ObjectVersion // manifests, timestamps and latest checkpoints
+	selected map[string]bool // stream + "\x00" + manifest version id
+}
+
+// packagePlan picks, for each stream with a selected manifest, every
+// manifest from the first selected one to the head (all their stored
+// versions, so forks stay visible), their timestamps and the latest
+// checkpoint; and records the head of every stream.
+func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
+	p := packagePlan{selected: map[string]bool{}}
+	heads := map[string]ManifestRecord{}
+	first := map[string]int64{}
+	for _, m := range r.Manifests {
+		if h, ok := heads[m.Stream]; !ok || m.Sequence > h.Sequence {
+			heads[m.Stream] = m
+		}
+		if m.Selected {
+			p.selected[m.Stream+"\x00"+m.VersionID] = true
+			if f, ok := first[m.Stream]; !ok || m.Sequence < f {
+				first[m.Stream] = m.Sequence
+			}
+		}
+	}
+	names := map[string]bool{}
+	for s := range idx.manifests {
+		names[s] = true
+	}
+	for s := range idx.checkpoints {
+		names[s] = true
+	}
+	for s := range names {
+		h := heads[s]
+		p.streams = append(p.streams, PackageStream{Stream: s, First: first[s], Head: h.Sequence, HeadEnvelopeSHA256: h.EnvelopeSHA256})
+		if first[s] == 0 {
+			continue
+		}
+		for seq, vs := range idx.manifests[s] {
+			if seq >= first[s] {
+				p.chain = append(p.chain, vs...)
+				p.chain = append(p.chain, idx.timestamps[s][seq]...)
+			}
+		}
+		for _, cp := range idx.checkpoints[s] {
+			if cp.IsLatest && !cp.DeleteMarker {
+				p.chain = append(p.chain, cp)
+			}
+		}
+	}
+	sort.Slice(p.streams, func(i, j int) bool { return p.streams[i].Stream < p.streams[j].Stream })
+	sortVersions(p.chain)
+	return p
 }
 
 // Subjects are the manifest's subjects.
@@ -219,18 +351,65 @@ func objectFile(key, version string, taken map[string]bool) string {
 	return p
 }
 
+// bundleWriter writes package entries as one gzip member of a tar
+// stream, recording each file's size and SHA-256 and the digest of the
+// compressed bytes.
 type bundleWriter struct {
+	gz    *gzip.Writer
 	tw    *tar.Writer
+	sha   hash.Hash
 	root  string
-	sums  map[string]string
+	files []PackageFile
 	taken map[string]bool
 	mtime time.Time
 	seen  map[string]bool
 }
 
+func newBundleWriter(w io.Writer, root string, mtime time.Time) *bundleWriter {
+	h := sha256.New()
+	gz, _ := gzip.NewWriterLevel(io.MultiWriter(w, h), gzip.BestSpeed)
+	return &bundleWriter{gz: gz, tw: tar.NewWriter(gz), sha: h, root: root, mtime: mtime, taken: map[string]bool{}, seen: map[string]bool{}}
+}
+
+// flush ends the gzip member without ending the tar stream: more entries
+// follow in the next member.
+func (w *bundleWriter) flush() error {
+	if err := w.tw.Flush(); err != nil {
+		return err
+	}
+	return w.gz.Close()
+}
+
+// close ends the tar stream and the gzip member.
+func (w *bundleWriter) close() error {
+	if err := w.tw.Close(); err != nil {
+		return err
+	}
+	return w.gz.Close()
+}
+
+// failuresOf is the failures among fs.
+func failuresOf(fs Findings) Findings {
+	out := Findings{}
+	for _, f := range fs {
+		if f.Severity == SeverityFailure {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func packageFile(name string, body []byte) PackageFile {
+	return PackageFile{Name: name, Size: int64(len(body)), SHA256: sha256Hex(body)}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 func (w *bundleWriter) addFile(name string, body []byte) error {
-	sum := sha256.Sum256(body)
-	w.sums[name] = hex.EncodeToString(sum[:])
+	w.files = append(w.files, packageFile(name, body))
 	return w.write(name, int64(len(body)), bytes.NewReader(body))
 }
 
@@ -253,9 +432,6 @@ func (w *bundleWriter) write(name string, size int64, r io.Reader) error {
 // refuses bytes that do not hash to it. Delete markers and versions
 // already added are skipped (nil entry).
 func (w *bundleWriter) addObject(ctx context.Context, src evidenceSource, ov ObjectVersion, wantSHA string) (*BundleEntry, error) {
-	if w.taken == nil {
-		w.taken, w.seen = map[string]bool{}, map[string]bool{}
-	}
 	id := ov.Key + "\x00" + ov.VersionID
 	if ov.DeleteMarker || w.seen[id] {
 		return nil, nil
@@ -275,23 +451,9 @@ func (w *bundleWriter) addObject(ctx context.Context, src evidenceSource, ov Obj
 	if wantSHA != "" && sum != wantSHA {
 		return nil, fmt.Errorf("export %s: bytes hash to %s, sealed as %s; refusing to export altered evidence (run custody verify)", ov.Key, sum, wantSHA)
 	}
-	w.sums[file] = sum
+	w.files = append(w.files, PackageFile{Name: file, Size: meta.Size, SHA256: sum})
 	ov.Size = meta.Size
 	return &BundleEntry{ObjectVersion: ov, File: file, Meta: meta}, nil
-}
-
-// sumsFile is SHA256SUMS in the format sha256sum -c reads.
-func (w *bundleWriter) sumsFile() []byte {
-	names := make([]string, 0, len(w.sums))
-	for n := range w.sums {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		fmt.Fprintf(&b, "%s  %s\n", w.sums[n], n)
-	}
-	return []byte(b.String())
 }
 
 // ExportName suggests a package file name for a selection.

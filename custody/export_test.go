@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/testaws"
@@ -20,21 +21,30 @@ import (
 func (e *testEnv) export(o VerifyOptions) (string, *ExportResult) {
 	e.t.Helper()
 	out := filepath.Join(e.t.TempDir(), "package.tar.gz")
-	res, err := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now).Export(context.Background(), o, out)
+	res, err := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now).Export(context.Background(), o, out, e.chain)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return out, res
 }
 
+// pinned is the anchor a recipient who was given the test signer's key
+// holds.
+func (e *testEnv) pinned() Anchor { return Anchor{Keys: e.trust} }
+
+// extract unpacks a package with tar, as a recipient does, and returns its
+// root folder.
 func extract(t *testing.T, pkg string) string {
 	t.Helper()
 	dir := t.TempDir()
-	root, err := unpack(pkg, dir)
-	if err != nil {
-		t.Fatal(err)
+	if out, err := exec.Command("tar", "-xzf", pkg, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("tar -xzf %s: %v\n%s", pkg, err, out)
 	}
-	return root
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("package %s has %d root entries (%v)", pkg, len(entries), err)
+	}
+	return filepath.Join(dir, entries[0].Name())
 }
 
 func TestExportVerifiesOffline(t *testing.T) {
@@ -46,7 +56,7 @@ func TestExportVerifiesOffline(t *testing.T) {
 	if !res.Report.OK || res.Artifacts != 5 || res.Size == 0 || len(res.SHA256) != 64 {
 		t.Fatalf("export = %+v (report ok %v)", res, res.Report.OK)
 	}
-	r, err := VerifyBundle(context.Background(), pkg, VerifyOptions{}, nil, e.clock.now)
+	r, err := VerifyBundle(context.Background(), pkg, VerifyOptions{}, e.pinned(), e.clock.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +100,7 @@ func TestExportSelectsCase(t *testing.T) {
 	if res.Artifacts != 1 || !res.Report.OK {
 		t.Fatalf("case export = %d artifacts, ok %v", res.Artifacts, res.Report.OK)
 	}
-	r, err := VerifyBundle(ctx, pkg, VerifyOptions{}, nil, e.clock.now)
+	r, err := VerifyBundle(ctx, pkg, VerifyOptions{}, e.pinned(), e.clock.now)
 	if err != nil || !r.OK || r.Checked.Subjects != 1 || r.Selection.Case != "IR-7" {
 		t.Fatalf("case bundle: %+v %v %v", r.Checked, testaws.Failures(r.Findings), err)
 	}
@@ -162,11 +172,12 @@ func TestEditedPackageIsCaught(t *testing.T) {
 	target := "objects/" + arts[0].Key
 	edited := repack(t, pkg, func(hdr *tar.Header, body []byte) []byte {
 		if strings.HasSuffix(hdr.Name, "/"+target) {
-			return []byte(`{"edited":true}`)
+			body = append([]byte(nil), body...)
+			body[0] ^= 1 // the same size: declared, but altered
 		}
 		return body
 	})
-	r, err := VerifyBundle(context.Background(), edited, VerifyOptions{}, nil, e.clock.now)
+	r, err := VerifyBundle(context.Background(), edited, VerifyOptions{}, e.pinned(), e.clock.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +209,7 @@ func TestUnsafePackagesAreRefused(t *testing.T) {
 			}
 		},
 	}
+	clock := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 	for name, write := range cases {
 		var buf bytes.Buffer
 		gw := gzip.NewWriter(&buf)
@@ -208,15 +220,16 @@ func TestUnsafePackagesAreRefused(t *testing.T) {
 		if err := os.WriteFile(pkg, buf.Bytes(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := VerifyBundle(context.Background(), pkg, VerifyOptions{}, nil, nil); !errors.Is(err, ErrBadBundle) {
-			t.Errorf("%s: err = %v, want ErrBadBundle", name, err)
+		r, err := VerifyBundle(context.Background(), pkg, VerifyOptions{}, Anchor{}, clock)
+		if err != nil || r.OK || len(r.Findings) != 1 || (r.Findings[0].Kind != "bundle-unsafe" && r.Findings[0].Kind != "bundle-statement-missing") {
+			t.Errorf("%s: %v, %+v; want one bundle-unsafe or bundle-statement-missing failure", name, err, r)
 		}
 	}
 	garbage := filepath.Join(t.TempDir(), "garbage.tar.gz")
 	if err := os.WriteFile(garbage, []byte("not gzip"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyBundle(context.Background(), garbage, VerifyOptions{}, nil, nil); !errors.Is(err, ErrBadBundle) {
+	if _, err := VerifyBundle(context.Background(), garbage, VerifyOptions{}, Anchor{}, clock); !errors.Is(err, ErrBadBundle) {
 		t.Errorf("garbage: err = %v", err)
 	}
 }

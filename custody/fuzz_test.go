@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -43,7 +44,8 @@ func FuzzEnvelope(f *testing.F) {
 	})
 }
 
-// FuzzUnpack: no package, however hostile, writes outside its folder.
+// FuzzUnpack: no package, however hostile, makes verify --bundle write
+// outside its temporary folder, leave anything behind, or panic.
 func FuzzUnpack(f *testing.F) {
 	mk := func(entries map[string]string, typ byte) []byte {
 		var buf bytes.Buffer
@@ -69,23 +71,25 @@ func FuzzUnpack(f *testing.F) {
 	f.Add(mk(map[string]string{"root/../../escape": "x"}, tar.TypeReg))
 	f.Add(mk(map[string]string{"root/link": ""}, tar.TypeSymlink))
 	f.Add([]byte("not a package"))
+	clock := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 	f.Fuzz(func(t *testing.T, b []byte) {
 		outer := t.TempDir()
-		dir := filepath.Join(outer, "unpack")
-		if err := os.Mkdir(dir, 0o700); err != nil {
+		tmp := filepath.Join(outer, "tmp")
+		if err := os.Mkdir(tmp, 0o700); err != nil {
 			t.Fatal(err)
 		}
+		t.Setenv("TMPDIR", tmp)
 		pkg := filepath.Join(outer, "p.tar.gz")
 		if err := os.WriteFile(pkg, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = unpack(pkg, dir) // refusing a hostile package is an answer; what it wrote is checked below
-		err := filepath.Walk(outer, func(p string, info os.FileInfo, err error) error {
-			if err == nil && p != outer && p != pkg && !strings.HasPrefix(p, dir) {
-				t.Fatalf("unpack wrote %s outside its folder", p)
-			}
-			if err == nil && info.Mode()&os.ModeSymlink != 0 {
-				t.Fatalf("unpack created a link %s", p)
+		r, err := VerifyBundle(context.Background(), pkg, VerifyOptions{}, Anchor{}, clock)
+		if err == nil && r.OK {
+			t.Fatal("an unpinned package verified OK")
+		}
+		err = filepath.Walk(outer, func(p string, info os.FileInfo, err error) error {
+			if err == nil && p != outer && p != pkg && p != tmp {
+				t.Fatalf("verify --bundle left %s behind", p)
 			}
 			return nil
 		})

@@ -109,7 +109,7 @@ func TestKMSSignedChainVerifiesOffline(t *testing.T) {
 	}
 	// The package carries the KMS key's public half: it verifies offline.
 	pkg, _ := e.export(VerifyOptions{})
-	br, err := VerifyBundle(ctx, pkg, VerifyOptions{}, nil, e.clock.now)
+	br, err := VerifyBundle(ctx, pkg, VerifyOptions{}, e.pinned(), e.clock.now)
 	if err != nil || !br.OK {
 		t.Fatalf("KMS-signed package: %v %v", err, testaws.Failures(br.Findings))
 	}

@@ -128,10 +128,10 @@ func TestTimestampedManifests(t *testing.T) {
 	}
 	// The package carries the TSA chain: the recipient checks timestamps too.
 	out := filepath.Join(t.TempDir(), "p.tar.gz")
-	if _, err := v.Export(context.Background(), VerifyOptions{}, out); err != nil {
+	if _, err := v.Export(context.Background(), VerifyOptions{}, out, e.chain); err != nil {
 		t.Fatal(err)
 	}
-	br, err := VerifyBundle(context.Background(), out, VerifyOptions{}, nil, e.clock.now)
+	br, err := VerifyBundle(context.Background(), out, VerifyOptions{}, e.pinned(), e.clock.now)
 	if err != nil || !br.OK || br.Manifests[0].TimestampedAt.IsZero() {
 		t.Fatalf("timestamped package: %v %v", err, testaws.Failures(br.Findings))
 	}

@@ -38,19 +38,31 @@ type Counts struct {
 	Objects   int   `json:"objects"`
 }
 
+// Unchecked counts what a selected verify did not check in depth: the
+// manifests outside the selection (their signatures and links were
+// checked, their artifacts were not) and the streams with none selected.
+type Unchecked struct {
+	Streams   int   `json:"streams"`
+	Manifests int   `json:"manifests"`
+	Artifacts int   `json:"artifacts"`
+	Bytes     int64 `json:"bytes"`
+}
+
 // Report is the result of verify: the JSON schema is documented in
 // docs/verify.md.
 type Report struct {
-	OK         bool             `json:"ok"`
-	Status     string           `json:"status"` // StatusOK or StatusFailed, as OK says (set by conclude)
-	Bucket     string           `json:"bucket"`
-	Prefix     string           `json:"prefix"`
-	VerifiedAt time.Time        `json:"verifiedAt"`
-	Selection  Selection        `json:"selection"`
-	Checked    Counts           `json:"checked"`
-	Findings   Findings         `json:"findings"`
-	Manifests  []ManifestRecord `json:"manifests"`
-	Keys       []KeyRecord      `json:"keys"`
+	OK         bool      `json:"ok"`
+	Status     string    `json:"status"` // StatusOK or StatusFailed, as OK says (set by conclude)
+	Bucket     string    `json:"bucket"`
+	Prefix     string    `json:"prefix"`
+	VerifiedAt time.Time `json:"verifiedAt"`
+	Selection  Selection `json:"selection"`
+	Checked    Counts    `json:"checked"`
+	// Unchecked is what a selection left out: only a full verify covers it.
+	Unchecked Unchecked        `json:"unchecked"`
+	Findings  Findings         `json:"findings"`
+	Manifests []ManifestRecord `json:"manifests"`
+	Keys      []KeyRecord      `json:"keys"`
 }
 
 // The status of a report in JSON: "ok" or "failed", as OK says. A command
@@ -130,11 +142,15 @@ type KeyRecord struct {
 
 // Verifier checks evidence, collecting every finding.
 type Verifier struct {
-	src          evidenceSource
-	bucket       string
-	prefix       string
-	trust        []TrustedKey
-	ledger       *ledger.Ledger // optional: its heads catch a deleted tail
+	src    evidenceSource
+	bucket string
+	prefix string
+	region string
+	trust  []TrustedKey
+	ledger *ledger.Ledger // optional: its heads catch a deleted tail
+	// recorded, for a package, are the streams its signed statement
+	// records: which manifests the package holds, and each head.
+	recorded     map[string]PackageStream
 	now          func() time.Time
 	bucketChecks func(context.Context) (Findings, error)
 
@@ -173,7 +189,7 @@ func NewVerifier(api interface {
 	bucketAPI
 }, st config.Store, trust []TrustedKey, l *ledger.Ledger, now func() time.Time) *Verifier {
 	return &Verifier{
-		src: s3Source{api: api, bucket: st.Bucket}, bucket: st.Bucket, prefix: st.Prefix, trust: trust, ledger: l, now: now,
+		src: s3Source{api: api, bucket: st.Bucket}, bucket: st.Bucket, prefix: st.Prefix, region: st.Region, trust: trust, ledger: l, now: now,
 		bucketChecks: func(ctx context.Context) (Findings, error) { return CheckBucket(ctx, api, st) },
 	}
 }
@@ -326,6 +342,7 @@ func (v *Verifier) selectManifests(chains map[string][]*ManifestRecord, o Verify
 	}
 	sort.Strings(streams)
 	for _, s := range streams {
+		picked := false
 		for _, m := range chains[s] {
 			in := (o.Since.IsZero() || !m.SealedAt.Before(o.Since)) && (o.Until.IsZero() || !m.SealedAt.After(o.Until)) &&
 				(o.Case == "" || m.Case == o.Case)
@@ -333,7 +350,22 @@ func (v *Verifier) selectManifests(chains map[string][]*ManifestRecord, o Verify
 			r.Manifests = append(r.Manifests, *m)
 			if in {
 				out = append(out, m)
+				picked = true
+				continue
 			}
+			r.Unchecked.Manifests++
+			for _, sub := range m.statement.Subject {
+				r.Unchecked.Artifacts++
+				r.Unchecked.Bytes += sub.Annotations.Size
+			}
+		}
+		if !picked {
+			r.Unchecked.Streams++
+		}
+	}
+	for s, rs := range v.recorded {
+		if rs.First == 0 && chains[s] == nil {
+			r.Unchecked.Streams++ // a stream of the store the package does not hold
 		}
 	}
 	return out

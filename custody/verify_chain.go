@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"time"
 
@@ -26,6 +27,11 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 	}
 	for s := range idx.checkpoints {
 		streams[s] = true
+	}
+	for s, rs := range v.recorded {
+		if rs.First > 0 {
+			streams[s] = true
+		}
 	}
 	var heads map[string]ledger.Manifest
 	if v.ledger != nil {
@@ -50,8 +56,15 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 				last = seq
 			}
 		}
+		start := int64(1)
+		if v.recorded != nil {
+			var ok bool
+			if start, ok = v.checkRecorded(stream, seqs, r); !ok {
+				continue
+			}
+		}
 		var prev *ManifestRecord
-		for seq := int64(1); seq <= last; seq++ {
+		for seq := start; seq <= last; seq++ {
 			key := ManifestKey(v.prefix, stream, seq)
 			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], idx.timestamps[stream][seq], r, usedKeys)
 			if m == nil {
@@ -74,9 +87,18 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 				r.Findings.Fail(finding.ChainReordered, objectName(v.bucket, key, m.VersionID), remedyChain,
 					"sealed at %s, before manifest %d (%s)", m.SealedAt.Format("2006-01-02T15:04:05Z"), seq-1, prev.SealedAt.Format("2006-01-02T15:04:05Z"))
 			}
+			if rs, ok := v.recorded[stream]; ok && seq > rs.Head {
+				r.Findings.Fail(finding.BundleManifestUnrecorded, objectName(v.bucket, key, m.VersionID), remedyBundle,
+					"manifest %d of stream %q is past the head (%d) the package's signed statement records: it was added after export", seq, stream, rs.Head)
+				prev = nil
+				continue
+			}
 			chains[stream] = append(chains[stream], m)
 			r.Checked.Manifests++
 			prev = m
+		}
+		if rs, ok := v.recorded[stream]; ok {
+			v.checkRecordedHead(stream, rs, last, chains[stream], r)
 		}
 		v.checkCheckpoint(ctx, stream, last, chains[stream], idx.checkpoints[stream], r)
 		if h, ok := heads[stream]; ok && h.Seq > last {
@@ -89,6 +111,45 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 	}
 	sort.Slice(r.Keys, func(i, j int) bool { return r.Keys[i].KeyID < r.Keys[j].KeyID })
 	return chains
+}
+
+// checkRecorded checks a package's stream against its signed statement:
+// the stream must be recorded as held, with no manifest before the first
+// one recorded. It returns the first sequence number to check.
+func (v *Verifier) checkRecorded(stream string, seqs map[int64][]ObjectVersion, r *Report) (int64, bool) {
+	rs, ok := v.recorded[stream]
+	if !ok || rs.First == 0 {
+		r.Findings.Fail(finding.BundleStreamUnrecorded, objectName(v.bucket, path.Dir(ManifestKey(v.prefix, stream, 1))+"/", ""), remedyBundle,
+			"the package holds stream %q, which its signed statement does not include: it was spliced in", stream)
+		return 0, false
+	}
+	for seq := range seqs {
+		if seq < rs.First {
+			r.Findings.Fail(finding.BundleManifestUnrecorded, objectName(v.bucket, ManifestKey(v.prefix, stream, seq), ""), remedyBundle,
+				"manifest %d of stream %q is before the first (%d) the package's signed statement records", seq, stream, rs.First)
+		}
+	}
+	return rs.First, true
+}
+
+// checkRecordedHead checks that a package's stream ends at the head its
+// signed statement records.
+func (v *Verifier) checkRecordedHead(stream string, rs PackageStream, last int64, chain []*ManifestRecord, r *Report) {
+	key := ManifestKey(v.prefix, stream, rs.Head)
+	if last < rs.Head {
+		r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, key, ""), remedyBundle,
+			"the package's signed statement records manifest %d as the head of stream %q, but the last manifest in the package is %d: the newest manifests were removed", rs.Head, stream, last)
+		return
+	}
+	for _, m := range chain {
+		if m.Sequence == rs.Head {
+			if m.EnvelopeSHA256 != rs.HeadEnvelopeSHA256 {
+				r.Findings.Fail(finding.BundleHeadMismatch, objectName(v.bucket, key, m.VersionID), remedyBundle,
+					"manifest %d of stream %q hashes to %s; the signed statement records the head as %s", rs.Head, stream, m.EnvelopeSHA256, rs.HeadEnvelopeSHA256)
+			}
+			return
+		}
+	}
 }
 
 // checkManifest verifies the versions stored at one sequence number and
@@ -163,7 +224,7 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 			"stored as stream %q sequence %d but says stream %q sequence %d: manifests were moved, swapped or replayed", stream, seq, p.Stream, p.Sequence)
 		return m, false
 	}
-	if p.Bucket != v.bucket && !v.src.Offline() {
+	if p.Bucket != v.bucket {
 		r.Findings.Fail(finding.ManifestMisplaced, obj, remedyChain, "seals objects of bucket %q, not %q", p.Bucket, v.bucket)
 		return m, false
 	}

@@ -65,6 +65,21 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 		fs.Fail(finding.ArtifactDeleteMarker, obj, "remove the delete marker (DeleteObject with its version id "+hist[0].VersionID+") and find who placed it",
 			"a delete marker hides this artifact")
 	}
+	if d, ok := v.src.(interface {
+		digest(key, versionID string) (string, int64, bool)
+	}); ok {
+		// A package's files were hashed as they were extracted.
+		got, n, ok := d.digest(s.Name, a.VersionID)
+		switch {
+		case !ok:
+			fs.Fail(finding.ArtifactMissing, obj, remedyArtifact, "the version sealed by manifest %d of %q is not in the package", m.Sequence, m.Stream)
+		case got != want:
+			fs.Fail(finding.ArtifactDigestMismatch, obj, remedyArtifact, "bytes hash to %s, manifest %d of %q sealed %s", got, m.Sequence, m.Stream, want)
+		case n != a.Size:
+			fs.Fail(finding.ArtifactSizeMismatch, obj, remedyArtifact, "%d bytes, sealed as %d", n, a.Size)
+		}
+		return fs, n
+	}
 	rc, meta, err := v.src.Open(ctx, s.Name, a.VersionID)
 	if errors.Is(err, ErrVersionMissing) {
 		fs.Fail(finding.ArtifactMissing, obj, remedyArtifact, "the version sealed by manifest %d of %q does not exist", m.Sequence, m.Stream)

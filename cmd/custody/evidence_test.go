@@ -81,9 +81,19 @@ trust:
 	if code != 0 || !strings.Contains(out, "2 artifact(s)") || !strings.Contains(out, "export recorded as manifest 2") {
 		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
 	}
+	_, keyID, found := strings.Cut(out, "signer key id: ")
+	keyID, _, _ = strings.Cut(keyID, "\n")
+	if !found || len(keyID) != 64 {
+		t.Fatalf("export does not print the signer's key id for the recipient:\n%s", out)
+	}
+	// A package cannot vouch for itself: without a pinned signer, never OK.
 	out, errOut, code = run(t, "verify", "--bundle", pkg)
-	if code != 0 || !strings.Contains(out, "OK: all evidence") {
-		t.Fatalf("verify --bundle: exit %d\n%s%s", code, out, errOut)
+	if code != cli.ExitFindings || strings.Contains(out, "OK:") || !strings.Contains(out, "signer-not-pinned") || !strings.Contains(out, keyID) {
+		t.Fatalf("verify --bundle without an anchor: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, "verify", "--bundle", pkg, "--key-id", keyID)
+	if code != 0 || !strings.Contains(out, "OK: all evidence") || !strings.Contains(out, `signed by "pinned key id `+keyID[:16]) {
+		t.Fatalf("verify --bundle --key-id: exit %d\n%s%s", code, out, errOut)
 	}
 	// The export event itself verifies as part of the chain.
 	if out, errOut, code = run(t, "-c", cfgFile, "verify"); code != 0 || !strings.Contains(out, "2 manifest(s)") {

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -31,11 +31,16 @@ func newExportCommand(g *globals) *cobra.Command {
   # everything sealed in the last week
   custody export --since 7d --out last-week.tar.gz`,
 		Short: "Write the legal hand-off package a third party can check offline",
-		Long: `Verify the selection, then write a tar.gz with the selected artifacts, every
-manifest and checkpoint of their streams, the public keys, the verification
-report (JSON), a chain-of-custody document, SHA256SUMS and a README with
-the commands to check it with sha256sum, cosign and openssl. The export is
-itself recorded as a signed custody event.
+		Long: `Verify the selection, then write a tar.gz with the selected artifacts, the
+manifests that link them to each stream's head, the public keys, the
+verification report (JSON), a chain-of-custody document, SHA256SUMS and a
+README with the commands to check it with sha256sum, openssl, jq and
+cosign. The export is itself recorded as a signed custody event, whose
+manifest is the package's signed statement (package.dsse.json): it
+vouches for every file, the selection, the store and each stream's head.
+
+Export prints the signer's key id: give it to the recipient by a separate
+channel. Without it, verify --bundle never says OK.
 
 Exit codes: 0 exported with a clean report, 1 exported but the report has
 failures, 2 usage or configuration error (an unknown --case: nothing is
@@ -82,16 +87,12 @@ func runExport(ctx context.Context, o exportOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	res, err := v.Export(ctx, vo, out)
+	res, err := v.Export(ctx, vo, out, ev.Chain)
 	prog.finish()
 	if err != nil {
 		return selectionError(err)
 	}
-	rec, err := ev.Chain.Record(ctx, exportEvent(res, vo))
-	if err != nil {
-		return fmt.Errorf("package %s written, but recording the export event failed: %w", out, err)
-	}
-	if err := d.printer().Result(exportResult{res, res.Report.OK, rec.Key}, func(w io.Writer) { printExport(w, res, rec.Manifest) }); err != nil {
+	if err := d.printer().Result(exportResult{res, res.Report.OK, res.Event.Key}, func(w io.Writer) { printExport(w, res, res.Event.Manifest) }); err != nil {
 		return err
 	}
 	if !res.Report.OK {
@@ -102,24 +103,11 @@ func runExport(ctx context.Context, o exportOptions, d deps) error {
 
 func printExport(w io.Writer, res *custody.ExportResult, m ledger.Manifest) {
 	fmt.Fprintf(w, "exported %s (%d bytes, sha256 %s): %d artifact(s), %d manifest object(s)\n", res.Path, res.Size, res.SHA256, res.Artifacts, res.Manifests)
-	fmt.Fprintf(w, "export recorded as manifest %d of stream %s\n", m.Seq, m.Stream)
+	fmt.Fprintf(w, "export recorded as manifest %d of stream %s: the package's signed statement\n", m.Seq, m.Stream)
+	fmt.Fprintf(w, "signer key id: %s\n", res.SignerKeyID)
+	fmt.Fprintf(w, "  give this id to the recipient by a separate channel (phone, signed letter, the case file):\n")
+	fmt.Fprintf(w, "  custody verify --bundle %s --key-id %s\n", filepath.Base(res.Path), res.SignerKeyID)
 	if !res.Report.OK {
 		fmt.Fprintf(w, "the verification report in the package has %d failure(s): see report.json\n", res.Report.Findings.Failures())
-	}
-}
-
-// exportEvent is the export as a custody event: the report and the
-// chain-of-custody document as records, the package's SHA-256 in the
-// details.
-func exportEvent(res *custody.ExportResult, vo custody.VerifyOptions) custody.Event {
-	return custody.Event{
-		Type: custody.EventExport, Case: vo.Case, Description: "hand-off package exported",
-		WindowStart: vo.Since, WindowEnd: vo.Until,
-		Details: map[string]string{"package": res.Path, "packageSha256": res.SHA256, "packageSize": fmt.Sprint(res.Size),
-			"artifacts": fmt.Sprint(res.Artifacts), "reportOk": fmt.Sprint(res.Report.OK)},
-		Records: []custody.Record{
-			{Name: "report.json", Kind: "export-record", JSON: res.Report},
-			{Name: "chain-of-custody.md", Kind: "export-record", Body: bytes.NewReader(custody.CustodyDocument(res.Report))},
-		},
 	}
 }

@@ -42,6 +42,9 @@ type deps struct {
 	now            func() time.Time
 	getenv         func(string) string
 	config         func() (config.Config, error)
+	// configGiven reports whether a configuration was named (--config or
+	// $CUSTODY_CONFIG), not merely found by default.
+	configGiven func() bool
 }
 
 func (d deps) printer() cli.Printer { return cli.Printer{Out: d.stdout, JSON: d.json} }
@@ -50,7 +53,11 @@ func (d deps) printer() cli.Printer { return cli.Printer{Out: d.stdout, JSON: d.
 // the flags that override them.
 func (g *globals) deps(cmd *cobra.Command, bindings map[string]string) deps {
 	return deps{stdout: g.stdout, stderr: g.stderr, json: g.json, now: g.now, getenv: os.Getenv,
-		config: func() (config.Config, error) { return g.loadConfig(cmd, bindings) }}
+		config: func() (config.Config, error) { return g.loadConfig(cmd, bindings) },
+		configGiven: func() bool {
+			_, explicit := cli.ConfigSource{File: g.configFile}.ResolveFile()
+			return explicit
+		}}
 }
 
 // sourceAWS is the configuration for reading sources: the SDK's chain.

@@ -20,7 +20,7 @@ import (
 func testDeps(cfg func() (config.Config, error), env map[string]string) (deps, *bytes.Buffer) {
 	var out bytes.Buffer
 	return deps{stdout: &out, stderr: &bytes.Buffer{}, json: true, now: time.Now,
-		getenv: func(k string) string { return env[k] }, config: cfg}, &out
+		getenv: func(k string) string { return env[k] }, config: cfg, configGiven: func() bool { return false }}, &out
 }
 
 // TestCommandsRunWithoutCobra runs add, verify and export as functions of
@@ -108,8 +108,14 @@ func TestCommandsRunWithoutCobra(t *testing.T) {
 			records = append(records, v)
 		}
 	}
-	if len(records) != 2 || !strings.Contains(strings.Join(records, " "), "/report.json?") || !strings.Contains(strings.Join(records, " "), "/chain-of-custody.md?") {
+	all := strings.Join(records, " ")
+	if len(records) != 5 {
 		t.Fatalf("export records: %v", records)
+	}
+	for _, name := range []string{"package.json", "SHA256SUMS", "index.json", "report.json", "chain-of-custody.md"} {
+		if !strings.Contains(all, "/"+name+"?") {
+			t.Fatalf("export records lack the package's %s: %v", name, records)
+		}
 	}
 
 	d, out = testDeps(notNeeded, nil)

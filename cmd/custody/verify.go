@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ type verifyOptions struct {
 	since, until, caseID, bundle string
 	concurrency                  int
 	noLedger                     bool
+	keys, keyIDs                 []string
 }
 
 // addSelectionFlags adds the flags verify and export share: what is
@@ -41,7 +43,9 @@ func (o *verifyOptions) addSelectionFlags(fs *pflag.FlagSet) {
 // has (export must not accept --bundle: it would export the whole store).
 func (o *verifyOptions) addFlags(fs *pflag.FlagSet) {
 	o.addSelectionFlags(fs)
-	fs.StringVar(&o.bundle, "bundle", "", "verify an exported package offline (no network, no configuration)")
+	fs.StringVar(&o.bundle, "bundle", "", "verify an exported package offline (no network; pin its signer with --key-id or --key)")
+	fs.StringArrayVar(&o.keyIDs, "key-id", nil, "with --bundle: the signer's key id, as the sender gave it to you by a separate channel (repeatable)")
+	fs.StringArrayVar(&o.keys, "key", nil, "with --bundle: the signer's public key you hold, a PEM file or awskms://... (repeatable)")
 	fs.BoolVar(&o.noLedger, "no-ledger", false, "do not compare chain heads with the local ledger")
 }
 
@@ -79,7 +83,7 @@ func newVerifyCommand(g *globals) *cobra.Command {
 		Example: `  custody verify                              # the whole store
   custody verify --case IR-42 --json          # one case, as a JSON report
   custody verify --since 7d                   # check the last week in depth, the chain in full
-  custody verify --bundle IR-42.tar.gz        # an export package, offline: no network, no config`,
+  custody verify --bundle IR-42.tar.gz --key-id 3f9a...   # a package, offline, its signer pinned`,
 		Short: "Prove that the evidence is intact, signed, locked and complete",
 		Long: `Check the evidence store, collecting every finding:
   - the bucket: versioning, Object Lock, default retention, public access;
@@ -91,7 +95,15 @@ func newVerifyCommand(g *globals) *cobra.Command {
     marker hides it;
   - objects no manifest seals.
 --json prints the report (schema in docs/verify.md). With --bundle FILE, an
-exported package is checked offline instead.
+exported package is checked offline instead: its signed statement, every
+file, the chain up to each stream's recorded head, and the artifacts. A
+package cannot vouch for itself: pin its signer with --key-id (the key id
+the sender gave you by a separate channel), --key, or the trust list of a
+configuration given with --config; without one, verify checks everything,
+prints the key ids it found, and fails with signer-not-pinned.
+
+A selected verify (--since, --until, --case) says how many manifests and
+artifacts it left unchecked: only a full verify covers them.
 
 A --case that no manifest names is a usage error naming the cases there
 are. An interrupted verify prints no report.
@@ -131,13 +143,56 @@ func runVerify(ctx context.Context, o verifyOptions, d deps) error {
 // verify checks the package of --bundle, else the configured store.
 func (o verifyOptions) verify(ctx context.Context, vo custody.VerifyOptions, d deps) (*custody.Report, error) {
 	if o.bundle != "" {
-		return custody.VerifyBundle(ctx, o.bundle, vo, nil, d.now)
+		anchor, err := o.anchor(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		return custody.VerifyBundle(ctx, o.bundle, vo, anchor, d.now)
+	}
+	if len(o.keys)+len(o.keyIDs) > 0 {
+		return nil, cli.Usagef("--key and --key-id pin the signer of a package: use them with --bundle (the store's trust list is in the configuration)")
 	}
 	cfg, err := d.config()
 	if err != nil {
 		return nil, err
 	}
 	return verifyStore(ctx, d, cfg, vo, !o.noLedger)
+}
+
+// anchor is what the recipient trusts: --key, --key-id, and the trust list
+// of a configuration given explicitly (--config or $CUSTODY_CONFIG).
+func (o verifyOptions) anchor(ctx context.Context, d deps) (custody.Anchor, error) {
+	var a custody.Anchor
+	for _, s := range o.keyIDs {
+		id, err := custody.ParseKeyID(s)
+		if err != nil {
+			return a, cli.UsageError{Err: fmt.Errorf("--key-id: %w", err)}
+		}
+		a.KeyIDs = append(a.KeyIDs, id)
+	}
+	for _, k := range o.keys {
+		tk := config.TrustedKey{Name: k, Key: k}
+		if !strings.HasPrefix(k, "awskms://") {
+			tk = config.TrustedKey{Name: strings.TrimSuffix(filepath.Base(k), filepath.Ext(k)), Key: "file://" + strings.TrimPrefix(k, "file://")}
+		}
+		keys, err := custody.LoadTrust(ctx, []config.TrustedKey{tk})
+		if err != nil {
+			return a, cli.UsageError{Err: fmt.Errorf("--key %s: %w", k, err)}
+		}
+		a.Keys = append(a.Keys, keys...)
+	}
+	if d.configGiven() {
+		cfg, err := d.config()
+		if err != nil {
+			return a, err
+		}
+		keys, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+		if err != nil {
+			return a, err
+		}
+		a.Keys = append(a.Keys, keys...)
+	}
+	return a, nil
 }
 
 func verifyStore(ctx context.Context, d deps, cfg config.Config, vo custody.VerifyOptions, useLedger bool) (*custody.Report, error) {
@@ -212,6 +267,10 @@ func printReport(w io.Writer, r *custody.Report) {
 		if f.Remedy != "" {
 			fmt.Fprintf(w, "        remedy: %s\n", f.Remedy)
 		}
+	}
+	if u := r.Unchecked; u.Manifests > 0 || u.Streams > 0 {
+		fmt.Fprintf(w, "left unchecked by the selection: %d manifest(s) with %d artifact(s) (%s), and %d stream(s) with no manifest selected; only a full verify covers them\n",
+			u.Manifests, u.Artifacts, humanize.IBytes(uint64(u.Bytes)), u.Streams)
 	}
 	fails := r.Findings.Failures()
 	if r.OK {
