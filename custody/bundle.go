@@ -55,7 +55,7 @@ func VerifyBundle(ctx context.Context, pkg string, o VerifyOptions, anchor Ancho
 		return nil, fmt.Errorf("open package: %w", err)
 	}
 	defer f.Close()
-	dir, err := os.MkdirTemp("", "custody-bundle-")
+	dir, err := os.MkdirTemp(o.TempDir, "custody-bundle-")
 	if err != nil {
 		return nil, err
 	}

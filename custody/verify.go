@@ -27,6 +27,9 @@ type VerifyOptions struct {
 	Progress func(done, total int64, bytes int64)
 	// Checks are evidence-level checks to run besides the verifier's own.
 	Checks []EvidenceCheck
+	// TempDir is where verify --bundle extracts a package (default
+	// $TMPDIR); the folder it makes there is always removed.
+	TempDir string
 }
 
 // Counts say how much was checked.
