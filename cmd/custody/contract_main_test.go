@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // custodyBin builds the custody binary (once) and returns its path.
-func custodyBin(t *testing.T) string {
+func custodyBin(t testing.TB) string {
 	t.Helper()
 	contractBin.once.Do(func() {
 		dir, err := os.MkdirTemp("", "custody-contract-")
@@ -57,7 +57,7 @@ type binRun struct {
 	env []string
 }
 
-func (r binRun) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+func (r binRun) run(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(custodyBin(t), args...)
 	cmd.Dir = r.dir
