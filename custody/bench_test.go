@@ -18,6 +18,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -175,4 +177,52 @@ func BenchmarkSeal10000(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCaseExportSize measures what a case package carries out of a
+// store of 10,000 manifests in one stream (each sealing 3 small
+// artifacts): the case sealed near the head, and the case sealed halfway.
+// A package holds the case's artifacts and every manifest from the case's
+// first one to the head, so its size grows with the manifests sealed
+// since the case, not with the store.
+//
+//	go test -run '^$' -bench CaseExportSize -benchtime 1x -timeout 30m ./custody/
+func BenchmarkCaseExportSize(b *testing.B) {
+	ctx := context.Background()
+	e := newTestEnv(b, config.ModeCompliance)
+	const manifests = 10_000
+	addCase := func(id string) {
+		run, err := e.chain.StartRun(ctx, "add")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := run.Put(ctx, CaseKey("custody", id, e.clock.now(), run.ID, "notes.txt"), bytes.NewReader([]byte("responder notes")), PutOptions{Kind: "file", Case: id}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := run.Seal(ctx, SealRequest{Event: EventAdd, Case: id}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 1; i <= manifests-2; i++ {
+		if i == manifests/2 {
+			addCase("HALFWAY")
+		}
+		e.collect(e.chain, 3)
+	}
+	addCase("RECENT")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, c := range []string{"RECENT", "HALFWAY"} {
+			out := filepath.Join(b.TempDir(), c+".tar.gz")
+			start := time.Now()
+			res, err := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now).Export(ctx, VerifyOptions{Case: c}, out, e.chain)
+			if err != nil {
+				b.Fatal(err)
+			}
+			name := strings.ToLower(c)
+			b.ReportMetric(float64(res.Size)/1024, name+"-package-KiB")
+			b.ReportMetric(float64(res.Manifests), name+"-manifests")
+			b.ReportMetric(time.Since(start).Seconds(), name+"-export-s")
+		}
+	}
 }

@@ -171,6 +171,7 @@ func (b *bundleReader) rel(name string) string {
 func (b *bundleReader) readStatement() bool {
 	meta := map[string][]byte{}
 	var keyFiles []string
+	var metaBytes int64 // read into memory before the statement is verified
 	for {
 		hdr, rel, ok := b.next()
 		if !ok {
@@ -190,10 +191,15 @@ func (b *bundleReader) readStatement() bool {
 			b.pending = hdr
 			break
 		}
-		if hdr.Size > maxBundleMeta {
-			b.fail(finding.BundleUnsafe, rel, remedyBundle, "%d bytes, more than the %d a statement file may have; reading stopped", hdr.Size, maxBundleMeta)
+		limit := maxBundleMeta - metaBytes
+		if strings.HasPrefix(rel, bundleKeys) {
+			limit = min(limit, maxBundleKey)
+		}
+		if hdr.Size > limit {
+			b.fail(finding.BundleUnsafe, rel, remedyBundle, "%d bytes: the statement files may take %d bytes in all, a key %d; reading stopped", hdr.Size, int64(maxBundleMeta), int64(maxBundleKey))
 			return false
 		}
+		metaBytes += hdr.Size
 		body, err := io.ReadAll(io.LimitReader(b.tr, hdr.Size))
 		if err != nil {
 			b.fail(finding.BundleUnsafe, rel, remedyBundle, "the archive is damaged: %v; reading stopped", err)

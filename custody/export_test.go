@@ -203,6 +203,11 @@ func TestUnsafePackagesAreRefused(t *testing.T) {
 				writeEntry(t, tw, &tar.Header{Name: n, Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}, x)
 			}
 		},
+		"oversized key before the statement is checked": func(tw *tar.Writer) {
+			writeEntry(t, tw, &tar.Header{Name: "root/package.dsse.json", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}, x)
+			big := make([]byte, maxBundleKey+1)
+			writeEntry(t, tw, &tar.Header{Name: "root/keys/a.pub", Typeflag: tar.TypeReg, Size: int64(len(big)), Mode: 0o644}, big)
+		},
 		"duplicate entry": func(tw *tar.Writer) {
 			for i := 0; i < 2; i++ {
 				writeEntry(t, tw, &tar.Header{Name: "root/x", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}, x)

@@ -31,9 +31,10 @@ const (
 	bundlePackage   = "package.json"
 	packageFormat   = "custody-package/v1"
 
-	// maxBundleMeta bounds each statement file read into memory before
-	// the statement is verified.
+	// maxBundleMeta bounds the statement files, read into memory before
+	// the statement is verified, in all; maxBundleKey each public key.
 	maxBundleMeta = 256 << 20
+	maxBundleKey  = 64 << 10
 )
 
 // PackageStatement is package.json: what the signed statement vouches for.
