@@ -142,6 +142,7 @@ KEYID=<the 64 hex digits you were given> bash "$script"
 ~~~
 
 The commands are the same in every package custody writes; only the text above them differs.
+
 `
 
 // readmeChecks is the script, in fenced sh blocks run verbatim by the
@@ -158,6 +159,10 @@ KEYID=$(printf '%s' "$KEYID" | tr 'A-F' 'a-f' | tr -d ' :')
 KEYID=${KEYID#sha256}
 if [ "${#KEYID}" -ne 64 ] || [ -n "$(printf '%s' "$KEYID" | tr -d '0-9a-f')" ]; then
   echo "FAILED: KEYID must be the 64 hex digits of the key id you were given" >&2
+  exit 1
+fi
+if [ ! -f package.dsse.json ] || [ ! -d keys ]; then
+  echo "FAILED: run these commands from the package's folder (the one holding package.dsse.json and keys/)" >&2
   exit 1
 fi
 tmp=$(mktemp -d)

@@ -163,6 +163,28 @@ func TestRecipientReadmeText(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bash -n: %v\n%s", err, out)
 	}
+
+	// The sed line the README gives to save the script extracts exactly
+	// the sh blocks.
+	var sed string
+	for _, line := range strings.Split(readme, "\n") {
+		if strings.HasPrefix(line, "sed -n ") {
+			sed = line
+		}
+	}
+	if sed == "" {
+		t.Fatalf("the README does not say how to save its commands as a script")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(readme), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", strings.ReplaceAll(sed, ` > "$script"`, ""))
+	cmd.Dir = dir
+	got, err := cmd.Output()
+	if err != nil || string(got) != script {
+		t.Errorf("the README's %q does not extract its sh blocks: %v\n%s", sed, err, got)
+	}
 }
 
 // TestRecipientReadmeStep1 runs the README's first block in a folder that
@@ -171,6 +193,9 @@ func TestRecipientReadmeText(t *testing.T) {
 func TestRecipientReadmeStep1(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "package.dsse.json"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -193,7 +218,7 @@ func TestRecipientReadmeStep1(t *testing.T) {
 		ids = append(ids, id)
 	}
 	step1 := shBlocks(t, string(recipientReadme(readmeReport("b", true), "custody", ids[0])))[0]
-	run := func(keyID string) (string, string, error) {
+	runIn := func(dir, keyID string) (string, string, error) {
 		cmd := exec.Command("bash", "-c", step1+`echo "pinned=$key"`+"\n")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "KEYID="+keyID)
@@ -202,6 +227,7 @@ func TestRecipientReadmeStep1(t *testing.T) {
 		err := cmd.Run()
 		return out.String(), errOut.String(), err
 	}
+	run := func(keyID string) (string, string, error) { return runIn(dir, keyID) }
 
 	// The second key, given in upper case with colons, as people paste.
 	pretty := strings.ToUpper(ids[1][:2] + ":" + ids[1][2:])
@@ -219,6 +245,10 @@ func TestRecipientReadmeStep1(t *testing.T) {
 	out, errOut, err = run(wrong)
 	if err == nil || !strings.Contains(errOut, "FAILED: no key in keys/ has the key id "+wrong) || strings.Contains(out, "pinned=") {
 		t.Fatalf("step 1 with an id no key has: %v\n%s%s", err, out, errOut)
+	}
+	// Run elsewhere than in a package's folder: said so, not "no key".
+	if out, errOut, err := runIn(t.TempDir(), ids[0]); err == nil || !strings.Contains(errOut, "run these commands from the package's folder") {
+		t.Errorf("step 1 outside a package: %v\n%s%s", err, out, errOut)
 	}
 	for _, bad := range []string{"", "abc", strings.Repeat("g", 64)} {
 		if out, errOut, err := run(bad); err == nil || strings.Contains(out, "pinned=") {
