@@ -256,6 +256,7 @@ if ! jq -e '.verdict.ok == true' package.json > /dev/null; then
   exit 1
 fi
 echo "3. package statement signed by $KEYID, export of s3://$bucket, every statement file as signed"
+jq -r '"   exported at \(.exportedAt); selection: case \(.selection.case // "-"), since \(.selection.since // "-"), until \(.selection.until // "-"): check that this is what you asked for"' package.json
 ~~~
 
 ### 4. Every manifest
