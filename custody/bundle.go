@@ -458,7 +458,8 @@ func (b *bundleReader) write(rel string, size int64, buf []byte) (PackageFile, e
 // verify checks the extracted manifests, chain and artifacts, then the
 // export-time verdict the statement records.
 func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() time.Time) (*Report, error) {
-	if o.Since.IsZero() && o.Until.IsZero() && o.Case == "" {
+	fromStatement := o.Since.IsZero() && o.Until.IsZero() && o.Case == ""
+	if fromStatement {
 		o.Since, o.Until, o.Case = b.ps.Selection.Since, b.ps.Selection.Until, b.ps.Selection.Case
 	}
 	src := &bundleSource{root: b.dir, byID: map[string]BundleEntry{}, sums: b.sums}
@@ -487,6 +488,14 @@ func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() t
 		}
 	}
 	r, err := v.Verify(ctx, o)
+	if errors.Is(err, ErrNoSuchCase) && fromStatement {
+		// The signed selection names a case the package holds nothing
+		// of: a conclusion about the package, not a usage error.
+		b.fail(finding.CaseMissing, bundlePackage, remedyBundle, "the package's signed selection is case %q, and no manifest in the package is of it", o.Case)
+		b.report.Selection = Selection{Since: o.Since, Until: o.Until, Case: o.Case}
+		b.report.conclude()
+		return b.report, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -509,21 +518,24 @@ func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() t
 }
 
 // checkStatementLink checks that the statement, a manifest of its stream,
-// follows the head the package records for that stream.
+// is the next one after the head the package records for that stream (or
+// the first of a stream the store did not have): a statement further on
+// would hide manifests sealed between the recorded head and the export.
 func (b *bundleReader) checkStatementLink() {
 	p := b.predicate
+	var head PackageStream
 	for _, s := range b.ps.Streams {
-		if s.Stream != p.Stream {
-			continue
+		if s.Stream == p.Stream {
+			head = s
 		}
-		switch {
-		case p.Sequence <= s.Head:
-			b.fail(finding.BundleStatementInvalid, bundleStatement, remedyBundle,
-				"the statement is manifest %d of stream %q, but the head it records for that stream is %d", p.Sequence, p.Stream, s.Head)
-		case p.Sequence == s.Head+1 && p.PreviousSHA256 != s.HeadEnvelopeSHA256:
-			b.fail(finding.BundleStatementInvalid, bundleStatement, remedyBundle,
-				"the statement links to previous envelope %s, but the recorded head of stream %q hashes to %s", p.PreviousSHA256, p.Stream, s.HeadEnvelopeSHA256)
-		}
+	}
+	switch {
+	case p.Sequence != head.Head+1:
+		b.fail(finding.BundleStatementInvalid, bundleStatement, remedyBundle,
+			"the statement is manifest %d of stream %q, but the head it records for that stream is %d: it must be the next manifest, %d", p.Sequence, p.Stream, head.Head, head.Head+1)
+	case p.PreviousSHA256 != head.HeadEnvelopeSHA256:
+		b.fail(finding.BundleStatementInvalid, bundleStatement, remedyBundle,
+			"the statement links to previous envelope %q, but the recorded head of stream %q hashes to %q", p.PreviousSHA256, p.Stream, head.HeadEnvelopeSHA256)
 	}
 }
 

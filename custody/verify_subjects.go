@@ -160,9 +160,13 @@ func (v *Verifier) checkUnsealed(idx *storeIndex, chains map[string][]*ManifestR
 			if (!o.Since.IsZero() && ov.LastModified.Before(o.Since)) || (!o.Until.IsZero() && ov.LastModified.After(o.Until)) {
 				continue
 			}
+			stored := ""
+			if !ov.LastModified.IsZero() {
+				stored = " (stored " + ov.LastModified.UTC().Format("2006-01-02T15:04:05Z") + ")"
+			}
 			r.Findings.Fail(finding.UnsealedObject, objectName(v.bucket, key, ov.VersionID),
 				"if a collection run is in progress or crashed, the next run seals it (it then names the run); otherwise it was added outside custody: investigate",
-				"no manifest seals this object (stored %s)", ov.LastModified.UTC().Format("2006-01-02T15:04:05Z"))
+				"no manifest seals this object%s", stored)
 		}
 	}
 }

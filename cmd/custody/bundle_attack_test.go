@@ -398,6 +398,33 @@ func TestBundleAttackNewestManifestsRemoved(t *testing.T) {
 		p.Set(forge.PackageFile, genuineStatement)
 		a.rejected(t, writePackage(t, p), []string{"bundle-statement-invalid"}, "--key-id", a.keyID)
 	})
+	t.Run("insider lowering the recorded head", func(t *testing.T) {
+		t.Parallel()
+		p := drop(t)
+		ps, err := p.Statement()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := p.Manifests()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := ms[len(ms)-1].Statement.Predicate
+		for i := range ps.Streams {
+			if ps.Streams[i].Stream == last.Stream {
+				ps.Streams[i].Head, ps.Streams[i].HeadEnvelopeSHA256 = last.Sequence, ms[len(ms)-1].Envelope.SHA256
+			}
+		}
+		if err := p.SetStatement(ps); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Resign(genuineKey(t, a), ""); err != nil {
+			t.Fatal(err)
+		}
+		// The statement is still the manifest after the real head: it
+		// gives the lowered head away.
+		a.rejected(t, writePackage(t, p), []string{"bundle-statement-invalid"}, "--key-id", a.keyID)
+	})
 	t.Run("insider keeping the recorded heads", func(t *testing.T) {
 		t.Parallel()
 		p := drop(t)
@@ -459,6 +486,13 @@ func TestBundleAttackSelectionPointedAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.rejected(t, writePackage(t, p), []string{"bundle-statement-invalid"}, "--key-id", a.keyID)
+
+	// An insider re-signs the pointed-away selection: a conclusion about
+	// the package (exit 1, case-missing), not a usage error.
+	if err := p.Resign(genuineKey(t, a), ""); err != nil {
+		t.Fatal(err)
+	}
+	a.rejected(t, writePackage(t, p), []string{"case-missing"}, "--key-id", a.keyID)
 }
 
 // A stream of another evidence bucket, signed by the same key, is spliced
