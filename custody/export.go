@@ -135,11 +135,12 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string, seal
 	ps := PackageStatement{Format: packageFormat, Bucket: v.bucket, Prefix: v.prefix, Region: v.region, ExportedAt: report.VerifiedAt,
 		Selection: report.Selection, Verdict: PackageVerdict{OK: report.OK, Failures: failuresOf(report.Findings)}, Streams: plan.streams}
 	bi := BundleIndex{Format: bundleFormat, Bucket: v.bucket, Prefix: v.prefix, Selection: report.Selection}
+	held := plan.held(report)
 	docs := map[string][]byte{
-		bundleReadme:  recipientReadme(report, v.prefix, seal.SignerKeyID()),
-		bundleCustody: CustodyDocument(report),
+		bundleReadme:  recipientReadme(held, v.prefix, seal.SignerKeyID()),
+		bundleCustody: CustodyDocument(held),
 	}
-	if docs[bundleReport], err = json.MarshalIndent(report, "", "  "); err != nil {
+	if docs[bundleReport], err = json.MarshalIndent(held, "", "  "); err != nil {
 		return nil, err
 	}
 	for _, name := range []string{bundleReadme, bundleReport, bundleCustody} {
@@ -277,6 +278,24 @@ type packagePlan struct {
 	streams  []PackageStream
 	chain    []ObjectVersion // manifests, timestamps and latest checkpoints
 	selected map[string]bool // stream + "\x00" + manifest version id
+}
+
+// held is the report as the package tells it: its counts and findings are
+// the whole verification's, its manifests those the package holds, so
+// that a case's package does not grow with the store.
+func (p packagePlan) held(r *Report) *Report {
+	first := map[string]int64{}
+	for _, s := range p.streams {
+		first[s.Stream] = s.First
+	}
+	h := *r
+	h.Manifests = nil
+	for _, m := range r.Manifests {
+		if f := first[m.Stream]; f > 0 && m.Sequence >= f {
+			h.Manifests = append(h.Manifests, m)
+		}
+	}
+	return &h
 }
 
 // packagePlan picks, for each stream with a selected manifest, every
