@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -44,6 +45,10 @@ type Agent struct {
 	// Now is the clock (required): when runs start and succeed, as
 	// /healthz and the metrics report them.
 	Now func() time.Time
+	// Heartbeat, if set, is how often the agent writes a checkpoint of
+	// its stream with nothing new, so that verify can tell a live stream
+	// from a cut one (stream-stale). A graceful stop closes the stream.
+	Heartbeat time.Duration
 
 	metrics    *metrics
 	mu         sync.Mutex
@@ -130,10 +135,25 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.Log.Info("collector scheduled", "collector", col.Name(), "schedule", expr)
 	}
+	if a.Heartbeat > 0 {
+		a.Chain.SetHeartbeat(a.Heartbeat)
+		beat := func() {
+			if err := a.Chain.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Error("heartbeat checkpoint failed", "stream", a.Chain.Stream(), "err", err)
+			}
+		}
+		if _, err := c.AddJob(fmt.Sprintf("@every %s", a.Heartbeat), cron.NewChain(cron.SkipIfStillRunning(cronLogger{a.Log})).Then(cron.FuncJob(beat))); err != nil {
+			return err
+		}
+		beat() // the promise holds from the start
+	}
 	c.Start()
 	<-ctx.Done()
 	a.Log.Info("stopping: waiting for runs in flight")
 	done := c.Stop()
+	if a.Heartbeat > 0 {
+		defer a.close()
+	}
 	grace := a.Grace
 	if grace == 0 {
 		grace = 2 * time.Minute
@@ -144,6 +164,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Log.Warn("runs still in flight after the grace period; the next start reseals what they stored")
 	}
 	return nil
+}
+
+// close writes a closed checkpoint of the agent's stream on a graceful
+// stop: nothing more is promised, so the stop is not a stale stream. (A
+// lost host closes nothing: its stream goes stale, as it should.)
+func (a *Agent) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a.Chain.SetHeartbeat(0)
+	if err := a.Chain.Heartbeat(ctx); err != nil {
+		a.Log.Warn("closing the stream's checkpoint failed: verify will report it stale until the agent runs again", "stream", a.Chain.Stream(), "err", err)
+	}
 }
 
 // runJob is one scheduled run of a collector: after the jitter, a

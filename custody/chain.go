@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -44,6 +45,11 @@ type Chain struct {
 	who    Who
 	now    func() time.Time
 	tsa    *TSA
+
+	// heartbeat is what the chain's checkpoints promise (0: closed).
+	heartbeat time.Duration
+	// front is the log's frontier at the last checkpoint written.
+	front *frontier
 
 	mu sync.Mutex
 	// Warn receives problems that do not stop sealing (a TSA that did not
@@ -145,7 +151,7 @@ func (c *Chain) sealOnce(ctx context.Context, req SealRequest) (ledger.Manifest,
 	if err := c.ledger.RecordManifest(ctx, m, refs(req.Artifacts)); err != nil {
 		return m, err
 	}
-	return m, c.writeCheckpoint(ctx, m)
+	return m, c.writeCheckpoint(ctx, m, env)
 }
 
 // timestamp stores an RFC 3161 token over the manifest's signature. A TSA
@@ -230,18 +236,158 @@ func (c *Chain) syncHead(ctx context.Context) (ledger.Manifest, error) {
 	}
 }
 
-func (c *Chain) writeCheckpoint(ctx context.Context, m ledger.Manifest) error {
-	cp := Checkpoint{Stream: m.Stream, Sequence: m.Seq, EnvelopeSHA256: m.EnvelopeSHA256, ManifestKey: m.Key, ManifestVersion: m.VersionID, At: c.now().UTC()}
-	payload, err := json.Marshal(cp)
+// writeCheckpoint extends the stream's log with manifest m (whose
+// envelope is env) and writes the signed log checkpoint over it.
+func (c *Chain) writeCheckpoint(ctx context.Context, m ledger.Manifest, env []byte) error {
+	prev := m
+	prev.Seq, prev.EnvelopeSHA256 = m.Seq-1, m.PrevSHA256
+	f, migrated, err := c.logFrontier(ctx, prev)
 	if err != nil {
 		return err
 	}
-	env, err := SignEnvelope(c.signer, CheckpointPayloadType, payload)
-	if err != nil {
-		return err
+	f.append(leafHash(env))
+	c.front = f
+	return c.putLogCheckpoint(ctx, m, migrated)
+}
+
+// putLogCheckpoint signs and stores the checkpoint of the log as c.front
+// holds it, with head m.
+func (c *Chain) putLogCheckpoint(ctx context.Context, m ledger.Manifest, migrated *Checkpoint) error {
+	cp := LogCheckpoint{
+		Origin: LogOrigin(c.store.bucket, c.store.prefix, c.stream), Size: c.front.size, Root: c.front.root(),
+		Time: c.now().UTC().Truncate(time.Second), Heartbeat: c.heartbeat, Closed: c.heartbeat == 0,
+		HeadSHA: m.EnvelopeSHA256, Frontier: c.front.nodes,
 	}
-	_, err = c.store.putLocked(ctx, CheckpointKey(c.store.prefix, c.stream), env, "application/json", false)
+	if migrated != nil {
+		cp.MigratedSeq, cp.MigratedSHA = migrated.Sequence, migrated.EnvelopeSHA256
+	}
+	msg, err := signLogCheckpoint(cp, c.signer)
+	if err != nil {
+		return fmt.Errorf("sign the checkpoint of stream %s: %w", c.stream, err)
+	}
+	_, err = c.store.putLocked(ctx, LogCheckpointKey(c.store.prefix, c.stream), msg, "text/plain; charset=utf-8", false)
 	return err
+}
+
+// Heartbeat writes a fresh checkpoint of the stream's log even when
+// nothing new was sealed, so that a verifier anywhere can tell a live
+// stream from one whose tail was cut (stream-stale).
+func (c *Chain) Heartbeat(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	head, err := c.syncHead(ctx)
+	if err != nil || head.Seq == 0 {
+		return err
+	}
+	f, migrated, err := c.logFrontier(ctx, head)
+	if err != nil {
+		return err
+	}
+	c.front = f
+	return awsclient.AgentRole.Explain(c.putLogCheckpoint(ctx, head, migrated))
+}
+
+// SetHeartbeat makes the chain's checkpoints promise a new one at least
+// every d (the agent's); 0, the default, closes the stream at each seal
+// (one-shot commands: nothing more is promised).
+func (c *Chain) SetHeartbeat(d time.Duration) { c.heartbeat = d }
+
+// logFrontier returns the log's frontier at head: the cached one, else
+// the one the newest checkpoint records (signed by this chain's key, at
+// head's size and envelope), else rebuilt from the manifests, each
+// checked to link to the one before. migrated is the DSSE checkpoint of
+// a stream that has no log checkpoint yet.
+func (c *Chain) logFrontier(ctx context.Context, head ledger.Manifest) (*frontier, *Checkpoint, error) {
+	if c.front != nil && c.front.size == head.Seq {
+		return c.front, nil, nil
+	}
+	if head.Seq == 0 {
+		return &frontier{}, nil, nil
+	}
+	own, err := c.ownKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	key := LogCheckpointKey(c.store.prefix, c.stream)
+	out, err := c.reader.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.store.bucket), Key: aws.String(key)})
+	var migrated *Checkpoint
+	switch {
+	case err == nil:
+		msg, rerr := io.ReadAll(io.LimitReader(out.Body, maxLogCheckpointSize))
+		out.Body.Close()
+		if rerr == nil {
+			cp, _, oerr := openLogCheckpoint(msg, LogOrigin(c.store.bucket, c.store.prefix, c.stream), []TrustedKey{own})
+			if f, ok := frontierOf(cp); oerr == nil && ok && cp.Size == head.Seq && cp.HeadSHA == head.EnvelopeSHA256 {
+				return f, nil, nil
+			}
+		}
+	case httpStatus(err) == http.StatusNotFound:
+		migrated = c.legacyCheckpoint(ctx, own)
+	default:
+		return nil, nil, fmt.Errorf("read the checkpoint s3://%s/%s: %w", c.store.bucket, key, err)
+	}
+	f, err := c.rebuildFrontier(ctx, head)
+	return f, migrated, err
+}
+
+// maxLogCheckpointSize bounds what is read of a log checkpoint.
+const maxLogCheckpointSize = 64 << 10
+
+// ownKey is the chain's signer as a trusted key.
+func (c *Chain) ownKey() (TrustedKey, error) {
+	pub, err := c.signer.PublicKey()
+	if err != nil {
+		return TrustedKey{}, err
+	}
+	return NewTrustedKey("signer", pub, time.Time{}, time.Time{})
+}
+
+// legacyCheckpoint is the stream's DSSE checkpoint, signed by own, if any.
+func (c *Chain) legacyCheckpoint(ctx context.Context, own TrustedKey) *Checkpoint {
+	out, err := c.reader.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.store.bucket), Key: aws.String(CheckpointKey(c.store.prefix, c.stream))})
+	if err != nil {
+		return nil
+	}
+	defer out.Body.Close()
+	env, err := ParseEnvelope(out.Body)
+	if err != nil || env.DSSE.PayloadType != CheckpointPayloadType || env.VerifyWith(own.Verifier) != nil {
+		return nil
+	}
+	var cp Checkpoint
+	if json.Unmarshal(env.Payload, &cp) != nil || cp.Stream != c.stream {
+		return nil
+	}
+	return &cp
+}
+
+// rebuildFrontier reads manifests 1..head of the stream and hashes them
+// into the log, checking that each links to the one before and that the
+// last is head.
+func (c *Chain) rebuildFrontier(ctx context.Context, head ledger.Manifest) (*frontier, error) {
+	f := &frontier{}
+	prev := ""
+	for seq := int64(1); seq <= head.Seq; seq++ {
+		key := ManifestKey(c.store.prefix, c.stream, seq)
+		out, err := c.reader.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.store.bucket), Key: aws.String(key)})
+		if err != nil {
+			return nil, fmt.Errorf("rebuild the log of stream %s: read s3://%s/%s: %w", c.stream, c.store.bucket, key, err)
+		}
+		env, err := ParseEnvelope(out.Body)
+		out.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("rebuild the log of stream %s: s3://%s/%s: %w", c.stream, c.store.bucket, key, err)
+		}
+		st, err := env.Statement()
+		if err != nil || st.Predicate.PreviousSHA256 != prev {
+			return nil, fmt.Errorf("rebuild the log of stream %s: s3://%s/%s does not link to manifest %d (%v): run custody verify", c.stream, c.store.bucket, key, seq-1, err)
+		}
+		f.append(leafHash(env.Raw))
+		prev = env.SHA256
+	}
+	if prev != head.EnvelopeSHA256 {
+		return nil, fmt.Errorf("rebuild the log of stream %s: manifest %d hashes to %s, the head is %s: run custody verify", c.stream, head.Seq, prev, head.EnvelopeSHA256)
+	}
+	return f, nil
 }
 
 // putLocked writes a small object (manifest, checkpoint) with the store's

@@ -170,6 +170,7 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string, seal
 		}
 		for _, s := range m.Subjects() {
 			ov := ObjectVersion{Key: s.Name, VersionID: s.Annotations.VersionID, Size: s.Annotations.Size}
+			ov.LastModified = lastModified(idx, ov) // offline verify compares it with its manifest's
 			e, err := body.addObject(ctx, v.src, ov, s.Digest["sha256"])
 			if err != nil {
 				return nil, err
@@ -333,12 +334,16 @@ func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
 		for seq, vs := range idx.manifests[s] {
 			if seq >= first[s] {
 				p.chain = append(p.chain, vs...)
-				p.chain = append(p.chain, idx.timestamps[s][seq]...)
+				if t := latestToken(idx.timestamps[s][seq]); t != nil { // the one verify checked
+					p.chain = append(p.chain, *t)
+				}
 			}
 		}
-		for _, cp := range idx.checkpoints[s] {
-			if cp.IsLatest && !cp.DeleteMarker {
-				p.chain = append(p.chain, cp)
+		for _, cps := range [][]ObjectVersion{idx.checkpoints[s], idx.logCheckpoints[s]} {
+			for _, cp := range cps {
+				if cp.IsLatest && !cp.DeleteMarker {
+					p.chain = append(p.chain, cp)
+				}
 			}
 		}
 	}

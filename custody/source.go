@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -54,6 +56,25 @@ var ErrVersionMissing = fmt.Errorf("object version does not exist")
 type s3Source struct {
 	api    objectReader
 	bucket string
+	// clock keeps S3's time as its last listing answer gave it (the
+	// Date header): the "now" a stream's freshness is judged by.
+	clock *serverClock
+}
+
+// serverClock is S3's time, as last seen.
+type serverClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// ServerTime is S3's time at its last listing answer (zero before one).
+func (s s3Source) ServerTime() time.Time {
+	if s.clock == nil {
+		return time.Time{}
+	}
+	s.clock.mu.Lock()
+	defer s.clock.mu.Unlock()
+	return s.clock.t
 }
 
 func (s s3Source) Offline() bool { return false }
@@ -68,6 +89,11 @@ func (s s3Source) Versions(ctx context.Context, prefix string, fn func(ObjectVer
 		}
 		if err := awsclient.VersionsAdvance(&marker, page); err != nil {
 			return fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		if t, ok := awsmiddleware.GetServerTime(page.ResultMetadata); ok && s.clock != nil {
+			s.clock.mu.Lock()
+			s.clock.t = t
+			s.clock.mu.Unlock()
 		}
 		// A page lists versions and markers separately; merge them back
 		// into key order so fn sees each key's history together.

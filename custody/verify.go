@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
@@ -134,6 +136,11 @@ type ManifestRecord struct {
 	TimestampedAt  time.Time `json:"timestampedAt,omitzero"`
 	Selected       bool      `json:"selected"`
 	statement      Statement
+	leaf           tlog.Hash // the manifest's leaf hash in its stream's log
+	// storedAt is S3's time of storing the manifest (its LastModified;
+	// offline, as the package's signed index records it): artifacts it
+	// seals must not be stored after it.
+	storedAt time.Time
 }
 
 // KeyRecord is a trusted key that verified at least one manifest.
@@ -158,8 +165,15 @@ type Verifier struct {
 	bucketChecks func(context.Context) (Findings, error)
 
 	// TSA, if set, is the chain RFC 3161 timestamps must verify against;
-	// manifests without one are then reported.
+	// manifests without one then fail.
 	TSA *TSAChain
+	// ClockTolerance is how far S3's time of storing an object may be from
+	// the time custody claims for it (zero: DefaultClockTolerance).
+	ClockTolerance time.Duration
+	// retention is the configured policy: every manifest and sealed
+	// artifact must be locked at least this strongly, counted from S3's
+	// time of storing it. Zero (a package) checks no floor.
+	retention config.Retention
 	// Checks are the evidence-level checks collectors register (the
 	// CloudTrail digest chain, say); each runs over the selected manifests.
 	Checks []EvidenceCheck
@@ -192,7 +206,8 @@ func NewVerifier(api interface {
 	bucketAPI
 }, st config.Store, trust []TrustedKey, l *ledger.Ledger, now func() time.Time) *Verifier {
 	return &Verifier{
-		src: s3Source{api: api, bucket: st.Bucket}, bucket: st.Bucket, prefix: st.Prefix, region: st.Region, trust: trust, ledger: l, now: now,
+		src: s3Source{api: api, bucket: st.Bucket, clock: &serverClock{}}, bucket: st.Bucket, prefix: st.Prefix, region: st.Region, trust: trust, ledger: l, now: now,
+		retention:    st.Retention,
 		bucketChecks: func(ctx context.Context) (Findings, error) { return CheckBucket(ctx, api, st) },
 	}
 }
@@ -271,11 +286,13 @@ type storeIndex struct {
 	objects     map[string][]ObjectVersion // key -> versions and markers, newest first
 	manifests   map[string]map[int64][]ObjectVersion
 	checkpoints map[string][]ObjectVersion
-	timestamps  map[string]map[int64][]ObjectVersion
+	// logCheckpoints are every version of each stream's log checkpoint.
+	logCheckpoints map[string][]ObjectVersion
+	timestamps     map[string]map[int64][]ObjectVersion
 }
 
 func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
-	idx := &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{},
+	idx := &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{}, logCheckpoints: map[string][]ObjectVersion{},
 		timestamps: map[string]map[int64][]ObjectVersion{}}
 	prefix := strings.Trim(v.prefix, "/")
 	if prefix != "" {
@@ -300,10 +317,24 @@ func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
 			idx.checkpoints[stream] = append(idx.checkpoints[stream], ov)
 			return nil
 		}
+		if stream, ok := IsLogCheckpointKey(v.prefix, ov.Key); ok {
+			idx.logCheckpoints[stream] = append(idx.logCheckpoints[stream], ov)
+			return nil
+		}
 		idx.objects[ov.Key] = append(idx.objects[ov.Key], ov)
 		return nil
 	})
 	return idx, err
+}
+
+// version returns the stored version of key with id versionID.
+func (idx *storeIndex) version(key, versionID string) (ObjectVersion, bool) {
+	for _, ov := range idx.objects[key] {
+		if ov.VersionID == versionID && !ov.DeleteMarker {
+			return ov, true
+		}
+	}
+	return ObjectVersion{}, false
 }
 
 // ErrNoSuchCase means the selected case is in no manifest of the store:

@@ -28,6 +28,9 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 	for s := range idx.checkpoints {
 		streams[s] = true
 	}
+	for s := range idx.logCheckpoints {
+		streams[s] = true
+	}
 	for s, rs := range v.recorded {
 		if rs.First > 0 {
 			streams[s] = true
@@ -100,7 +103,17 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 		if rs, ok := v.recorded[stream]; ok {
 			v.checkRecordedHead(stream, rs, last, chains[stream], r)
 		}
-		v.checkCheckpoint(ctx, stream, last, chains[stream], idx.checkpoints[stream], r)
+		switch {
+		case len(idx.logCheckpoints[stream]) > 0:
+			v.checkLog(ctx, stream, last, chains[stream], idx.logCheckpoints[stream], r)
+			v.checkLegacyCheckpoints(ctx, stream, chains[stream], idx.checkpoints[stream], r)
+		case len(idx.checkpoints[stream]) > 0 && last > 0 && v.recorded == nil:
+			r.Findings.Warn(finding.CheckpointLegacy, objectName(v.bucket, CheckpointKey(v.prefix, stream), ""), "run any custody command that seals into the stream (custody collect --once, or the agent): it moves the stream to the log format",
+				"stream %q has only a checkpoint of the old format: its end is not yet provable as a log's", stream)
+			fallthrough
+		default:
+			v.checkCheckpoint(ctx, stream, last, chains[stream], idx.checkpoints[stream], r)
+		}
 		if h, ok := heads[stream]; ok && h.Seq > last {
 			r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, ManifestKey(v.prefix, stream, h.Seq), ""), remedyChain,
 				"the ledger's head of stream %q is manifest %d, but the last manifest in the bucket is %d: the newest manifests are gone", stream, h.Seq, last)
@@ -189,7 +202,7 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 }
 
 func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, key string, ov ObjectVersion, obj string, stamps []ObjectVersion, r *Report, used map[string]KeyRecord) (*ManifestRecord, bool) {
-	rc, _, err := v.src.Open(ctx, key, ov.VersionID)
+	rc, meta, err := v.src.Open(ctx, key, ov.VersionID)
 	if err != nil {
 		r.Findings.Fail(finding.ManifestUnreadable, obj, "check the verifier's s3:GetObject and s3:GetObjectVersion permissions", "cannot read: %v", err)
 		return nil, false
@@ -208,11 +221,15 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 	p := st.Predicate
 	m := &ManifestRecord{Stream: stream, Sequence: seq, Key: key, VersionID: ov.VersionID, EnvelopeSHA256: env.SHA256, Event: p.Event,
 		Collector: p.What.Collector, Case: p.Case, SealedAt: p.When.SealedAt, Who: p.Who, Where: p.Where, SubjectCount: len(st.Subject), statement: st}
+	m.leaf = leafHash(env.Raw)
+	m.storedAt = ov.LastModified
+	v.checkStoredAt(obj, fmt.Sprintf("manifest %d of stream %q", seq, stream), p.When.SealedAt, ov.LastModified, r)
+	r.Findings = append(r.Findings, v.checkFloor(obj, meta, ov.LastModified)...)
 	signedAt := p.When.SealedAt
 	if ts, ok := v.checkTimestamp(ctx, env, stream, seq, stamps, p.When.SealedAt, r); ok {
 		signedAt, m.TimestampedAt = ts, ts
 	}
-	key0, kind, msg := verifyEnvelope(env, v.trust, signedAt)
+	key0, kind, msg := verifyEnvelopeAt(env, v.trust, signedAt, ov.LastModified, v.tolerance())
 	if kind != "" {
 		r.Findings.Fail(kind, obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
 		return m, false
@@ -240,33 +257,40 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 // returns the time it attests.
 func (v *Verifier) checkTimestamp(ctx context.Context, env Envelope, stream string, seq int64, stamps []ObjectVersion, sealedAt time.Time, r *Report) (time.Time, bool) {
 	key := TimestampKey(v.prefix, stream, seq)
-	var latest *ObjectVersion
-	for i := range stamps {
-		if !stamps[i].DeleteMarker && (latest == nil || stamps[i].IsLatest) {
-			latest = &stamps[i]
-		}
-	}
+	latest := latestToken(stamps)
 	if latest == nil {
 		if v.TSA != nil {
-			r.Findings.Warn(finding.TimestampMissing, objectName(v.bucket, key, ""), "check that the TSA answers the agent", "manifest %d of %q has no RFC 3161 timestamp", seq, stream)
+			r.Findings.Fail(finding.TimestampMissing, objectName(v.bucket, key, ""), "check that the TSA answers the agent; a token removed from the bucket cannot be made again: find who removed it (CloudTrail data events)",
+				"manifest %d of %q has no RFC 3161 timestamp, and a timestamp authority is configured: its sealing time rests on the agent's clock alone", seq, stream)
 		}
 		return time.Time{}, false
 	}
 	obj := objectName(v.bucket, key, latest.VersionID)
-	if v.TSA == nil {
-		r.Findings.Warn(finding.TimestampUnchecked, obj, "configure timestamp.cert_chain to check it", "manifest %d of %q has a timestamp, but no TSA chain is configured", seq, stream)
-		return time.Time{}, false
-	}
-	rc, _, err := v.src.Open(ctx, key, latest.VersionID)
+	rc, meta, err := v.src.Open(ctx, key, latest.VersionID)
 	if err != nil {
 		r.Findings.Fail(finding.TimestampUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
 		return time.Time{}, false
 	}
 	token, err := io.ReadAll(io.LimitReader(rc, maxTimestampSize))
 	rc.Close()
+	r.Findings = append(r.Findings, v.checkFloor(obj, meta, latest.LastModified)...)
 	sig, serr := signatureBytes(env)
 	if err == nil {
 		err = serr
+	}
+	if v.TSA == nil {
+		// Without the TSA's chain the token's signature cannot be
+		// checked, but what it stamps can: bytes that are no token, or a
+		// token over anything but this manifest, were planted.
+		if err == nil {
+			err = timestampCovers(token, sig)
+		}
+		if err != nil {
+			r.Findings.Fail(finding.TimestampInvalid, obj, "custody did not write it for this manifest: find who did (CloudTrail data events)", "%v", err)
+			return time.Time{}, false
+		}
+		r.Findings.Warn(finding.TimestampUnchecked, obj, "configure timestamp.cert_chain to check it", "manifest %d of %q has a timestamp, but no TSA chain is configured", seq, stream)
+		return time.Time{}, false
 	}
 	var at time.Time
 	if err == nil {

@@ -93,7 +93,7 @@ func runAgent(ctx context.Context, _ agentOptions, d deps) error {
 	jitter, _ := time.ParseDuration(cfg.Schedules.Jitter)
 	a := &collector.Agent{
 		Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: cfg.Agent.UnhealthyAfter,
-		Now: d.now,
+		Now: d.now, Heartbeat: cfg.Agent.HeartbeatPeriod(),
 	}
 	if ln != nil {
 		defer serve(ctx, ln, a.Handler(), log)()

@@ -47,7 +47,8 @@ const (
 	// checkpoint's signature.
 	SignatureUntrusted Kind = "signature-untrusted"
 	// SignatureKeyExpired: only a trusted key outside its validity window
-	// at the signing time verifies the signature.
+	// at the signing time, or at S3's time of storing the manifest,
+	// verifies the signature.
 	SignatureKeyExpired Kind = "signature-key-expired"
 	// ChainLinkBroken: a manifest's link to the previous envelope is missing
 	// or does not match it.
@@ -55,7 +56,7 @@ const (
 	// ChainReordered: a manifest was sealed before the one it follows.
 	ChainReordered Kind = "chain-reordered"
 	// TimestampMissing: a TSA chain is configured but a manifest has no
-	// RFC 3161 timestamp (a warning).
+	// RFC 3161 timestamp.
 	TimestampMissing Kind = "timestamp-missing"
 	// TimestampUnchecked: a manifest has an RFC 3161 timestamp but no TSA
 	// chain is configured to check it (a warning).
@@ -63,7 +64,7 @@ const (
 	// TimestampUnreadable: a manifest's timestamp could not be read.
 	TimestampUnreadable Kind = "timestamp-unreadable"
 	// TimestampInvalid: a manifest's timestamp does not verify against the
-	// TSA chain or does not cover the manifest.
+	// TSA chain, is not a timestamp token, or does not cover the manifest.
 	TimestampInvalid Kind = "timestamp-invalid"
 	// TimestampMismatch: the timestamp's time and the manifest's sealing
 	// time are too far apart.
@@ -79,6 +80,27 @@ const (
 	// CheckpointMismatch: the checkpoint's manifest hash differs from the
 	// stored manifest's.
 	CheckpointMismatch Kind = "checkpoint-mismatch"
+	// CheckpointFork: a log checkpoint's root is not the tree hash of the
+	// stream's manifests at its size, or does not extend the previous
+	// checkpoint's: the log was forked or rewritten.
+	CheckpointFork Kind = "checkpoint-fork"
+	// CheckpointRollback: a log checkpoint version records fewer manifests
+	// than the version stored before it.
+	CheckpointRollback Kind = "checkpoint-rollback"
+	// CheckpointBehind: the newest log checkpoint does not cover the
+	// stream's newest manifest (an old checkpoint stored again, or a
+	// writer stopped between manifest and checkpoint).
+	CheckpointBehind Kind = "checkpoint-behind"
+	// CheckpointReplayed: a log checkpoint was stored long after it was
+	// signed: an old checkpoint stored again.
+	CheckpointReplayed Kind = "checkpoint-replayed"
+	// CheckpointLegacy: a stream has only a checkpoint of the old (DSSE)
+	// format; its next seal moves it to the log format (a warning).
+	CheckpointLegacy Kind = "checkpoint-legacy"
+	// StreamStale: a stream's newest checkpoint, by S3's clock, is older
+	// than twice the heartbeat it promised, and the stream was not closed:
+	// its tail may have been cut, or its writer stopped.
+	StreamStale Kind = "stream-stale"
 )
 
 // Sealed artifacts, checked by custody verify.
@@ -113,8 +135,19 @@ const (
 	ArtifactRetentionShortened Kind = "artifact-retention-shortened"
 	// ArtifactLegalHoldMissing: an artifact of a case has no legal hold.
 	ArtifactLegalHoldMissing Kind = "artifact-legal-hold-missing"
-	// UnsealedObject: an object in the store that no manifest seals.
+	// UnsealedObject: an object in the store that no manifest seals and
+	// verify does not check as part of a stream: a timestamp token of no
+	// manifest, an earlier version of a token, anything else in a stream's
+	// folder.
 	UnsealedObject Kind = "unsealed-object"
+	// TimeInconsistent: S3's clock contradicts custody's: a manifest's
+	// sealing time is further than verify.clock_tolerance from when S3
+	// stored it, or an artifact was stored after the manifest sealing it.
+	TimeInconsistent Kind = "time-inconsistent"
+	// RetentionBelowPolicy: a manifest, timestamp token or sealed
+	// artifact is locked weaker than the configured store.retention,
+	// counted from when S3 stored it.
+	RetentionBelowPolicy Kind = "retention-below-policy"
 	// CaseMissing: --case names a case no verified manifest is of, and
 	// some manifests failed verification.
 	CaseMissing Kind = "case-missing"

@@ -43,13 +43,14 @@ func Kinds() []Spec {
 		{ManifestMalformed, f, ""}, {ManifestUnreadable, f, ""}, {ManifestMisplaced, f, ""},
 		{SignatureUntrusted, f, ""}, {SignatureKeyExpired, f, ""},
 		{ChainLinkBroken, f, ""}, {ChainReordered, f, ""},
-		{TimestampMissing, w, ""}, {TimestampUnchecked, w, ""}, {TimestampUnreadable, f, ""}, {TimestampInvalid, f, ""}, {TimestampMismatch, f, ""},
+		{TimestampMissing, f, ""}, {TimestampUnchecked, w, ""}, {TimestampUnreadable, f, ""}, {TimestampInvalid, f, ""}, {TimestampMismatch, f, ""},
 		{CheckpointMissing, f, ""}, {CheckpointDeleteMarker, f, ""}, {CheckpointUnreadable, f, ""}, {CheckpointMalformed, f, ""}, {CheckpointMismatch, f, ""},
+		{CheckpointFork, f, ""}, {CheckpointRollback, f, ""}, {CheckpointBehind, f, ""}, {CheckpointReplayed, f, ""}, {CheckpointLegacy, w, ""}, {StreamStale, f, ""},
 
 		{SubjectMalformed, f, ""}, {ArtifactMissing, f, ""}, {ArtifactDeleteMarker, f, ""}, {ArtifactUnreadable, f, ""},
 		{ArtifactDigestMismatch, f, ""}, {ArtifactSizeMismatch, f, ""}, {ArtifactChecksumMismatch, f, ""}, {ArtifactNoChecksum, w, ""},
 		{ArtifactRetentionRemoved, f, ""}, {ArtifactRetentionWeakened, f, ""}, {ArtifactRetentionShortened, f, ""}, {ArtifactLegalHoldMissing, f, ""},
-		{UnsealedObject, f, ""}, {CaseMissing, f, ""},
+		{UnsealedObject, f, ""}, {CaseMissing, f, ""}, {TimeInconsistent, f, ""}, {RetentionBelowPolicy, f, ""},
 
 		{BundleSumsMissing, f, ""}, {BundleSumsMalformed, f, ""}, {BundleFileMissing, f, ""}, {BundleFileUnreadable, f, ""},
 		{BundleFileModified, f, ""}, {BundleUnlistedFile, f, ""}, {BundleIndexMalformed, f, ""},

@@ -24,6 +24,17 @@ type Config struct {
 	Sources Sources `mapstructure:"sources"`
 	// Schedules holds one cron expression per collector.
 	Schedules Schedules `mapstructure:"schedules"`
+	// Verify tunes custody verify.
+	Verify Verify `mapstructure:"verify"`
+}
+
+// Verify tunes custody verify.
+type Verify struct {
+	// ClockTolerance is how far a manifest's own sealing time may be from
+	// S3's time of storing it (LastModified), and how long after its
+	// manifest an artifact may have been stored, before verify reports
+	// time-inconsistent. It also bounds the slack in the retention floor.
+	ClockTolerance time.Duration `mapstructure:"clock_tolerance"`
 }
 
 // Agent identifies one agent. Its stream name keeps its manifest chain
@@ -35,6 +46,10 @@ type Agent struct {
 	// UnhealthyAfter is how many failed runs in a row of one source make
 	// /healthz answer 503 (degraded).
 	UnhealthyAfter int `mapstructure:"unhealthy_after"`
+	// Heartbeat is how often the agent writes a checkpoint of its stream
+	// even with nothing new: verify reports a stream whose newest
+	// checkpoint is older than twice this (stream-stale).
+	Heartbeat string `mapstructure:"heartbeat"`
 }
 
 // Store is the evidence bucket.
@@ -156,6 +171,15 @@ type Schedules struct {
 	Jitter     string `mapstructure:"jitter"`
 }
 
+// HeartbeatPeriod is agent.heartbeat as a duration (1 h when unset).
+func (a Agent) HeartbeatPeriod() time.Duration {
+	d, err := time.ParseDuration(a.Heartbeat)
+	if err != nil || d <= 0 {
+		return time.Hour
+	}
+	return d
+}
+
 // Defaults returns the configuration used where the file, environment
 // and flags say nothing. Every scalar key appears here, so that each can
 // be overridden from the environment.
@@ -166,6 +190,7 @@ func Defaults() map[string]any {
 		"agent.listen":           "127.0.0.1:9464",
 		"agent.log_json":         true,
 		"agent.unhealthy_after":  3,
+		"agent.heartbeat":        "1h",
 		"store.bucket":           "",
 		"store.region":           "",
 		"store.endpoint":         "",
@@ -182,5 +207,6 @@ func Defaults() map[string]any {
 		"schedules.posture":      "*/10 * * * *",
 		"schedules.versions":     "0 */6 * * *",
 		"schedules.jitter":       "30s",
+		"verify.clock_tolerance": "15m",
 	}
 }

@@ -84,6 +84,11 @@ func Validate(c Config) Problems {
 	if c.Agent.UnhealthyAfter < 1 {
 		add("agent.unhealthy_after", "at least 1 failed run expected, got %d", c.Agent.UnhealthyAfter)
 	}
+	if c.Agent.Heartbeat != "" {
+		if d, err := time.ParseDuration(c.Agent.Heartbeat); err != nil || d < time.Minute {
+			add("agent.heartbeat", "a duration of at least 1m expected (for example 1h), got %q", c.Agent.Heartbeat)
+		}
+	}
 	if c.Agent.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Agent.Listen); err != nil {
 			add("agent.listen", "host:port expected (for example 127.0.0.1:9464), got %q", c.Agent.Listen)
@@ -219,6 +224,11 @@ func Validate(c Config) Problems {
 		if d, err := time.ParseDuration(c.Schedules.Jitter); err != nil || d < 0 {
 			add("schedules.jitter", "a non-negative duration expected (for example 30s), got %q", c.Schedules.Jitter)
 		}
+	}
+
+	// Verify.
+	if c.Verify.ClockTolerance < 0 || c.Verify.ClockTolerance > 24*time.Hour {
+		add("verify.clock_tolerance", "a duration from 0 to 24h expected (for example 15m), got %s", c.Verify.ClockTolerance)
 	}
 	return ps
 }

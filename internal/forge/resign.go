@@ -278,6 +278,9 @@ func (p *Package) Resign(signer signature.Signer, keyFile string) error {
 		}
 		p.Set(file, env)
 	}
+	if err := p.resignLogCheckpoints(k, bi, newest); err != nil {
+		return err
+	}
 	if err := p.refreshIndex(); err != nil {
 		return err
 	}
@@ -285,6 +288,48 @@ func (p *Package) Resign(signer signature.Signer, keyFile string) error {
 		return err
 	}
 	return p.resignStatement(k, remap)
+}
+
+// resignLogCheckpoints re-signs each stream's log checkpoint with k, over
+// the re-signed manifests when the package holds the stream from its
+// first manifest (else its size and root stay as they were: a recipient
+// cannot recompute them either).
+func (p *Package) resignLogCheckpoints(k key, bi custody.BundleIndex, newest map[string]Manifest) error {
+	ms, err := p.Manifests()
+	if err != nil {
+		return err
+	}
+	envs := map[string][][]byte{}
+	for _, m := range ms {
+		st := m.Statement.Predicate
+		if int64(len(envs[st.Stream])) == st.Sequence-1 {
+			envs[st.Stream] = append(envs[st.Stream], m.Envelope.Raw)
+		}
+	}
+	for _, o := range bi.Objects {
+		stream, ok := custody.IsLogCheckpointKey(bi.Prefix, o.Key)
+		if !ok {
+			continue
+		}
+		b, ok := p.Get(o.File)
+		if !ok {
+			continue
+		}
+		cp, err := custody.ParseLogCheckpoint(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.File, err)
+		}
+		if head, ok := newest[stream]; ok && int64(len(envs[stream])) == head.Statement.Predicate.Sequence {
+			cp.Size, cp.HeadSHA = head.Statement.Predicate.Sequence, head.Envelope.SHA256
+			cp.Root, cp.Frontier = custody.LogOf(envs[stream])
+		}
+		msg, err := custody.SignLogCheckpoint(cp, k.signer)
+		if err != nil {
+			return err
+		}
+		p.Set(o.File, msg)
+	}
+	return nil
 }
 
 // key is the signer Resign uses, its verifier and its key id.

@@ -1,0 +1,193 @@
+package custody
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custody-ir/custody/custody/finding"
+)
+
+// defaultClockTolerance is how far a signed time and S3's LastModified
+// may be apart before they are inconsistent.
+const defaultClockTolerance = 15 * time.Minute
+
+// logTolerance is the verifier's clock tolerance.
+func (v *Verifier) logTolerance() time.Duration {
+	if v.ClockTolerance > 0 {
+		return v.ClockTolerance
+	}
+	return defaultClockTolerance
+}
+
+// checkLog verifies every version of a stream's log checkpoint against
+// the stream's manifests: each is signed by a trusted key for this
+// stream's origin, was stored when it was signed, and its root is the
+// tree hash of the manifests at its size; successive versions never
+// shrink and each extends the one before (a consistency proof); the
+// newest covers the newest manifest and, unless the stream was closed,
+// is younger than twice its heartbeat by S3's clock.
+func (v *Verifier) checkLog(ctx context.Context, stream string, last int64, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {
+	key := LogCheckpointKey(v.prefix, stream)
+	origin := LogOrigin(v.bucket, v.prefix, stream)
+	// The log as the manifests make it, as far as they run unbroken from 1.
+	tree := &logTree{}
+	for _, m := range chain {
+		if m.Sequence != tree.size+1 || tree.append(m.leaf) != nil {
+			break
+		}
+	}
+	vs := append([]ObjectVersion(nil), versions...)
+	sort.SliceStable(vs, func(i, j int) bool { return vs[i].LastModified.Before(vs[j].LastModified) })
+	if n := len(vs); n > 0 && vs[n-1].DeleteMarker {
+		r.Findings.Fail(finding.CheckpointDeleteMarker, objectName(v.bucket, key, vs[n-1].VersionID), "remove the delete marker and find who placed it", "a delete marker hides the checkpoint of stream %q", stream)
+	}
+	type seen struct {
+		cp  LogCheckpoint
+		obj string
+	}
+	var prev, newest *seen
+	for _, ov := range vs {
+		if ov.DeleteMarker {
+			continue
+		}
+		obj := objectName(v.bucket, key, ov.VersionID)
+		cp, ok := v.readLogCheckpoint(ctx, key, origin, ov, obj, r)
+		if !ok {
+			continue
+		}
+		cur := &seen{cp, obj}
+		if !ov.LastModified.IsZero() {
+			if d := ov.LastModified.Sub(cp.Time); d > v.logTolerance() || d < -v.logTolerance() {
+				r.Findings.Fail(finding.CheckpointReplayed, obj, remedyChain,
+					"signed at %s but stored at %s (S3's clock): an old checkpoint was stored again, or the writer's clock is wrong",
+					cp.Time.UTC().Format(time.RFC3339), ov.LastModified.UTC().Format(time.RFC3339))
+			}
+		}
+		switch {
+		case cp.Size > last:
+			r.Findings.Fail(finding.ManifestMissing, obj, remedyChain,
+				"this checkpoint records %d manifests of stream %q, but the last manifest present is %d: the newest manifests are gone", cp.Size, stream, last)
+		case cp.Size <= tree.size:
+			if root, err := tree.root(cp.Size); err != nil || root != cp.Root {
+				r.Findings.Fail(finding.CheckpointFork, obj, remedyChain,
+					"its root at size %d is %s; the stream's manifests hash to %s: the log was forked or rewritten", cp.Size, cp.Root, root)
+			}
+		}
+		if prev != nil {
+			switch {
+			case cp.Size < prev.cp.Size:
+				r.Findings.Fail(finding.CheckpointRollback, obj, remedyChain,
+					"records %d manifests, but the version stored before it (%s) recorded %d: the log was rolled back", cp.Size, prev.obj, prev.cp.Size)
+			case cp.Size <= tree.size && prev.cp.Size > 0:
+				if proof, err := tlog.ProveTree(cp.Size, prev.cp.Size, tree); err != nil || tlog.CheckTree(proof, cp.Size, cp.Root, prev.cp.Size, prev.cp.Root) != nil {
+					r.Findings.Fail(finding.CheckpointFork, obj, remedyChain,
+						"does not extend the version stored before it (%s, size %d): the log was forked or rewritten", prev.obj, prev.cp.Size)
+				}
+			}
+		}
+		prev, newest = cur, cur
+	}
+	if newest == nil {
+		if last > 0 {
+			r.Findings.Fail(finding.CheckpointMissing, objectName(v.bucket, key, ""), remedyChain, "stream %q has manifests but no readable checkpoint", stream)
+		}
+		return
+	}
+	if newest.cp.Size < last {
+		r.Findings.Fail(finding.CheckpointBehind, newest.obj, "if a writer stopped between manifest and checkpoint, its next seal rewrites the checkpoint; otherwise an old checkpoint was stored again: "+remedyChain,
+			"the newest checkpoint covers %d manifests of stream %q; the stream has %d", newest.cp.Size, stream, last)
+	}
+	if now := v.serverNow(); !newest.cp.Closed && v.recorded == nil && now.Sub(newest.cp.Time) > 2*newest.cp.Heartbeat {
+		r.Findings.Fail(finding.StreamStale, objectName(v.bucket, ManifestPrefix(v.prefix)+segment(stream)+"/", ""),
+			"check that the agent writing the stream runs (its /healthz); if it does, the stream's newest manifests and checkpoints were removed: "+remedyChain,
+			"the newest checkpoint of stream %q was signed at %s and promised another within %s; it is %s later by S3's clock",
+			stream, newest.cp.Time.UTC().Format(time.RFC3339), newest.cp.Heartbeat, now.Sub(newest.cp.Time).Round(time.Second))
+	}
+}
+
+// readLogCheckpoint reads and opens one checkpoint version.
+func (v *Verifier) readLogCheckpoint(ctx context.Context, key, origin string, ov ObjectVersion, obj string, r *Report) (LogCheckpoint, bool) {
+	rc, _, err := v.src.Open(ctx, key, ov.VersionID)
+	if err != nil {
+		r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
+		return LogCheckpoint{}, false
+	}
+	msg, err := io.ReadAll(io.LimitReader(rc, maxLogCheckpointSize+1))
+	rc.Close()
+	if err == nil && len(msg) > maxLogCheckpointSize {
+		err = fmt.Errorf("larger than %d bytes", maxLogCheckpointSize)
+	}
+	if err != nil {
+		r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
+		return LogCheckpoint{}, false
+	}
+	cp, signer, err := openLogCheckpoint(msg, origin, v.trust)
+	if err != nil {
+		r.Findings.Fail(finding.CheckpointMalformed, obj, "treat this checkpoint as forged: "+remedyChain, "%v", err)
+		return LogCheckpoint{}, false
+	}
+	if !signer.ValidAt(cp.Time) || (!ov.LastModified.IsZero() && !signer.ValidAt(ov.LastModified)) {
+		r.Findings.Fail(finding.SignatureKeyExpired, obj, "treat this checkpoint as forged",
+			"signed by trusted key %q, which was not valid when it was signed (%s) or stored (%s)", signer.Name, cp.Time.UTC().Format(time.RFC3339), ov.LastModified.UTC().Format(time.RFC3339))
+		return LogCheckpoint{}, false
+	}
+	return cp, true
+}
+
+// checkLegacyCheckpoints verifies every version of a stream's old-format
+// checkpoint, once the stream has a log: each signed, and naming a
+// manifest the chain holds with that envelope.
+func (v *Verifier) checkLegacyCheckpoints(ctx context.Context, stream string, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {
+	key := CheckpointKey(v.prefix, stream)
+	bySeq := map[int64]*ManifestRecord{}
+	for _, m := range chain {
+		bySeq[m.Sequence] = m
+	}
+	for _, ov := range versions {
+		if ov.DeleteMarker {
+			continue
+		}
+		obj := objectName(v.bucket, key, ov.VersionID)
+		rc, _, err := v.src.Open(ctx, key, ov.VersionID)
+		if err != nil {
+			r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
+			continue
+		}
+		env, err := ParseEnvelope(rc)
+		rc.Close()
+		var cp Checkpoint
+		if err == nil && env.DSSE.PayloadType != CheckpointPayloadType {
+			err = fmt.Errorf("payload type %q, want %q", env.DSSE.PayloadType, CheckpointPayloadType)
+		}
+		if err == nil {
+			err = json.Unmarshal(env.Payload, &cp)
+		}
+		if err != nil || cp.Stream != stream {
+			r.Findings.Fail(finding.CheckpointMalformed, obj, remedyChain, "not a checkpoint of stream %q (%v)", stream, err)
+			continue
+		}
+		if _, kind, msg := verifyEnvelope(env, v.trust, cp.At); kind != "" {
+			r.Findings.Fail(kind, obj, "treat this checkpoint as forged", "checkpoint: %s", msg)
+			continue
+		}
+		if m := bySeq[cp.Sequence]; m == nil || m.EnvelopeSHA256 != cp.EnvelopeSHA256 {
+			r.Findings.Fail(finding.CheckpointMismatch, obj, remedyChain, "records manifest %d with envelope %s, which the stream does not hold", cp.Sequence, cp.EnvelopeSHA256)
+		}
+	}
+}
+
+// serverNow is S3's clock as its last answer gave it, else the verifier's.
+func (v *Verifier) serverNow() time.Time {
+	if t, ok := v.src.(interface{ ServerTime() time.Time }); ok {
+		if st := t.ServerTime(); !st.IsZero() {
+			return st
+		}
+	}
+	return v.now()
+}
