@@ -62,8 +62,11 @@ func TestLogCheckpointSignatures(t *testing.T) {
 	other, _ := newKey(t).PublicKey()
 	untrusted, _ := NewTrustedKey("other", other, time.Time{}, time.Time{})
 	for name, try := range map[string]func() error{
-		"another stream's origin": func() error { _, _, err := openLogCheckpoint(msg, LogOrigin("bucket", "custody", "agent-2"), []TrustedKey{trusted}); return err },
-		"an untrusted key":        func() error { _, _, err := openLogCheckpoint(msg, origin, []TrustedKey{untrusted}); return err },
+		"another stream's origin": func() error {
+			_, _, err := openLogCheckpoint(msg, LogOrigin("bucket", "custody", "agent-2"), []TrustedKey{trusted})
+			return err
+		},
+		"an untrusted key": func() error { _, _, err := openLogCheckpoint(msg, origin, []TrustedKey{untrusted}); return err },
 		"an edited size": func() error {
 			_, _, err := openLogCheckpoint([]byte(strings.Replace(string(msg), "\n1\n", "\n2\n", 1)), origin, []TrustedKey{trusted})
 			return err

@@ -360,7 +360,9 @@ func ParseLogCheckpoint(msg []byte) (LogCheckpoint, error) {
 }
 
 // SignLogCheckpoint signs c with s under c's origin.
-func SignLogCheckpoint(c LogCheckpoint, s signature.Signer) ([]byte, error) { return signLogCheckpoint(c, s) }
+func SignLogCheckpoint(c LogCheckpoint, s signature.Signer) ([]byte, error) {
+	return signLogCheckpoint(c, s)
+}
 
 // LogOf is the root and frontier of a log over envelopes, leaf 0 first.
 func LogOf(envelopes [][]byte) (tlog.Hash, []tlog.Hash) {
