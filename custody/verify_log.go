@@ -35,13 +35,7 @@ func (v *Verifier) logTolerance() time.Duration {
 func (v *Verifier) checkLog(ctx context.Context, stream string, last int64, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {
 	key := LogCheckpointKey(v.prefix, stream)
 	origin := LogOrigin(v.bucket, v.prefix, stream)
-	// The log as the manifests make it, as far as they run unbroken from 1.
-	tree := &logTree{}
-	for _, m := range chain {
-		if m.Sequence != tree.size+1 || tree.append(m.leaf) != nil {
-			break
-		}
-	}
+	tree := streamTree(chain)
 	vs := append([]ObjectVersion(nil), versions...)
 	sort.SliceStable(vs, func(i, j int) bool { return vs[i].LastModified.Before(vs[j].LastModified) })
 	if n := len(vs); n > 0 && vs[n-1].DeleteMarker {
@@ -109,6 +103,19 @@ func (v *Verifier) checkLog(ctx context.Context, stream string, last int64, chai
 			"the newest checkpoint of stream %q was signed at %s and promised another within %s; it is %s later by S3's clock",
 			stream, newest.cp.Time.UTC().Format(time.RFC3339), newest.cp.Heartbeat, now.Sub(newest.cp.Time).Round(time.Second))
 	}
+}
+
+// streamTree is a stream's log as its verified manifests make it, as far
+// as they run unbroken from manifest 1: the registry and witness checks
+// compare what they recorded with it.
+func streamTree(chain []*ManifestRecord) *logTree {
+	tree := &logTree{}
+	for _, m := range chain {
+		if m.Sequence != tree.size+1 || tree.append(m.leaf) != nil {
+			break
+		}
+	}
+	return tree
 }
 
 // readLogCheckpoint reads and opens one checkpoint version.
