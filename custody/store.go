@@ -125,7 +125,40 @@ func OpenStore(ctx context.Context, api interface {
 		lock.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
 		return nil, fmt.Errorf("evidence bucket %s: %w; refusing to write evidence there (run custody store init with a new bucket)", st.Bucket, ErrNoObjectLock)
 	}
+	if err := retentionFloor(st, lock.ObjectLockConfiguration.Rule); err != nil {
+		return nil, err
+	}
 	return newStore(api, st, now), nil
+}
+
+// retentionFloor refuses a configured retention weaker than the bucket's
+// default retention: the default is the policy the bucket's owner set,
+// and a run configured below it (CUSTODY_STORE_RETENTION_DAYS=1, say)
+// would write locks that expire before the policy says. A configuration
+// problem of store.retention (exit 2), naming both.
+func retentionFloor(st config.Store, rule *types.ObjectLockRule) error {
+	if rule == nil || rule.DefaultRetention == nil {
+		return nil
+	}
+	d := rule.DefaultRetention
+	days := int(aws.ToInt32(d.Days))
+	if y := int(aws.ToInt32(d.Years)); y > 0 {
+		days = y * 365
+	}
+	mode := string(d.Mode)
+	if lockStrength(st.Retention.Mode) >= lockStrength(mode) && st.Retention.Days >= days {
+		return nil
+	}
+	return config.Problems{{Path: "store.retention", Message: fmt.Sprintf(
+		"%s %s, the default retention of bucket %s is %s %s: refusing to write weaker locks (configure at least the bucket's, or unset CUSTODY_STORE_RETENTION_* if it overrides the file)",
+		st.Retention.Mode, plural(st.Retention.Days, "day"), st.Bucket, mode, plural(days, "day"))}}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, unit)
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 func newStore(api objectWriter, st config.Store, now func() time.Time) *Store {

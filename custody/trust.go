@@ -118,18 +118,46 @@ func NewTrustedKey(name string, pub crypto.PublicKey, notBefore, notAfter time.T
 // verifyEnvelope checks env against the trust list for a signature made
 // at t. It returns the key that verified, or a finding kind and message.
 func verifyEnvelope(env Envelope, trust []TrustedKey, t time.Time) (TrustedKey, finding.Kind, string) {
+	return verifyEnvelopeAt(env, trust, t, time.Time{}, 0)
+}
+
+// verifyEnvelopeAt is verifyEnvelope for a signature claimed to be made
+// at t and stored, by S3's clock, at stored (zero: unknown): the key must
+// be valid at both, stored give or take tolerance (the signature was made
+// shortly before it was stored). A claimed time is whatever the signer
+// wrote; the server's is not theirs to choose, so a retired key cannot
+// sign today under an old date.
+func verifyEnvelopeAt(env Envelope, trust []TrustedKey, t, stored time.Time, tolerance time.Duration) (TrustedKey, finding.Kind, string) {
 	var outside *TrustedKey
+	claimedOnly := false // valid at the claimed time, not at S3's
 	for i, k := range trust {
 		if err := env.VerifyWith(k.Verifier); err != nil {
 			continue
 		}
-		if k.ValidAt(t) {
+		claimed, server := k.ValidAt(t), stored.IsZero() || k.validAround(stored, tolerance)
+		if claimed && server {
 			return k, "", ""
 		}
-		outside = &trust[i]
+		outside, claimedOnly = &trust[i], claimed
 	}
-	if outside != nil {
+	switch {
+	case outside != nil && claimedOnly:
+		return TrustedKey{}, finding.SignatureKeyExpired, fmt.Sprintf("signed by trusted key %q, which was not valid when S3 stored it (%s, give or take %s), whatever the signing time it claims (%s)",
+			outside.Name, stored.UTC().Format(time.RFC3339), tolerance, t.UTC().Format(time.RFC3339))
+	case outside != nil:
 		return TrustedKey{}, finding.SignatureKeyExpired, fmt.Sprintf("signed by trusted key %q, which was not valid at the signing time %s", outside.Name, t.UTC().Format(time.RFC3339))
 	}
 	return TrustedKey{}, finding.SignatureUntrusted, "the signature does not verify with any trusted key"
+}
+
+// validAround reports whether the key's validity window meets
+// [t-tolerance, t+tolerance].
+func (k TrustedKey) validAround(t time.Time, tolerance time.Duration) bool {
+	if !k.NotBefore.IsZero() && t.Add(tolerance).Before(k.NotBefore) {
+		return false
+	}
+	if !k.NotAfter.IsZero() && t.Add(-tolerance).After(k.NotAfter) {
+		return false
+	}
+	return true
 }

@@ -94,9 +94,11 @@ func (ev *Evidence) Close() {
 	ev.unlock()
 }
 
-// Verifier returns a verifier of the store with the configured TSA chain.
+// Verifier returns a verifier of the store with the configured TSA chain
+// and clock tolerance.
 func Verifier(ac awsclient.Config, cfg config.Config, trust []custody.TrustedKey, l *ledger.Ledger, now func() time.Time) (*custody.Verifier, error) {
 	v := custody.NewVerifier(ac.S3(), cfg.Store, trust, l, now)
+	v.ClockTolerance = cfg.Verify.ClockTolerance
 	if cfg.Timestamp.CertChain != "" {
 		pemBytes, err := os.ReadFile(cfg.Timestamp.CertChain)
 		if err != nil {
