@@ -50,6 +50,8 @@ type Chain struct {
 	heartbeat time.Duration
 	// front is the log's frontier at the last checkpoint written.
 	front *frontier
+	// witnesses cosign each checkpoint stored (see SetWitnesses).
+	witnesses []Cosigner
 
 	mu sync.Mutex
 	// Warn receives problems that do not stop sealing (a TSA that did not
@@ -265,7 +267,9 @@ func (c *Chain) putLogCheckpoint(ctx context.Context, m ledger.Manifest, migrate
 	if err != nil {
 		return fmt.Errorf("sign the checkpoint of stream %s: %w", c.stream, err)
 	}
-	_, err = c.store.putLocked(ctx, LogCheckpointKey(c.store.prefix, c.stream), msg, "text/plain; charset=utf-8", false)
+	if _, err = c.store.putLocked(ctx, LogCheckpointKey(c.store.prefix, c.stream), msg, "text/plain; charset=utf-8", false); err == nil {
+		c.witnessCheckpoint(ctx, msg)
+	}
 	return err
 }
 

@@ -109,6 +109,7 @@ type callsFixture struct {
 	listed           string // a monitored bucket whose versions are listed
 	monitored        string // one whose versions come from its S3 Inventory reports
 	invBkt           string // where those reports are
+	witness          string // the witness bucket, on the replica MinIO
 }
 
 func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
@@ -200,6 +201,10 @@ func newCallsFixture(t *testing.T) *callsFixture {
 	if out, code := f.run(nil, nil, f.custody, "keygen", "--out", filepath.Join(f.dir, "k.pem")); code != 0 {
 		t.Fatalf("keygen: exit %d\n%s", code, out)
 	}
+	if out, code := f.run(nil, nil, f.custody, "keygen", "--ed25519", "--out", filepath.Join(f.dir, "w.pem")); code != 0 {
+		t.Fatalf("keygen --ed25519: exit %d\n%s", code, out)
+	}
+	f.witness = testaws.CreateBucket(t, e.ReplicaS3(t), testaws.BucketOptions{ObjectLock: true, Mode: s3types.ObjectLockRetentionModeGovernance, Days: 1})
 	orgID := aws.ToString(org.Organization.Id)
 	all := `{cloudtrail: "@hourly", config: "@hourly", posture: "@hourly", versions: "@hourly", jitter: 0s}`
 	f.writeConfig("custody.yaml", "", all, invPrefix)
@@ -210,6 +215,7 @@ func newCallsFixture(t *testing.T) *callsFixture {
 		"EVIDENCE_BUCKET": {f.evidence, f.motoEvidence}, "FORENSICS_ACCOUNT": {callsAccount}, "REGION": {callsRegion}, "SIGNING_KEY_ID": {"calls-key"},
 		"MONITORED_ACCOUNT_ID": {callsAccount}, "EXTERNAL_ID": {callsExtID}, "BREAK_GLASS_ROLE": {"break-glass"},
 		"TRAIL_BUCKET": {f.trail}, "CONFIG_BUCKET": {f.delivery}, "MONITORED_BUCKET": {f.listed, f.monitored}, "INVENTORY_BUCKET": {f.invBkt},
+		"WITNESS_BUCKET": {f.witness},
 	}
 	return f
 }
@@ -235,7 +241,9 @@ sources:
       buckets: [%[10]s, %[11]s]
       inventories: [{bucket: %[11]s, report_bucket: %[12]s, report_prefix: "%[13]s"}]
 schedules: %[14]s
-`, f.dir, callsStream, f.evidence, f.e.S3Endpoint, callsRegion, callsAccount, callsExtID, trails, f.delivery, f.listed, f.monitored, f.invBkt, invPrefix, schedules)
+witnesses: [{name: calls.example/w1, bucket: %[15]s, region: %[16]s, endpoint: "%[17]s", key: "file://%[1]s/w.pem", public: "file://%[1]s/w.pub"}]
+`, f.dir, callsStream, f.evidence, f.e.S3Endpoint, callsRegion, callsAccount, callsExtID, trails, f.delivery, f.listed, f.monitored, f.invBkt, invPrefix, schedules,
+		f.witness, f.e.ReplicaRegion, f.e.ReplicaEndpoint)
 	if err := os.WriteFile(filepath.Join(f.dir, name), []byte(cfg), 0o600); err != nil {
 		f.t.Fatal(err)
 	}
@@ -520,7 +528,7 @@ func (f *callsFixture) check() {
 	t := f.t
 	needs := map[string]map[awsclient.Need]string{} // role: need: the first job that needed it
 	for _, j := range f.jobs {
-		evidenceARN := "arn:aws:s3:::" + f.evidence
+		evidenceARN, witnessARN := "arn:aws:s3:::"+f.evidence, "arn:aws:s3:::"+f.witness
 		if j.evidence != "" {
 			evidenceARN = "arn:aws:s3:::" + j.evidence
 		}
@@ -543,7 +551,8 @@ func (f *callsFixture) check() {
 				}
 				role := j.sourceRole
 				switch {
-				case n.Resource == evidenceARN || strings.HasPrefix(n.Resource, evidenceARN+"/"):
+				case n.Resource == evidenceARN || strings.HasPrefix(n.Resource, evidenceARN+"/"),
+					n.Resource == witnessARN || strings.HasPrefix(n.Resource, witnessARN+"/"): // its witness's copies too
 					role = j.evidenceRole
 				case n.Action == "sts:AssumeRole":
 					role = "agent"
@@ -556,7 +565,7 @@ func (f *callsFixture) check() {
 					needs[role] = map[awsclient.Need]string{}
 				}
 				add := []awsclient.Need{n}
-				if c.Operation == readsLockHeaders[role] && (n.Action == "s3:GetObject" || n.Action == "s3:GetObjectVersion") {
+				if c.Operation == readsLockHeaders[role] && (n.Action == "s3:GetObject" || n.Action == "s3:GetObjectVersion") && !strings.HasPrefix(n.Resource, witnessARN+"/") {
 					add = append(add, awsclient.Need{Action: "s3:GetObjectRetention", Resource: n.Resource}, awsclient.Need{Action: "s3:GetObjectLegalHold", Resource: n.Resource})
 				}
 				for _, n := range add {

@@ -177,6 +177,8 @@ type Verifier struct {
 	// Checks are the evidence-level checks collectors register (the
 	// CloudTrail digest chain, say); each runs over the selected manifests.
 	Checks []EvidenceCheck
+	// Witnesses are the witness buckets the store is cross-checked with.
+	Witnesses []*S3Witness
 }
 
 // EvidenceCheck is a check of the evidence's own meaning, beyond its
@@ -243,6 +245,9 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 
 	failed := r.Findings.Failures()
 	chains := v.checkChains(ctx, idx, r)
+	if err := v.checkWitnesses(ctx, idx, chains, r); err != nil {
+		return nil, nil, err
+	}
 	if o.Case != "" {
 		if err := v.caseExists(chains, o.Case); err != nil {
 			if r.Findings.Failures() == failed {

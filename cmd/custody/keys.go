@@ -18,7 +18,10 @@ import (
 )
 
 // keygenOptions are keygen's flags.
-type keygenOptions struct{ out, passEnv, passFile string }
+type keygenOptions struct {
+	out, passEnv, passFile string
+	ed25519                bool // a witness's key (witnesses[].key)
+}
 
 func newKeygenCommand(g *globals) *cobra.Command {
 	var o keygenOptions
@@ -32,13 +35,16 @@ encrypted with a passphrase (scrypt and NaCl secretbox, the sigstore/cosign
 format) and written with mode 0600; the public key goes beside it as .pub.
 The passphrase comes from --passphrase-file, else the environment variable
 named by --passphrase-env (CUSTODY_KEY_PASSPHRASE), else a terminal prompt.
-Existing files are never overwritten.`,
+Existing files are never overwritten. With --ed25519 the key is an Ed25519
+key for a witness (witnesses[].key and witnesses[].public), encrypted the
+same way.`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runKeygen(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
 	cmd.Flags().StringVar(&o.out, "out", "", "private key file to create")
 	cmd.Flags().StringVar(&o.passEnv, "passphrase-env", "CUSTODY_KEY_PASSPHRASE", "environment variable holding the passphrase")
 	cmd.Flags().StringVar(&o.passFile, "passphrase-file", "", "file holding the passphrase")
+	cmd.Flags().BoolVar(&o.ed25519, "ed25519", false, "create an Ed25519 witness key (witnesses[].key) instead of a signing key")
 	return cmd
 }
 
@@ -52,7 +58,11 @@ func runKeygen(_ context.Context, o keygenOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	pubPath, err := custody.Keygen(o.out, pass)
+	keygen, configure := custody.Keygen, "signer.key: file://%s\n"
+	if o.ed25519 {
+		keygen, configure = custody.KeygenEd25519, "witnesses[].key: file://%s\n"
+	}
+	pubPath, err := keygen(o.out, pass)
 	if err != nil {
 		return err
 	}
@@ -63,7 +73,7 @@ func runKeygen(_ context.Context, o keygenOptions, d deps) error {
 	return d.printer().Result(keygenResult{PrivateKey: o.out, PublicKey: pubPath, KeyID: id}, func(w io.Writer) {
 		fmt.Fprintf(w, "private key %s (encrypted, mode 0600)\npublic key  %s\nkey id      %s\n", o.out, pubPath, id)
 		abs, _ := filepath.Abs(o.out)
-		fmt.Fprintf(w, "configure:  signer.key: file://%s\n", abs)
+		fmt.Fprintf(w, "configure:  "+configure, abs)
 	})
 }
 

@@ -103,6 +103,24 @@ const (
 	StreamStale Kind = "stream-stale"
 )
 
+// Witnesses, checked by custody verify against the store.
+const (
+	// WitnessAhead: a witness holds a checkpoint of a stream larger than
+	// the store's newest manifest, or of a stream the store lacks: the
+	// store was truncated, rolled back, or the stream deleted.
+	WitnessAhead Kind = "witness-ahead"
+	// WitnessFork: a witness holds a checkpoint whose root is not the
+	// stream's tree hash at its size: the log was forked or rewritten.
+	WitnessFork Kind = "witness-fork"
+	// WitnessInvalid: an object in a witness's folder is not a checkpoint
+	// copy signed by a trusted key and cosigned by the witness.
+	WitnessInvalid Kind = "witness-invalid"
+	// WitnessUnreachable: a witness, or one of its copies, could not be
+	// read (a warning while another witness could be; with none, verify
+	// cannot complete).
+	WitnessUnreachable Kind = "witness-unreachable"
+)
+
 // Sealed artifacts, checked by custody verify.
 const (
 	// SubjectMalformed: a manifest gives no SHA-256 for a subject.

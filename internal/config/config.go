@@ -26,6 +26,8 @@ type Config struct {
 	Schedules Schedules `mapstructure:"schedules"`
 	// Verify tunes custody verify.
 	Verify Verify `mapstructure:"verify"`
+	// Witnesses receive and countersign every checkpoint (see Witness).
+	Witnesses []Witness `mapstructure:"witnesses"`
 }
 
 // Verify tunes custody verify.

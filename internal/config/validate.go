@@ -145,6 +145,8 @@ func Validate(c Config) Problems {
 		}
 	}
 
+	validateWitnesses(add, c)
+
 	// Sources.
 	for i, a := range c.Sources.Accounts {
 		p := fmt.Sprintf("sources.accounts[%d]", i)

@@ -68,6 +68,12 @@ func OpenEvidence(ctx context.Context, cfg config.Config, now func() time.Time, 
 		return nil, err
 	}
 	ev.Chain.SetTSA(tsa)
+	ws, err := cosigningWitnesses(ac, cfg, signer, now, os.Getenv, stderr)
+	if err != nil {
+		ev.Close()
+		return nil, err
+	}
+	ev.Chain.SetWitnesses(ws...)
 	ev.Chain.Warn = func(err error) { fmt.Fprintln(stderr, "warning:", err) }
 	n, err := ev.Chain.Reseal(ctx)
 	if err != nil {
@@ -98,6 +104,11 @@ func (ev *Evidence) Close() {
 // and clock tolerance.
 func Verifier(ac awsclient.Config, cfg config.Config, trust []custody.TrustedKey, l *ledger.Ledger, now func() time.Time) (*custody.Verifier, error) {
 	v := custody.NewVerifier(ac.S3(), cfg.Store, trust, l, now)
+	ws, err := Witnesses(ac, cfg)
+	if err != nil {
+		return nil, err
+	}
+	v.Witnesses = ws
 	v.ClockTolerance = cfg.Verify.ClockTolerance
 	if cfg.Timestamp.CertChain != "" {
 		pemBytes, err := os.ReadFile(cfg.Timestamp.CertChain)
