@@ -334,3 +334,26 @@ func TestUnreachableWitness(t *testing.T) {
 		t.Fatalf("verify with no readable witness: %v", err)
 	}
 }
+
+// TestWitnessCatchesDeletedStream: the insider deletes a stream's every
+// manifest and checkpoint version; the witness still holds its copy.
+func TestWitnessCatchesDeletedStream(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	we := newWitnessEnv(t, 2)
+	out, err := we.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(we.cfg.Bucket), Prefix: aws.String(ManifestPrefix(we.cfg.Prefix) + "agent-1/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range out.Versions {
+		we.remove(aws.ToString(v.Key), aws.ToString(v.VersionId))
+	}
+	r := we.verifyWitnessed()
+	testaws.RequireFinding(t, r.Findings, finding.WitnessAhead, we.copyKey())
+	for _, f := range r.Findings {
+		if f.Kind == finding.WitnessAhead && strings.Contains(f.Message, "holds 2 manifests") && strings.Contains(f.Message, "lacks entirely") {
+			return
+		}
+	}
+	t.Fatalf("no witness-ahead says the store lacks the stream: %v", r.Findings)
+}
