@@ -50,6 +50,8 @@ type Chain struct {
 	heartbeat time.Duration
 	// front is the log's frontier at the last checkpoint written.
 	front *frontier
+	// registered: this chain recorded its stream in the store's registry.
+	registered bool
 	// witnesses cosign each checkpoint stored (see SetWitnesses).
 	witnesses []Cosigner
 
@@ -249,7 +251,13 @@ func (c *Chain) writeCheckpoint(ctx context.Context, m ledger.Manifest, env []by
 	}
 	f.append(leafHash(env))
 	c.front = f
-	return c.putLogCheckpoint(ctx, m, migrated)
+	if err := c.putLogCheckpoint(ctx, m, migrated); err != nil {
+		return err
+	}
+	if !c.registered {
+		c.register(ctx) // the stream's first checkpoint from this chain
+	}
+	return nil
 }
 
 // putLogCheckpoint signs and stores the checkpoint of the log as c.front
@@ -288,7 +296,11 @@ func (c *Chain) Heartbeat(ctx context.Context) error {
 		return err
 	}
 	c.front = f
-	return awsclient.AgentRole.Explain(c.putLogCheckpoint(ctx, head, migrated))
+	if err := c.putLogCheckpoint(ctx, head, migrated); err != nil {
+		return awsclient.AgentRole.Explain(err)
+	}
+	c.register(ctx) // the registry keeps recent heads
+	return nil
 }
 
 // SetHeartbeat makes the chain's checkpoints promise a new one at least

@@ -245,6 +245,7 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 
 	failed := r.Findings.Failures()
 	chains := v.checkChains(ctx, idx, r)
+	v.checkRegistry(ctx, idx, chains, r)
 	if err := v.checkWitnesses(ctx, idx, chains, r); err != nil {
 		return nil, nil, err
 	}
@@ -294,6 +295,8 @@ type storeIndex struct {
 	// logCheckpoints are every version of each stream's log checkpoint.
 	logCheckpoints map[string][]ObjectVersion
 	timestamps     map[string]map[int64][]ObjectVersion
+	// registry is every version under the registry's folder.
+	registry []ObjectVersion
 }
 
 func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
@@ -324,6 +327,10 @@ func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
 		}
 		if stream, ok := IsLogCheckpointKey(v.prefix, ov.Key); ok {
 			idx.logCheckpoints[stream] = append(idx.logCheckpoints[stream], ov)
+			return nil
+		}
+		if strings.HasPrefix(ov.Key, RegistryPrefix(v.prefix)) {
+			idx.registry = append(idx.registry, ov)
 			return nil
 		}
 		idx.objects[ov.Key] = append(idx.objects[ov.Key], ov)

@@ -101,6 +101,18 @@ const (
 	// than twice the heartbeat it promised, and the stream was not closed:
 	// its tail may have been cut, or its writer stopped.
 	StreamStale Kind = "stream-stale"
+	// StreamMissing: the registry of streams records a stream the store
+	// has no manifest of: the stream was deleted whole.
+	StreamMissing Kind = "stream-missing"
+	// StreamUnregistered: a stream has a log checkpoint but no entry in
+	// the registry of streams (its writer could not write the registry,
+	// or the registry's entries were removed).
+	StreamUnregistered Kind = "stream-unregistered"
+	// RegistryBroken: the registry of streams is not what custody wrote:
+	// an entry is missing, hidden by a delete marker, has more than one
+	// version, does not link to the entry before it, is not signed by a
+	// trusted key for the registry, or was stored long after it was signed.
+	RegistryBroken Kind = "registry-broken"
 )
 
 // Witnesses, checked by custody verify against the store.
