@@ -88,4 +88,12 @@ func TestWitnessCatchesTruncatedTailFromAnyMachine(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "witness-ahead") || !strings.Contains(out, "witness.example/w1") || !strings.Contains(out, "holds 4 manifests") {
 		t.Fatalf("truncated tail, fresh machine: exit %d, want 1 naming witness-ahead\n%s%s", code, out, errOut)
 	}
+
+	// With no witness readable, nothing is concluded about the end of
+	// the streams: verify cannot complete.
+	b, _ := os.ReadFile(s.cfg)
+	writeConfig(t, s.cfg, strings.Replace(string(b), "bucket: "+wbucket, "bucket: "+testaws.BucketName(t), 1))
+	if out, errOut, code := run(t, "-c", s.cfg, "verify", "--no-ledger"); code != 3 || !strings.Contains(errOut, "no witness could be read") {
+		t.Fatalf("no readable witness: exit %d, want 3\n%s%s", code, out, errOut)
+	}
 }
