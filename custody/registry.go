@@ -53,6 +53,8 @@ const (
 	registryNone      = "none"
 	// registryAttempts bounds the appends lost to other writers in a row.
 	registryAttempts = 10
+	// registryWindow is how many entries verify reads ahead.
+	registryWindow = 256
 	// maxRegistryEntrySize bounds what is read of an entry.
 	maxRegistryEntrySize = 16 << 10
 )
@@ -364,7 +366,21 @@ func (v *Verifier) checkRegistry(ctx context.Context, idx *storeIndex, chains ma
 	origin := RegistryOrigin(v.bucket, v.prefix)
 	byStream := map[string][]registered{}
 	prevSHA := ""
+	ahead, _ := v.src.(interface {
+		prefetch(context.Context, []ObjectVersion)
+	})
 	for n := int64(1); n <= newest; n++ {
+		if ahead != nil && (n-1)%registryWindow == 0 {
+			// Entries are small and read in order: read the next window
+			// ahead, in parallel.
+			var next []ObjectVersion
+			for m := n; m < n+registryWindow && m <= newest; m++ {
+				if ov, ok := newestVersion(entries[m]); ok {
+					next = append(next, ov)
+				}
+			}
+			ahead.prefetch(ctx, next)
+		}
 		key := RegistryKey(v.prefix, n)
 		e, sha, obj, ok := v.readRegistryEntry(ctx, key, n, entries[n], origin, r)
 		if !ok {
@@ -387,11 +403,57 @@ func (v *Verifier) checkRegistry(ctx context.Context, idx *storeIndex, chains ma
 		v.checkRegistered(stream, byStream[stream], idx, chains[stream], r)
 	}
 	for stream, vs := range idx.logCheckpoints {
-		if len(byStream[stream]) == 0 && hasVersion(vs) {
-			r.Findings.Fail(finding.StreamUnregistered, objectName(v.bucket, LogCheckpointKey(v.prefix, stream), ""),
-				"if its writer warned that the registry could not be written, its next checkpoint registers it; otherwise the registry's entries were removed: "+remedyRegistry,
+		switch {
+		case !hasVersion(vs):
+		case len(byStream[stream]) == 0:
+			r.Findings.Fail(finding.StreamUnregistered, objectName(v.bucket, LogCheckpointKey(v.prefix, stream), ""), remedyUnregistered,
 				"stream %q has a log checkpoint but no entry in the registry s3://%s/%s", stream, v.bucket, RegistryPrefix(v.prefix))
+		default:
+			v.checkRegisteredHead(ctx, stream, vs, byStream[stream], r)
 		}
+	}
+}
+
+// remedyUnregistered is the remedy for a stream the registry does not
+// record (or no longer records) as its checkpoints say.
+const remedyUnregistered = "if its writer warned that the registry could not be written, its next checkpoint registers it; otherwise the registry's newest entries were removed: " + remedyRegistry
+
+// checkRegisteredHead checks that the registry kept up with a live
+// stream: its writer registers it at every heartbeat, so its newest
+// entry is at most about one heartbeat older than its newest checkpoint.
+// Older means the registry's newest entries were removed, perhaps with a
+// stream they named, or its writer could not write the registry. (A
+// closed stream promises nothing; the newest checkpoint's own problems
+// are checkLog's to report.)
+func (v *Verifier) checkRegisteredHead(ctx context.Context, stream string, versions []ObjectVersion, recs []registered, r *Report) {
+	newest, _ := newestVersion(versions)
+	key := LogCheckpointKey(v.prefix, stream)
+	rc, _, err := v.src.Open(ctx, key, newest.VersionID)
+	if err != nil {
+		return
+	}
+	msg, err := io.ReadAll(io.LimitReader(rc, maxLogCheckpointSize))
+	rc.Close()
+	if err != nil {
+		return
+	}
+	cp, _, err := openLogCheckpoint(msg, LogOrigin(v.bucket, v.prefix, stream), v.trust)
+	if err != nil {
+		return
+	}
+	if cp.Closed {
+		return
+	}
+	latest := recs[0]
+	for _, rec := range recs[1:] {
+		if rec.entry.Time.After(latest.entry.Time) {
+			latest = rec
+		}
+	}
+	if cp.Time.Sub(latest.entry.Time) > 2*cp.Heartbeat+v.logTolerance() {
+		r.Findings.Fail(finding.StreamUnregistered, objectName(v.bucket, key, newest.VersionID), remedyUnregistered,
+			"stream %q promised a heartbeat every %s, and its writer registers the stream at each; its newest checkpoint was signed at %s, but the registry's newest entry for it (%s) at %s",
+			stream, cp.Heartbeat, stamp(cp.Time), latest.obj, stamp(latest.entry.Time))
 	}
 }
 
@@ -455,8 +517,7 @@ func (v *Verifier) readRegistryEntry(ctx context.Context, key string, n int64, v
 		r.Findings.Fail(finding.RegistryBroken, obj, remedyRegistry,
 			"registry entry %d has %d versions; custody writes each entry once: a fork or a replay", n, len(live))
 	}
-	sort.SliceStable(live, func(i, j int) bool { return live[i].LastModified.After(live[j].LastModified) })
-	ov := live[0]
+	ov, _ := newestVersion(live)
 	obj = objectName(v.bucket, key, ov.VersionID)
 	rc, _, err := v.src.Open(ctx, key, ov.VersionID)
 	if err != nil {
@@ -506,6 +567,18 @@ func noneIfEmpty(sha string) string {
 		return registryNone
 	}
 	return sha
+}
+
+// newestVersion is the newest version of vs that is not a delete marker.
+func newestVersion(vs []ObjectVersion) (ObjectVersion, bool) {
+	var newest ObjectVersion
+	found := false
+	for _, ov := range vs {
+		if !ov.DeleteMarker && (!found || ov.LastModified.After(newest.LastModified)) {
+			newest, found = ov, true
+		}
+	}
+	return newest, found
 }
 
 // hasVersion reports whether vs holds a version that is not a delete

@@ -331,3 +331,30 @@ func TestRegistryConcurrentWriters(t *testing.T) {
 		t.Fatalf("after concurrent registrations: %v", fs)
 	}
 }
+
+// TestRegistryCatchesALiveStreamsEntriesRemoved: a live stream's
+// heartbeats register it, so a registry whose newest entry for it is
+// older than twice its heartbeat before its newest checkpoint lost them.
+func TestRegistryCatchesALiveStreamsEntriesRemoved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeGovernance)
+	e.chain.SetHeartbeat(time.Second)
+	// The writer's clock stays within verify's 15-minute tolerance of
+	// S3's, and the newest checkpoint is 28 minutes after the first.
+	e.clock.t = time.Now().Add(-14 * time.Minute)
+	e.collect(e.chain, 1)
+	e.clock.t = time.Now().Add(14 * time.Minute)
+	e.collect(e.chain, 1)
+	if err := e.chain.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.registryEntries()); n != 2 {
+		t.Fatalf("%d entries after a first checkpoint and a heartbeat, want 2", n)
+	}
+	if fs := testaws.Failures(e.verifyFresh(0).Findings); len(fs) != 0 {
+		t.Fatalf("untouched: %v", fs)
+	}
+	(&tamperEnv{testEnv: e}).removeAll(RegistryKey("custody", 2))
+	testaws.RequireFinding(t, e.verifyFresh(0).Findings, finding.StreamUnregistered, LogCheckpointKey("custody", "agent-1"))
+}

@@ -104,9 +104,11 @@ const (
 	// StreamMissing: the registry of streams records a stream the store
 	// has no manifest of: the stream was deleted whole.
 	StreamMissing Kind = "stream-missing"
-	// StreamUnregistered: a stream has a log checkpoint but no entry in
-	// the registry of streams (its writer could not write the registry,
-	// or the registry's entries were removed).
+	// StreamUnregistered: a stream has a log checkpoint but the registry
+	// of streams does not keep up with it: no entry, or, for a live
+	// stream, none within twice its heartbeat of its newest checkpoint
+	// (its writer could not write the registry, or the registry's newest
+	// entries were removed).
 	StreamUnregistered Kind = "stream-unregistered"
 	// RegistryBroken: the registry of streams is not what custody wrote:
 	// an entry is missing, hidden by a delete marker, has more than one
