@@ -225,6 +225,7 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		"FORENSICS_ACCOUNT": iamAccount, "REGION": iamRegion, "SIGNING_KEY_ID": f.keyID, "EVIDENCE_BUCKET": st.Bucket,
 		"MONITORED_BUCKET": f.monitored, "TRAIL_BUCKET": trailBucket, "CONFIG_BUCKET": delivery, "EXTERNAL_ID": iamExternalID,
 		"MONITORED_ACCOUNT_ID": iamAccount, "INVENTORY_BUCKET": "inventory-reports", // no inventory read here: iam_calls_test.go reads one
+		"WITNESS_BUCKET": "witness-bucket", // no witness configured here: iam_calls_test.go writes to one
 	}
 	f.collectorPolicy = shippedPolicy(t, "collector-role-policy.json", values)
 	f.agentPolicy = shippedPolicy(t, "agent-role-policy.json", values)

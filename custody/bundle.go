@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custody-ir/custody/custody/finding"
 )
@@ -478,7 +479,24 @@ func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() t
 	for _, s := range b.ps.Streams {
 		recorded[s.Stream] = s
 	}
-	v := &Verifier{src: src, bucket: b.ps.Bucket, prefix: b.ps.Prefix, region: b.ps.Region, trust: b.trust, now: now, recorded: recorded}
+	proofs := map[string]map[int64]tlog.RecordProof{}
+	for _, m := range b.ps.Manifests {
+		p := tlog.RecordProof{} // a log of one manifest has an empty proof
+		for _, x := range m.Proof {
+			h, err := tlog.ParseHash(x)
+			if err != nil {
+				b.fail(finding.BundleStatementInvalid, bundlePackage, remedyBundle, "manifest %s: proof hash %q: %v", m.File, x, err)
+				break
+			}
+			p = append(p, h)
+		}
+		if proofs[m.Stream] == nil {
+			proofs[m.Stream] = map[int64]tlog.RecordProof{}
+		}
+		proofs[m.Stream][m.Sequence] = p
+	}
+	v := &Verifier{src: src, bucket: b.ps.Bucket, prefix: b.ps.Prefix, region: b.ps.Region, trust: b.trust, now: now, recorded: recorded, proofs: proofs,
+		wholePackage: b.ps.Selection == (Selection{})}
 	if b.tsa != nil {
 		chain, err := ParseTSAChain(b.tsa)
 		if err != nil {

@@ -50,10 +50,10 @@ type Chain struct {
 	heartbeat time.Duration
 	// front is the log's frontier at the last checkpoint written.
 	front *frontier
-	// registered: this chain recorded its stream in the store's registry.
-	registered bool
 	// witnesses cosign each checkpoint stored (see SetWitnesses).
 	witnesses []Cosigner
+	// registered: this chain recorded its stream in the store's registry.
+	registered bool
 
 	mu sync.Mutex
 	// Warn receives problems that do not stop sealing (a TSA that did not

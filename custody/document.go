@@ -316,13 +316,73 @@ fi
 
 ### 6. The chain
 
-In each stream the package holds, the manifests run from the first one held to the head at
-export without a gap, each links to the one before it by the SHA-256 of its file
-(predicate.previousEnvelopeSha256), and the last one is the head package.json recorded.
+Each stream the package holds is checked against the head package.json recorded at export.
+
+- A stream with a log (~logRoot~ in package.json) holds only the selected manifests, each with
+  an RFC 6962 inclusion proof: the package's checkpoint of the stream, signed with the pinned
+  key, records the head's size and root, and each proof leads from its manifest's leaf hash
+  (SHA-256 of 0x00 and the file) to that root.
+- A stream without one (written before custody kept logs) holds every manifest from the first
+  selected one to the head, each linked to the one before by the SHA-256 of its file.
 
 ~~~sh
-jq -r '.streams[] | select(.first > 0) | [.stream, (.first | tostring), (.head | tostring), .headEnvelopeSha256] | @tsv' package.json > "$tmp/streams.tsv"
-while IFS=$'\t' read -r stream first head headsha <&3; do
+h() { cat "$@" | openssl sha256 -binary; }
+printf '\000' > "$tmp/zero.bin"
+printf '\001' > "$tmp/one.bin"
+# inclusion INDEX SIZE LEAF ROOT_B64 PROOF_B64...: RFC 9162's algorithm, in bash.
+inclusion() {
+  local fn=$1 sn=$(($2 - 1)) leaf=$3 root=$4 p
+  shift 4
+  cp "$leaf" "$tmp/r.bin"
+  for p in "$@"; do
+    [ "$sn" -gt 0 ] || return 1
+    printf '%s' "$p" | base64 -d > "$tmp/p.bin"
+    if [ $((fn & 1)) = 1 ] || [ "$fn" = "$sn" ]; then
+      h "$tmp/one.bin" "$tmp/p.bin" "$tmp/r.bin" > "$tmp/n.bin"
+      if [ $((fn & 1)) = 0 ]; then
+        while [ $((fn & 1)) = 0 ] && [ "$fn" != 0 ]; do fn=$((fn >> 1)); sn=$((sn >> 1)); done
+      fi
+    else
+      h "$tmp/one.bin" "$tmp/r.bin" "$tmp/p.bin" > "$tmp/n.bin"
+    fi
+    mv "$tmp/n.bin" "$tmp/r.bin"
+    fn=$((fn >> 1))
+    sn=$((sn >> 1))
+  done
+  [ "$sn" = 0 ] && [ "$(base64 -w0 < "$tmp/r.bin")" = "$root" ]
+}
+jq -r '.streams[] | select(.first > 0) | [.stream, (.first | tostring), (.head | tostring), .headEnvelopeSha256, (.logRoot // "")] | @tsv' package.json > "$tmp/streams.tsv"
+while IFS=$'\t' read -r stream first head headsha root <&3; do
+  if [ -n "$root" ]; then
+    cpfile=$(jq -r --arg s "$stream" '.objects[] | select(.key | endswith("/manifests/" + $s + "/checkpoint")) | .file' index.json | head -n 1)
+    if [ -z "$cpfile" ] || [ ! -f "$cpfile" ]; then
+      echo "FAILED: stream $stream: the package holds no checkpoint" >&2
+      exit 1
+    fi
+    awk '/^$/ { exit } { print }' "$cpfile" > "$tmp/note.txt"
+    origin=$(head -n 1 "$tmp/note.txt")
+    grep "^— $origin " "$cpfile" | head -n 1 | cut -d' ' -f3 | base64 -d | tail -c +5 > "$tmp/note.sig"
+    if ! openssl dgst -sha256 -verify "$key" -signature "$tmp/note.sig" "$tmp/note.txt" > /dev/null; then
+      echo "FAILED: stream $stream: $cpfile is not signed by the key you were given" >&2
+      exit 1
+    fi
+    if [ "$(sed -n 2p "$tmp/note.txt")" != "$head" ] || [ "$(sed -n 3p "$tmp/note.txt")" != "$root" ]; then
+      echo "FAILED: stream $stream: the checkpoint does not record the head package.json records ($head manifests, root $root)" >&2
+      exit 1
+    fi
+    n=0
+    while IFS=$'\t' read -r seq file proof <&4; do
+      h "$tmp/zero.bin" "$file" > "$tmp/leaf.bin"
+      # shellcheck disable=SC2086 # the proof is a list of hashes
+      if ! inclusion $((seq - 1)) "$head" "$tmp/leaf.bin" "$root" $proof; then
+        echo "FAILED: stream $stream: $file is not manifest $seq of the log the checkpoint signs" >&2
+        exit 1
+      fi
+      n=$((n + 1))
+    done 4< <(jq -r --arg s "$stream" '.manifests[] | select(.stream == $s) | [(.sequence | tostring), .file, ((.proof // []) | join(" "))] | @tsv' package.json)
+    echo "6. stream $stream: $n manifest(s), each proven in its log of $head by the signed checkpoint"
+    continue
+  fi
   jq -r --arg s "$stream" '[.manifests[] | select(.stream == $s)] | sort_by(.sequence) | .[] | [(.sequence | tostring), .file] | @tsv' package.json > "$tmp/chain.tsv"
   want=$first
   prev=

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/ledger"
 )
@@ -160,7 +162,7 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string, seal
 		bi.Objects = append(bi.Objects, *e)
 		if stream, seq, isManifest := ParseManifestKey(v.prefix, ov.Key); isManifest {
 			ps.Manifests = append(ps.Manifests, PackageManifest{File: e.File, Stream: stream, Sequence: seq, VersionID: ov.VersionID,
-				Selected: plan.selected[stream+"\x00"+ov.VersionID]})
+				Selected: plan.selected[stream+"\x00"+ov.VersionID], Proof: plan.proofs[stream][seq]})
 			res.Manifests++
 		}
 	}
@@ -274,42 +276,48 @@ func exportEvent(r *Report, o VerifyOptions, name string, res *ExportResult, met
 	}
 }
 
-// packagePlan is what a package holds of the chain.
-type packagePlan struct {
-	streams  []PackageStream
-	chain    []ObjectVersion // manifests, timestamps and latest checkpoints
-	selected map[string]bool // stream + "\x00" + manifest version id
-}
-
 // held is the report as the package tells it: its counts and findings are
 // the whole verification's, its manifests those the package holds, so
 // that a case's package does not grow with the store.
 func (p packagePlan) held(r *Report) *Report {
-	first := map[string]int64{}
-	for _, s := range p.streams {
-		first[s.Stream] = s.First
-	}
 	h := *r
 	h.Manifests = nil
 	for _, m := range r.Manifests {
-		if f := first[m.Stream]; f > 0 && m.Sequence >= f {
+		if p.holds[m.Stream][m.Sequence] {
 			h.Manifests = append(h.Manifests, m)
 		}
 	}
 	return &h
 }
 
-// packagePlan picks, for each stream with a selected manifest, every
-// manifest from the first selected one to the head (all their stored
-// versions, so forks stay visible), their timestamps and the latest
-// checkpoint; and records the head of every stream.
+// packagePlan is what a package holds of the chain.
+type packagePlan struct {
+	streams  []PackageStream
+	chain    []ObjectVersion           // manifests, timestamps and latest checkpoints
+	selected map[string]bool           // stream + "\x00" + manifest version id
+	holds    map[string]map[int64]bool // the manifests held, by stream
+	// proofs are the held manifests' inclusion proofs in their stream's
+	// log at the recorded head, for streams with a log.
+	proofs map[string]map[int64][]string
+}
+
+// packagePlan picks what a package holds of each stream with a selected
+// manifest: with a log checkpoint at the head, only the selected
+// manifests, each with its inclusion proof (O(log n) hashes) against the
+// recorded head's root, and the newest checkpoint; without one (a stream
+// not yet moved to the log), every manifest from the first selected one
+// to the head, which link them to it. Tokens of held manifests go too.
+// It records the head of every stream.
 func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
-	p := packagePlan{selected: map[string]bool{}}
+	p := packagePlan{selected: map[string]bool{}, holds: map[string]map[int64]bool{}, proofs: map[string]map[int64][]string{}}
 	heads := map[string]ManifestRecord{}
 	first := map[string]int64{}
-	for _, m := range r.Manifests {
+	byStream := map[string][]*ManifestRecord{}
+	for i := range r.Manifests {
+		m := &r.Manifests[i]
+		byStream[m.Stream] = append(byStream[m.Stream], m)
 		if h, ok := heads[m.Stream]; !ok || m.Sequence > h.Sequence {
-			heads[m.Stream] = m
+			heads[m.Stream] = *m
 		}
 		if m.Selected {
 			p.selected[m.Stream+"\x00"+m.VersionID] = true
@@ -327,25 +335,58 @@ func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
 	}
 	for s := range names {
 		h := heads[s]
-		p.streams = append(p.streams, PackageStream{Stream: s, First: first[s], Head: h.Sequence, HeadEnvelopeSHA256: h.EnvelopeSHA256})
+		ps := PackageStream{Stream: s, First: first[s], Head: h.Sequence, HeadEnvelopeSHA256: h.EnvelopeSHA256}
 		if first[s] == 0 {
+			p.streams = append(p.streams, ps)
 			continue
 		}
+		var logCP *ObjectVersion
+		for i, cp := range idx.logCheckpoints[s] {
+			if cp.IsLatest && !cp.DeleteMarker {
+				logCP = &idx.logCheckpoints[s][i]
+			}
+		}
+		tree := streamTree(byStream[s])
+		p.holds[s] = map[int64]bool{}
+		if logCP != nil && tree.size == h.Sequence {
+			root, _ := tree.root(h.Sequence)
+			ps.LogRoot = root.String()
+			p.proofs[s] = map[int64][]string{}
+			for _, m := range byStream[s] {
+				if !m.Selected {
+					continue
+				}
+				proof, err := tlog.ProveRecord(h.Sequence, m.Sequence-1, tree)
+				if err != nil {
+					continue // verify --bundle then reports the manifest unproven
+				}
+				for _, x := range proof {
+					p.proofs[s][m.Sequence] = append(p.proofs[s][m.Sequence], x.String())
+				}
+				p.holds[s][m.Sequence] = true
+			}
+			p.chain = append(p.chain, *logCP)
+		} else {
+			for seq := first[s]; seq <= h.Sequence; seq++ {
+				p.holds[s][seq] = true
+			}
+			for _, cps := range [][]ObjectVersion{idx.checkpoints[s], idx.logCheckpoints[s]} {
+				for _, cp := range cps {
+					if cp.IsLatest && !cp.DeleteMarker {
+						p.chain = append(p.chain, cp)
+					}
+				}
+			}
+		}
 		for seq, vs := range idx.manifests[s] {
-			if seq >= first[s] {
+			if p.holds[s][seq] || (ps.LogRoot == "" && seq >= first[s]) {
 				p.chain = append(p.chain, vs...)
 				if t := latestToken(idx.timestamps[s][seq]); t != nil { // the one verify checked
 					p.chain = append(p.chain, *t)
 				}
 			}
 		}
-		for _, cps := range [][]ObjectVersion{idx.checkpoints[s], idx.logCheckpoints[s]} {
-			for _, cp := range cps {
-				if cp.IsLatest && !cp.DeleteMarker {
-					p.chain = append(p.chain, cp)
-				}
-			}
-		}
+		p.streams = append(p.streams, ps)
 	}
 	sort.Slice(p.streams, func(i, j int) bool { return p.streams[i].Stream < p.streams[j].Stream })
 	sortVersions(p.chain)

@@ -65,21 +65,28 @@ type PackageVerdict struct {
 }
 
 // PackageStream is one stream's recorded head, and the first of its
-// manifests the package holds (0: none).
+// manifests the package holds (0: none). With LogRoot, the stream's log
+// at the head has that root (base64): the package holds only the
+// selected manifests, each with its inclusion proof, and the stream's
+// newest checkpoint; without, it holds every manifest from First to Head.
 type PackageStream struct {
 	Stream             string `json:"stream"`
 	First              int64  `json:"first"`
 	Head               int64  `json:"head"`
 	HeadEnvelopeSHA256 string `json:"headEnvelopeSha256"`
+	LogRoot            string `json:"logRoot,omitempty"`
 }
 
-// PackageManifest is one manifest file of the package.
+// PackageManifest is one manifest file of the package. Proof, in a stream
+// with a log, is its RFC 6962 inclusion proof (base64 hashes) at the
+// stream's recorded head.
 type PackageManifest struct {
-	File      string `json:"file"`
-	Stream    string `json:"stream"`
-	Sequence  int64  `json:"sequence"`
-	VersionID string `json:"versionId"`
-	Selected  bool   `json:"selected"`
+	File      string   `json:"file"`
+	Stream    string   `json:"stream"`
+	Sequence  int64    `json:"sequence"`
+	VersionID string   `json:"versionId"`
+	Selected  bool     `json:"selected"`
+	Proof     []string `json:"proof,omitempty"`
 }
 
 // PackageFile is one file of the package.

@@ -372,3 +372,37 @@ func LogOf(envelopes [][]byte) (tlog.Hash, []tlog.Hash) {
 	}
 	return f.root(), f.nodes
 }
+
+// LogProofs builds a log of size leaves of which only some are given (by
+// 0-based index; the others are placeholders) and returns its root, its
+// frontier and the inclusion proofs (base64 hashes) of the given leaves:
+// for tools that rewrite packages, such as the tests' forger. Never for
+// verification.
+func LogProofs(size int64, leaves map[int64]tlog.Hash) (tlog.Hash, []tlog.Hash, map[int64][]string, error) {
+	tree, f := &logTree{}, &frontier{}
+	for i := int64(0); i < size; i++ {
+		h, ok := leaves[i]
+		if !ok {
+			h = tlog.RecordHash([]byte(fmt.Sprintf("placeholder %d", i)))
+		}
+		if err := tree.append(h); err != nil {
+			return tlog.Hash{}, nil, nil, err
+		}
+		f.append(h)
+	}
+	proofs := map[int64][]string{}
+	for i := range leaves {
+		p, err := tlog.ProveRecord(size, i, tree)
+		if err != nil {
+			return tlog.Hash{}, nil, nil, err
+		}
+		proofs[i] = []string{}
+		for _, h := range p {
+			proofs[i] = append(proofs[i], h.String())
+		}
+	}
+	return f.root(), f.nodes, proofs, nil
+}
+
+// LeafHash is a manifest envelope's leaf hash in its stream's log.
+func LeafHash(envelope []byte) tlog.Hash { return leafHash(envelope) }

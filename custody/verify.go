@@ -160,7 +160,11 @@ type Verifier struct {
 	ledger *ledger.Ledger // optional: its heads catch a deleted tail
 	// recorded, for a package, are the streams its signed statement
 	// records: which manifests the package holds, and each head.
-	recorded     map[string]PackageStream
+	recorded map[string]PackageStream
+	// proofs, for a package, are its manifests' inclusion proofs.
+	proofs map[string]map[int64]tlog.RecordProof
+	// wholePackage: the package's signed selection is the whole store.
+	wholePackage bool
 	now          func() time.Time
 	bucketChecks func(context.Context) (Findings, error)
 
@@ -242,6 +246,13 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 		return nil, nil, err
 	}
 	r.Checked.Objects = len(idx.objects)
+	if !v.src.Offline() {
+		// Manifests, tokens and checkpoint versions are read ahead, in
+		// parallel, for the checks that take them in order.
+		orig := v.src
+		v.src = newPrefetchSource(orig, o.Concurrency)
+		defer func() { v.src = orig }()
+	}
 
 	failed := r.Findings.Failures()
 	chains := v.checkChains(ctx, idx, r)
@@ -410,8 +421,13 @@ func (v *Verifier) selectManifests(chains map[string][]*ManifestRecord, o Verify
 		}
 	}
 	for s, rs := range v.recorded {
-		if rs.First == 0 && chains[s] == nil {
+		switch {
+		case rs.First == 0 && chains[s] == nil:
 			r.Unchecked.Streams++ // a stream of the store the package does not hold
+		case rs.LogRoot != "" && rs.Head > int64(len(chains[s])):
+			// The stream's manifests the package proves its own are in,
+			// without holding them.
+			r.Unchecked.Manifests += int(rs.Head) - len(chains[s])
 		}
 	}
 	return out

@@ -60,6 +60,10 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 			}
 		}
 		start := int64(1)
+		if rs, ok := v.recorded[stream]; ok && rs.LogRoot != "" && rs.First > 0 {
+			chains[stream] = v.checkProvedStream(ctx, stream, rs, idx, r, usedKeys)
+			continue
+		}
 		if v.recorded != nil {
 			var ok bool
 			if start, ok = v.checkRecorded(stream, seqs, r); !ok {
@@ -68,6 +72,15 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 		}
 		var prev *ManifestRecord
 		for seq := start; seq <= last; seq++ {
+			if (seq-start)%prefetchWindow == 0 {
+				// Read this window (if not already) and the next ahead.
+				var ahead []ObjectVersion
+				for s := seq; s < seq+2*prefetchWindow && s <= last; s++ {
+					ahead = append(ahead, seqs[s]...)
+					ahead = append(ahead, idx.timestamps[stream][s]...)
+				}
+				v.prefetch(ctx, ahead)
+			}
 			key := ManifestKey(v.prefix, stream, seq)
 			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], idx.timestamps[stream][seq], r, usedKeys)
 			if m == nil {

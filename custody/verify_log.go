@@ -46,7 +46,10 @@ func (v *Verifier) checkLog(ctx context.Context, stream string, last int64, chai
 		obj string
 	}
 	var prev, newest *seen
-	for _, ov := range vs {
+	for i, ov := range vs {
+		if i%prefetchWindow == 0 {
+			v.prefetch(ctx, vs[i:min(i+2*prefetchWindow, len(vs))])
+		}
 		if ov.DeleteMarker {
 			continue
 		}
@@ -197,4 +200,84 @@ func (v *Verifier) serverNow() time.Time {
 		}
 	}
 	return v.now()
+}
+
+// checkProvedStream checks a package's stream that holds only selected
+// manifests, each with an inclusion proof in the stream's log at the
+// head the signed statement records: each manifest verifies as in a
+// bucket, is no later than the head, and its proof leads to the recorded
+// root; the package's newest checkpoint is signed and records that size
+// and root. Links between held manifests are not checked: they need not
+// be neighbours, and the proofs fix their place in the log instead.
+func (v *Verifier) checkProvedStream(ctx context.Context, stream string, rs PackageStream, idx *storeIndex, r *Report, used map[string]KeyRecord) []*ManifestRecord {
+	root, err := tlog.ParseHash(rs.LogRoot)
+	if err != nil {
+		r.Findings.Fail(finding.BundleStatementInvalid, bundlePackage, remedyBundle, "stream %q: log root %q is not a hash", stream, rs.LogRoot)
+		return nil
+	}
+	seqs := make([]int64, 0, len(idx.manifests[stream]))
+	for seq := range idx.manifests[stream] {
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	var chain []*ManifestRecord
+	for _, seq := range seqs {
+		key := ManifestKey(v.prefix, stream, seq)
+		m := v.checkManifest(ctx, stream, seq, key, idx.manifests[stream][seq], idx.timestamps[stream][seq], r, used)
+		if m == nil {
+			continue
+		}
+		obj := objectName(v.bucket, key, m.VersionID)
+		proof, ok := v.proofs[stream][seq]
+		switch {
+		case seq > rs.Head:
+			r.Findings.Fail(finding.BundleManifestUnrecorded, obj, remedyBundle,
+				"manifest %d of stream %q is past the head (%d) the package's signed statement records", seq, stream, rs.Head)
+			continue
+		case !ok:
+			r.Findings.Fail(finding.BundleProofInvalid, obj, remedyBundle, "the package's signed statement gives no inclusion proof for manifest %d of stream %q", seq, stream)
+			continue
+		case tlog.CheckRecord(proof, rs.Head, root, seq-1, m.leaf) != nil:
+			r.Findings.Fail(finding.BundleProofInvalid, obj, remedyBundle,
+				"manifest %d of stream %q is not at that place in the stream's log of %d manifests the signed statement records", seq, stream, rs.Head)
+			continue
+		case seq == rs.Head && m.EnvelopeSHA256 != rs.HeadEnvelopeSHA256:
+			r.Findings.Fail(finding.BundleHeadMismatch, obj, remedyBundle, "manifest %d of stream %q hashes to %s; the signed statement records the head as %s", seq, stream, m.EnvelopeSHA256, rs.HeadEnvelopeSHA256)
+			continue
+		}
+		chain = append(chain, m)
+		r.Checked.Manifests++
+	}
+	// A package of the whole store selects every manifest: it must hold
+	// every one from the first to the head.
+	if v.wholePackage {
+		for seq := rs.First; seq <= rs.Head; seq++ {
+			if len(idx.manifests[stream][seq]) == 0 {
+				r.Findings.Fail(finding.ManifestMissing, objectName(v.bucket, ManifestKey(v.prefix, stream, seq), ""), remedyBundle,
+					"the package is of the whole store, and its signed statement records stream %q up to manifest %d, but manifest %d is not in it", stream, rs.Head, seq)
+			}
+		}
+	}
+	// The newest checkpoint at export: signed, at the recorded head.
+	key := LogCheckpointKey(v.prefix, stream)
+	var found bool
+	for _, ov := range idx.logCheckpoints[stream] {
+		if ov.DeleteMarker {
+			continue
+		}
+		obj := objectName(v.bucket, key, ov.VersionID)
+		cp, ok := v.readLogCheckpoint(ctx, key, LogOrigin(v.bucket, v.prefix, stream), ov, obj, r)
+		if !ok {
+			continue
+		}
+		found = true
+		if cp.Size != rs.Head || cp.Root != root {
+			r.Findings.Fail(finding.BundleHeadMismatch, obj, remedyBundle,
+				"the checkpoint records %d manifests with root %s; the signed statement records %d with root %s", cp.Size, cp.Root, rs.Head, root)
+		}
+	}
+	if !found {
+		r.Findings.Fail(finding.CheckpointMissing, objectName(v.bucket, key, ""), remedyBundle, "the package holds no signed checkpoint of stream %q at its recorded head", stream)
+	}
+	return chain
 }

@@ -110,10 +110,10 @@ func TestBundleReadmeCommandsVerbatim(t *testing.T) {
 		"2. every file as listed in SHA256SUMS, none missing, none added",
 		"3. package statement signed by " + keyID,
 		"selection: case IR-7, since -, until -: check that this is what you asked for",
-		"4. 6 manifest(s) signed by " + keyID + ", in s3://" + s.bucket + "; 6 artifact(s) of the selected ones as signed",
+		"4. 5 manifest(s) signed by " + keyID + ", in s3://" + s.bucket + "; 6 artifact(s) of the selected ones as signed",
 		"5. cosign: the statement and 6 artifact(s) verified",
-		"6. stream responder-1: manifests 2 to 5, each linked",
-		"6. stream responder-2: manifests 1 to 2, each linked",
+		"6. stream responder-1: 3 manifest(s), each proven in its log of 5 by the signed checkpoint",
+		"6. stream responder-2: 2 manifest(s), each proven in its log of 2 by the signed checkpoint",
 		"7. custody verify --bundle ../IR-7.tar.gz --key-id " + keyID + ": OK",
 		"OK: all evidence",
 		"OK: every check passed for the signer " + keyID,
@@ -131,7 +131,7 @@ func TestBundleReadmeCommandsVerbatim(t *testing.T) {
 		t.Fatalf("export of the whole store: exit %d\n%s%s", code, out, errOut)
 	}
 	stdout, stderr, err = check(untar(t, full), keyID)
-	if err != nil || !strings.Contains(stdout, "4. 8 manifest(s) signed by "+keyID) || !strings.Contains(stdout, "6. stream responder-1: manifests 1 to 6") ||
+	if err != nil || !strings.Contains(stdout, "4. 8 manifest(s) signed by "+keyID) || !strings.Contains(stdout, "6. stream responder-1: 6 manifest(s), each proven in its log of 6") ||
 		!strings.Contains(stdout, "7. custody verify --bundle ../all.tar.gz") || !strings.Contains(stdout, "OK: every check passed") {
 		t.Errorf("the README's commands on a whole-store export: %v\n%s\n%s", err, stdout, stderr)
 	}

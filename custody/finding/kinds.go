@@ -101,6 +101,10 @@ const (
 	// than twice the heartbeat it promised, and the stream was not closed:
 	// its tail may have been cut, or its writer stopped.
 	StreamStale Kind = "stream-stale"
+)
+
+// The registry of streams, checked by custody verify.
+const (
 	// StreamMissing: the registry of streams records a stream the store
 	// has no manifest of: the stream was deleted whole.
 	StreamMissing Kind = "stream-missing"
@@ -234,6 +238,10 @@ const (
 	// BundleExportFailed: the verification at export, recorded in the
 	// signed statement, had this failure.
 	BundleExportFailed Kind = "bundle-export-failed"
+	// BundleProofInvalid: a manifest of the package has no inclusion proof,
+	// or its proof does not lead to the stream's log root the signed
+	// statement records.
+	BundleProofInvalid Kind = "bundle-proof-invalid"
 )
 
 // Recorded in manifests when they are sealed; custody verify reports each

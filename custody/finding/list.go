@@ -46,8 +46,8 @@ func Kinds() []Spec {
 		{TimestampMissing, f, ""}, {TimestampUnchecked, w, ""}, {TimestampUnreadable, f, ""}, {TimestampInvalid, f, ""}, {TimestampMismatch, f, ""},
 		{CheckpointMissing, f, ""}, {CheckpointDeleteMarker, f, ""}, {CheckpointUnreadable, f, ""}, {CheckpointMalformed, f, ""}, {CheckpointMismatch, f, ""},
 		{CheckpointFork, f, ""}, {CheckpointRollback, f, ""}, {CheckpointBehind, f, ""}, {CheckpointReplayed, f, ""}, {CheckpointLegacy, w, ""}, {StreamStale, f, ""},
-		{StreamMissing, f, ""}, {StreamUnregistered, f, ""}, {RegistryBroken, f, ""},
 		{WitnessAhead, f, ""}, {WitnessFork, f, ""}, {WitnessInvalid, f, ""}, {WitnessUnreachable, w, ""},
+		{StreamMissing, f, ""}, {StreamUnregistered, f, ""}, {RegistryBroken, f, ""},
 
 		{SubjectMalformed, f, ""}, {ArtifactMissing, f, ""}, {ArtifactDeleteMarker, f, ""}, {ArtifactUnreadable, f, ""},
 		{ArtifactDigestMismatch, f, ""}, {ArtifactSizeMismatch, f, ""}, {ArtifactChecksumMismatch, f, ""}, {ArtifactNoChecksum, w, ""},
@@ -58,7 +58,7 @@ func Kinds() []Spec {
 		{BundleFileModified, f, ""}, {BundleUnlistedFile, f, ""}, {BundleIndexMalformed, f, ""},
 		{SignerNotPinned, f, ""}, {SignerMismatch, f, ""}, {BundleUnsafe, f, ""}, {BundleStatementMissing, f, ""},
 		{BundleStatementInvalid, f, ""}, {BundleStreamUnrecorded, f, ""}, {BundleManifestUnrecorded, f, ""},
-		{BundleHeadMismatch, f, ""}, {BundleExportFailed, f, ""},
+		{BundleHeadMismatch, f, ""}, {BundleExportFailed, f, ""}, {BundleProofInvalid, f, ""},
 
 		{RunFailed, f, ""}, {SealedAfterCrash, w, ""}, {SealedAfterLostAnswer, w, ""},
 		// A change is a failure when it opens the bucket.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custody-ir/custody/custody"
 )
@@ -300,11 +301,43 @@ func (p *Package) resignLogCheckpoints(k key, bi custody.BundleIndex, newest map
 		return err
 	}
 	envs := map[string][][]byte{}
+	leaves := map[string]map[int64]tlog.Hash{}
 	for _, m := range ms {
 		st := m.Statement.Predicate
 		if int64(len(envs[st.Stream])) == st.Sequence-1 {
 			envs[st.Stream] = append(envs[st.Stream], m.Envelope.Raw)
 		}
+		if leaves[st.Stream] == nil {
+			leaves[st.Stream] = map[int64]tlog.Hash{}
+		}
+		leaves[st.Stream][st.Sequence-1] = custody.LeafHash(m.Envelope.Raw)
+	}
+	// Streams a package proves rather than holds: a log is made up around
+	// the held manifests (the forger cannot know the others), and every
+	// proof, the root and the checkpoint are made to agree with it.
+	ps, err := p.Statement()
+	if err != nil {
+		return err
+	}
+	proved := map[string]custody.LogCheckpoint{}
+	for i, rs := range ps.Streams {
+		if rs.LogRoot == "" || len(leaves[rs.Stream]) == 0 {
+			continue
+		}
+		root, front, proofs, err := custody.LogProofs(rs.Head, leaves[rs.Stream])
+		if err != nil {
+			return err
+		}
+		ps.Streams[i].LogRoot = root.String()
+		for j, m := range ps.Manifests {
+			if m.Stream == rs.Stream {
+				ps.Manifests[j].Proof = proofs[m.Sequence-1]
+			}
+		}
+		proved[rs.Stream] = custody.LogCheckpoint{Size: rs.Head, Root: root, Frontier: front}
+	}
+	if err := p.SetStatement(ps); err != nil {
+		return err
 	}
 	for _, o := range bi.Objects {
 		stream, ok := custody.IsLogCheckpointKey(bi.Prefix, o.Key)
@@ -319,7 +352,12 @@ func (p *Package) resignLogCheckpoints(k key, bi custody.BundleIndex, newest map
 		if err != nil {
 			return fmt.Errorf("%s: %w", o.File, err)
 		}
-		if head, ok := newest[stream]; ok && int64(len(envs[stream])) == head.Statement.Predicate.Sequence {
+		if made, ok := proved[stream]; ok {
+			cp.Size, cp.Root, cp.Frontier = made.Size, made.Root, made.Frontier
+			if head, ok := newest[stream]; ok && head.Statement.Predicate.Sequence == made.Size {
+				cp.HeadSHA = head.Envelope.SHA256
+			}
+		} else if head, ok := newest[stream]; ok && int64(len(envs[stream])) == head.Statement.Predicate.Sequence {
 			cp.Size, cp.HeadSHA = head.Statement.Predicate.Sequence, head.Envelope.SHA256
 			cp.Root, cp.Frontier = custody.LogOf(envs[stream])
 		}
