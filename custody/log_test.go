@@ -2,7 +2,9 @@ package custody
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/ledger"
 	"github.com/custody-ir/custody/internal/testaws"
 )
 
@@ -87,7 +90,9 @@ func (e *testEnv) logVersions(stream string) []ObjectVersion {
 	}
 	var vs []ObjectVersion
 	for _, v := range out.Versions {
-		vs = append([]ObjectVersion{{Key: aws.ToString(v.Key), VersionID: aws.ToString(v.VersionId), LastModified: aws.ToTime(v.LastModified)}}, vs...)
+		if aws.ToString(v.Key) == LogCheckpointKey(e.cfg.Prefix, stream) {
+			vs = append([]ObjectVersion{{Key: aws.ToString(v.Key), VersionID: aws.ToString(v.VersionId), LastModified: aws.ToTime(v.LastModified)}}, vs...)
+		}
 	}
 	return vs
 }
@@ -195,4 +200,100 @@ func TestClosedStreamsAreNeverStale(t *testing.T) {
 	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("closed stream: %v", fs)
 	}
+}
+
+// TestOldStoresMoveToTheLog: a store written before the log (DSSE
+// checkpoints only) verifies, with a warning, and moves to the log at
+// its next seal, which records the old head; its old checkpoints are
+// still checked.
+func TestOldStoresMoveToTheLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeGovernance)
+	te := &tamperEnv{testEnv: e}
+	m1, _ := e.collect(e.chain, 1)
+	m2, _ := e.collect(e.chain, 1)
+	// Make it an old store: no log checkpoint, no registry, and the old
+	// format's checkpoint at manifest 2.
+	for _, prefix := range []string{LogCheckpointKey("custody", "agent-1"), RegistryPrefix("custody")} {
+		out, err := e.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(e.cfg.Bucket), Prefix: aws.String(prefix)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range out.Versions {
+			te.remove(aws.ToString(v.Key), aws.ToString(v.VersionId))
+		}
+	}
+	for _, m := range []ledger.Manifest{m1, m2} {
+		payload, _ := json.Marshal(Checkpoint{Stream: "agent-1", Sequence: m.Seq, EnvelopeSHA256: m.EnvelopeSHA256, ManifestKey: m.Key, ManifestVersion: m.VersionID, At: e.clock.now()})
+		env, err := SignEnvelope(e.signer, CheckpointPayloadType, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		te.put(CheckpointKey("custody", "agent-1"), env)
+	}
+	r := e.verifyFresh(0)
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
+		t.Fatalf("old store: %v", fs)
+	}
+	legacy := false
+	for _, f := range r.Findings {
+		legacy = legacy || (f.Kind == finding.CheckpointLegacy && f.Severity == SeverityWarning && strings.Contains(f.Object, CheckpointKey("custody", "agent-1")))
+	}
+	if !legacy {
+		t.Fatalf("old store: no checkpoint-legacy warning: %v", r.Findings)
+	}
+
+	// The next seal, by a host without the ledger, moves it to the log.
+	l2, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.WithClock(e.clock.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	e.store, err = OpenStore(ctx, e.s3, e.cfg, e.clock.now) // another host: its own view of the registry
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.collect(e.newChain(l2, "agent-1"), 1)
+	vs := e.logVersions("agent-1")
+	if len(vs) != 1 {
+		t.Fatalf("%d log checkpoint versions after the move, want 1", len(vs))
+	}
+	cp, err := ParseLogCheckpoint(te.get(vs[0].Key, vs[0].VersionID))
+	if err != nil || cp.Size != 3 || cp.MigratedSeq != 2 || cp.MigratedSHA != m2.EnvelopeSHA256 {
+		t.Fatalf("first log checkpoint: %+v %v", cp, err)
+	}
+	r = e.verifyFresh(0)
+	for _, f := range r.Findings {
+		if f.Severity == SeverityFailure || f.Kind == finding.CheckpointLegacy {
+			t.Fatalf("moved store: %v", f)
+		}
+	}
+	// An old checkpoint that lies is still caught once the log exists.
+	payload, _ := json.Marshal(Checkpoint{Stream: "agent-1", Sequence: 2, EnvelopeSHA256: strings.Repeat("0", 64), At: e.clock.now()})
+	env, _ := SignEnvelope(e.signer, CheckpointPayloadType, payload)
+	te.put(CheckpointKey("custody", "agent-1"), env)
+	testaws.RequireFinding(t, e.verifyFresh(0).Findings, finding.CheckpointMismatch, CheckpointKey("custody", "agent-1"))
+}
+
+// TestLedgerKnowsItsStreams: on the agent's host, a stream deleted whole
+// is missing even where the registry cannot tell (its entries gone too).
+func TestLedgerKnowsItsStreams(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTestEnv(t, config.ModeGovernance)
+	te := &tamperEnv{testEnv: e}
+	e.collect(e.chain, 1)
+	other := e.newChain(e.ledger, "other")
+	e.collect(other, 1)
+	for _, prefix := range []string{ManifestPrefix("custody") + "other/", RegistryPrefix("custody")} {
+		out, err := e.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(e.cfg.Bucket), Prefix: aws.String(prefix)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range out.Versions {
+			te.remove(aws.ToString(v.Key), aws.ToString(v.VersionId))
+		}
+	}
+	testaws.RequireFinding(t, e.verify(VerifyOptions{}).Findings, finding.ManifestMissing, ManifestKey("custody", "other", 1))
 }

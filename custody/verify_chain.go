@@ -38,6 +38,13 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 	}
 	var heads map[string]ledger.Manifest
 	if v.ledger != nil {
+		// A stream the ledger knows is expected in the bucket, even if
+		// nothing of it is left there.
+		if known, err := v.ledger.Streams(ctx, v.bucket); err == nil {
+			for _, s := range known {
+				streams[s] = true
+			}
+		}
 		heads = map[string]ledger.Manifest{}
 		for s := range streams {
 			if h, err := v.ledger.Head(ctx, s); err == nil {
@@ -102,6 +109,9 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 			case prev != nil && m.SealedAt.Before(prev.SealedAt):
 				r.Findings.Fail(finding.ChainReordered, objectName(v.bucket, key, m.VersionID), remedyChain,
 					"sealed at %s, before manifest %d (%s)", m.SealedAt.Format("2006-01-02T15:04:05Z"), seq-1, prev.SealedAt.Format("2006-01-02T15:04:05Z"))
+			case prev != nil && !m.storedAt.IsZero() && !prev.storedAt.IsZero() && m.storedAt.Before(prev.storedAt.Add(-v.logTolerance())):
+				r.Findings.Fail(finding.TimeInconsistent, objectName(v.bucket, key, m.VersionID), remedyChain,
+					"stored at %s (S3's clock), before manifest %d (%s): the log's order and S3's disagree", m.storedAt.UTC().Format(time.RFC3339), seq-1, prev.storedAt.UTC().Format(time.RFC3339))
 			}
 			if rs, ok := v.recorded[stream]; ok && seq > rs.Head {
 				r.Findings.Fail(finding.BundleManifestUnrecorded, objectName(v.bucket, key, m.VersionID), remedyBundle,

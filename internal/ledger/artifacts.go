@@ -160,6 +160,26 @@ FROM chain_heads h JOIN manifests m ON m.stream = h.stream AND m.seq = h.seq WHE
 	return m, nil
 }
 
+// Streams lists the streams of bucket the ledger holds a head of: the
+// streams this host wrote or adopted, which verify expects to find.
+func (l *Ledger) Streams(ctx context.Context, bucket string) ([]string, error) {
+	rows, err := l.db.QueryContext(ctx, `
+SELECT h.stream FROM chain_heads h JOIN manifests m ON m.stream = h.stream AND m.seq = h.seq WHERE m.bucket = ? ORDER BY h.stream`, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("list streams: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // ArtifactRef names one stored version.
 type ArtifactRef struct{ Bucket, Key, VersionID string }
 
