@@ -22,6 +22,10 @@ import (
 	"github.com/custody-ir/custody/internal/config"
 )
 
+// copyBuffers are the read buffers of subject checks, reused: a store of
+// small artifacts is read without a 256 KiB allocation each.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 const remedyArtifact = "the artifact no longer matches what was sealed: preserve this report, find who changed the evidence bucket (CloudTrail data events), and re-collect from the source if it still exists"
 
 // checkSubjects reads every subject of the selected manifests, in
@@ -110,8 +114,9 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 		composite = NewCompositeSHA256(a.PartSize)
 		w = io.MultiWriter(h, composite)
 	}
-	buf := make([]byte, 256<<10)
-	n, err := io.CopyBuffer(w, rc, buf)
+	buf := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(w, rc, *buf)
+	copyBuffers.Put(buf)
 	if err != nil {
 		fs.Fail(finding.ArtifactUnreadable, obj, "retry; if it persists the stored object is damaged", "read failed after %d bytes: %v", n, err)
 		return fs, n
