@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custody-ir/custody/custody/finding"
@@ -163,40 +162,22 @@ func parseRegistryEntry(text string) (RegistryEntry, error) {
 
 // signRegistryEntry renders and signs e.
 func signRegistryEntry(e RegistryEntry, s signature.Signer) ([]byte, error) {
-	ns, err := newNoteSigner(e.Origin, s)
-	if err != nil {
-		return nil, err
-	}
-	return note.Sign(&note.Note{Text: e.body()}, ns)
+	return signNote(e.Origin, e.body(), s)
 }
 
 // openRegistryEntry verifies an entry's signature against trust for
 // origin and parses it; it returns the key that signed.
 func openRegistryEntry(msg []byte, origin string, trust []TrustedKey) (RegistryEntry, TrustedKey, error) {
-	var vs []note.Verifier
-	seen := map[uint32]bool{}
-	for _, k := range trust {
-		if h := noteKeyHash(k.KeyID); !seen[h] {
-			seen[h] = true
-			vs = append(vs, noteVerifier{name: origin, key: k})
-		}
-	}
-	n, err := note.Open(msg, note.VerifierList(vs...))
+	text, signer, err := openNote(msg, origin, trust)
 	if err != nil {
 		return RegistryEntry{}, TrustedKey{}, err
 	}
-	e, err := parseRegistryEntry(n.Text)
+	e, err := parseRegistryEntry(text)
 	if err != nil {
 		return e, TrustedKey{}, err
 	}
 	if e.Origin != origin {
 		return e, TrustedKey{}, fmt.Errorf("%w: origin %q, want %q", ErrMalformedRegistryEntry, e.Origin, origin)
-	}
-	var signer TrustedKey
-	for _, k := range trust {
-		if noteKeyHash(k.KeyID) == n.Sigs[0].Hash {
-			signer = k
-		}
 	}
 	return e, signer, nil
 }

@@ -301,18 +301,18 @@ func (n noteVerifier) Verify(msg, sig []byte) bool {
 	return n.key.Verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)) == nil
 }
 
-// signLogCheckpoint renders and signs c.
-func signLogCheckpoint(c LogCheckpoint, s signature.Signer) ([]byte, error) {
-	ns, err := newNoteSigner(c.Origin, s)
+// signNote signs text as a note under origin (the key name) with s.
+func signNote(origin, text string, s signature.Signer) ([]byte, error) {
+	ns, err := newNoteSigner(origin, s)
 	if err != nil {
 		return nil, err
 	}
-	return note.Sign(&note.Note{Text: c.body()}, ns)
+	return note.Sign(&note.Note{Text: text}, ns)
 }
 
-// openLogCheckpoint verifies a checkpoint's signature against trust and
-// parses it; it returns the key that signed.
-func openLogCheckpoint(msg []byte, origin string, trust []TrustedKey) (LogCheckpoint, TrustedKey, error) {
+// openNote verifies a note signed under origin by a key of trust and
+// returns its text and the key that signed.
+func openNote(msg []byte, origin string, trust []TrustedKey) (string, TrustedKey, error) {
 	var vs []note.Verifier
 	seen := map[uint32]bool{}
 	for _, k := range trust {
@@ -323,20 +323,35 @@ func openLogCheckpoint(msg []byte, origin string, trust []TrustedKey) (LogCheckp
 	}
 	n, err := note.Open(msg, note.VerifierList(vs...))
 	if err != nil {
-		return LogCheckpoint{}, TrustedKey{}, err
-	}
-	c, err := parseLogCheckpoint(n.Text)
-	if err != nil {
-		return c, TrustedKey{}, err
-	}
-	if c.Origin != origin {
-		return c, TrustedKey{}, fmt.Errorf("%w: origin %q, want %q", ErrMalformedCheckpoint, c.Origin, origin)
+		return "", TrustedKey{}, err
 	}
 	var signer TrustedKey
 	for _, k := range trust {
 		if noteKeyHash(k.KeyID) == n.Sigs[0].Hash {
 			signer = k
 		}
+	}
+	return n.Text, signer, nil
+}
+
+// signLogCheckpoint renders and signs c.
+func signLogCheckpoint(c LogCheckpoint, s signature.Signer) ([]byte, error) {
+	return signNote(c.Origin, c.body(), s)
+}
+
+// openLogCheckpoint verifies a checkpoint's signature against trust and
+// parses it; it returns the key that signed.
+func openLogCheckpoint(msg []byte, origin string, trust []TrustedKey) (LogCheckpoint, TrustedKey, error) {
+	text, signer, err := openNote(msg, origin, trust)
+	if err != nil {
+		return LogCheckpoint{}, TrustedKey{}, err
+	}
+	c, err := parseLogCheckpoint(text)
+	if err != nil {
+		return c, TrustedKey{}, err
+	}
+	if c.Origin != origin {
+		return c, TrustedKey{}, fmt.Errorf("%w: origin %q, want %q", ErrMalformedCheckpoint, c.Origin, origin)
 	}
 	return c, signer, nil
 }
