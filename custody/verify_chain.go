@@ -2,7 +2,7 @@ package custody
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -349,19 +349,10 @@ func (v *Verifier) checkCheckpoint(ctx context.Context, stream string, last int6
 		return
 	}
 	obj := objectName(v.bucket, key, latest.VersionID)
-	rc, _, err := v.src.Open(ctx, key, latest.VersionID)
-	if err != nil {
+	env, cp, err := v.readLegacyCheckpoint(ctx, key, latest.VersionID)
+	if errors.Is(err, errUnreadable) {
 		r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
 		return
-	}
-	env, err := ParseEnvelope(rc)
-	rc.Close()
-	var cp Checkpoint
-	if err == nil && env.DSSE.PayloadType != CheckpointPayloadType {
-		err = fmt.Errorf("payload type %q, want %q", env.DSSE.PayloadType, CheckpointPayloadType)
-	}
-	if err == nil {
-		err = json.Unmarshal(env.Payload, &cp)
 	}
 	if err != nil {
 		r.Findings.Fail(finding.CheckpointMalformed, obj, remedyChain, "%v", err)

@@ -3,6 +3,7 @@ package custody
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -164,19 +165,10 @@ func (v *Verifier) checkLegacyCheckpoints(ctx context.Context, stream string, ch
 			continue
 		}
 		obj := objectName(v.bucket, key, ov.VersionID)
-		rc, _, err := v.src.Open(ctx, key, ov.VersionID)
-		if err != nil {
+		env, cp, err := v.readLegacyCheckpoint(ctx, key, ov.VersionID)
+		if errors.Is(err, errUnreadable) {
 			r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
 			continue
-		}
-		env, err := ParseEnvelope(rc)
-		rc.Close()
-		var cp Checkpoint
-		if err == nil && env.DSSE.PayloadType != CheckpointPayloadType {
-			err = fmt.Errorf("payload type %q, want %q", env.DSSE.PayloadType, CheckpointPayloadType)
-		}
-		if err == nil {
-			err = json.Unmarshal(env.Payload, &cp)
 		}
 		if err != nil || cp.Stream != stream {
 			r.Findings.Fail(finding.CheckpointMalformed, obj, remedyChain, "not a checkpoint of stream %q (%v)", stream, err)
@@ -190,6 +182,28 @@ func (v *Verifier) checkLegacyCheckpoints(ctx context.Context, stream string, ch
 			r.Findings.Fail(finding.CheckpointMismatch, obj, remedyChain, "records manifest %d with envelope %s, which the stream does not hold", cp.Sequence, cp.EnvelopeSHA256)
 		}
 	}
+}
+
+// errUnreadable marks a structural object that could not be read, as
+// opposed to one that was read and is not what custody wrote.
+var errUnreadable = errors.New("unreadable")
+
+// readLegacyCheckpoint reads and decodes an old-format checkpoint version.
+func (v *Verifier) readLegacyCheckpoint(ctx context.Context, key, versionID string) (Envelope, Checkpoint, error) {
+	var cp Checkpoint
+	rc, _, err := v.src.Open(ctx, key, versionID)
+	if err != nil {
+		return Envelope{}, cp, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	env, err := ParseEnvelope(rc)
+	rc.Close()
+	if err == nil && env.DSSE.PayloadType != CheckpointPayloadType {
+		err = fmt.Errorf("payload type %q, want %q", env.DSSE.PayloadType, CheckpointPayloadType)
+	}
+	if err == nil {
+		err = json.Unmarshal(env.Payload, &cp)
+	}
+	return env, cp, err
 }
 
 // serverNow is S3's clock as its last answer gave it, else the verifier's.
