@@ -89,7 +89,13 @@ func newVerifyCommand(g *globals) *cobra.Command {
   - the bucket: versioning, Object Lock, default retention, public access;
   - every manifest: signature by a trusted key valid at signing time, types;
   - every stream's chain: no gaps, forks, re-ordering or replay, every link,
-    the checkpoint and the ledger's head;
+    the ledger's head; every version of its log checkpoint (signed, stored
+    when signed, the manifests' Merkle root, never shrinking) and its
+    freshness by S3's clock (stream-stale past twice its heartbeat);
+  - the registry of streams (a stream deleted whole) and the witnesses'
+    countersigned checkpoints (a store rolled back or rewritten);
+  - S3's clock against custody's claims, and every object's lock against
+    the configured retention;
   - every sealed artifact: the version exists, its bytes hash to the sealed
     SHA-256, S3's checksum agrees, retention and legal hold hold, no delete
     marker hides it;
