@@ -518,6 +518,7 @@ func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() t
 		return nil, err
 	}
 	b.checkStatementLink()
+	b.checkWitnessCopies()
 	if !b.ps.Verdict.OK {
 		fails := b.ps.Verdict.Failures
 		if len(fails) == 0 {

@@ -134,8 +134,13 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string, seal
 	// The body: everything the statement vouches for, hashed as written.
 	body := newBundleWriter(part, root, report.VerifiedAt)
 	plan := v.packagePlan(report, idx)
+	witnesses, witnessFiles, err := v.packageWitnesses(ctx, plan, report)
+	if err != nil {
+		return nil, err
+	}
 	ps := PackageStatement{Format: packageFormat, Bucket: v.bucket, Prefix: v.prefix, Region: v.region, ExportedAt: report.VerifiedAt,
-		Selection: report.Selection, Verdict: PackageVerdict{OK: report.OK, Failures: failuresOf(report.Findings)}, Streams: plan.streams}
+		Selection: report.Selection, Verdict: PackageVerdict{OK: report.OK, Failures: failuresOf(report.Findings)}, Streams: plan.streams,
+		Witnesses: witnesses}
 	bi := BundleIndex{Format: bundleFormat, Bucket: v.bucket, Prefix: v.prefix, Selection: report.Selection}
 	held := plan.held(report)
 	docs := map[string][]byte{
@@ -147,6 +152,11 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string, seal
 	}
 	for _, name := range []string{bundleReadme, bundleReport, bundleCustody} {
 		if err := body.addFile(name, docs[name]); err != nil {
+			return nil, err
+		}
+	}
+	for _, wf := range witnessFiles {
+		if err := body.addFile(wf.name, wf.body); err != nil {
 			return nil, err
 		}
 	}
@@ -299,6 +309,9 @@ type packagePlan struct {
 	// proofs are the held manifests' inclusion proofs in their stream's
 	// log at the recorded head, for streams with a log.
 	proofs map[string]map[int64][]string
+	// trees are the logs of the streams the package proves, whose
+	// witness copies get consistency proofs against the recorded head.
+	trees map[string]*logTree
 }
 
 // packagePlan picks what a package holds of each stream with a selected
@@ -309,7 +322,7 @@ type packagePlan struct {
 // to the head, which link them to it. Tokens of held manifests go too.
 // It records the head of every stream.
 func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
-	p := packagePlan{selected: map[string]bool{}, holds: map[string]map[int64]bool{}, proofs: map[string]map[int64][]string{}}
+	p := packagePlan{selected: map[string]bool{}, holds: map[string]map[int64]bool{}, proofs: map[string]map[int64][]string{}, trees: map[string]*logTree{}}
 	heads := map[string]ManifestRecord{}
 	first := map[string]int64{}
 	byStream := map[string][]*ManifestRecord{}
@@ -351,6 +364,7 @@ func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
 		if logCP != nil && tree.size == h.Sequence {
 			root, _ := tree.root(h.Sequence)
 			ps.LogRoot = root.String()
+			p.trees[s] = tree
 			p.proofs[s] = map[int64][]string{}
 			for _, m := range byStream[s] {
 				if !m.Selected {

@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,7 +26,9 @@ import (
 //	                    recipient pins the key id received separately)
 //	tsa-chain.pem       the TSA's certificates, if timestamps are used
 //
-// and then README.md, report.json, chain-of-custody.md and objects/.
+// and then README.md, report.json, chain-of-custody.md, the witnesses'
+// copies (witnesses/) and public keys (witness-keys/, informative only:
+// the recipient pins them), and objects/.
 const (
 	bundleStatement = "package.dsse.json"
 	bundlePackage   = "package.json"
@@ -53,6 +56,10 @@ type PackageStatement struct {
 	Streams []PackageStream `json:"streams"`
 	// Manifests are the manifest files the package holds.
 	Manifests []PackageManifest `json:"manifests"`
+	// Witnesses are the store's witnesses at export, each with its newest
+	// cosigned copy of the checkpoint of every stream the package proves
+	// (a stream with LogRoot).
+	Witnesses []PackageWitness `json:"witnesses,omitempty"`
 	// Files are every file of the package but package.dsse.json,
 	// package.json and SHA256SUMS, with size and SHA-256.
 	Files []PackageFile `json:"files"`
@@ -89,6 +96,27 @@ type PackageManifest struct {
 	Proof     []string `json:"proof,omitempty"`
 }
 
+// PackageWitness is one witness of the store at export: its key name,
+// the file of its public key (informative only), and the copies of it the
+// package holds.
+type PackageWitness struct {
+	Name    string               `json:"name"`
+	KeyFile string               `json:"keyFile"`
+	Copies  []PackageWitnessCopy `json:"copies"`
+}
+
+// PackageWitnessCopy is a witness's newest cosigned copy of a stream's
+// checkpoint at export, from Object. For a copy of a smaller tree than
+// the stream's recorded head, Consistency is the RFC 6962 consistency
+// proof (base64 hashes) from the copy's size and root to the head's.
+type PackageWitnessCopy struct {
+	Stream      string   `json:"stream"`
+	File        string   `json:"file"`
+	Object      string   `json:"object"`
+	Size        int64    `json:"size"`
+	Consistency []string `json:"consistency,omitempty"`
+}
+
 // PackageFile is one file of the package.
 type PackageFile struct {
 	Name   string `json:"name"`
@@ -113,9 +141,14 @@ func sumsFile(files []PackageFile) []byte {
 // given to them separately. An empty anchor pins nothing: verify --bundle
 // then checks everything with the package's own keys and fails with
 // signer-not-pinned.
+//
+// Witnesses are the witnesses' public keys the recipient pins, by key
+// name: a witness copy in the package is checked against them, and one of
+// a witness not pinned is a warning, never a pass.
 type Anchor struct {
-	Keys   []TrustedKey
-	KeyIDs []string
+	Keys      []TrustedKey
+	KeyIDs    []string
+	Witnesses map[string]ed25519.PublicKey
 }
 
 // Empty reports whether the anchor pins nothing.

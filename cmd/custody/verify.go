@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ type verifyOptions struct {
 	since, until, caseID, bundle string
 	concurrency                  int
 	noLedger                     bool
-	keys, keyIDs                 []string
+	keys, keyIDs, witnessKeys    []string
 }
 
 // addSelectionFlags adds the flags verify and export share: what is
@@ -46,6 +47,7 @@ func (o *verifyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.bundle, "bundle", "", "verify an exported package offline (no network; pin its signer with --key-id or --key)")
 	fs.StringArrayVar(&o.keyIDs, "key-id", nil, "with --bundle: the signer's key id, as the sender gave it to you by a separate channel (repeatable)")
 	fs.StringArrayVar(&o.keys, "key", nil, "with --bundle: the signer's public key you hold, a PEM file or awskms://... (repeatable)")
+	fs.StringArrayVar(&o.witnessKeys, "witness-key", nil, "with --bundle: a witness's Ed25519 public key you hold, as NAME=FILE (its key name, a PEM file; repeatable)")
 	fs.BoolVar(&o.noLedger, "no-ledger", false, "do not compare chain heads with the local ledger")
 }
 
@@ -106,7 +108,10 @@ file, the chain up to each stream's recorded head, and the artifacts. A
 package cannot vouch for itself: pin its signer with --key-id (the key id
 the sender gave you by a separate channel), --key, or the trust list of a
 configuration given with --config; without one, verify checks everything,
-prints the key ids it found, and fails with signer-not-pinned.
+prints the key ids it found, and fails with signer-not-pinned. The package's
+witness copies are checked against the witnesses' public keys you hold
+(--witness-key NAME=FILE, or witnesses[] of the configuration); a witness
+not pinned is a warning, never a pass.
 
 A selected verify (--since, --until, --case) says how many manifests and
 artifacts it left unchecked: only a full verify covers them.
@@ -155,8 +160,8 @@ func (o verifyOptions) verify(ctx context.Context, vo custody.VerifyOptions, d d
 		}
 		return custody.VerifyBundle(ctx, o.bundle, vo, anchor, d.now)
 	}
-	if len(o.keys)+len(o.keyIDs) > 0 {
-		return nil, cli.Usagef("--key and --key-id pin the signer of a package: use them with --bundle (the store's trust list is in the configuration)")
+	if len(o.keys)+len(o.keyIDs)+len(o.witnessKeys) > 0 {
+		return nil, cli.Usagef("--key, --key-id and --witness-key pin the signer and witnesses of a package: use them with --bundle (the store's trust list and witnesses are in the configuration)")
 	}
 	cfg, err := d.config()
 	if err != nil {
@@ -187,6 +192,29 @@ func (o verifyOptions) anchor(ctx context.Context, d deps) (custody.Anchor, erro
 		}
 		a.Keys = append(a.Keys, keys...)
 	}
+	pin := func(name string, pub ed25519.PublicKey, from string) error {
+		if a.Witnesses == nil {
+			a.Witnesses = map[string]ed25519.PublicKey{}
+		}
+		if have, ok := a.Witnesses[name]; ok && !have.Equal(pub) {
+			return cli.Usagef("witness %s is pinned twice with different keys (%s): give one", name, from)
+		}
+		a.Witnesses[name] = pub
+		return nil
+	}
+	for _, s := range o.witnessKeys {
+		name, file, ok := strings.Cut(s, "=")
+		if !ok || name == "" || file == "" {
+			return a, cli.Usagef("--witness-key %q: want NAME=FILE, the witness's key name and its Ed25519 public key (PEM)", s)
+		}
+		pub, err := custody.LoadWitnessPublic(config.Witness{Name: name, Public: file})
+		if err != nil {
+			return a, cli.UsageError{Err: fmt.Errorf("--witness-key: %w", err)}
+		}
+		if err := pin(name, pub, "--witness-key"); err != nil {
+			return a, err
+		}
+	}
 	if d.configGiven() {
 		cfg, err := d.config()
 		if err != nil {
@@ -197,6 +225,15 @@ func (o verifyOptions) anchor(ctx context.Context, d deps) (custody.Anchor, erro
 			return a, err
 		}
 		a.Keys = append(a.Keys, keys...)
+		for i, w := range cfg.Witnesses {
+			pub, err := custody.LoadWitnessPublic(w)
+			if err != nil {
+				return a, fmt.Errorf("witnesses[%d]: %w", i, err)
+			}
+			if err := pin(w.Name, pub, "--witness-key and witnesses[] of the configuration"); err != nil {
+				return a, err
+			}
+		}
 	}
 	return a, nil
 }
