@@ -163,7 +163,7 @@ func (b *bundleReader) checkWitnessCopies() {
 				"the store had witness %s at export, but the package carries none of its copies", w.Name)
 			continue
 		case !pinned:
-			b.warn(finding.WitnessUnreachable, w.KeyFile, "obtain the witness's public key from its operator by a separate channel and run custody verify --bundle with --witness-key "+w.Name+"=FILE",
+			b.warn(finding.WitnessNotPinned, w.KeyFile, "obtain the witness's public key from its operator by a separate channel and run custody verify --bundle with --witness-key "+w.Name+"=FILE",
 				"witness %s is not pinned: its %d cop(ies) in the package were not checked, and prove nothing", w.Name, len(w.Copies))
 			continue
 		}

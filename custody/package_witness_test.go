@@ -111,7 +111,7 @@ func TestPackageCarriesWitnessCopies(t *testing.T) {
 	r = we.verifyPackage(pkg, nil)
 	warned := false
 	for _, f := range r.Findings {
-		if f.Kind == finding.WitnessUnreachable && f.Severity == finding.Warning && strings.Contains(f.Message, witnessName) && strings.Contains(f.Message, "not pinned") {
+		if f.Kind == finding.WitnessNotPinned && f.Severity == finding.Warning && strings.Contains(f.Message, witnessName) && strings.Contains(f.Message, "not pinned") {
 			warned = true
 		}
 	}

@@ -77,7 +77,7 @@ func TestBundleWitnessCopiesThroughTheBinary(t *testing.T) {
 	if out, errOut, code := verify(pkg, "--witness-key", name+"="+pub); code != 0 || strings.Contains(out, "witness-") {
 		t.Fatalf("genuine package, witness pinned: exit %d, want 0 without witness findings\n%s%s", code, out, errOut)
 	}
-	if out, errOut, code := verify(pkg); code != 0 || !strings.Contains(out, "WARNING witness-unreachable") || !strings.Contains(out, "witness "+name+" is not pinned") {
+	if out, errOut, code := verify(pkg); code != 0 || !strings.Contains(out, "WARNING witness-not-pinned") || !strings.Contains(out, "witness "+name+" is not pinned") {
 		t.Fatalf("genuine package, witness not pinned: exit %d, want 0 with a warning naming the witness\n%s%s", code, out, errOut)
 	}
 	if out, errOut, code := verify(pkg, "--witness-key", name+"="+strings.TrimSuffix(other, ".pem")+".pub"); code != 1 || !strings.Contains(out, "witness-invalid") {

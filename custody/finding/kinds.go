@@ -137,6 +137,10 @@ const (
 	// read (a warning while another witness could be; with none, verify
 	// cannot complete).
 	WitnessUnreachable Kind = "witness-unreachable"
+	// WitnessNotPinned: a package carries a witness's copies, but the
+	// recipient pinned no key for that witness: its cosignatures were not
+	// relied on (a warning).
+	WitnessNotPinned Kind = "witness-not-pinned"
 )
 
 // Sealed artifacts, checked by custody verify.

@@ -46,7 +46,7 @@ func Kinds() []Spec {
 		{TimestampMissing, f, ""}, {TimestampUnchecked, w, ""}, {TimestampUnreadable, f, ""}, {TimestampInvalid, f, ""}, {TimestampMismatch, f, ""},
 		{CheckpointMissing, f, ""}, {CheckpointDeleteMarker, f, ""}, {CheckpointUnreadable, f, ""}, {CheckpointMalformed, f, ""}, {CheckpointMismatch, f, ""},
 		{CheckpointFork, f, ""}, {CheckpointRollback, f, ""}, {CheckpointBehind, f, ""}, {CheckpointReplayed, f, ""}, {CheckpointLegacy, w, ""}, {StreamStale, f, ""},
-		{WitnessAhead, f, ""}, {WitnessFork, f, ""}, {WitnessInvalid, f, ""}, {WitnessUnreachable, w, ""},
+		{WitnessAhead, f, ""}, {WitnessFork, f, ""}, {WitnessInvalid, f, ""}, {WitnessUnreachable, w, ""}, {WitnessNotPinned, w, ""},
 		{StreamMissing, f, ""}, {StreamUnregistered, f, ""}, {RegistryBroken, f, ""},
 
 		{SubjectMalformed, f, ""}, {ArtifactMissing, f, ""}, {ArtifactDeleteMarker, f, ""}, {ArtifactUnreadable, f, ""},
