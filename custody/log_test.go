@@ -297,3 +297,16 @@ func TestLedgerKnowsItsStreams(t *testing.T) {
 	}
 	testaws.RequireFinding(t, e.verify(VerifyOptions{}).Findings, finding.ManifestMissing, ManifestKey("custody", "other", 1))
 }
+
+func TestLogOrigin(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ prefix, want string }{
+		{"custody", "s3://evidence/custody/manifests/agent-1"},
+		{"", "s3://evidence/manifests/agent-1"},
+		{"/a/b/", "s3://evidence/a/b/manifests/agent-1"},
+	} {
+		if got := LogOrigin("evidence", c.prefix, "agent-1"); got != c.want {
+			t.Errorf("LogOrigin(prefix %q) = %q, want %q", c.prefix, got, c.want)
+		}
+	}
+}

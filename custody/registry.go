@@ -191,14 +191,9 @@ type registryWriter struct {
 	listed  bool
 }
 
-// registries holds the writer of each Store, shared by every chain a
+// registry is the Store's registry writer, shared by every chain a
 // process writes through that Store.
-var registries sync.Map // *Store -> *registryWriter
-
-func (s *Store) registry() *registryWriter {
-	w, _ := registries.LoadOrStore(s, &registryWriter{})
-	return w.(*registryWriter)
-}
+func (s *Store) registry() *registryWriter { return &s.reg }
 
 // register appends an entry recording the stream's log as c.front holds
 // it. A registry that cannot be written does not fail the seal or the

@@ -88,6 +88,7 @@ type Store struct {
 	PartConcurrency int
 
 	bufs sync.Pool // *[]byte of PartSize, shared by every Put
+	reg  registryWriter
 }
 
 // smallPut is how much of an artifact Put reads before it takes a whole

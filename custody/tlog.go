@@ -65,7 +65,7 @@ func IsLogCheckpointKey(prefix, key string) (stream string, ok bool) {
 // LogOrigin names a stream's log: its checkpoints are valid for that
 // bucket, prefix and stream only.
 func LogOrigin(bucket, prefix, stream string) string {
-	return "s3://" + strings.TrimSuffix(join(bucket, prefix, manifestDir, segment(stream)), "/")
+	return "s3://" + bucket + "/" + join(prefix, manifestDir, segment(stream))
 }
 
 // LogCheckpoint is a parsed log checkpoint.
