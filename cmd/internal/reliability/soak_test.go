@@ -114,14 +114,33 @@ func TestSoak(t *testing.T) {
 		}
 		return m
 	}
+	median := func(ss []sample, f func(sample) int64) int64 {
+		vs := make([]int64, len(ss))
+		for i, s := range ss {
+			vs[i] = f(s)
+		}
+		slices.Sort(vs)
+		return vs[len(vs)/2]
+	}
+	series := func(ss []sample, f func(sample) int64) []int64 {
+		out := make([]int64, len(ss))
+		for i, s := range ss {
+			out[i] = f(s)
+		}
+		return out
+	}
 	rss := func(s sample) int64 { return s.rss }
 	gor := func(s sample) int64 { return int64(s.goroutines) }
 	fds := func(s sample) int64 { return int64(s.fds) }
 	if e, l := peak(early, rss), peak(late, rss); l > e+e/2+16<<20 {
 		t.Errorf("resident memory grew: peak %d MiB in the second quarter, %d MiB in the last", e>>20, l>>20)
 	}
-	if e, l := peak(early, gor), peak(late, gor); l > e+10 {
-		t.Errorf("goroutines grew: peak %d in the second quarter, %d in the last", e, l)
+	// Goroutines come and go with every run's parallel uploads, so a
+	// sample that lands in one is a burst, not a leak: a leak raises the
+	// middle of the distribution, which is what is compared.
+	if e, l := median(early, gor), median(late, gor); l > e+10 {
+		t.Logf("goroutines: %v", series(samples, gor))
+		t.Errorf("goroutines grew: median %d in the second quarter, %d in the last", e, l)
 	}
 	if e, l := peak(early, fds), peak(late, fds); l > e+8 {
 		t.Errorf("file descriptors grew: peak %d in the second quarter, %d in the last", e, l)
