@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -207,36 +206,12 @@ func TestBundleBindsToItsStatement(t *testing.T) {
 // dropEntry removes one entry of a package.
 func dropEntry(t *testing.T, pkg, rel string) string {
 	t.Helper()
-	f, err := os.Open(pkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, _ := gzip.NewReader(f)
-	tr := tar.NewReader(gz)
-	var buf bytes.Buffer
-	gw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gw)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
+	return rewrite(t, pkg, func(name string, body []byte) []byte {
+		if name == rel {
+			return nil
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(tr)
-		if _, name, _ := strings.Cut(hdr.Name, "/"); name == rel {
-			continue
-		}
-		writeEntry(t, tw, hdr, body)
-	}
-	closeTar(t, tw, gw)
-	out := filepath.Join(t.TempDir(), "dropped.tar.gz")
-	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return out
+		return body
+	})
 }
 
 func TestGzipBombStopsAtTheDeclaredSize(t *testing.T) {

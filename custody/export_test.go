@@ -130,7 +130,7 @@ func closeTar(t *testing.T, tw *tar.Writer, gw *gzip.Writer) {
 	}
 }
 
-// repack rewrites a package, letting edit change entries.
+// repack rewrites a package, letting edit change entries (nil drops one).
 func repack(t *testing.T, pkg string, edit func(hdr *tar.Header, body []byte) []byte) string {
 	t.Helper()
 	f, err := os.Open(pkg)
@@ -153,6 +153,9 @@ func repack(t *testing.T, pkg string, edit func(hdr *tar.Header, body []byte) []
 		}
 		body, _ := io.ReadAll(tr)
 		body = edit(hdr, body)
+		if body == nil {
+			continue // dropped
+		}
 		hdr.Size = int64(len(body))
 		writeEntry(t, tw, hdr, body)
 	}

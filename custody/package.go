@@ -157,7 +157,7 @@ func (a Anchor) Empty() bool { return len(a.Keys) == 0 && len(a.KeyIDs) == 0 }
 // ParseKeyID normalises a key id given on the command line: 64 hex digits
 // (an optional "sha256:" prefix and spaces or colons are dropped).
 func ParseKeyID(s string) (string, error) {
-	id := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "sha256:"))
+	id := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
 	id = strings.NewReplacer(":", "", " ", "").Replace(id)
 	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
 		return "", fmt.Errorf("key id %q: want the 64 hex digits of the SHA-256 of the public key's DER (openssl pkey -pubin -in KEY.pub -outform DER | sha256sum)", s)

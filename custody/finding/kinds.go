@@ -195,17 +195,14 @@ const (
 
 // Exported packages, checked by custody verify --bundle.
 const (
-	// BundleSumsMissing: the package has no SHA256SUMS.
-	BundleSumsMissing Kind = "bundle-sums-missing"
-	// BundleSumsMalformed: a line of SHA256SUMS is not a sha256sum line.
-	BundleSumsMalformed Kind = "bundle-sums-malformed"
-	// BundleFileMissing: a file SHA256SUMS lists is not in the package.
+	// BundleFileMissing: a file the signed statement declares is not in the package.
 	BundleFileMissing Kind = "bundle-file-missing"
 	// BundleFileUnreadable: a file of the package could not be read.
 	BundleFileUnreadable Kind = "bundle-file-unreadable"
-	// BundleFileModified: a file does not hash to what SHA256SUMS lists.
+	// BundleFileModified: a file does not hash to, or is not the size, the signed statement
+	// declares.
 	BundleFileModified Kind = "bundle-file-modified"
-	// BundleUnlistedFile: a file of the package SHA256SUMS does not list.
+	// BundleUnlistedFile: a file of the package the signed statement does not declare.
 	BundleUnlistedFile Kind = "bundle-unlisted-file"
 	// BundleIndexMalformed: an entry of the package's index points outside
 	// objects/.

@@ -54,7 +54,7 @@ func Kinds() []Spec {
 		{ArtifactRetentionRemoved, f, ""}, {ArtifactRetentionWeakened, f, ""}, {ArtifactRetentionShortened, f, ""}, {ArtifactLegalHoldMissing, f, ""},
 		{UnsealedObject, f, ""}, {CaseMissing, f, ""}, {TimeInconsistent, f, ""}, {RetentionBelowPolicy, f, ""},
 
-		{BundleSumsMissing, f, ""}, {BundleSumsMalformed, f, ""}, {BundleFileMissing, f, ""}, {BundleFileUnreadable, f, ""},
+		{BundleFileMissing, f, ""}, {BundleFileUnreadable, f, ""},
 		{BundleFileModified, f, ""}, {BundleUnlistedFile, f, ""}, {BundleIndexMalformed, f, ""},
 		{SignerNotPinned, f, ""}, {SignerMismatch, f, ""}, {BundleUnsafe, f, ""}, {BundleStatementMissing, f, ""},
 		{BundleStatementInvalid, f, ""}, {BundleStreamUnrecorded, f, ""}, {BundleManifestUnrecorded, f, ""},
