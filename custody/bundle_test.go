@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -236,5 +237,36 @@ func TestGzipBombStopsAtTheDeclaredSize(t *testing.T) {
 	testaws.RequireFinding(t, r.Findings, "bundle-unsafe", target)
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Fatalf("verify left %d entries in its temporary folder", len(left))
+	}
+}
+
+// cancelOnRecord is a sealer whose user presses Ctrl-C just as the export
+// event is being recorded.
+type cancelOnRecord struct {
+	*Chain
+	cancel context.CancelFunc
+}
+
+func (c cancelOnRecord) Record(ctx context.Context, e Event) (Recorded, error) {
+	c.cancel()
+	return c.Chain.Record(ctx, e)
+}
+
+// TestExportInterruptedWhileRecordingFinishes: an export event is never
+// left without its package: an interrupt once the event is being recorded
+// lets the export finish, and the package verifies.
+func TestExportInterruptedWhileRecordingFinishes(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, config.ModeCompliance)
+	e.collect(e.chain, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "p.tar.gz")
+	res, err := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now).Export(ctx, VerifyOptions{}, out, cancelOnRecord{e.chain, cancel})
+	if err != nil || res.Event.Seq == 0 {
+		t.Fatalf("export interrupted while recording: %v", err)
+	}
+	if r, err := VerifyBundle(context.Background(), out, VerifyOptions{}, e.pinned(), e.clock.now); err != nil || !r.OK {
+		t.Fatalf("its package: %v %v", err, testaws.Failures(r.Findings))
 	}
 }

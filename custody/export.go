@@ -223,6 +223,10 @@ func (v *Verifier) export(ctx context.Context, o VerifyOptions, out string, seal
 		return nil, err
 	}
 	meta[bundleSums] = sumsFile(ps.Files)
+	// From here on an interrupt does not stop the export: an export event
+	// recorded without its package would record a hand-off that did not
+	// happen. Every AWS call is bounded, and what is left is local.
+	ctx = context.WithoutCancel(ctx)
 	rec, err := seal.Record(ctx, exportEvent(report, o, filepath.Base(out), res, meta, docs))
 	if err != nil {
 		return nil, fmt.Errorf("record the export event (no package was written): %w", err)

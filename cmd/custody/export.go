@@ -44,7 +44,9 @@ channel. Without it, verify --bundle never says OK.
 
 Exit codes: 0 exported with a clean report, 1 exported but the report has
 failures, 2 usage or configuration error (an unknown --case: nothing is
-written), 3 the export could not complete, 130 interrupted (no package, no event).`,
+written), 3 the export could not complete, 130 interrupted (no package, no event; once the export event is being
+recorded, an interrupt lets the export finish, so that no event is
+without its package).`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runExport(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
