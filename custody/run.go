@@ -129,7 +129,7 @@ func (r *Run) settle(ctx context.Context) ([]Finding, error) {
 			r.req.Artifacts = append(r.req.Artifacts, a)
 			continue
 		}
-		found, ok, err := r.chain.locateSettled(ctx, a)
+		found, ok, err := r.chain.locate(ctx, a)
 		if err != nil {
 			return nil, err
 		}
@@ -145,27 +145,6 @@ func (r *Run) settle(ctx context.Context) ([]Finding, error) {
 			Message: "the upload's answer never came; sealed as read back from the bucket"})
 	}
 	return findings, nil
-}
-
-// locateSettled is locate for an upload whose answer never came: the
-// request may still be finishing on the server (a PUT cut off by SIGTERM
-// after its body was sent), so an absent version is looked for again for
-// a few seconds before the intent is dropped; dropped too soon, the
-// version would land unsealed.
-func (c *Chain) locateSettled(ctx context.Context, a Artifact) (Artifact, bool, error) {
-	for try := 0; ; try++ {
-		found, ok, err := c.locate(ctx, a)
-		if ok || err != nil || try == 4 {
-			return found, ok, err
-		}
-		t := time.NewTimer(500 * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return found, false, ctx.Err()
-		}
-	}
 }
 
 // putRecord stores a JSON record of a run that stored nothing else.
