@@ -26,6 +26,15 @@ var Kinds = []struct{ Kind, Preserves string }{
 	{"config", "AWS Config delivered files and the configuration history of buckets and IAM"},
 	{"posture", "a bucket's security settings (policy, ACL, public access block, ...); changes are findings"},
 	{"versions", "a bucket's list of every object version and delete marker (or its S3 Inventory)"},
+	// [access logs kind]
+	{"accesslogs", "a monitored bucket's S3 server access logs, and other log files delivered to S3"},
+	// [iam kind]
+	{"iam", "an account's IAM users, groups, roles, policies, credential report and access keys; changes are findings"},
+	// [kms kind]
+	{"kms", "the key policies, grants and rotation of the KMS keys monitored buckets and trails use; changes are findings"},
+	// [findings kind]
+	{"findings", "Security Hub and GuardDuty findings on the monitored accounts and buckets"},
+	// [end kinds]
 }
 
 // Discoverer stands for sources found only when a run is due (the trails
@@ -90,6 +99,13 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 					Delivery: acct.ConfigBuckets, Deliver: acct.DeliverConfigSnapshots, Prefix: cfg.Store.Prefix, Now: now})
 			}
 		}
+		// Issue 14's collectors: each line below, under its marker, adds the
+		// collectors of one kind for this account.
+		// [access logs plan]
+		// [iam plan]
+		// [kms plan]
+		// [findings plan]
+		// [end plans]
 		posture, versions := cfg.Schedules.Posture != "" && want("posture"), cfg.Schedules.Versions != "" && want("versions")
 		if !posture && !versions {
 			continue

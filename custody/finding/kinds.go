@@ -374,3 +374,15 @@ func CloudTrail(k Kind) Kind { return "cloudtrail-" + k }
 // failure recorded in a manifest when it was sealed (RunFailed becomes
 // "recorded-run-failed"): docs/verify.md lists these as recorded-*.
 func Recorded(k Kind) Kind { return "recorded-" + k }
+
+// [trail status kinds]
+// [end trail status kinds]
+
+// [access logs kinds]
+// [end access logs kinds]
+
+// [iam, kms kinds]
+// [end iam, kms kinds]
+
+// [findings, organization kinds]
+// [end findings, organization kinds]

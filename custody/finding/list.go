@@ -67,6 +67,14 @@ func Kinds() []Spec {
 		{ConfigDeliverFailed, w, "config"}, {ConfigUnreadable, w, "config"}, {ConfigHistoryUnreadable, w, "config"},
 		{CloudTrailLogMissing, f, "cloudtrail"}, {CloudTrailKeysUnavailable, w, "cloudtrail"}, {CloudTrailUnvalidated, w, "cloudtrail"},
 		{CloudTrailKeysUnreadable, f, ""}, {CloudTrailKeysMalformed, f, ""}, {CloudTrailUnverifiable, f, ""},
+		// [trail status specs]
+		// [end trail status specs]
+		// [access logs specs]
+		// [end access logs specs]
+		// [iam, kms specs]
+		// [end iam, kms specs]
+		// [findings, organization specs]
+		// [end findings, organization specs]
 	}
 	for _, s := range Validation() {
 		out = append(out, s)

@@ -116,6 +116,22 @@ type Timestamp struct {
 // Sources are what the collectors read.
 type Sources struct {
 	Accounts []Account `mapstructure:"accounts"`
+	// Organization, when set, adds every account of the AWS organization
+	// (Organizations ListAccounts, on every run) to Accounts.
+	Organization *Organization `mapstructure:"organization"`
+}
+
+// Organization collects from every account of the organization the
+// agent's account can list, each through Role with ExternalID; Template
+// gives each found account's regions, buckets and other settings.
+type Organization struct {
+	// [organization fields]
+	Role       string   `mapstructure:"role"`
+	ExternalID string   `mapstructure:"external_id"`
+	Include    []string `mapstructure:"include"`
+	Exclude    []string `mapstructure:"exclude"`
+	Template   Account  `mapstructure:"template"`
+	// [end organization fields]
 }
 
 // Account is one AWS account collected from. RoleARN is assumed with
@@ -137,6 +153,25 @@ type Account struct {
 	// Inventories name S3 Inventory reports to read instead of listing
 	// very large monitored buckets.
 	Inventories []Inventory `mapstructure:"inventories"`
+
+	// [access logs fields]
+	// LogBuckets are other log deliveries to S3 (VPC flow logs, load
+	// balancer logs) copied and sealed as opaque files.
+	LogBuckets []BucketPrefix `mapstructure:"log_buckets"`
+	// [end access logs fields]
+
+	// [config fields]
+	// ConfigResourceTypes are the AWS Config resource types whose
+	// configuration history is preserved (the S3, IAM and KMS types when
+	// empty).
+	ConfigResourceTypes []string `mapstructure:"config_resource_types"`
+	// [end config fields]
+
+	// [iam, kms fields]
+	// [end iam, kms fields]
+
+	// [findings fields]
+	// [end findings fields]
 }
 
 // Inventory locates the S3 Inventory reports (CSV, all versions) of a
@@ -154,6 +189,11 @@ type Trail struct {
 	Bucket     string `mapstructure:"bucket"`
 	Prefix     string `mapstructure:"prefix"`
 	OrgID      string `mapstructure:"org_id"`
+	// [trail fields]
+	// Lookback is how far back the trail's first run starts (90 days
+	// when empty): a Go duration or a number of days such as 90d.
+	Lookback string `mapstructure:"lookback"`
+	// [end trail fields]
 }
 
 // BucketPrefix is a bucket and a key prefix in it.
@@ -170,6 +210,10 @@ type Schedules struct {
 	Config     string `mapstructure:"config"`
 	Posture    string `mapstructure:"posture"`
 	Versions   string `mapstructure:"versions"`
+	AccessLogs string `mapstructure:"accesslogs"`
+	IAM        string `mapstructure:"iam"`
+	KMS        string `mapstructure:"kms"`
+	Findings   string `mapstructure:"findings"`
 	Jitter     string `mapstructure:"jitter"`
 }
 
@@ -208,6 +252,10 @@ func Defaults() map[string]any {
 		"schedules.config":       "0 * * * *",
 		"schedules.posture":      "*/10 * * * *",
 		"schedules.versions":     "0 */6 * * *",
+		"schedules.accesslogs":   "*/15 * * * *",
+		"schedules.iam":          "0 * * * *",
+		"schedules.kms":          "0 * * * *",
+		"schedules.findings":     "*/30 * * * *",
 		"schedules.jitter":       "30s",
 		"verify.clock_tolerance": "15m",
 	}

@@ -214,6 +214,10 @@ func Validate(c Config) Problems {
 		{"schedules.config", c.Schedules.Config},
 		{"schedules.posture", c.Schedules.Posture},
 		{"schedules.versions", c.Schedules.Versions},
+		{"schedules.accesslogs", c.Schedules.AccessLogs},
+		{"schedules.iam", c.Schedules.IAM},
+		{"schedules.kms", c.Schedules.KMS},
+		{"schedules.findings", c.Schedules.Findings},
 	} {
 		if s.expr == "" {
 			continue
