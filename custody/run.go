@@ -27,6 +27,12 @@ type Run struct {
 
 	mu  sync.Mutex
 	req SealRequest
+	// cut are the keys of uploads abandoned because their context ended
+	// (SIGTERM): the request may have reached S3, which can still be
+	// storing it when the run is sealed.
+	cut map[string]bool
+	// cutDeadline bounds the wait for all of them together.
+	cutDeadline time.Time
 }
 
 // StartRun records the start of a run in the ledger.
@@ -47,6 +53,14 @@ func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions)
 	o.RunID = r.ID
 	a, err := r.chain.store.Put(ctx, r.chain.ledger, key, body, o)
 	if err != nil {
+		if ctx.Err() != nil {
+			r.mu.Lock()
+			if r.cut == nil {
+				r.cut = map[string]bool{}
+			}
+			r.cut[key] = true
+			r.mu.Unlock()
+		}
 		return a, awsclient.AgentRole.Explain(err)
 	}
 	r.mu.Lock()
@@ -130,6 +144,9 @@ func (r *Run) settle(ctx context.Context) ([]Finding, error) {
 			continue
 		}
 		found, ok, err := r.chain.locate(ctx, a)
+		if err == nil && !ok && r.cut[a.Key] {
+			found, ok, err = r.awaitCut(ctx, a)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -145,6 +162,34 @@ func (r *Run) settle(ctx context.Context) ([]Finding, error) {
 			Message: "the upload's answer never came; sealed as read back from the bucket"})
 	}
 	return findings, nil
+}
+
+// cutUploadWait is how long an upload abandoned by a cancelled context
+// is looked for before its intent is dropped: its request may have
+// reached S3, which goes on storing it after the client has gone.
+const cutUploadWait = 3 * time.Second
+
+// awaitCut looks for an abandoned upload again, a few times over
+// cutUploadWait (all of them within the same span), so that a version S3
+// finishes storing after the run gave up on it is sealed rather than left
+// unsealed. Uploads that failed with an answer are not waited for: S3
+// refused them. Called with r.mu held.
+func (r *Run) awaitCut(ctx context.Context, a Artifact) (Artifact, bool, error) {
+	if r.cutDeadline.IsZero() {
+		r.cutDeadline = time.Now().Add(cutUploadWait)
+	}
+	for wait := 100 * time.Millisecond; time.Now().Before(r.cutDeadline); wait = min(2*wait, time.Second) {
+		select {
+		case <-ctx.Done():
+			return a, false, ctx.Err()
+		case <-time.After(wait):
+		}
+		found, ok, err := r.chain.locate(ctx, a)
+		if err != nil || ok {
+			return found, ok, err
+		}
+	}
+	return a, false, nil
 }
 
 // putRecord stores a JSON record of a run that stored nothing else.
