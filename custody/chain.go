@@ -266,7 +266,7 @@ func (c *Chain) putLogCheckpoint(ctx context.Context, m ledger.Manifest, migrate
 	cp := LogCheckpoint{
 		Origin: LogOrigin(c.store.bucket, c.store.prefix, c.stream), Size: c.front.size, Root: c.front.root(),
 		Time: c.now().UTC().Truncate(time.Second), Heartbeat: c.heartbeat, Closed: c.heartbeat == 0,
-		HeadSHA: m.EnvelopeSHA256, Frontier: c.front.nodes,
+		HeadSHA: m.EnvelopeSHA256, Frontier: c.front.nodes, Stamped: c.tsa != nil,
 	}
 	if migrated != nil {
 		cp.MigratedSeq, cp.MigratedSHA = migrated.Sequence, migrated.EnvelopeSHA256
@@ -276,9 +276,28 @@ func (c *Chain) putLogCheckpoint(ctx context.Context, m ledger.Manifest, migrate
 		return fmt.Errorf("sign the checkpoint of stream %s: %w", c.stream, err)
 	}
 	if _, err = c.store.putLocked(ctx, LogCheckpointKey(c.store.prefix, c.stream), msg, "text/plain; charset=utf-8", false); err == nil {
+		c.stampCheckpoint(ctx, msg)
 		c.witnessCheckpoint(ctx, msg)
 	}
 	return err
+}
+
+// stampCheckpoint stores an RFC 3161 token over a checkpoint's bytes: the
+// timestamp authority is a witness of when the log had that size and
+// root, which no key holder can backdate. A TSA that fails does not stop
+// sealing: verify reports the missing token (the checkpoint says one was
+// due).
+func (c *Chain) stampCheckpoint(ctx context.Context, msg []byte) {
+	if c.tsa == nil {
+		return
+	}
+	token, err := c.tsa.Stamp(ctx, msg)
+	if err == nil {
+		_, err = c.store.putLocked(ctx, LogCheckpointTimestampKey(c.store.prefix, c.stream, sha256.Sum256(msg)), token, "application/timestamp-reply", true)
+	}
+	if err != nil && c.Warn != nil {
+		c.Warn(fmt.Errorf("checkpoint of %s written without a timestamp: %w", c.stream, err))
+	}
 }
 
 // Heartbeat writes a fresh checkpoint of the stream's log even when

@@ -384,6 +384,9 @@ func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
 				p.holds[s][m.Sequence] = true
 			}
 			p.chain = append(p.chain, *logCP)
+			if t, ok := idx.cpTokenOf[logCP.Key+"\x00"+logCP.VersionID]; ok { // the one verify checked
+				p.chain = append(p.chain, t)
+			}
 		} else {
 			for seq := first[s]; seq <= h.Sequence; seq++ {
 				p.holds[s][seq] = true
@@ -392,6 +395,9 @@ func (v *Verifier) packagePlan(r *Report, idx *storeIndex) packagePlan {
 				for _, cp := range cps {
 					if cp.IsLatest && !cp.DeleteMarker {
 						p.chain = append(p.chain, cp)
+						if t, ok := idx.cpTokenOf[cp.Key+"\x00"+cp.VersionID]; ok {
+							p.chain = append(p.chain, t)
+						}
 					}
 				}
 			}

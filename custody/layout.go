@@ -18,7 +18,9 @@ import (
 //	<prefix>/events/<stream>/<yyyy>/<mm>/<dd>/<run>/<name>             records of exports and recoveries
 //	<prefix>/manifests/<stream>/<seq, 12 digits>.dsse.json              manifests, one per run or event
 //	<prefix>/manifests/<stream>/<seq, 12 digits>.tsr                    its RFC 3161 timestamp, if a TSA is configured
-//	<prefix>/manifests/<stream>/checkpoint.dsse.json                    the stream's signed chain head
+//	<prefix>/manifests/<stream>/checkpoint                              the stream's log checkpoint (tlog.go)
+//	<prefix>/manifests/<stream>/checkpoint-<sha256>.tsr                 its RFC 3161 token, per version, if a TSA is configured
+//	<prefix>/manifests/<stream>/checkpoint.dsse.json                    the signed chain head of stores written before the log
 
 const (
 	manifestDir     = "manifests"

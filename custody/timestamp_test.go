@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/digitorus/timestamp"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
@@ -172,7 +175,7 @@ func TestUnreachableTSADoesNotStopSealing(t *testing.T) {
 	var warned []error
 	e.chain.Warn = func(err error) { warned = append(warned, err) }
 	e.collect(e.chain, 1)
-	if len(warned) != 1 {
+	if len(warned) != 2 { // the manifest's token and the checkpoint's
 		t.Fatalf("warnings = %v", warned)
 	}
 	chain := tsa.Chain()
@@ -182,7 +185,97 @@ func TestUnreachableTSADoesNotStopSealing(t *testing.T) {
 	// that has no token: its time rests on the agent's clock alone.
 	r, _ := v.Verify(context.Background(), VerifyOptions{})
 	fs := testaws.Failures(r.Findings)
-	if len(fs) != 1 || fs[0].Kind != "timestamp-missing" || !strings.HasSuffix(fs[0].Object, "000000000001.tsr") {
-		t.Fatalf("a manifest without a timestamp, a TSA configured: %v", fs)
+	if len(fs) != 2 || fs[0].Kind != "timestamp-missing" || fs[1].Kind != "timestamp-missing" ||
+		!strings.HasSuffix(fs[0].Object+" "+fs[1].Object, "000000000001.tsr") && !strings.HasSuffix(fs[1].Object+" "+fs[0].Object, "000000000001.tsr") {
+		t.Fatalf("a manifest and a checkpoint without a timestamp, a TSA configured: %v", fs)
 	}
+}
+
+// TestTimestampedCheckpoints: with a timestamp authority, every checkpoint
+// version is stamped (the TSA witnesses when the log had that size and
+// root). A token removed, one over other bytes, or one planted for no
+// checkpoint is a failure naming it; the package carries the newest
+// checkpoint's token and the recipient checks it.
+func TestTimestampedCheckpoints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tt := newTestTSA(t)
+	e := newTestEnv(t, config.ModeGovernance)
+	tsa := tt.load(t)
+	e.chain.SetTSA(tsa)
+	e.clock.t = time.Now().UTC() // the TSA's clock is the real one
+	e.collect(e.chain, 1)
+	e.clock.t = time.Now().UTC()
+	e.collect(e.chain, 1)
+	chain := tsa.Chain()
+	v := NewVerifier(e.s3, e.cfg, e.trust, e.ledger, e.clock.now)
+	v.TSA = &chain
+	verify := func() *Report {
+		t.Helper()
+		r, err := v.Verify(ctx, VerifyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if fs := testaws.Failures(verify().Findings); len(fs) != 0 {
+		t.Fatalf("stamped checkpoints: %v", fs)
+	}
+	tokens := map[string]string{} // checkpoint token key -> version
+	list, err := e.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(e.cfg.Bucket), Prefix: aws.String("custody/manifests/agent-1/checkpoint-")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ov := range list.Versions {
+		tokens[aws.ToString(ov.Key)] = aws.ToString(ov.VersionId)
+	}
+	if len(tokens) != 2 {
+		t.Fatalf("checkpoint tokens = %v, want one per checkpoint version (2)", tokens)
+	}
+
+	// The package carries the newest checkpoint's token, checked offline.
+	out := filepath.Join(t.TempDir(), "p.tar.gz")
+	if _, err := v.Export(ctx, VerifyOptions{}, out, e.chain); err != nil {
+		t.Fatal(err)
+	}
+	br, err := VerifyBundle(ctx, out, VerifyOptions{}, e.pinned(), e.clock.now)
+	if err != nil || !br.OK {
+		t.Fatalf("package with a stamped checkpoint: %v %v", err, testaws.Failures(br.Findings))
+	}
+	var first string // the token of one of the first two checkpoints
+	for k := range tokens {
+		first = k
+	}
+
+	// A token over other bytes stored as a checkpoint's token: invalid.
+	other, err := tsa.Stamp(ctx, []byte("not this checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: aws.String(first), Body: bytes.NewReader(other)}); err != nil {
+		t.Fatal(err)
+	}
+	r := verify()
+	testaws.RequireFinding(t, r.Findings, "timestamp-invalid", first)
+	testaws.RequireFinding(t, r.Findings, "unsealed-object", first) // the earlier version, now not the one checked
+
+	// Every version of it removed: the checkpoint promised one.
+	list, err = e.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(e.cfg.Bucket), Prefix: aws.String(first)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ov := range list.Versions {
+		if _, err := e.s3.DeleteObject(ctx, bypass(&s3.DeleteObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: ov.Key, VersionId: ov.VersionId})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = verify()
+	testaws.RequireFinding(t, r.Findings, "timestamp-missing", "custody/manifests/agent-1/checkpoint?versionId=")
+
+	// A token planted for no checkpoint: unsealed.
+	planted := "custody/manifests/agent-1/checkpoint-" + strings.Repeat("ab", 32) + ".tsr"
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: aws.String(planted), Body: bytes.NewReader(other)}); err != nil {
+		t.Fatal(err)
+	}
+	testaws.RequireFinding(t, verify().Findings, "unsealed-object", planted)
 }

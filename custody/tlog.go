@@ -31,6 +31,7 @@ import (
 //	custody-head <size> <hex envelope SHA-256>    the newest manifest
 //	custody-frontier <base64 hash>...             the log's right edge
 //	custody-migrated <seq> <hex envelope SHA-256> the last DSSE checkpoint
+//	custody-stamped                               an RFC 3161 token follows
 //
 // signed by the store's signer (signature type 0x02, ECDSA, key id the
 // first four bytes of custody's key id). The frontier (the roots of the
@@ -45,11 +46,37 @@ const (
 	checkpointExtHead  = "custody-head "
 	checkpointExtFront = "custody-frontier"
 	checkpointExtMigr  = "custody-migrated "
+	checkpointExtStamp = "custody-stamped"
 )
 
 // LogCheckpointKey is the key of a stream's log checkpoint.
 func LogCheckpointKey(prefix, stream string) string {
 	return join(prefix, manifestDir, segment(stream), logCheckpointName)
+}
+
+// LogCheckpointTimestampKey is the key of the RFC 3161 token over the
+// checkpoint version whose bytes hash (SHA-256) to sum: one key per
+// version, since the checkpoint's key has many.
+func LogCheckpointTimestampKey(prefix, stream string, sum [sha256.Size]byte) string {
+	return join(prefix, manifestDir, segment(stream), logCheckpointName+"-"+hex.EncodeToString(sum[:])+timestampSuffix)
+}
+
+// IsLogCheckpointTimestampKey reports whether key is the token of a
+// checkpoint version, and of which stream and checkpoint hash.
+func IsLogCheckpointTimestampKey(prefix, key string) (stream, sum string, ok bool) {
+	rest, found := strings.CutPrefix(key, ManifestPrefix(prefix))
+	if !found {
+		return "", "", false
+	}
+	stream, file, _ := strings.Cut(rest, "/")
+	hexSum, found := strings.CutSuffix(strings.TrimPrefix(file, logCheckpointName+"-"), timestampSuffix)
+	if !found || !strings.HasPrefix(file, logCheckpointName+"-") || len(hexSum) != 2*sha256.Size || stream == "" || segment(stream) != stream {
+		return "", "", false
+	}
+	if _, err := hex.DecodeString(hexSum); err != nil || strings.ToLower(hexSum) != hexSum {
+		return "", "", false
+	}
+	return stream, hexSum, true
 }
 
 // IsLogCheckpointKey reports whether key is a stream's log checkpoint.
@@ -82,6 +109,10 @@ type LogCheckpoint struct {
 	// the first log checkpoint of a stream that had one.
 	MigratedSeq int64
 	MigratedSHA string
+	// Stamped says the writer had a timestamp authority: an RFC 3161
+	// token over this checkpoint's bytes is stored beside it
+	// (LogCheckpointTimestampKey), and its absence is a failure.
+	Stamped bool
 }
 
 // body renders the checkpoint's note text.
@@ -102,6 +133,9 @@ func (c LogCheckpoint) body() string {
 	b.WriteString("\n")
 	if c.MigratedSeq > 0 {
 		fmt.Fprintf(&b, "%s%d %s\n", checkpointExtMigr, c.MigratedSeq, c.MigratedSHA)
+	}
+	if c.Stamped {
+		b.WriteString(checkpointExtStamp + "\n")
 	}
 	return b.String()
 }
@@ -167,6 +201,8 @@ func parseLogCheckpoint(text string) (LogCheckpoint, error) {
 				return bad("migrated %q", l)
 			}
 			c.MigratedSHA = sha
+		case l == checkpointExtStamp:
+			c.Stamped = true
 		}
 	}
 	if !seen.time || !seen.beat || !seen.head || !seen.front {

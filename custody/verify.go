@@ -306,13 +306,21 @@ type storeIndex struct {
 	// logCheckpoints are every version of each stream's log checkpoint.
 	logCheckpoints map[string][]ObjectVersion
 	timestamps     map[string]map[int64][]ObjectVersion
+	// cpTokens are the RFC 3161 tokens of log checkpoint versions, by
+	// stream and the hex SHA-256 of the checkpoint's bytes; cpChecked the
+	// token versions checkLog checked (key and version id).
+	cpTokens  map[string]map[string][]ObjectVersion
+	cpChecked map[string]bool
+	// cpTokenOf is the token checked for each checkpoint version (by its
+	// key and version id), for export to carry.
+	cpTokenOf map[string]ObjectVersion
 	// registry is every version under the registry's folder.
 	registry []ObjectVersion
 }
 
 func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
 	idx := &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{}, logCheckpoints: map[string][]ObjectVersion{},
-		timestamps: map[string]map[int64][]ObjectVersion{}}
+		timestamps: map[string]map[int64][]ObjectVersion{}, cpTokens: map[string]map[string][]ObjectVersion{}, cpChecked: map[string]bool{}, cpTokenOf: map[string]ObjectVersion{}}
 	prefix := strings.Trim(v.prefix, "/")
 	if prefix != "" {
 		prefix += "/"
@@ -338,6 +346,13 @@ func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
 		}
 		if stream, ok := IsLogCheckpointKey(v.prefix, ov.Key); ok {
 			idx.logCheckpoints[stream] = append(idx.logCheckpoints[stream], ov)
+			return nil
+		}
+		if stream, sum, ok := IsLogCheckpointTimestampKey(v.prefix, ov.Key); ok {
+			if idx.cpTokens[stream] == nil {
+				idx.cpTokens[stream] = map[string][]ObjectVersion{}
+			}
+			idx.cpTokens[stream][sum] = append(idx.cpTokens[stream][sum], ov)
 			return nil
 		}
 		if strings.HasPrefix(ov.Key, RegistryPrefix(v.prefix)) {

@@ -128,7 +128,7 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 		}
 		switch {
 		case len(idx.logCheckpoints[stream]) > 0:
-			v.checkLog(ctx, stream, last, chains[stream], idx.logCheckpoints[stream], r)
+			v.checkLog(ctx, stream, last, chains[stream], idx.logCheckpoints[stream], idx, r)
 			v.checkLegacyCheckpoints(ctx, stream, chains[stream], idx.checkpoints[stream], r)
 		case len(idx.checkpoints[stream]) > 0 && last > 0 && v.recorded == nil:
 			r.Findings.Warn(finding.CheckpointLegacy, objectName(v.bucket, CheckpointKey(v.prefix, stream), ""), "run any custody command that seals into the stream (custody collect --once, or the agent): it moves the stream to the log format",

@@ -2,6 +2,8 @@ package custody
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +35,7 @@ func (v *Verifier) logTolerance() time.Duration {
 // shrink and each extends the one before (a consistency proof); the
 // newest covers the newest manifest and, unless the stream was closed,
 // is younger than twice its heartbeat by S3's clock.
-func (v *Verifier) checkLog(ctx context.Context, stream string, last int64, chain []*ManifestRecord, versions []ObjectVersion, r *Report) {
+func (v *Verifier) checkLog(ctx context.Context, stream string, last int64, chain []*ManifestRecord, versions []ObjectVersion, idx *storeIndex, r *Report) {
 	key := LogCheckpointKey(v.prefix, stream)
 	origin := LogOrigin(v.bucket, v.prefix, stream)
 	tree := streamTree(chain)
@@ -55,10 +57,11 @@ func (v *Verifier) checkLog(ctx context.Context, stream string, last int64, chai
 			continue
 		}
 		obj := objectName(v.bucket, key, ov.VersionID)
-		cp, ok := v.readLogCheckpoint(ctx, key, origin, ov, obj, r)
+		cp, msg, ok := v.readLogCheckpoint(ctx, key, origin, ov, obj, r)
 		if !ok {
 			continue
 		}
+		v.checkCheckpointToken(ctx, stream, cp, msg, ov, idx, r)
 		cur := &seen{cp, obj}
 		if !ov.LastModified.IsZero() {
 			if d := ov.LastModified.Sub(cp.Time); d > v.logTolerance() || d < -v.logTolerance() {
@@ -123,11 +126,11 @@ func streamTree(chain []*ManifestRecord) *logTree {
 }
 
 // readLogCheckpoint reads and opens one checkpoint version.
-func (v *Verifier) readLogCheckpoint(ctx context.Context, key, origin string, ov ObjectVersion, obj string, r *Report) (LogCheckpoint, bool) {
+func (v *Verifier) readLogCheckpoint(ctx context.Context, key, origin string, ov ObjectVersion, obj string, r *Report) (LogCheckpoint, []byte, bool) {
 	rc, _, err := v.src.Open(ctx, key, ov.VersionID)
 	if err != nil {
 		r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
-		return LogCheckpoint{}, false
+		return LogCheckpoint{}, nil, false
 	}
 	msg, err := io.ReadAll(io.LimitReader(rc, maxLogCheckpointSize+1))
 	rc.Close()
@@ -136,19 +139,74 @@ func (v *Verifier) readLogCheckpoint(ctx context.Context, key, origin string, ov
 	}
 	if err != nil {
 		r.Findings.Fail(finding.CheckpointUnreadable, obj, "check the verifier's read permissions", "cannot read: %v", err)
-		return LogCheckpoint{}, false
+		return LogCheckpoint{}, nil, false
 	}
 	cp, signer, err := openLogCheckpoint(msg, origin, v.trust)
 	if err != nil {
 		r.Findings.Fail(finding.CheckpointMalformed, obj, "treat this checkpoint as forged: "+remedyChain, "%v", err)
-		return LogCheckpoint{}, false
+		return LogCheckpoint{}, nil, false
 	}
 	if !signer.ValidAt(cp.Time) || (!ov.LastModified.IsZero() && !signer.ValidAt(ov.LastModified)) {
 		r.Findings.Fail(finding.SignatureKeyExpired, obj, "treat this checkpoint as forged",
 			"signed by trusted key %q, which was not valid when it was signed (%s) or stored (%s)", signer.Name, cp.Time.UTC().Format(time.RFC3339), ov.LastModified.UTC().Format(time.RFC3339))
-		return LogCheckpoint{}, false
+		return LogCheckpoint{}, nil, false
 	}
-	return cp, true
+	return cp, msg, true
+}
+
+// checkCheckpointToken checks the RFC 3161 token over one checkpoint
+// version, which its writer promised when it had a timestamp authority
+// (custody-stamped): present, over exactly these bytes, signed by the
+// configured TSA, at the checkpoint's time. A token removed is a failure
+// when a TSA is configured for verify; without its chain, a token is
+// still checked to stamp these bytes.
+func (v *Verifier) checkCheckpointToken(ctx context.Context, stream string, cp LogCheckpoint, msg []byte, cpv ObjectVersion, idx *storeIndex, r *Report) {
+	obj := objectName(v.bucket, cpv.Key, cpv.VersionID)
+	sum := sha256.Sum256(msg)
+	key := LogCheckpointTimestampKey(v.prefix, stream, sum)
+	versions := idx.cpTokens[stream][hex.EncodeToString(sum[:])]
+	latest := latestToken(versions)
+	if latest == nil {
+		if cp.Stamped && v.TSA != nil {
+			r.Findings.Fail(finding.TimestampMissing, obj, "a token removed from the bucket cannot be made again: find who removed it (CloudTrail data events); check that the TSA answers the agent",
+				"this checkpoint of stream %q was written with a timestamp authority, but its RFC 3161 token (%s) is not in the store: its time rests on the signer's clock alone", stream, key)
+		}
+		return
+	}
+	idx.cpChecked[key+"\x00"+latest.VersionID] = true
+	idx.cpTokenOf[cpv.Key+"\x00"+cpv.VersionID] = *latest
+	tobj := objectName(v.bucket, key, latest.VersionID)
+	rc, meta, err := v.src.Open(ctx, key, latest.VersionID)
+	if err != nil {
+		r.Findings.Fail(finding.TimestampUnreadable, tobj, "check the verifier's read permissions", "cannot read: %v", err)
+		return
+	}
+	token, err := io.ReadAll(io.LimitReader(rc, maxTimestampSize))
+	rc.Close()
+	r.Findings = append(r.Findings, v.checkFloor(tobj, meta, latest.LastModified)...)
+	if v.TSA == nil {
+		if err == nil {
+			err = timestampCovers(token, msg)
+		}
+		if err != nil {
+			r.Findings.Fail(finding.TimestampInvalid, tobj, "custody did not write it for this checkpoint: find who did (CloudTrail data events)", "%v", err)
+			return
+		}
+		r.Findings.Warn(finding.TimestampUnchecked, tobj, "configure timestamp.cert_chain to check it", "a checkpoint of stream %q has a timestamp, but no TSA chain is configured", stream)
+		return
+	}
+	var at time.Time
+	if err == nil {
+		at, err = VerifyTimestamp(token, msg, *v.TSA)
+	}
+	if err != nil {
+		r.Findings.Fail(finding.TimestampInvalid, tobj, remedyChain, "%v", err)
+		return
+	}
+	if d := at.Sub(cp.Time); d > timestampSkew || d < -timestampSkew {
+		r.Findings.Fail(finding.TimestampMismatch, tobj, "the signer's clock or the checkpoint's time is wrong: treat its claimed time as untrusted",
+			"the checkpoint (%s) says it was signed at %s, the TSA at %s", obj, cp.Time.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	}
 }
 
 // checkLegacyCheckpoints verifies every version of a stream's old-format
@@ -280,10 +338,11 @@ func (v *Verifier) checkProvedStream(ctx context.Context, stream string, rs Pack
 			continue
 		}
 		obj := objectName(v.bucket, key, ov.VersionID)
-		cp, ok := v.readLogCheckpoint(ctx, key, LogOrigin(v.bucket, v.prefix, stream), ov, obj, r)
+		cp, msg, ok := v.readLogCheckpoint(ctx, key, LogOrigin(v.bucket, v.prefix, stream), ov, obj, r)
 		if !ok {
 			continue
 		}
+		v.checkCheckpointToken(ctx, stream, cp, msg, ov, idx, r)
 		found = true
 		if cp.Size != rs.Head || cp.Root != root {
 			r.Findings.Fail(finding.BundleHeadMismatch, obj, remedyBundle,

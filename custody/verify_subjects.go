@@ -201,6 +201,7 @@ func (v *Verifier) checkUnsealed(idx *storeIndex, chains map[string][]*ManifestR
 		}
 	}
 	v.checkTokens(idx, r)
+	v.checkCheckpointTokens(idx, r)
 }
 
 // remedyPlanted is the remedy for bytes planted among the structural
@@ -253,6 +254,23 @@ func (v *Verifier) checkTokens(idx *storeIndex, r *Report) {
 					r.Findings.Fail(finding.UnsealedObject, obj, remedyPlanted,
 						"an earlier version of the timestamp token of manifest %d of stream %q: only the latest version is checked against the manifest", seq, stream)
 				}
+			}
+		}
+	}
+}
+
+// checkCheckpointTokens reports the checkpoint tokens checkLog did not
+// check: a token of no checkpoint version, an earlier version of a token
+// key, or one of a stream without a log.
+func (v *Verifier) checkCheckpointTokens(idx *storeIndex, r *Report) {
+	for stream, sums := range idx.cpTokens {
+		for _, versions := range sums {
+			for _, ov := range versions {
+				if ov.DeleteMarker || idx.cpChecked[ov.Key+"\x00"+ov.VersionID] {
+					continue
+				}
+				r.Findings.Fail(finding.UnsealedObject, objectName(v.bucket, ov.Key, ov.VersionID), remedyPlanted,
+					"a timestamp token named for a checkpoint of stream %q, but no checkpoint version has those bytes (or a later version of the token is the one checked): it stamps nothing verify can check", stream)
 			}
 		}
 	}
