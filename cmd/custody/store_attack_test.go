@@ -15,6 +15,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -327,6 +328,20 @@ func TestStoreAttackTimestampsRemoved(t *testing.T) {
 		}
 	}
 	s.caught(t, "timestamp-missing", tok2)
+
+	// The checkpoints are stamped too: the newest one's token removed, the
+	// checkpoint (which promised it) is timestamp-missing.
+	cp := custody.LogCheckpointKey("custody", "responder-1")
+	cpTok := custody.LogCheckpointTimestampKey("custody", "responder-1", sha256.Sum256(s.get(t, cp)))
+	ids := s.versionsOf(t, cpTok)
+	if len(ids) != 1 {
+		t.Fatalf("the newest checkpoint's token %s: versions %v, want 1", cpTok, ids)
+	}
+	if _, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(cpTok), VersionId: aws.String(ids[0]),
+		BypassGovernanceRetention: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	s.caught(t, "timestamp-missing", cp+"?versionId=")
 }
 
 // TestStoreAttackRetentionWeakened: custody add with
