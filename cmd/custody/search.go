@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/internal/ledger"
+	recovery "github.com/custody-ir/custody/recover"
+	"github.com/custody-ir/custody/search"
+)
+
+// searchOptions are search's flags.
+type searchOptions struct {
+	accessKeys, principals, sourceIPs, buckets, events []string
+	key, since, until, lag                             string
+	errors, ndjson, csv, noLedger                      bool
+}
+
+// searchResult is search's --json output.
+type searchResult struct {
+	Since    time.Time        `json:"since"`
+	Until    time.Time        `json:"until"`
+	Records  []search.Record  `json:"records"`
+	Stats    search.Stats     `json:"stats"`
+	Problems []search.Problem `json:"problems"`
+	// Catalog says where the list of sealed files came from: the ledger,
+	// or the store's manifests, verified.
+	Catalog string `json:"catalog"`
+}
+
+func newSearchCommand(g *globals) *cobra.Command {
+	var o searchOptions
+	cmd := &cobra.Command{
+		Use: "search [filters] --since T",
+		Example: `  custody search --access-key AKIAIOSFODNN7EXAMPLE --since 30d
+  custody search --principal arn:aws:iam::123456789012:role/app --bucket customer-data --event DeleteObject --since 2026-11-20T00:00:00Z --until 2026-11-21T00:00:00Z
+  custody search --source-ip 203.0.113.0/24 --errors --since 7d --ndjson`,
+		Short: "Find who did what, from the sealed CloudTrail logs",
+		Long: `Search the CloudTrail log files the evidence store holds for the records that
+match every filter given (a repeated flag's values are alternatives).
+
+Only the files whose delivery time can hold records of [--since, --until]
+are read (CloudTrail names each file by its delivery time, after every
+record in it; --delivery-lag is how long after --until a file may still
+hold records of the window). The list of files comes from the ledger, or,
+with --no-ledger or on a machine without it, from the store's manifests,
+verified against the configured trust. Each file is hashed as it is read
+and its records are believed only if it hashes to what its manifest
+sealed: a file that does not, or cannot be read or parsed, is reported and
+its records are left out (exit 1: the answer is incomplete).
+
+Each record names the sealed object it came from and its manifest. The
+default output is a table in time order; --json one document, --ndjson one
+record per line and --csv a header and one row per record, in file order
+(each file's records in time order), streamed.`,
+		Args: cli.NoArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSearch(cmd.Context(), o, g.deps(cmd, nil)) },
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&o.accessKeys, "access-key", nil, "access key id (AKIA..., ASIA...)")
+	fs.StringArrayVar(&o.principals, "principal", nil, "principal: an ARN, a role's ARN or name, a role session name, a user name")
+	fs.StringArrayVar(&o.sourceIPs, "source-ip", nil, "source address or CIDR prefix")
+	fs.StringArrayVar(&o.buckets, "bucket", nil, "bucket the request named")
+	fs.StringVar(&o.key, "key", "", "object key: a prefix, or a glob with * ? [ ]")
+	fs.StringArrayVar(&o.events, "event", nil, "event name (PutBucketPolicy, DeleteObject, ...)")
+	fs.BoolVar(&o.errors, "errors", false, "only requests that failed")
+	fs.StringVar(&o.since, "since", "", "RFC 3339 time or a duration back (7d); required")
+	fs.StringVar(&o.until, "until", "", "RFC 3339 time or a duration back (default now)")
+	fs.StringVar(&o.lag, "delivery-lag", "1h", "how long after --until a log file may still hold records of the window")
+	fs.BoolVar(&o.ndjson, "ndjson", false, "one JSON record per line, streamed")
+	fs.BoolVar(&o.csv, "csv", false, "CSV with a header row, streamed")
+	fs.BoolVar(&o.noLedger, "no-ledger", false, "list the sealed files from the store's manifests, not the local ledger")
+	return cmd
+}
+
+func runSearch(ctx context.Context, o searchOptions, d deps) error {
+	if o.since == "" {
+		return cli.Usagef("--since is required: a search reads only the log files of its window")
+	}
+	if o.ndjson && o.csv || (o.ndjson || o.csv) && d.json {
+		return cli.Usagef("--json, --ndjson and --csv are alternatives: give one")
+	}
+	now := d.now()
+	since, err := recovery.ParseTime("--since", o.since, now)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	until := now
+	if o.until != "" {
+		if until, err = recovery.ParseTime("--until", o.until, now); err != nil {
+			return cli.UsageError{Err: err}
+		}
+	}
+	if until.Before(since) {
+		return cli.Usagef("--until (%s) is before --since (%s)", until.Format(time.RFC3339), since.Format(time.RFC3339))
+	}
+	lag, err := time.ParseDuration(o.lag)
+	if err != nil || lag < 0 {
+		return cli.Usagef("--delivery-lag: a non-negative duration expected (for example 1h), got %q", o.lag)
+	}
+	f := search.Filter{AccessKeys: o.accessKeys, Principals: o.principals, SourceIPs: o.sourceIPs, Buckets: o.buckets, Key: o.key,
+		Events: o.events, Errors: o.errors, Since: since, Until: until}
+	cfg, err := d.config()
+	if err != nil {
+		return err
+	}
+	ac, err := cli.StoreAWS(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	api := ac.S3()
+	var (
+		catalog     search.Catalog
+		catalogName = "ledger"
+		manifests   *search.ManifestCatalog
+	)
+	if _, statErr := os.Stat(cfg.Ledger); statErr == nil && !o.noLedger {
+		l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now))
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		catalog = search.LedgerCatalog{Ledger: l, Bucket: cfg.Store.Bucket}
+	} else {
+		trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+		if err != nil {
+			return err
+		}
+		v, err := cli.Verifier(ac, cfg, trust, nil, d.now)
+		if err != nil {
+			return err
+		}
+		manifests = &search.ManifestCatalog{Verifier: v, Bucket: cfg.Store.Bucket}
+		catalog, catalogName = manifests, "manifests"
+	}
+	all, err := catalog.Files(ctx, search.KindCloudTrailLog)
+	if err != nil {
+		return err
+	}
+	files := search.Window(all, since, until, lag)
+
+	res := searchResult{Since: since.UTC(), Until: until.UTC(), Records: []search.Record{}, Problems: []search.Problem{}, Catalog: catalogName}
+	emit, flush := searchOutput(d, o, &res)
+	st, problems, err := search.Searcher{API: api}.Run(ctx, files, f, emit)
+	if err != nil {
+		return err
+	}
+	res.Stats = st
+	if manifests != nil {
+		for _, fd := range manifests.Findings {
+			if fd.Severity == custody.SeverityFailure {
+				problems = append(problems, search.Problem{Object: fd.Object, Message: string(fd.Kind) + ": " + fd.Message + " (its files are left out; run custody verify)"})
+			}
+		}
+	}
+	res.Problems = append(res.Problems, problems...)
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(d.stderr, "custody search: %s: %s\n", p.Object, p.Message)
+	}
+	if !d.json && !o.ndjson && !o.csv {
+		fmt.Fprintf(d.stderr, "%d record(s) matched; %d of %d sealed CloudTrail log file(s) in the window read (%d held none of the filter's values), %d records, %d bytes; files listed from the %s\n",
+			st.Matched, st.Read, len(all), st.Skipped, st.Records, st.Bytes, catalogName)
+	}
+	if len(res.Problems) > 0 {
+		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))
+	}
+	return nil
+}
+
+// searchOutput returns the record sink of the chosen format and the
+// function that finishes the output.
+func searchOutput(d deps, o searchOptions, res *searchResult) (func(search.Record) error, func() error) {
+	switch {
+	case o.ndjson:
+		enc := json.NewEncoder(d.stdout)
+		return func(r search.Record) error { return enc.Encode(r) }, func() error { return nil }
+	case o.csv:
+		w := csv.NewWriter(d.stdout)
+		_ = w.Write(csvHeader)
+		return func(r search.Record) error { return w.Write(csvRow(r)) }, func() error { w.Flush(); return w.Error() }
+	}
+	return func(r search.Record) error { res.Records = append(res.Records, r); return nil }, func() error {
+		sort.SliceStable(res.Records, func(i, j int) bool { return res.Records[i].Time.Before(res.Records[j].Time) })
+		return d.printer().Result(res, func(w io.Writer) { printSearchTable(w, res.Records) })
+	}
+}
+
+var csvHeader = []string{"time", "source", "account", "region", "principal", "accessKey", "action", "bucket", "key", "versionId", "deleteMarker", "status",
+	"sourceIp", "userAgent", "requestId", "eventId", "evidenceObject", "evidenceSha256", "manifest"}
+
+func csvRow(r search.Record) []string {
+	return []string{r.Time.Format(time.RFC3339), r.Source, r.Account, r.Region, r.Principal, r.AccessKey, r.Action, r.Bucket, r.Key, r.VersionID,
+		fmt.Sprint(r.DeleteMarker), r.Status, r.SourceIP, r.UserAgent, r.RequestID, r.EventID, r.Evidence.Object, r.Evidence.SHA256, r.Evidence.Manifest}
+}
+
+func printSearchTable(w io.Writer, recs []search.Record) {
+	if len(recs) == 0 {
+		fmt.Fprintln(w, "no records match")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tPRINCIPAL\tACCESS KEY\tACTION\tOBJECT\tSTATUS\tSOURCE IP\tMANIFEST")
+	for _, r := range recs {
+		obj := r.Bucket
+		if r.Key != "" {
+			obj += "/" + r.Key
+		}
+		if r.VersionID != "" {
+			obj += "?versionId=" + r.VersionID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.Format(time.RFC3339), dash(r.Principal), dash(r.AccessKey), r.Action, dash(obj), r.Status, dash(r.SourceIP), dash(r.Evidence.Manifest))
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.ReplaceAll(s, "\t", " ")
+}

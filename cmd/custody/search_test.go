@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
+	"github.com/custody-ir/custody/internal/testaws"
+)
+
+// TestSearchCommand: a trail collected and sealed by the CloudTrail
+// collector is searched through the binary: the table, --json, --ndjson
+// and --csv give the same records, each naming its sealed file and
+// manifest; the manifests (--no-ledger) give what the ledger gives; a
+// window before the trail reads nothing; usage errors exit 2.
+func TestSearchCommand(t *testing.T) {
+	e := testaws.Require(t)
+	e.Setenv(t)
+	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
+	ctx := t.Context()
+	c := e.S3(t)
+	start := time.Now().UTC().Truncate(time.Hour).Add(-4 * time.Hour)
+	tr := cttest.Trail{Bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
+		Name: "main", Start: start, Hours: 3, LogsPerHour: 2}
+	w, err := cttest.Write(ctx, c, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", cttest.KeyServer(t, w.Keys))
+	dir := t.TempDir()
+	if _, _, code := run(t, "keygen", "--out", filepath.Join(dir, "k.pem")); code != 0 {
+		t.Fatal("keygen failed")
+	}
+	cfgFile := filepath.Join(dir, "custody.yaml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %[1]s/ledger.db
+agent: {stream: search-test}
+store: {bucket: %[2]s, retention: {mode: COMPLIANCE, days: 1}}
+signer: {key: "file://%[1]s/k.pem"}
+trust: [{name: test, key: "file://%[1]s/k.pub"}]
+sources:
+  accounts:
+    - id: "123456789012"
+      regions: [us-east-1]
+      trails: [{name: main, home_region: us-east-1, bucket: %[3]s}]
+`, dir, testaws.BucketName(t), tr.Bucket))
+	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if out, errOut, code := run(t, "-c", cfgFile, "collect", "--once", "--collector", "cloudtrail"); code != 0 {
+		t.Fatalf("collect: exit %d\n%s%s", code, out, errOut)
+	}
+	want := 3 * len(w.Logs) // cttest writes three GetObject records per log file
+	if want == 0 {
+		t.Fatal("the generated trail has no log files")
+	}
+
+	out, errOut, code := run(t, "-c", cfgFile, "search", "--event", "GetObject", "--since", "5h")
+	if code != 0 || strings.Count(out, "GetObject") != want || !strings.Contains(errOut, fmt.Sprintf("%d record(s) matched", want)) ||
+		!strings.Contains(out, "search-test/") {
+		t.Fatalf("search (table): exit %d, want %d records\n%s%s", code, want, out, errOut)
+	}
+
+	out, errOut, code = run(t, "-c", cfgFile, "--json", "search", "--event", "GetObject", "--since", "5h")
+	doc := checkJSON(t, "search", out)
+	recs, _ := field(doc, "records").([]any)
+	if code != 0 || len(recs) != want || field(doc, "catalog") != "ledger" || field(doc, "stats", "read") != float64(len(w.Logs)) {
+		t.Fatalf("search --json: exit %d, %d records (want %d)\n%s%s", code, len(recs), want, out, errOut)
+	}
+	first := recs[0].(map[string]any)
+	if first["action"] != "GetObject" || !strings.HasPrefix(field(first, "evidence", "object").(string), "s3://") ||
+		!strings.HasPrefix(field(first, "evidence", "manifest").(string), "search-test/") || !strings.HasPrefix(first["requestId"].(string), "REQ") {
+		t.Fatalf("search --json record: %v", first)
+	}
+
+	out, _, code = run(t, "-c", cfgFile, "search", "--event", "GetObject", "--since", "5h", "--ndjson")
+	lines := 0
+	for sc := bufio.NewScanner(strings.NewReader(out)); sc.Scan(); lines++ {
+		var r map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r["action"] != "GetObject" {
+			t.Fatalf("search --ndjson line %d: %v %s", lines, err, sc.Text())
+		}
+	}
+	if code != 0 || lines != want {
+		t.Fatalf("search --ndjson: exit %d, %d lines, want %d", code, lines, want)
+	}
+
+	out, _, code = run(t, "-c", cfgFile, "search", "--event", "GetObject", "--since", "5h", "--csv")
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if code != 0 || err != nil || len(rows) != want+1 || rows[0][0] != "time" || rows[1][6] != "GetObject" {
+		t.Fatalf("search --csv: exit %d, %d rows, %v\n%s", code, len(rows), err, out)
+	}
+
+	// A fresh machine: the verified manifests list the same files.
+	out, errOut, code = run(t, "-c", cfgFile, "--json", "search", "--event", "GetObject", "--since", "5h", "--no-ledger")
+	doc = checkJSON(t, "search --no-ledger", out)
+	if recs, _ := field(doc, "records").([]any); code != 0 || len(recs) != want || field(doc, "catalog") != "manifests" {
+		t.Fatalf("search --no-ledger: exit %d, %d records (want %d)\n%s%s", code, len(recs), want, out, errOut)
+	}
+
+	// A window before the trail reads no file.
+	out, errOut, code = run(t, "-c", cfgFile, "--json", "search", "--since", "30d", "--until", "10d")
+	doc = checkJSON(t, "search (empty window)", out)
+	if code != 0 || field(doc, "stats", "read") != float64(0) {
+		t.Fatalf("search of an empty window: exit %d\n%s%s", code, out, errOut)
+	}
+
+	for _, args := range [][]string{
+		{"search", "--event", "GetObject"},                    // no --since
+		{"search", "--since", "1h", "--until", "2h"},          // until before since
+		{"search", "--since", "1h", "--ndjson", "--csv"},      // two formats
+		{"search", "--since", "1h", "--delivery-lag", "soon"}, // not a duration
+		{"search", "--since", "yesterday-ish"},                // not a time
+	} {
+		if _, errOut, code := run(t, append([]string{"-c", cfgFile}, args...)...); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s", args, code, cli.ExitUsage, errOut)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package search
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/custody-ir/custody/custody"
+)
+
+func sortEvents(es []event) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].At.Before(es[j].At) })
+}
+
+// run searches the world through its ledger.
+func (w *world) run(f Filter, lag time.Duration) ([]Record, Stats, []Problem) {
+	w.t.Helper()
+	ctx := context.Background()
+	all, err := LedgerCatalog{Ledger: w.ledger, Bucket: w.cfg.Bucket}.Files(ctx, KindCloudTrailLog)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var got []Record
+	st, problems, err := Searcher{API: w.s3}.Run(ctx, Window(all, f.Since, f.Until, lag), f, func(r Record) error { got = append(got, r); return nil })
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	sort.SliceStable(got, func(i, j int) bool { return got[i].Time.Before(got[j].Time) })
+	return got, st, problems
+}
+
+// same fails unless got are exactly want's events, in order.
+func same(t *testing.T, what string, got []Record, want []event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if got[i].EventID != want[i].ID || !got[i].Time.Equal(want[i].At.UTC()) {
+			t.Fatalf("%s: record %d is %s at %s, want %s at %s", what, i, got[i].EventID, got[i].Time, want[i].ID, want[i].At)
+		}
+	}
+}
+
+// TestSearchFilters: on a generated, sealed trail, each filter alone and
+// combined returns exactly the events that match it, each record naming
+// the sealed file and manifest it came from.
+func TestSearchFilters(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newWorld(t, start, 2)
+	since, until := start, start.Add(48*time.Hour)
+	byKey := func(e event) bool { return e.AccessKey == attackerKey }
+	cases := []struct {
+		name string
+		f    Filter
+		pred func(event) bool
+	}{
+		{"access key", Filter{AccessKeys: []string{attackerKey}}, byKey},
+		{"principal ARN", Filter{Principals: []string{attacker}}, byKey},
+		{"user name", Filter{Principals: []string{"MALLORY"}}, byKey},
+		{"role ARN", Filter{Principals: []string{appRole}}, func(e event) bool { return e.RoleARN == appRole }},
+		{"role session name", Filter{Principals: []string{"i-0abc"}}, func(e event) bool { return e.RoleARN == appRole }},
+		{"source IP", Filter{SourceIPs: []string{"203.0.113.8"}}, func(e event) bool { return e.IP == "203.0.113.8" }},
+		{"source CIDR", Filter{SourceIPs: []string{"203.0.113.0/24"}}, byKey},
+		{"event", Filter{Events: []string{"PutBucketPolicy", "deleteobject"}}, func(e event) bool { return e.Name == "PutBucketPolicy" || e.Name == "DeleteObject" }},
+		{"errors", Filter{Errors: true}, func(e event) bool { return e.ErrorCode != "" }},
+		{"key prefix", Filter{Key: "records/1-0-"}, func(e event) bool { return strings.HasPrefix(e.Key, "records/1-0-") }},
+		{"key glob", Filter{Key: "records/*-0-2.json"}, func(e event) bool { return strings.HasSuffix(e.Key, "-0-2.json") }},
+		{"bucket", Filter{Buckets: []string{"customer-data"}}, func(e event) bool { return true }},
+		{"no bucket", Filter{Buckets: []string{"other-bucket"}}, func(e event) bool { return false }},
+		{"combined", Filter{AccessKeys: []string{attackerKey}, Events: []string{"GetObject", "DeleteObject"}, Key: "records/0-"},
+			func(e event) bool {
+				return e.AccessKey == attackerKey && (e.Name == "GetObject" || e.Name == "DeleteObject") && strings.HasPrefix(e.Key, "records/0-")
+			}},
+	}
+	for _, c := range cases {
+		c.f.Since, c.f.Until = since, until
+		got, st, problems := w.run(c.f, time.Hour)
+		if len(problems) != 0 {
+			t.Fatalf("%s: problems %v", c.name, problems)
+		}
+		same(t, c.name, got, w.want(c.pred))
+		if st.Read != int64(len(w.files)) {
+			t.Fatalf("%s: read %d files, want all %d of the window", c.name, st.Read, len(w.files))
+		}
+	}
+
+	// Records say what was done, by whom, and from which sealed file.
+	got, _, _ := w.run(Filter{Events: []string{"DeleteObject"}, Since: since, Until: until}, time.Hour)
+	r := got[0]
+	if r.Principal != attacker || r.AccessKey != attackerKey || r.Bucket != "customer-data" || !r.DeleteMarker || !strings.HasPrefix(r.VersionID, "dm") ||
+		r.Status != "OK" || r.Source != SourceCloudTrail || r.Account != "111122223333" || r.Service != "s3" {
+		t.Fatalf("delete record: %+v", r)
+	}
+	if !strings.HasPrefix(r.Evidence.Object, "s3://"+w.cfg.Bucket+"/custody/111122223333/us-east-1/cloudtrail/") || !strings.Contains(r.Evidence.Object, "?versionId=") ||
+		r.Evidence.Manifest != "agent-1/1" || len(r.Evidence.SHA256) != 64 || !strings.HasPrefix(r.Evidence.Source, "s3://trail-bucket/AWSLogs/") {
+		t.Fatalf("evidence of the delete record: %+v", r.Evidence)
+	}
+	denied, _, _ := w.run(Filter{Errors: true, Since: since, Until: until}, time.Hour)
+	if denied[0].Status != "AccessDenied" || !denied[0].Error {
+		t.Fatalf("denied record: %+v", denied[0])
+	}
+}
+
+// TestSearchReadsOnlyTheWindow: a one-hour query over days of logs GETs
+// only the files delivered in that hour and the delivery lag after it; a
+// literal filter (an access key) skips files without it unparsed.
+func TestSearchReadsOnlyTheWindow(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newWorld(t, start, 2)
+	since := start.Add(30 * time.Hour)
+	until := since.Add(time.Hour)
+	lag := 20 * time.Minute
+	wantFiles := 0
+	for _, at := range w.fileAt {
+		if !at.Before(since) && !at.After(until.Add(lag)) {
+			wantFiles++
+		}
+	}
+	got, st, _ := w.run(Filter{Since: since, Until: until}, lag)
+	if st.Read != int64(wantFiles) || st.Files != wantFiles || wantFiles != 5 { // delivered at 30:00, 30:20, 30:40, 31:00 and, within the lag, 31:20
+		t.Fatalf("read %d files (window %d), want %d", st.Read, st.Files, wantFiles)
+	}
+	same(t, "the hour", got, w.want(func(e event) bool { return !e.At.Before(since) && !e.At.After(until) }))
+
+	_, st, _ = w.run(Filter{AccessKeys: []string{attackerKey}, Since: start, Until: start.Add(48 * time.Hour)}, time.Hour)
+	if st.Skipped != int64(len(w.files)-6) || st.Read != int64(len(w.files)) {
+		t.Fatalf("access-key search: read %d, skipped %d unparsed; want %d skipped (all but the 6 files with the attacker)", st.Read, st.Skipped, len(w.files)-6)
+	}
+}
+
+// TestSearchBelievesOnlySealedBytes: a sealed file removed (governance
+// bypass), or one whose bytes differ from what its manifest sealed, is a
+// problem naming it, and none of its records is returned; the manifests
+// (no ledger, verified) list the same files as the ledger.
+func TestSearchBelievesOnlySealedBytes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newWorld(t, start, 1)
+	f := Filter{AccessKeys: []string{attackerKey}, Since: start, Until: start.Add(24 * time.Hour)}
+	before, _, _ := w.run(f, time.Hour)
+
+	// Without the ledger: the verified manifests give the same answer.
+	v := custody.NewVerifier(w.s3, w.cfg, w.trust, nil, func() time.Time { return time.Now().UTC() })
+	mc := &ManifestCatalog{Verifier: v, Bucket: w.cfg.Bucket}
+	all, err := mc.Files(ctx, KindCloudTrailLog)
+	if err != nil || len(all) != len(w.files) {
+		t.Fatalf("manifest catalog: %d files, %v; want %d", len(all), err, len(w.files))
+	}
+	var offline []Record
+	if _, problems, err := (Searcher{API: w.s3}).Run(ctx, Window(all, f.Since, f.Until, time.Hour), f, func(r Record) error { offline = append(offline, r); return nil }); err != nil || len(problems) != 0 {
+		t.Fatalf("search from the manifests: %v %v", problems, err)
+	}
+	if len(offline) != len(before) || len(before) != 12 {
+		t.Fatalf("from the manifests %d records, from the ledger %d, want 12", len(offline), len(before))
+	}
+
+	// The file holding the first attacker records, removed.
+	var victim string
+	for i, at := range w.fileAt {
+		if at.After(before[0].Time) {
+			victim = w.files[i]
+			break
+		}
+	}
+	vs, err := w.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(w.cfg.Bucket), Prefix: aws.String(victim)})
+	if err != nil || len(vs.Versions) != 1 {
+		t.Fatalf("versions of %s: %v", victim, err)
+	}
+	if _, err := w.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(w.cfg.Bucket), Key: aws.String(victim), VersionId: vs.Versions[0].VersionId,
+		BypassGovernanceRetention: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	after, _, problems := w.run(f, time.Hour)
+	if len(problems) != 1 || !strings.Contains(problems[0].Object, victim) || len(after) != len(before)-4 {
+		t.Fatalf("after removing %s: %d records (want %d), problems %v", victim, len(after), len(before)-4, problems)
+	}
+
+	// Bytes that are not what was sealed: never believed.
+	files := Window(all, f.Since, f.Until, time.Hour)
+	for i := range files {
+		files[i].SHA256 = strings.Repeat("0", 64)
+	}
+	var got []Record
+	_, problems, err = Searcher{API: w.s3}.Run(ctx, files[:3], Filter{}, func(r Record) error { got = append(got, r); return nil })
+	if err != nil || len(problems) != 3 || len(got) != 0 || !strings.Contains(problems[0].Message, "the evidence was altered") {
+		t.Fatalf("files whose bytes are not what was sealed: %d records, problems %v, %v", len(got), problems, err)
+	}
+}
