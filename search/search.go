@@ -47,7 +47,7 @@ type Problem struct {
 // Searcher reads sealed log files in parallel.
 type Searcher struct {
 	API     Opener
-	Workers int // default 2 x GOMAXPROCS
+	Workers int // default 8 x GOMAXPROCS, at least 16: reads wait on the network more than they compute
 }
 
 // Run reads files (in time order, as Window returns them) and calls emit
@@ -59,7 +59,7 @@ func (s Searcher) Run(ctx context.Context, files []File, f Filter, emit func(Rec
 	st := &Stats{Files: len(files)}
 	workers := s.Workers
 	if workers <= 0 {
-		workers = 2 * runtime.GOMAXPROCS(0)
+		workers = max(16, 8*runtime.GOMAXPROCS(0))
 	}
 	type result struct {
 		recs    []Record
