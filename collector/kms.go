@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/custody/finding"
@@ -295,6 +297,12 @@ func (c *KMSKeys) readKey(ctx context.Context, k *KMSKey) {
 // mean the setting does not apply.
 func kmsRead(absent []string, f func() (any, error)) Setting {
 	v, err := f()
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "KMSInvalidStateException" {
+		// A key pending deletion (or import) answers some reads with
+		// this: what the setting is now is unknown, not changed.
+		return Setting{State: StateUnsupported, Error: "the key's state does not allow reading it"}
+	}
 	return classify(v, err, absent)
 }
 
@@ -323,7 +331,7 @@ func KMSItems(s KMSSnapshot, prev map[string]string) map[string]string {
 		switch k.Policy.State {
 		case StatePresent:
 			items[base+"policy"] = stateValue(k.Policy.Value)
-		case StateDenied, StateError:
+		case StateDenied, StateError, StateUnsupported:
 			carry(base+"policy", true)
 		}
 		switch k.Grants.State {
@@ -340,7 +348,7 @@ func KMSItems(s KMSSnapshot, prev map[string]string) map[string]string {
 						"retiring": aws.ToString(g.RetiringPrincipal), "operations": ops, "constraints": g.Constraints, "name": aws.ToString(g.Name)})
 				}
 			}
-		case StateDenied, StateError:
+		case StateDenied, StateError, StateUnsupported:
 			carry(base+"grant/", false)
 		}
 		switch k.Rotation.State {
@@ -349,7 +357,7 @@ func KMSItems(s KMSSnapshot, prev map[string]string) map[string]string {
 			if json.Unmarshal(k.Rotation.Value, &r) == nil {
 				items[base+"rotation"] = stateValue(map[string]bool{"enabled": r.Enabled})
 			}
-		case StateDenied, StateError:
+		case StateDenied, StateError, StateUnsupported:
 			carry(base+"rotation", true)
 		}
 	}
