@@ -108,6 +108,7 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newCollectCommand(g),
 		newAgentCommand(g),
 		newPostureCommand(g),
+		newIAMCommand(g),
 		newVersionCommand(g),
 		newRecoverHint(),
 	)
