@@ -84,7 +84,8 @@ type IAMUser struct {
 	Groups     []string       `json:"groups"`
 	AccessKeys []IAMAccessKey `json:"accessKeys"`
 	// KeysUnread says why the user's access keys could not be listed.
-	KeysUnread string `json:"keysUnread,omitempty"`
+	KeysUnread     string `json:"keysUnread,omitempty"`
+	keysPermission string // the permission that was missing, if one was
 }
 
 // IAMAccessKey is an access key (never its secret) and its last use.
@@ -96,6 +97,7 @@ type IAMAccessKey struct {
 	LastUsedService string     `json:"lastUsedService,omitempty"`
 	LastUsedRegion  string     `json:"lastUsedRegion,omitempty"`
 	LastUseUnread   string     `json:"lastUseUnread,omitempty"`
+	permission      string     // the permission that was missing, if one was
 }
 
 // IAMGroup is a group.
@@ -141,7 +143,7 @@ func (c *IAMState) Collect(ctx context.Context, run Run) (Outcome, error) {
 	warn := func(msg string, err error) {
 		fd := custody.Finding{Severity: custody.SeverityWarning, Kind: finding.IAMUnreadable, Object: object, Message: msg}
 		if err != nil {
-			fd.Message += ": " + err.Error()
+			fd.Message += ": " + readError(err)
 			fd.Remedy = awsclient.CollectorRole.Grant(err)
 		}
 		out.Findings = append(out.Findings, fd)
@@ -154,12 +156,12 @@ func (c *IAMState) Collect(ctx context.Context, run Run) (Outcome, error) {
 	for _, u := range snap.Users {
 		if u.KeysUnread != "" {
 			out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.IAMUnreadable, Object: object,
-				Message: "access keys of user " + u.Name + ": " + u.KeysUnread, Remedy: awsclient.CollectorRole.Advice(permissionIn(u.KeysUnread))})
+				Message: "access keys of user " + u.Name + ": " + u.KeysUnread, Remedy: awsclient.CollectorRole.Advice(u.keysPermission)})
 		}
 		for _, k := range u.AccessKeys {
 			if k.LastUseUnread != "" {
 				out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.IAMUnreadable, Object: object,
-					Message: "last use of access key " + k.ID + " of user " + u.Name + ": " + k.LastUseUnread, Remedy: awsclient.CollectorRole.Advice(permissionIn(k.LastUseUnread))})
+					Message: "last use of access key " + k.ID + " of user " + u.Name + ": " + k.LastUseUnread, Remedy: awsclient.CollectorRole.Advice(k.permission)})
 				break // one finding a user is enough
 			}
 		}
@@ -230,15 +232,15 @@ func (c *IAMState) Collect(ctx context.Context, run Run) (Outcome, error) {
 	return out, nil
 }
 
-// permissionIn finds the IAM action an error text names ("... grant
-// iam:ListAccessKeys to ..."), for a remedy.
-func permissionIn(msg string) string {
-	for _, f := range strings.Fields(msg) {
-		if strings.HasPrefix(f, "iam:") {
-			return strings.TrimRight(f, ",;.")
+// readError says why a read failed, briefly when access was denied
+// ("ListAccessKeys: access denied": the remedy names the permission).
+func readError(err error) string {
+	if awsclient.AccessDenied(err) {
+		if op := awsclient.Operation(err); op != "" {
+			return op + ": access denied"
 		}
 	}
-	return ""
+	return err.Error()
 }
 
 // readDetails reads every page of GetAccountAuthorizationDetails: users,
@@ -354,7 +356,7 @@ func (c *IAMState) userKeys(ctx context.Context, u *IAMUser) {
 	for {
 		o, err := c.API.ListAccessKeys(ctx, in)
 		if err != nil {
-			u.KeysUnread = awsclient.CollectorRole.Explain(err).Error()
+			u.KeysUnread, u.keysPermission = readError(err), awsclient.Permission(err)
 			return
 		}
 		for _, m := range o.AccessKeyMetadata {
@@ -362,7 +364,7 @@ func (c *IAMState) userKeys(ctx context.Context, u *IAMUser) {
 			lu, err := c.API.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: m.AccessKeyId})
 			switch {
 			case err != nil:
-				k.LastUseUnread = awsclient.CollectorRole.Explain(err).Error()
+				k.LastUseUnread, k.permission = readError(err), awsclient.Permission(err)
 			case lu.AccessKeyLastUsed != nil:
 				k.LastUsed = utc(lu.AccessKeyLastUsed.LastUsedDate)
 				k.LastUsedService, k.LastUsedRegion = aws.ToString(lu.AccessKeyLastUsed.ServiceName), aws.ToString(lu.AccessKeyLastUsed.Region)
@@ -392,7 +394,7 @@ func (c *IAMState) credentialReport(ctx context.Context) ([]byte, error) {
 	for {
 		o, err := c.API.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
 		if err != nil {
-			return nil, fmt.Errorf("GenerateCredentialReport: %w", awsclient.CollectorRole.Explain(err))
+			return nil, err
 		}
 		if o.State == iamtypes.ReportStateTypeComplete {
 			break
@@ -410,7 +412,7 @@ func (c *IAMState) credentialReport(ctx context.Context) ([]byte, error) {
 	}
 	o, err := c.API.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
 	if err != nil {
-		return nil, fmt.Errorf("GetCredentialReport: %w", awsclient.CollectorRole.Explain(err))
+		return nil, err
 	}
 	return o.Content, nil
 }

@@ -115,7 +115,7 @@ func (c *KMSKeys) Collect(ctx context.Context, run Run) (Outcome, error) {
 	unreadable := func(obj, msg string, err error) {
 		fd := custody.Finding{Severity: custody.SeverityWarning, Kind: finding.KMSKeyUnreadable, Object: obj, Message: msg}
 		if err != nil {
-			fd.Message += ": " + err.Error()
+			fd.Message += ": " + readError(err)
 			fd.Remedy = awsclient.CollectorRole.Grant(err)
 		}
 		out.Findings = append(out.Findings, fd)
@@ -127,8 +127,8 @@ func (c *KMSKeys) Collect(ctx context.Context, run Run) (Outcome, error) {
 		u := &uses[i]
 		o, err := c.API.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(u.KeyID)})
 		if err != nil {
-			u.Error = awsclient.CollectorRole.Explain(err).Error()
-			unreadable(object, fmt.Sprintf("key %s (used by %s): DescribeKey", u.KeyID, u.Source), err)
+			u.Error = readError(err)
+			unreadable(object, fmt.Sprintf("key %s (used by %s)", u.KeyID, u.Source), err)
 			continue
 		}
 		u.KeyARN = aws.ToString(o.KeyMetadata.Arn)
@@ -208,13 +208,13 @@ func (c *KMSKeys) findUses(ctx context.Context, unreadable func(obj, msg string,
 				uses = append(uses, KMSKeyUse{Source: "s3://" + b, KeyID: id})
 			}
 		case StateDenied, StateError:
-			unreadable("s3://"+b, "default encryption (which KMS key the bucket uses): GetBucketEncryption", err)
+			unreadable("s3://"+b, "default encryption (which KMS key the bucket uses)", err)
 		}
 	}
 	if c.Trails != nil {
 		o, err := c.Trails.DescribeTrails(ctx, &ct.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)})
 		if err != nil {
-			unreadable("kms:"+c.Account+"/"+c.Region, "the trails' KMS keys: DescribeTrails", err)
+			unreadable("kms:"+c.Account+"/"+c.Region, "the trails' KMS keys", err)
 		} else {
 			for _, t := range o.TrailList {
 				name, home := aws.ToString(t.Name), aws.ToString(t.HomeRegion)
