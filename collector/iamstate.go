@@ -436,7 +436,9 @@ func IAMItems(s IAMSnapshot) map[string]string {
 	principal := func(kind string, b IAMPrincipalBase) string {
 		owner := kind + "/" + b.Name
 		items[owner] = stateValue(map[string]string{"arn": b.ARN, "id": b.ID, "path": b.Path})
-		items[owner+"/attached"] = stateValue(b.AttachedPolicies)
+		if len(b.AttachedPolicies) > 0 { // none is no item: a new user is one change
+			items[owner+"/attached"] = stateValue(b.AttachedPolicies)
+		}
 		for name, doc := range b.InlinePolicies {
 			items[owner+"/inline/"+name] = stateValue(doc)
 		}
@@ -447,7 +449,9 @@ func IAMItems(s IAMSnapshot) map[string]string {
 	}
 	for _, u := range s.Users {
 		owner := principal("user", u.IAMPrincipalBase)
-		items[owner+"/groups"] = stateValue(u.Groups)
+		if len(u.Groups) > 0 {
+			items[owner+"/groups"] = stateValue(u.Groups)
+		}
 		for _, k := range u.AccessKeys {
 			items["accessKey/"+u.Name+"/"+k.ID] = stateValue(map[string]any{"status": k.Status, "createDate": k.CreateDate})
 		}

@@ -130,6 +130,11 @@ func TestIAMStateSnapshotsAndChanges(t *testing.T) {
 		return err
 	})
 
+	mustDo(t, "attach a policy to the role", func() error {
+		_, err := ic.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("deploy"), PolicyArn: pol.Policy.Arn})
+		return err
+	})
+
 	// A run killed after collecting, before sealing: the baseline stays.
 	run, err := e.Chain.StartRun(ctx, c.Kind())
 	if err != nil {
@@ -147,7 +152,7 @@ func TestIAMStateSnapshotsAndChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := kindsOf(res.Found)
-	if kinds[finding.IAMAccessKeyNew] != 1 || kinds[finding.IAMUserNew] != 1 || kinds[finding.IAMTrustNew] != 1 || kinds[finding.IAMPolicyChange] != 1 || len(res.Found) != 4 {
+	if kinds[finding.IAMAccessKeyNew] != 1 || kinds[finding.IAMUserNew] != 1 || kinds[finding.IAMTrustNew] != 1 || kinds[finding.IAMPolicyChange] != 2 || len(res.Found) != 5 {
 		t.Fatalf("findings after the changes: %v", res.Found)
 	}
 	if f := findingOf(t, res.Found, finding.IAMAccessKeyNew); !strings.Contains(f.Message, aws.ToString(key.AccessKey.AccessKeyId)) || strings.Contains(f.Message, aws.ToString(key.AccessKey.SecretAccessKey)) {
@@ -171,7 +176,7 @@ func TestIAMStateSnapshotsAndChanges(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"accessKey/alice/" + aws.ToString(key.AccessKey.AccessKeyId), "user/mallory", "role/deploy/principal/AWS:arn:aws:iam::999988887777:root",
-		"role/deploy/trust", "policy/" + aws.ToString(pol.Policy.Arn)} {
+		"role/deploy/trust", "role/deploy/attached", "policy/" + aws.ToString(pol.Policy.Arn)} {
 		if items[want] == "" {
 			t.Errorf("ledger lacks the change of %s: %v", want, items)
 		}
