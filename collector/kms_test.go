@@ -162,6 +162,19 @@ func TestKMSKeysSnapshotsAndChanges(t *testing.T) {
 		return err
 	})
 
+	// A run killed after collecting, before sealing: the baseline stays,
+	// and what it stored is resealed once.
+	run, err := e.Chain.StartRun(ctx, c.Kind())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.Collect(ctx, run); err != nil || len(out.Findings) != 4 {
+		t.Fatalf("collect (then killed): %v, %v", out.Findings, err)
+	}
+	if n, err := e.Chain.Reseal(ctx); err != nil || n != 1 {
+		t.Fatalf("reseal of the killed run: %d, %v", n, err)
+	}
+
 	res, err = RunOne(ctx, e.Chain, c)
 	if err != nil {
 		t.Fatal(err)
