@@ -533,7 +533,7 @@ func iamFindings(object, account string, changes []stateChange) []custody.Findin
 		case kind == "policy" && len(parts) >= 2:
 			out = append(out, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.IAMPolicyChange, Object: object,
 				Message: fmt.Sprintf("managed policy %s %s", strings.TrimPrefix(c.Item, "policy/"), c.Change)})
-		case (kind == "user" || kind == "group" || kind == "role") && len(parts) >= 3 && !added[owner] && !(parts[2] == "trust" && newTrust[owner]) &&
+		case (kind == "user" || kind == "group" || kind == "role") && len(parts) >= 3 && !added[owner] && (parts[2] != "trust" || !newTrust[owner]) &&
 			(parts[2] == "attached" || parts[2] == "inline" || parts[2] == "boundary" || parts[2] == "groups" || parts[2] == "trust"):
 			what := parts[2]
 			if what == "inline" && len(parts) == 4 {
