@@ -103,7 +103,9 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 		// collectors of one kind for this account.
 		// [access logs plan]
 		// [iam plan]
+		out = append(out, planIAM(cfg.Schedules.IAM != "" && want("iam"), ac, acct, cfg.Store.Prefix, l, now)...)
 		// [kms plan]
+		out = append(out, planKMS(ctx, cfg.Schedules.KMS != "" && want("kms"), ac, acct, cfg.Schedules.CloudTrail != "", cfg.Store.Prefix, l, now)...)
 		// [findings plan]
 		// [end plans]
 		posture, versions := cfg.Schedules.Posture != "" && want("posture"), cfg.Schedules.Versions != "" && want("versions")

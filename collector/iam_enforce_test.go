@@ -218,6 +218,12 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		t.Fatal(err)
 	}
 	f.keyID = aws.ToString(key.KeyMetadata.KeyId)
+	// A data key of the member account, named in the configuration: the
+	// kms collector reads its policy, grants and rotation.
+	dataKey, err := kms.NewFromConfig(setup.AWS).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("customer data")})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The identities, with the shipped policies filled in.
 	st := config.Store{Bucket: testaws.BucketName(t), Prefix: "custody", Retention: config.Retention{Mode: config.ModeCompliance, Days: 1}}
@@ -273,8 +279,9 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		Sources: config.Sources{Accounts: []config.Account{{
 			ID: iamAccount, RoleARN: "arn:aws:iam::" + iamAccount + ":role/" + collectorRole, ExternalID: iamExternalID, Regions: []string{iamRegion},
 			ConfigBuckets: []config.BucketPrefix{{Bucket: delivery, Prefix: "config"}}, DeliverConfigSnapshots: true, Buckets: []string{f.monitored},
+			KMSKeys: []string{aws.ToString(dataKey.KeyMetadata.Arn)},
 		}}},
-		Schedules: config.Schedules{CloudTrail: "@hourly", Config: "@hourly", Posture: "@hourly", Versions: "@hourly"},
+		Schedules: config.Schedules{CloudTrail: "@hourly", Config: "@hourly", Posture: "@hourly", Versions: "@hourly", IAM: "@hourly", KMS: "@hourly"},
 	}
 	return f
 }
@@ -352,7 +359,7 @@ func (f *iamFixture) start(t *testing.T) (*iamAgent, error) {
 	}
 	// The quick collectors first: a sweep step stops at the first that
 	// names what it lacks.
-	order := map[string]int{"posture": 0, "versions": 1, "config": 2, "cloudtrail": 3}
+	order := map[string]int{"posture": 0, "versions": 1, "iam": 2, "kms": 2, "config": 2, "cloudtrail": 3}
 	sort.SliceStable(cs, func(i, j int) bool { return order[cs[i].Kind()] < order[cs[j].Kind()] })
 	for _, c := range cs {
 		switch c := c.(type) {
@@ -401,7 +408,7 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 		for _, c := range a.collectors {
 			kinds[c.Kind()]++
 		}
-		if kinds["posture"] != 1 || kinds["versions"] != 1 || kinds["config"] != 1 || kinds["cloudtrail"] != 1 {
+		if kinds["posture"] != 1 || kinds["versions"] != 1 || kinds["config"] != 1 || kinds["cloudtrail"] != 1 || kinds["iam"] != 1 || kinds["kms"] != 1 {
 			t.Fatalf("collectors built: %v", kinds)
 		}
 		for _, c := range a.collectors {
@@ -498,6 +505,18 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 		"kms:GetPublicKey":                   {start: true},
 		"kms:DescribeKey":                    {start: true},
 	}
+	// The collector role's own expectations, where the agent's differ.
+	collectorExpected := map[string]where{
+		"iam:GetAccountAuthorizationDetails": {runErr: true},
+		"iam:GenerateCredentialReport":       {finding: "iam-unreadable"},
+		"iam:GetCredentialReport":            {finding: "iam-unreadable"},
+		"iam:ListAccessKeys":                 {finding: "iam-unreadable"},
+		"iam:GetAccessKeyLastUsed":           {finding: "iam-unreadable"},
+		"kms:DescribeKey":                    {finding: "kms-key-unreadable"},
+		"kms:GetKeyPolicy":                   {finding: "kms-key-unreadable"},
+		"kms:ListGrants":                     {finding: "kms-key-unreadable"},
+		"kms:GetKeyRotationStatus":           {finding: "kms-key-unreadable"},
+	}
 	notServed := map[string]string{
 		"cloudtrail:ListPublicKeys":    "moto 5.2.1 has no ListPublicKeys: the trail's keys come from the fixture",
 		"config:DeliverConfigSnapshot": "moto 5.2.1 has no DeliverConfigSnapshot (nor a delivery channel to name)",
@@ -521,6 +540,9 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 				f.setPolicies(t, collectorPolicy, agentPolicy)
 				defer f.setPolicies(t, f.collectorPolicy, f.agentPolicy)
 				want, specific := expected[action]
+				if w, ok := collectorExpected[action]; ok && !agent {
+					want, specific = w, true
+				}
 
 				a, err := f.start(t)
 				if err != nil {
@@ -571,6 +593,9 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 	}
 	t.Run("collector role", func(t *testing.T) { sweep(t, f.collectorPolicy, false) })
 	t.Run("agent", func(t *testing.T) { sweep(t, f.agentPolicy, true) })
+	for action := range collectorExpected {
+		expected[action] = collectorExpected[action]
+	}
 	for action := range expected {
 		if !strings.Contains(f.collectorPolicy+f.agentPolicy, `"`+action+`"`) {
 			t.Errorf("%s is expected to be needed, but no shipped policy grants it", action)

@@ -28,6 +28,8 @@ import (
 	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cs "github.com/aws/aws-sdk-go-v2/service/configservice"
 	cstypes "github.com/aws/aws-sdk-go-v2/service/configservice/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -196,6 +198,30 @@ func newCallsFixture(t *testing.T) *callsFixture {
 		t.Fatal(err)
 	}
 
+	// A user with an access key (the iam collector lists its keys and their
+	// last use) and a KMS key a monitored bucket encrypts with, named by
+	// its alias (the kms collector resolves it and reads the key).
+	ic := iam.NewFromConfig(setup.AWS)
+	if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("calls-user")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("calls-user")}); err != nil {
+		t.Fatal(err)
+	}
+	kc := kms.NewFromConfig(setup.AWS)
+	dataKey, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("calls data key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/calls-data"), TargetKeyId: dataKey.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(f.listed), ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{
+		Rules: []s3types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{
+			SSEAlgorithm: s3types.ServerSideEncryptionAwsKms, KMSMasterKeyID: aws.String("alias/calls-data")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The configuration every custody job shares: the evidence bucket on
 	// MinIO (store.endpoint), the sources in moto through the collector role.
 	if out, code := f.run(nil, nil, f.custody, "keygen", "--out", filepath.Join(f.dir, "k.pem")); code != 0 {
@@ -206,7 +232,7 @@ func newCallsFixture(t *testing.T) *callsFixture {
 	}
 	f.witness = testaws.CreateBucket(t, e.ReplicaS3(t), testaws.BucketOptions{ObjectLock: true, Mode: s3types.ObjectLockRetentionModeGovernance, Days: 1})
 	orgID := aws.ToString(org.Organization.Id)
-	all := `{cloudtrail: "@hourly", config: "@hourly", posture: "@hourly", versions: "@hourly", jitter: 0s}`
+	all := `{cloudtrail: "@hourly", config: "@hourly", posture: "@hourly", versions: "@hourly", iam: "@hourly", kms: "@hourly", jitter: 0s}`
 	f.writeConfig("custody.yaml", "", all, invPrefix)
 	f.writeConfig("trails.yaml", "trails: [{name: org-trail, home_region: "+callsRegion+", bucket: "+f.trail+", org_id: "+orgID+"}]", all, invPrefix)
 	f.writeConfig("agent.yaml", "", `{posture: "@every 1s", versions: "@every 1s", cloudtrail: "", config: "", jitter: 0s}`, invPrefix)
@@ -298,7 +324,7 @@ func (f *callsFixture) custodyJobs() {
 	// CloudTrail's ListPublicKeys: the CloudTrail collector fails there
 	// (so the exit code is not checked), the others collect.
 	out, _ := f.run(f.newJob("collect --once", "agent", "collector"), nil, f.custody, "collect", "--once")
-	for _, want := range []string{"posture:" + f.listed, "versions:" + f.monitored, "config:"} {
+	for _, want := range []string{"posture:" + f.listed, "versions:" + f.monitored, "config:", "iam:" + callsAccount, "kms:" + callsAccount + "/" + callsRegion} {
 		if !strings.Contains(out, want) {
 			t.Errorf("collect --once did not run %s:\n%s", want, out)
 		}

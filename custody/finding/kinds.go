@@ -382,6 +382,37 @@ func Recorded(k Kind) Kind { return "recorded-" + k }
 // [end access logs kinds]
 
 // [iam, kms kinds]
+
+// IAM and KMS kinds: what the iam and kms collectors see change between
+// an account's sealed snapshots, and what they could not read.
+const (
+	// IAMUserNew: an IAM user appeared since the previous snapshot (a
+	// warning).
+	IAMUserNew Kind = "iam-user-new"
+	// IAMAccessKeyNew: a user has an access key the previous snapshot did
+	// not list (a warning: a new way into the account).
+	IAMAccessKeyNew Kind = "iam-access-key-new"
+	// IAMTrustNew: a role trusts a principal it did not trust before (a
+	// failure when the principal is another account or "*", else a
+	// warning).
+	IAMTrustNew Kind = "iam-trust-new"
+	// IAMPolicyChange: a managed or inline policy, or what is attached to
+	// a user, group or role, changed (a warning).
+	IAMPolicyChange Kind = "iam-policy-change"
+	// IAMUnreadable: part of the IAM state (the credential report, a
+	// user's access keys) could not be read or parsed; the remedy names
+	// the permission when one was missing (a warning).
+	IAMUnreadable Kind = "iam-unreadable"
+	// KMSKeyChange: a KMS key's policy, grants, rotation or state changed
+	// (a failure when the change opens access to the key or schedules its
+	// deletion, else a warning).
+	KMSKeyChange Kind = "kms-key-change"
+	// KMSKeyUnreadable: a KMS key (or the setting naming it) could not be
+	// read; the remedy names the permission when one was missing (a
+	// warning).
+	KMSKeyUnreadable Kind = "kms-key-unreadable"
+)
+
 // [end iam, kms kinds]
 
 // [findings, organization kinds]

@@ -72,6 +72,9 @@ func Kinds() []Spec {
 		// [access logs specs]
 		// [end access logs specs]
 		// [iam, kms specs]
+		{IAMUserNew, w, "iam"}, {IAMAccessKeyNew, w, "iam"}, {IAMTrustNew, w, "iam"}, {IAMTrustNew, f, "iam"},
+		{IAMPolicyChange, w, "iam"}, {IAMUnreadable, w, "iam"},
+		{KMSKeyChange, w, "kms"}, {KMSKeyChange, f, "kms"}, {KMSKeyUnreadable, w, "kms"},
 		// [end iam, kms specs]
 		// [findings, organization specs]
 		// [end findings, organization specs]

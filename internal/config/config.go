@@ -168,6 +168,11 @@ type Account struct {
 	// [end config fields]
 
 	// [iam, kms fields]
+	// KMSKeys are KMS keys (ids, ARNs or aliases) whose policy, grants
+	// and rotation the kms collector preserves besides those the
+	// monitored buckets and trails use; a key id or alias is looked up in
+	// the first region, an ARN in its own.
+	KMSKeys []string `mapstructure:"kms_keys"`
 	// [end iam, kms fields]
 
 	// [findings fields]

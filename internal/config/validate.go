@@ -64,6 +64,10 @@ var (
 	orgIDRE   = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 )
 
+// kmsKeyRE is a KMS key as KMS's KeyId takes it: a key id, a key ARN, an
+// alias name or an alias ARN ([iam, kms validation]).
+var kmsKeyRE = regexp.MustCompile(`^(alias/[\w/-]{1,250}|arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:(key/[\w-]{1,128}|alias/[\w/-]{1,250})|(mrk-)?[0-9a-fA-F-]{32,36})$`)
+
 // maxRetentionDays is S3's limit on a retention period (100 years).
 const maxRetentionDays = 36500
 
@@ -206,6 +210,13 @@ func Validate(c Config) Problems {
 				add(fmt.Sprintf("%s.buckets[%d]", p, j), "an S3 bucket name expected, got %q", b)
 			}
 		}
+		// [iam, kms validation]
+		for j, k := range a.KMSKeys {
+			if !kmsKeyRE.MatchString(k) {
+				add(fmt.Sprintf("%s.kms_keys[%d]", p, j), "a KMS key id, key ARN, alias/NAME or alias ARN expected, got %q", k)
+			}
+		}
+		// [end iam, kms validation]
 	}
 
 	// Schedules.

@@ -133,6 +133,10 @@ CREATE INDEX recovery_actions_open ON recovery_actions(job_id, state) WHERE stat
 ALTER TABLE artifacts ADD COLUMN source_bucket TEXT NOT NULL DEFAULT ''; -- the bucket the artifact lists or describes, where known
 CREATE INDEX artifacts_by_source_bucket ON artifacts(kind, source_bucket, stored_at) WHERE version_id <> '' AND source_bucket <> '';
 `,
+	// 4: what changed between two sealed snapshots of an account's IAM
+	// state or KMS keys (see statechanges.go); derivable again by
+	// comparing the sealed snapshots in order.
+	stateChangesSchema,
 }
 
 // migrationFills complete a migration with what SQL cannot derive: fill

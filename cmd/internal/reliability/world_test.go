@@ -182,7 +182,7 @@ sources:
       trails: [{name: rel-trail, home_region: REGION, bucket: TRAIL}]
       config_buckets: [{bucket: CONFIG}]
       buckets: [DATA]
-schedules: {cloudtrail: "SCHEDULE", config: "SCHEDULE", posture: "SCHEDULE", versions: "SCHEDULE", jitter: "0s"}
+schedules: {cloudtrail: "SCHEDULE", config: "SCHEDULE", posture: "SCHEDULE", versions: "SCHEDULE", iam: "SCHEDULE", kms: "SCHEDULE", jitter: "0s"}
 `)
 	if err := os.WriteFile(ev.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
