@@ -39,6 +39,7 @@ const (
 	EventReseal  = "reseal"  // artifacts of crashed runs, sealed afterwards
 	EventExport  = "export"  // a hand-off package was exported
 	EventRecover = "recover" // a recovery ran
+	EventSearch  = "search"  // a search's results, derived from sealed evidence, sealed into a case
 )
 
 // Statement is an in-toto Statement v1 with custody's predicate.

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
 	recovery "github.com/custody-ir/custody/recover"
 	"github.com/custody-ir/custody/search"
@@ -25,7 +29,8 @@ import (
 type searchOptions struct {
 	accessKeys, principals, sourceIPs, buckets, events []string
 	key, since, until, lag                             string
-	errors, ndjson, csv, noLedger                      bool
+	errors, ndjson, csv, noLedger, seal                bool
+	caseID                                             string
 }
 
 // searchResult is search's --json output.
@@ -38,6 +43,17 @@ type searchResult struct {
 	// Catalog says where the list of sealed files came from: the ledger,
 	// or the store's manifests, verified.
 	Catalog string `json:"catalog"`
+	// Sealed is the manifest that seals the results, with --seal.
+	Sealed *searchSealed `json:"sealed,omitempty"`
+}
+
+// searchSealed names what --seal stored.
+type searchSealed struct {
+	Case     string `json:"case"`
+	Stream   string `json:"stream"`
+	Manifest int64  `json:"manifest"`
+	Results  string `json:"results"`   // s3://... of the results (NDJSON)
+	Derived  string `json:"statement"` // s3://... of the in-toto statement
 }
 
 func newSearchCommand(g *globals) *cobra.Command {
@@ -82,6 +98,8 @@ record per line and --csv a header and one row per record, in file order
 	fs.BoolVar(&o.ndjson, "ndjson", false, "one JSON record per line, streamed")
 	fs.BoolVar(&o.csv, "csv", false, "CSV with a header row, streamed")
 	fs.BoolVar(&o.noLedger, "no-ledger", false, "list the sealed files from the store's manifests, not the local ledger")
+	fs.BoolVar(&o.seal, "seal", false, "seal the query, its results and the files it read into --case, as an in-toto statement")
+	fs.StringVar(&o.caseID, "case", "", "case to seal the results into (with --seal)")
 	return cmd
 }
 
@@ -91,6 +109,9 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	}
 	if o.ndjson && o.csv || (o.ndjson || o.csv) && d.json {
 		return cli.Usagef("--json, --ndjson and --csv are alternatives: give one")
+	}
+	if o.seal != (o.caseID != "") {
+		return cli.Usagef("--seal and --case go together: --seal --case IR-2026-001 seals the results into that case")
 	}
 	now := d.now()
 	since, err := recovery.ParseTime("--since", o.since, now)
@@ -153,6 +174,11 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 
 	res := searchResult{Since: since.UTC(), Until: until.UTC(), Records: []search.Record{}, Problems: []search.Problem{}, Catalog: catalogName}
 	emit, flush := searchOutput(d, o, &res)
+	var sealed []search.Record
+	if o.seal {
+		out := emit
+		emit = func(r search.Record) error { sealed = append(sealed, r); return out(r) }
+	}
 	st, problems, err := search.Searcher{API: api}.Run(ctx, files, f, emit)
 	if err != nil {
 		return err
@@ -166,8 +192,17 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		}
 	}
 	res.Problems = append(res.Problems, problems...)
+	if o.seal {
+		if res.Sealed, err = sealSearch(ctx, d, cfg, o.caseID, search.QueryOf(f, lag), catalogName, st, files, res.Problems, sealed); err != nil {
+			return err
+		}
+	}
 	if err := flush(); err != nil {
 		return err
+	}
+	if res.Sealed != nil && !d.json {
+		fmt.Fprintf(d.stderr, "sealed into case %s: %s and its statement %s (manifest %d of stream %s)\n",
+			res.Sealed.Case, res.Sealed.Results, res.Sealed.Derived, res.Sealed.Manifest, res.Sealed.Stream)
 	}
 	for _, p := range res.Problems {
 		fmt.Fprintf(d.stderr, "custody search: %s: %s\n", p.Object, p.Message)
@@ -180,6 +215,50 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))
 	}
 	return nil
+}
+
+// sealSearch stores the results (NDJSON, in time order) and an in-toto
+// statement naming the query and every sealed file read as one event of
+// the case, under legal hold.
+func sealSearch(ctx context.Context, d deps, cfg config.Config, caseID string, q search.Query, catalog string, st search.Stats,
+	files []search.File, problems []search.Problem, recs []search.Record) (*searchSealed, error) {
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Time.Before(recs[j].Time) })
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return nil, err
+		}
+	}
+	sum := sha256.Sum256(body.Bytes())
+	stmt := search.Statement{Type: "https://in-toto.io/Statement/v1", PredicateType: search.PredicateType,
+		Subject:   []search.Subject{{Name: "search-results.ndjson", Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])}}},
+		Predicate: search.Derived{Query: q, Catalog: catalog, Stats: st, Materials: search.Materials(files, problems), Problems: problems, Tool: "custody " + cli.Version()}}
+	ev, err := cli.OpenEvidence(ctx, cfg, d.now, d.stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Close()
+	rec, err := ev.Chain.Record(ctx, custody.Event{Type: custody.EventSearch, Case: caseID,
+		Description: fmt.Sprintf("custody search: %d record(s) from %d sealed file(s)", len(recs), len(stmt.Predicate.Materials)),
+		WindowStart: q.Since, WindowEnd: q.Until,
+		Records: []custody.Record{
+			{Name: "search-results.ndjson", Kind: "search-results", Body: bytes.NewReader(body.Bytes()), ContentType: "application/x-ndjson", InCase: true},
+			{Name: "search.intoto.json", Kind: "search-statement", JSON: stmt, InCase: true},
+		}})
+	if err != nil {
+		return nil, err
+	}
+	out := &searchSealed{Case: caseID, Stream: rec.Stream, Manifest: rec.Seq}
+	for _, a := range rec.Artifacts {
+		obj := "s3://" + a.Bucket + "/" + a.Key + "?versionId=" + a.VersionID
+		if strings.HasSuffix(a.Key, ".ndjson") {
+			out.Results = obj
+		} else {
+			out.Derived = obj
+		}
+	}
+	return out, nil
 }
 
 // searchOutput returns the record sink of the chosen format and the

@@ -2,13 +2,20 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
@@ -102,6 +109,66 @@ sources:
 	doc = checkJSON(t, "search --no-ledger", out)
 	if recs, _ := field(doc, "records").([]any); code != 0 || len(recs) != want || field(doc, "catalog") != "manifests" {
 		t.Fatalf("search --no-ledger: exit %d, %d records (want %d)\n%s%s", code, len(recs), want, out, errOut)
+	}
+
+	// Sealed into a case: the results and an in-toto statement naming the
+	// query and every sealed file read; the case verifies.
+	out, errOut, code = run(t, "-c", cfgFile, "--json", "search", "--event", "GetObject", "--since", "5h", "--seal", "--case", "IR-15")
+	doc = checkJSON(t, "search --seal", out)
+	stmtObj, _ := field(doc, "sealed", "statement").(string)
+	resObj, _ := field(doc, "sealed", "results").(string)
+	if code != 0 || stmtObj == "" || resObj == "" || field(doc, "sealed", "case") != "IR-15" {
+		t.Fatalf("search --seal: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, "-c", cfgFile, "verify", "--case", "IR-15"); code != 0 {
+		t.Fatalf("verify --case IR-15 after search --seal: exit %d\n%s%s", code, out, errOut)
+	}
+	get := func(obj string) []byte {
+		t.Helper()
+		rest := strings.TrimPrefix(obj, "s3://")
+		bucket, keyVer, _ := strings.Cut(rest, "/")
+		key, ver, _ := strings.Cut(keyVer, "?versionId=")
+		o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: aws.String(ver)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Body.Close()
+		b, err := io.ReadAll(o.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var stmt struct {
+		Type    string `json:"_type"`
+		Subject []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+		Predicate struct {
+			Query     struct{ Events []string }
+			Materials []struct {
+				URI         string            `json:"uri"`
+				Digest      map[string]string `json:"digest"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"materials"`
+		} `json:"predicate"`
+	}
+	if err := json.Unmarshal(get(stmtObj), &stmt); err != nil {
+		t.Fatal(err)
+	}
+	results := get(resObj)
+	sum := sha256.Sum256(results)
+	if stmt.Type != "https://in-toto.io/Statement/v1" || len(stmt.Subject) != 1 || stmt.Subject[0].Digest["sha256"] != hex.EncodeToString(sum[:]) ||
+		bytes.Count(results, []byte("\n")) != want || len(stmt.Predicate.Materials) != len(w.Logs) || stmt.Predicate.Query.Events[0] != "GetObject" {
+		t.Fatalf("the sealed statement: %+v (results %d lines, want %d; materials want %d)", stmt, bytes.Count(results, []byte("\n")), want, len(w.Logs))
+	}
+	for _, m := range stmt.Predicate.Materials {
+		if !strings.HasPrefix(m.Annotations["manifest"], "search-test/") || len(m.Digest["sha256"]) != 64 || !strings.Contains(m.URI, "?versionId=") {
+			t.Fatalf("material %+v names no manifest, digest or version", m)
+		}
+	}
+	if _, errOut, code := run(t, "-c", cfgFile, "search", "--since", "5h", "--seal"); code != cli.ExitUsage {
+		t.Fatalf("--seal without --case: exit %d\n%s", code, errOut)
 	}
 
 	// A window before the trail reads no file.
