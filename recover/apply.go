@@ -51,6 +51,11 @@ type Summary struct {
 	Applied        int            `json:"applied"`       // of those, applied in this run
 	Failed         []ActionResult `json:"failed"`
 	Mismatched     []string       `json:"mismatched"` // keys not at their target state afterwards
+	// Conflicts and Uncovered are recover --actor's keys left alone:
+	// written by someone else after the actor, or changed in ways the
+	// evidence does not cover.
+	Conflicts []Action `json:"conflicts,omitempty"`
+	Uncovered []Action `json:"uncovered,omitempty"`
 }
 
 // ActionResult is a failed action and why.
@@ -245,6 +250,10 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 				sum.Reported++
 			case Unrecoverable:
 				sum.Unrecoverable = append(sum.Unrecoverable, a)
+			case Conflict:
+				sum.Conflicts = append(sum.Conflicts, a)
+			case Uncovered:
+				sum.Uncovered = append(sum.Uncovered, a)
 			}
 			if isChange(a.Kind) {
 				sum.Applied++
@@ -283,8 +292,18 @@ func (ap *Applier) apply(ctx context.Context, job string, resuming bool) (*Summa
 func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool) error {
 	b, k := aws.String(bucket), aws.String(a.Key)
 	switch a.Kind {
-	case ReportNew, Unrecoverable:
+	case ReportNew, Unrecoverable, Conflict, Uncovered:
 		return nil
+	}
+	if a.IfCurrent != "" {
+		// recover --actor: a key written since the plan (by the
+		// application, say) is not touched. A resumed action that took
+		// effect already is recognised first, below.
+		if err := ap.stillCurrent(ctx, bucket, a, resumed); err != nil {
+			return err
+		}
+	}
+	switch a.Kind {
 	case RemoveMarkers:
 		// Deleting a version id that is already gone succeeds: safe to repeat.
 		for _, m := range a.Markers {
@@ -320,6 +339,31 @@ func (ap *Applier) do(ctx context.Context, bucket string, a Action, resumed bool
 		return ap.copyBack(ctx, bucket, a)
 	}
 	return errors.New("unknown action " + string(a.Kind))
+}
+
+// ErrChangedSincePlan means a key was written after recover --actor
+// planned it: the action is not applied.
+var ErrChangedSincePlan = errors.New("the key was written since the plan: left alone; plan again")
+
+// stillCurrent checks that the version an actor plan expects is still the
+// key's current one. On a resumed job, an action that already took effect
+// passes (its own check follows).
+func (ap *Applier) stillCurrent(ctx context.Context, bucket string, a Action, resumed bool) error {
+	live, err := keyHistory(ctx, ap.API, bucket, a.Key)
+	if err != nil {
+		return err
+	}
+	if len(live) > 0 && live[0].versionID == a.IfCurrent {
+		return nil
+	}
+	if resumed {
+		return nil // the action's own check (copied, hidden) decides
+	}
+	cur := "nothing"
+	if len(live) > 0 {
+		cur = "version " + live[0].versionID
+	}
+	return fmt.Errorf("%w (planned over version %s, now %s)", ErrChangedSincePlan, a.IfCurrent, cur)
 }
 
 // hidden reports whether a new key is hidden (its current version is a

@@ -33,17 +33,27 @@ type Action struct {
 	Markers   []string   `json:"markers,omitempty"` // delete markers to remove
 	At        time.Time  `json:"lastModified,omitzero"`
 	Source    string     `json:"source"`             // where the facts come from: "live listing", the replica, the preserved list
-	Evidence  string     `json:"evidence,omitempty"` // what the preserved version list says of this key
+	Evidence  string     `json:"evidence,omitempty"` // what the preserved version list (or, with --actor, the events) says of this key
+	// Events are the writes (recover --actor) that justify the action, each
+	// with its event id and the sealed object it was read from.
+	Events []Write `json:"events,omitempty"`
+	// Writers are a conflict's writers: the actor, and who wrote after.
+	Writers []string `json:"writers,omitempty"`
+	// IfCurrent is the version the action expects current when it runs
+	// (recover --actor): a key written since the plan is not touched.
+	IfCurrent string `json:"ifCurrent,omitempty"`
 }
 
 // Plan is what recover will do.
 type Plan struct {
-	Bucket    string    `json:"bucket"`
-	Prefix    string    `json:"prefix,omitempty"`
-	Target    time.Time `json:"target"`
-	Actions   []Action  `json:"actions"`
-	Unchanged int       `json:"unchanged"`
-	Keys      int       `json:"keys"`
+	Bucket string    `json:"bucket"`
+	Prefix string    `json:"prefix,omitempty"`
+	Target time.Time `json:"target"`
+	// Actor is who recover --actor undoes (empty for a recovery to T).
+	Actor     string   `json:"actor,omitempty"`
+	Actions   []Action `json:"actions"`
+	Unchanged int      `json:"unchanged"`
+	Keys      int      `json:"keys"`
 	// Oldest is the time of the oldest version or delete marker listed
 	// in the bucket (under Prefix): CheckTarget compares it with Target.
 	Oldest time.Time `json:"oldest,omitzero"`
@@ -51,7 +61,9 @@ type Plan struct {
 
 // isChange reports whether an action of kind changes the bucket: the
 // others (new-key, unrecoverable) are reported only.
-func isChange(kind ActionKind) bool { return kind != ReportNew && kind != Unrecoverable }
+func isChange(kind ActionKind) bool {
+	return kind != ReportNew && kind != Unrecoverable && kind != Conflict && kind != Uncovered
+}
 
 // IsChange is isChange for a kind held as text, as the keys of Counts are.
 func IsChange(kind string) bool { return isChange(ActionKind(kind)) }

@@ -128,17 +128,27 @@ func finish(p cli.Printer, r result, resumeHint string) error {
 		for _, a := range s.Unrecoverable {
 			fmt.Fprintf(w, "UNRECOVERABLE %s version %s (ETag %s, %d bytes, %s): %s\n", a.Key, a.VersionID, a.ETag, a.Size, a.At.Format(time.RFC3339), a.Evidence)
 		}
+		for _, a := range s.Conflicts {
+			fmt.Fprintf(w, "CONFLICT %s left alone: %s\n", a.Key, a.Evidence)
+		}
+		for _, a := range s.Uncovered {
+			fmt.Fprintf(w, "UNCOVERED %s left alone: %s\n", a.Key, a.Evidence)
+		}
 	}); err != nil {
 		return err
 	}
-	if len(s.Failed) > 0 || len(s.Mismatched) > 0 || len(s.Unrecoverable) > 0 || len(s.Pending) > 0 {
+	if len(s.Failed) > 0 || len(s.Mismatched) > 0 || len(s.Unrecoverable) > 0 || len(s.Pending) > 0 || len(s.Conflicts) > 0 || len(s.Uncovered) > 0 {
 		return cli.ErrFindings
 	}
 	return nil
 }
 
 func printPlan(w io.Writer, p *recovery.Plan) {
-	fmt.Fprintf(w, "plan for s3://%s/%s at %s: %d key(s) examined, %d unchanged\n", p.Bucket, p.Prefix, p.Target.Format(time.RFC3339Nano), p.Keys, p.Unchanged)
+	if p.Actor != "" {
+		fmt.Fprintf(w, "plan undoing what %s wrote to s3://%s since %s: %d key(s) it wrote, %d unchanged\n", p.Actor, p.Bucket, p.Target.Format(time.RFC3339Nano), p.Keys, p.Unchanged)
+	} else {
+		fmt.Fprintf(w, "plan for s3://%s/%s at %s: %d key(s) examined, %d unchanged\n", p.Bucket, p.Prefix, p.Target.Format(time.RFC3339Nano), p.Keys, p.Unchanged)
+	}
 	counts := p.Counts()
 	kinds := make([]string, 0, len(counts))
 	for k := range counts {
@@ -162,8 +172,22 @@ func printPlan(w io.Writer, p *recovery.Plan) {
 			fmt.Fprintf(w, "  hide new key %s\n", a.Key)
 		case recovery.ReportNew:
 			fmt.Fprintf(w, "  new since the target (kept; --remove-new hides it): %s\n", a.Key)
+		case recovery.Conflict:
+			fmt.Fprintf(w, "  CONFLICT %s, left alone: written by %s\n", a.Key, strings.Join(a.Writers, ", then by "))
+		case recovery.Uncovered:
+			fmt.Fprintf(w, "  UNCOVERED %s, left alone: %s\n", a.Key, a.Evidence)
+		}
+		for _, e := range a.Events {
+			fmt.Fprintf(w, "      %s %s by %s at %s (event %s, in %s)\n", e.Action, dashIfEmpty(e.VersionID), e.Principal, e.At.Format(time.RFC3339), e.EventID, e.Evidence)
 		}
 	}
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return "version " + s
 }
 
 // writeBatch writes the plan's copy actions as an S3 Batch Operations
@@ -204,6 +228,10 @@ func seal(ctx context.Context, g *globals, cfg *config.Config, plan *recovery.Pl
 		records = append(records, custody.Record{Name: "plan.json", Kind: "recovery-record", JSON: plan})
 		details["bucket"], details["target"] = plan.Bucket, plan.Target.Format(time.RFC3339Nano)
 		desc = fmt.Sprintf("recovery of s3://%s/%s to its state at %s", plan.Bucket, plan.Prefix, plan.Target.Format(time.RFC3339Nano))
+		if plan.Actor != "" {
+			details["actor"], details["conflicts"], details["uncovered"] = plan.Actor, fmt.Sprint(len(sum.Conflicts)), fmt.Sprint(len(sum.Uncovered))
+			desc = fmt.Sprintf("undoing what %s wrote to s3://%s since %s", plan.Actor, plan.Bucket, plan.Target.Format(time.RFC3339Nano))
+		}
 	}
 	m, err := ev.Chain.Record(ctx, custody.Event{Type: custody.EventRecover, Description: desc, Details: details, Records: records})
 	if err != nil {

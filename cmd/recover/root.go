@@ -29,6 +29,9 @@ type recoverOptions struct {
 	resume, planOut, batchManifest        string
 	ledger, config                        string
 	ledgerSet                             bool
+	// recover --actor: undo one principal's writes since T.
+	accessKeys, principals []string
+	until                  string
 }
 
 func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
@@ -49,6 +52,9 @@ func (o *recoverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ledger, "ledger", "", "SQLite journal of recovery jobs (resume needs the same one); default $XDG_STATE_HOME/custody/recover-journal.db (~/.local/state/custody/), or with --config the custody ledger")
 	fs.BoolVar(&o.force, "force", false, "plan even with --since before the oldest version in the bucket (never lets recover change an evidence bucket)")
 	fs.StringVarP(&o.config, "config", "c", "", "custody configuration: the recovery is sealed as a signed custody event in the evidence store")
+	fs.StringArrayVar(&o.accessKeys, "access-key", nil, "undo only what this access key wrote since T, from the sealed CloudTrail data events (needs --config)")
+	fs.StringArrayVar(&o.principals, "principal", nil, "undo only what this principal (ARN, role, role session or user name) wrote since T (needs --config)")
+	fs.StringVar(&o.until, "until", "", "with --access-key or --principal: undo only writes up to this time (default now)")
 }
 
 func (o *recoverOptions) validate() error {
@@ -67,6 +73,17 @@ func (o *recoverOptions) validate() error {
 	}
 	if o.resume != "" && (o.planOut != "" || o.batchManifest != "") {
 		return cli.Usagef("--plan-out and --batch-manifest make a new plan; --resume %s applies the journalled one", o.resume)
+	}
+	if o.actorMode() && o.resume == "" {
+		switch {
+		case o.config == "":
+			return cli.Usagef("--access-key and --principal read the actor's writes from the sealed evidence: give --config")
+		case o.replicaBucket != "" || o.removeNew:
+			return cli.Usagef("--access-key and --principal undo the actor's writes only: --replica-bucket and --remove-new do not apply")
+		}
+	}
+	if o.until != "" && !o.actorMode() {
+		return cli.Usagef("--until goes with --access-key or --principal")
 	}
 	if o.concurrency < 1 || o.concurrency > 1024 {
 		return cli.Usagef("--concurrency must be between 1 and 1024, got %d", o.concurrency)
@@ -87,12 +104,22 @@ func newRootCommand(g *globals) *cobra.Command {
   # take versions deleted for good from the Cross-Region-Replication replica, guided by the evidence
   recover --bucket customer-data --since 36h --replica-bucket customer-data-dr --replica-region us-west-2 --config custody.yaml --yes
 
+  # undo what one access key wrote since T, and nothing else, from the sealed CloudTrail data events
+  recover --bucket customer-data --since 36h --access-key AKIAIOSFODNN7EXAMPLE --config custody.yaml --dry-run
+
   # continue an interrupted job
   recover --resume recover-20261120T140312Z-1a2b3c4d --yes`,
 		Short: "Put a versioned S3 bucket back as it was at time T",
 		Long: `recover puts a versioned bucket back as it was at T: it removes delete
 markers placed after T, copies back the versions current at T, and takes
 permanently deleted versions from a Cross-Region-Replication replica.
+
+With --access-key or --principal (and --config), recover undoes what that
+actor wrote since T, and nothing else: its delete markers are removed, a
+version it wrote that is still current is superseded by a copy of the one
+before, a key someone else wrote after it is left alone and reported as a
+conflict, and a change the evidence does not cover is reported, never
+guessed. The actor's versions are never deleted: they are evidence.
 
 --dry-run never changes anything, with or without --resume. Applying, new or
 resumed, asks on a terminal and otherwise needs --yes. A bucket that holds a

@@ -126,11 +126,15 @@ func (s *session) recover(ctx context.Context) error {
 	if err := recovery.NewPreflight(s.api, nil, nil).CheckVersioning(ctx, s.o.bucket); err != nil {
 		return err
 	}
-	ev, err := s.evidence(ctx, t)
-	if err != nil {
-		return err
+	var plan *recovery.Plan
+	if s.o.actorMode() {
+		plan, err = s.actorPlan(ctx, t)
+	} else {
+		var ev *recovery.Evidence
+		if ev, err = s.evidence(ctx, t); err == nil {
+			plan, err = s.plan(ctx, t, ev)
+		}
 	}
-	plan, err := s.plan(ctx, t, ev)
 	if err != nil {
 		return err
 	}
@@ -159,7 +163,11 @@ func (s *session) target() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, cli.UsageError{Err: err}
 	}
-	fmt.Fprintf(s.g.stderr, "recovering s3://%s to its state at %s\n", s.o.bucket, t.Format(time.RFC3339Nano))
+	if s.o.actorMode() {
+		fmt.Fprintf(s.g.stderr, "undoing what %s wrote to s3://%s since %s\n", recovery.DescribeActor(s.o.accessKeys, s.o.principals), s.o.bucket, t.Format(time.RFC3339Nano))
+	} else {
+		fmt.Fprintf(s.g.stderr, "recovering s3://%s to its state at %s\n", s.o.bucket, t.Format(time.RFC3339Nano))
+	}
 	return t, nil
 }
 
