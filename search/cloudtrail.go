@@ -22,6 +22,8 @@ type ctEvent struct {
 	RequestID    string `json:"requestID"`
 	EventID      string `json:"eventID"`
 	Recipient    string `json:"recipientAccountId"`
+	Category     string `json:"eventCategory"`
+	Management   *bool  `json:"managementEvent"`
 	UserIdentity struct {
 		Type        string `json:"type"`
 		PrincipalID string `json:"principalId"`
@@ -121,6 +123,12 @@ func (e *ctEvent) record() (*Record, error) {
 		VersionID: e.RequestParameters.VersionID, Status: "OK", SourceIP: e.SourceIP, UserAgent: e.UserAgent, RequestID: e.RequestID, EventID: e.EventID}
 	if r.Account == "" {
 		r.Account = u.AccountID
+	}
+	switch {
+	case e.Management != nil && *e.Management, e.Category == "Management":
+		r.Category = "management"
+	case e.Management != nil, e.Category == "Data":
+		r.Category = "data"
 	}
 	if r.Principal == "" {
 		r.Principal = firstOf(u.InvokedBy, u.PrincipalID, u.Type)

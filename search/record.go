@@ -23,6 +23,8 @@ type Record struct {
 	AccessKey string    `json:"accessKey,omitempty"`
 	Action    string    `json:"action"`
 	Service   string    `json:"service,omitempty"`
+	// Category is CloudTrail's: management or data.
+	Category string `json:"category,omitempty"`
 	Bucket    string    `json:"bucket,omitempty"`
 	Key       string    `json:"key,omitempty"`
 	VersionID string    `json:"versionId,omitempty"`

@@ -109,6 +109,7 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newAgentCommand(g),
 		newPostureCommand(g),
 		newSearchCommand(g),
+		newTimelineCommand(g),
 		newIAMCommand(g),
 		newVersionCommand(g),
 		newRecoverHint(),

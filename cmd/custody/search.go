@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
@@ -137,36 +138,13 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	ac, err := cli.StoreAWS(ctx, cfg)
+	src, err := openSearchSource(ctx, d, cfg, o.noLedger)
 	if err != nil {
 		return err
 	}
-	api := ac.S3()
-	var (
-		catalog     search.Catalog
-		catalogName = "ledger"
-		manifests   *search.ManifestCatalog
-	)
-	if _, statErr := os.Stat(cfg.Ledger); statErr == nil && !o.noLedger {
-		l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now))
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		catalog = search.LedgerCatalog{Ledger: l, Bucket: cfg.Store.Bucket}
-	} else {
-		trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
-		if err != nil {
-			return err
-		}
-		v, err := cli.Verifier(ac, cfg, trust, nil, d.now)
-		if err != nil {
-			return err
-		}
-		manifests = &search.ManifestCatalog{Verifier: v, Bucket: cfg.Store.Bucket}
-		catalog, catalogName = manifests, "manifests"
-	}
-	all, err := catalog.Files(ctx, search.KindCloudTrailLog)
+	defer src.close()
+	catalogName, manifests := src.name, src.manifests
+	all, err := src.catalog.Files(ctx, search.KindCloudTrailLog)
 	if err != nil {
 		return err
 	}
@@ -179,7 +157,7 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		out := emit
 		emit = func(r search.Record) error { sealed = append(sealed, r); return out(r) }
 	}
-	st, problems, err := search.Searcher{API: api}.Run(ctx, files, f, emit)
+	st, problems, err := search.Searcher{API: src.api}.Run(ctx, files, f, emit)
 	if err != nil {
 		return err
 	}
@@ -215,6 +193,50 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))
 	}
 	return nil
+}
+
+// searchSource is where a search reads: the store, and the catalog of its
+// sealed files (the ledger, or the verified manifests).
+type searchSource struct {
+	api       *s3.Client
+	catalog   search.Catalog
+	name      string // ledger or manifests
+	manifests *search.ManifestCatalog
+	ledger    *ledger.Ledger // nil without one
+}
+
+func (s *searchSource) close() {
+	if s.ledger != nil {
+		s.ledger.Close()
+	}
+}
+
+// openSearchSource opens the store and the ledger's catalog, or (with
+// noLedger, or without a ledger file) the manifests'.
+func openSearchSource(ctx context.Context, d deps, cfg config.Config, noLedger bool) (*searchSource, error) {
+	ac, err := cli.StoreAWS(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	src := &searchSource{api: ac.S3(), name: "ledger"}
+	if _, statErr := os.Stat(cfg.Ledger); statErr == nil && !noLedger {
+		if src.ledger, err = ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now)); err != nil {
+			return nil, err
+		}
+		src.catalog = search.LedgerCatalog{Ledger: src.ledger, Bucket: cfg.Store.Bucket}
+		return src, nil
+	}
+	trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+	if err != nil {
+		return nil, err
+	}
+	v, err := cli.Verifier(ac, cfg, trust, nil, d.now)
+	if err != nil {
+		return nil, err
+	}
+	src.manifests = &search.ManifestCatalog{Verifier: v, Bucket: cfg.Store.Bucket}
+	src.catalog, src.name = src.manifests, "manifests"
+	return src, nil
 }
 
 // sealSearch stores the results (NDJSON, in time order) and an in-toto
