@@ -53,7 +53,7 @@ func (e event) json() map[string]any {
 		"eventVersion": "1.09", "userIdentity": ident, "eventTime": e.At.UTC().Format(time.RFC3339), "eventSource": "s3.amazonaws.com",
 		"eventName": e.Name, "awsRegion": "us-east-1", "sourceIPAddress": e.IP, "userAgent": "[aws-cli/2.15.0]",
 		"requestParameters": map[string]any{"bucketName": e.Bucket, "Host": e.Bucket + ".s3.amazonaws.com"},
-		"responseElements": nil, "requestID": "REQ" + e.ID, "eventID": e.ID, "readOnly": e.Name == "GetObject",
+		"responseElements":  nil, "requestID": "REQ" + e.ID, "eventID": e.ID, "readOnly": e.Name == "GetObject",
 		"eventType": "AwsApiCall", "managementEvent": false, "recipientAccountId": "111122223333",
 	}
 	if e.Key != "" {

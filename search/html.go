@@ -68,6 +68,8 @@ func WriteHTML(w io.Writer, bucket string, since, until time.Time, es []Entry, t
 		sort.Slice(hp.Bars, func(i, j int) bool { return hp.Bars[i].X < hp.Bars[j].X })
 		hist = append(hist, hp)
 	}
-	sort.Slice(hist, func(i, j int) bool { return hist[i].Total > hist[j].Total || hist[i].Total == hist[j].Total && hist[i].Principal < hist[j].Principal })
+	sort.Slice(hist, func(i, j int) bool {
+		return hist[i].Total > hist[j].Total || hist[i].Total == hist[j].Total && hist[i].Principal < hist[j].Principal
+	})
 	return htmlPage.Execute(w, map[string]any{"Bucket": bucket, "Since": since, "Until": until, "Entries": es, "Histogram": hist, "Tool": tool, "Generated": now})
 }

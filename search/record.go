@@ -24,10 +24,10 @@ type Record struct {
 	Action    string    `json:"action"`
 	Service   string    `json:"service,omitempty"`
 	// Category is CloudTrail's: management or data.
-	Category string `json:"category,omitempty"`
-	Bucket    string    `json:"bucket,omitempty"`
-	Key       string    `json:"key,omitempty"`
-	VersionID string    `json:"versionId,omitempty"`
+	Category  string `json:"category,omitempty"`
+	Bucket    string `json:"bucket,omitempty"`
+	Key       string `json:"key,omitempty"`
+	VersionID string `json:"versionId,omitempty"`
 	// DeleteMarker: the action placed a delete marker (VersionID is the
 	// marker's).
 	DeleteMarker bool   `json:"deleteMarker,omitempty"`

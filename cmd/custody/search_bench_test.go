@@ -179,7 +179,7 @@ func benchLogFile(at time.Time, i int, attacked bool, attackerKey string) []byte
 				"sessionContext": map[string]any{"sessionIssuer": map[string]any{"type": "Role", "arn": "arn:aws:iam::111122223333:role/app", "userName": "app"},
 					"attributes": map[string]any{"creationDate": at.Format(time.RFC3339), "mfaAuthenticated": "false"}}},
 			"requestParameters": map[string]any{"bucketName": "customer-data", "key": fmt.Sprintf("records/%d/%d.json", i, j), "Host": "customer-data.s3.us-east-1.amazonaws.com"},
-			"responseElements": nil, "additionalEventData": map[string]any{"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256", "bytesTransferredIn": 0, "bytesTransferredOut": 1520, "x-amz-id-2": "EXAMPLEid2"},
+			"responseElements":  nil, "additionalEventData": map[string]any{"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256", "bytesTransferredIn": 0, "bytesTransferredOut": 1520, "x-amz-id-2": "EXAMPLEid2"},
 			"requestID": fmt.Sprintf("REQ%08d%02d", i, j), "eventID": fmt.Sprintf("%08x-0000-4000-8000-%012x", i, j), "readOnly": true,
 			"resources": []any{map[string]any{"type": "AWS::S3::Object", "ARN": fmt.Sprintf("arn:aws:s3:::customer-data/records/%d/%d.json", i, j)}, map[string]any{"accountId": "111122223333", "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::customer-data"}},
 			"eventType": "AwsApiCall", "managementEvent": false, "recipientAccountId": "111122223333", "eventCategory": "Data",

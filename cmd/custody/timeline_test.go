@@ -99,7 +99,7 @@ sources:
 		params["bucketName"] = src
 		return map[string]any{"eventVersion": "1.09", "eventTime": at.UTC().Format(time.RFC3339), "eventSource": "s3.amazonaws.com", "eventName": name,
 			"awsRegion": "us-east-1", "sourceIPAddress": ip, "userAgent": "[aws-cli/2.15.0]", "requestID": "REQ" + id, "eventID": id,
-			"userIdentity": map[string]any{"type": "IAMUser", "arn": arn, "accountId": "123456789012", "accessKeyId": key, "userName": filepath.Base(arn)},
+			"userIdentity":      map[string]any{"type": "IAMUser", "arn": arn, "accountId": "123456789012", "accessKeyId": key, "userName": filepath.Base(arn)},
 			"requestParameters": params, "responseElements": nil, "eventType": "AwsApiCall", "managementEvent": name == "PutBucketPolicy",
 			"eventCategory": map[bool]string{true: "Management", false: "Data"}[name == "PutBucketPolicy"], "recipientAccountId": "123456789012"}
 	}

@@ -55,7 +55,7 @@ func (in *incident) event(name, key, version string, marker bool, attacker bool)
 		"eventVersion": "1.09", "userIdentity": ident, "eventTime": time.Now().UTC().Format(time.RFC3339), "eventSource": "s3.amazonaws.com",
 		"eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": map[bool]string{true: "203.0.113.7", false: "10.0.3.7"}[attacker],
 		"requestParameters": map[string]any{"bucketName": in.bucket, "key": key, "Host": in.bucket + ".s3.amazonaws.com"},
-		"responseElements": resp, "requestID": fmt.Sprintf("REQ%04d", in.n), "eventID": fmt.Sprintf("00000000-0000-4000-8000-%012d", in.n),
+		"responseElements":  resp, "requestID": fmt.Sprintf("REQ%04d", in.n), "eventID": fmt.Sprintf("00000000-0000-4000-8000-%012d", in.n),
 		"readOnly": false, "resources": []any{map[string]any{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::" + in.bucket + "/" + key}},
 		"eventType": "AwsApiCall", "managementEvent": false, "recipientAccountId": "111122223333", "eventCategory": "Data",
 	})
