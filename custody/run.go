@@ -31,8 +31,8 @@ type Run struct {
 	// (SIGTERM): the request may have reached S3, which can still be
 	// storing it when the run is sealed.
 	cut map[string]bool
-	// cutDeadline bounds the wait for all of them together.
-	cutDeadline time.Time
+	// cutOver closes when the wait for all of them together is over.
+	cutOver chan struct{}
 }
 
 // StartRun records the start of a run in the ledger.
@@ -175,13 +175,17 @@ const cutUploadWait = 3 * time.Second
 // unsealed. Uploads that failed with an answer are not waited for: S3
 // refused them. Called with r.mu held.
 func (r *Run) awaitCut(ctx context.Context, a Artifact) (Artifact, bool, error) {
-	if r.cutDeadline.IsZero() {
-		r.cutDeadline = time.Now().Add(cutUploadWait)
+	if r.cutOver == nil {
+		over := make(chan struct{})
+		time.AfterFunc(cutUploadWait, func() { close(over) })
+		r.cutOver = over
 	}
-	for wait := 100 * time.Millisecond; time.Now().Before(r.cutDeadline); wait = min(2*wait, time.Second) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		select {
 		case <-ctx.Done():
 			return a, false, ctx.Err()
+		case <-r.cutOver:
+			return a, false, nil
 		case <-time.After(wait):
 		}
 		found, ok, err := r.chain.locate(ctx, a)
@@ -189,7 +193,6 @@ func (r *Run) awaitCut(ctx context.Context, a Artifact) (Artifact, bool, error) 
 			return found, ok, err
 		}
 	}
-	return a, false, nil
 }
 
 // putRecord stores a JSON record of a run that stored nothing else.

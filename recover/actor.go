@@ -214,7 +214,7 @@ func decideActor(key string, live []entry, writes []Write, o ActorOptions) (Acti
 	return a, true
 }
 
-// describeActor names an actor from the flags that select it.
+// DescribeActor names an actor from the flags that select it.
 func DescribeActor(accessKeys, principals []string) string {
 	var parts []string
 	for _, k := range accessKeys {

@@ -167,7 +167,9 @@ func newWorld(t *testing.T, start time.Time, days int) *world {
 			}
 			var gz bytes.Buffer
 			zw := gzip.NewWriter(&gz)
-			zw.Write(raw)
+			if _, err := zw.Write(raw); err != nil {
+				panic(err)
+			}
 			zw.Close()
 			src := fmt.Sprintf("AWSLogs/111122223333/CloudTrail/us-east-1/%s/111122223333_CloudTrail_us-east-1_%s_%016x.json.gz",
 				delivered.Format("2006/01/02"), delivered.Format("20060102T1504Z"), d*100+f)

@@ -173,7 +173,8 @@ func ActivityByPrincipal(es []Entry) map[string]map[time.Time]int {
 	return out
 }
 
-// PostureChanges and StateChanges read the ledger for a timeline.
+// LedgerChanges reads the ledger's posture changes of the bucket and
+// the IAM and KMS changes of its accounts since since, for a timeline.
 func LedgerChanges(ctx context.Context, l *ledger.Ledger, bucket string, accounts, regions []string, since time.Time) ([]ledger.PostureChange, []ledger.StateChange, error) {
 	posture, err := l.PostureChanges(ctx, bucket, since)
 	if err != nil {

@@ -188,7 +188,9 @@ func benchLogFile(at time.Time, i int, attacked bool, attackerKey string) []byte
 	raw, _ := json.Marshal(map[string]any{"Records": recs})
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	zw.Write(raw)
+	if _, err := zw.Write(raw); err != nil {
+		panic(err)
+	}
 	zw.Close()
 	return buf.Bytes()
 }

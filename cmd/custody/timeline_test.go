@@ -34,7 +34,9 @@ func sealTrail(t *testing.T, cfgFile string, records []map[string]any) {
 	raw, _ := json.Marshal(map[string]any{"Records": records})
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write(raw)
+	if _, err := zw.Write(raw); err != nil {
+		panic(err)
+	}
 	zw.Close()
 	ev, err := cli.OpenEvidence(ctx, cfg, time.Now, io.Discard)
 	if err != nil {

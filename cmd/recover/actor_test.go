@@ -126,7 +126,9 @@ func TestRecoverActor(t *testing.T) {
 	raw, _ := json.Marshal(map[string]any{"Records": in.records})
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write(raw)
+	if _, err := zw.Write(raw); err != nil {
+		panic(err)
+	}
 	zw.Close()
 	ev, err := cli.OpenEvidence(ctx, cfg, time.Now, io.Discard)
 	if err != nil {
