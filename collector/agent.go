@@ -111,6 +111,8 @@ func (a *Agent) schedule(kind string) string {
 		return a.Schedules.Posture
 	case "versions":
 		return a.Schedules.Versions
+	case "findings":
+		return a.Schedules.Findings
 	}
 	return ""
 }

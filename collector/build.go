@@ -105,6 +105,7 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 		// [iam plan]
 		// [kms plan]
 		// [findings plan]
+		out = append(out, planDetectors(cfg.Schedules.Findings != "" && want("findings"), ac, acct, cfg.Store.Prefix, l, now)...)
 		// [end plans]
 		posture, versions := cfg.Schedules.Posture != "" && want("posture"), cfg.Schedules.Versions != "" && want("versions")
 		if !posture && !versions {

@@ -74,6 +74,8 @@ func Kinds() []Spec {
 		// [iam, kms specs]
 		// [end iam, kms specs]
 		// [findings, organization specs]
+		{DetectorFindingOnBucket, w, "findings"}, {DetectorsUnavailable, w, "findings"}, {DetectorUnreadable, w, "findings"},
+		{DetectorFindingMalformed, w, "findings"}, {OrganizationAccountSuspended, w, "organization"},
 		// [end findings, organization specs]
 	}
 	for _, s := range Validation() {
