@@ -96,7 +96,7 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 			for _, region := range acct.Regions {
 				rc := ac.WithRegion(region)
 				out = append(out, &AWSConfig{S3: rc.S3(), API: cs.NewFromConfig(rc.AWS), Ledger: l, Account: acct.ID, Region: region,
-					Delivery: acct.ConfigBuckets, Deliver: acct.DeliverConfigSnapshots, Prefix: cfg.Store.Prefix, Now: now})
+					Delivery: acct.ConfigBuckets, Deliver: acct.DeliverConfigSnapshots, ResourceTypes: acct.ConfigResourceTypes, Prefix: cfg.Store.Prefix, Now: now})
 			}
 		}
 		// Issue 14's collectors: each line below, under its marker, adds the

@@ -283,3 +283,54 @@ func TestDetectorsNoneEnabled(t *testing.T) {
 		t.Fatalf("findings: %+v", out.Found)
 	}
 }
+
+// cutRun is a run whose store gives up part way through each artifact,
+// as a crash or a lost connection would.
+type cutRun struct{ Run }
+
+func (c cutRun) Put(_ context.Context, _ string, body io.Reader, _ custody.PutOptions) (custody.Artifact, error) {
+	_, _ = io.CopyN(io.Discard, body, 64)
+	return custody.Artifact{}, fmt.Errorf("the store went away")
+}
+
+type cutCollector struct{ Collector }
+
+func (c cutCollector) Collect(ctx context.Context, run Run) (Outcome, error) {
+	return c.Collector.Collect(ctx, cutRun{run})
+}
+
+func TestDetectorsCursorMovesOnlyAfterSealing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	le := testaws.Require(t)
+	acct := randomAccount(t)
+	ac := accountConfig(t, le, acct)
+	sh := securityhub.NewFromConfig(ac.AWS)
+	if _, err := sh.EnableSecurityHub(ctx, &securityhub.EnableSecurityHubInput{}); err != nil {
+		t.Fatal(err)
+	}
+	var fs []shtypes.AwsSecurityFinding
+	for i := range 150 { // two pages
+		fs = append(fs, shFinding(acct, fmt.Sprintf("f%03d", i), time.Now().Add(-time.Hour+time.Duration(i)*time.Second), shtypes.SeverityLabelLow, "AwsAccount", "AWS::::Account:"+acct))
+	}
+	for i := 0; i < len(fs); i += 100 {
+		if _, err := sh.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: fs[i:min(i+100, len(fs))]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	col := &Detectors{SecurityHub: sh, GuardDuty: guardduty.NewFromConfig(ac.AWS), Ledger: e.Ledger, Account: acct, Region: "us-east-1", Prefix: "custody", Now: time.Now}
+	if res, err := RunOne(ctx, e.Chain, cutCollector{col}); err == nil || res.Error == "" {
+		t.Fatalf("a run cut off succeeded: %+v", res)
+	}
+	if _, err := e.Ledger.Cursor(ctx, "findings", "securityhub/"+acct+"/us-east-1"); err == nil {
+		t.Fatal("the cursor moved although nothing was sealed")
+	}
+	res, err := RunOne(ctx, e.Chain, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.detectorRecords(t, res.Manifest)); n != 150 {
+		t.Fatalf("the run after the cut sealed %d findings, want 150", n)
+	}
+}

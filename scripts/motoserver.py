@@ -20,8 +20,9 @@
    Organizations) in XML and of STS or S3 Control in a shape no SDK parses,
    so the client sees no AccessDenied at all.
 4. Config's GetResourceConfigHistory gives timestamps as epoch seconds, as
-   its JSON protocol requires. moto 5.2.1 sends "2024-01-01 00:00:00+00:00"
-   strings, which no SDK decodes.
+   its JSON protocol requires, and tags as a map. moto 5.2.1 sends
+   "2024-01-01 00:00:00+00:00" strings, and an IAM role's tags as a list
+   of {Key, Value}, which no SDK decodes.
 5. Security Hub's GetFindings and BatchImportFindings answer
    InvalidAccessException for an account that has not enabled Security
    Hub, and GetFindings applies its Filters (string, date and number
@@ -308,6 +309,8 @@ def _config_history(self):
         for field in _CONFIG_ITEM_TIMES:
             if field in item:
                 item[field] = _epoch(item[field])
+        if isinstance(item.get("tags"), list):
+            item["tags"] = {t.get("Key", t.get("key")): t.get("Value", t.get("value")) for t in item["tags"] if isinstance(t, dict)}
     return json.dumps(doc)
 
 

@@ -405,4 +405,5 @@ const (
 	// SUSPENDED; it is not collected from.
 	OrganizationAccountSuspended Kind = "organization-account-suspended"
 )
+
 // [end findings, organization kinds]

@@ -62,6 +62,8 @@ var (
 	roleARNRE = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 	streamRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	orgIDRE   = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+	// configTypeRE is an AWS Config resource type: AWS::Service::Type.
+	configTypeRE = regexp.MustCompile(`^AWS::[A-Za-z0-9]+::[A-Za-z0-9]+$`)
 )
 
 // maxRetentionDays is S3's limit on a retention period (100 years).
@@ -204,6 +206,11 @@ func Validate(c Config) Problems {
 		for j, b := range a.Buckets {
 			if !bucketRE.MatchString(b) {
 				add(fmt.Sprintf("%s.buckets[%d]", p, j), "an S3 bucket name expected, got %q", b)
+			}
+		}
+		for j, rt := range a.ConfigResourceTypes {
+			if !configTypeRE.MatchString(rt) {
+				add(fmt.Sprintf("%s.config_resource_types[%d]", p, j), "an AWS Config resource type AWS::Service::Type expected (for example AWS::S3::Bucket), got %q", rt)
 			}
 		}
 	}

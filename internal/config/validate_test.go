@@ -58,6 +58,9 @@ func TestValidateNamesEachField(t *testing.T) {
 		{"sources.accounts[0].role_arn", func(c *Config) { c.Sources.Accounts[0].RoleARN = "arn:aws:iam::1:user/x" }},
 		{"sources.accounts[0].regions", func(c *Config) { c.Sources.Accounts[0].Regions = nil }},
 		{"sources.accounts[0].buckets[0]", func(c *Config) { c.Sources.Accounts[0].Buckets = []string{"x"} }},
+		{"sources.accounts[0].config_resource_types[1]", func(c *Config) {
+			c.Sources.Accounts[0].ConfigResourceTypes = []string{"AWS::S3::Bucket", "S3::Bucket"}
+		}},
 		{"sources.accounts[0].trails[0].org_id", func(c *Config) {
 			c.Sources.Accounts[0].Trails = []Trail{{Name: "t", Bucket: "logs", OrgID: "org"}}
 		}},
@@ -109,5 +112,13 @@ func TestTrustedKeyValidAt(t *testing.T) {
 	}
 	if !(TrustedKey{}).ValidAt(from) {
 		t.Fatal("an open window rejects a time")
+	}
+}
+
+func TestConfigResourceTypesAccepted(t *testing.T) {
+	c := valid()
+	c.Sources.Accounts[0].ConfigResourceTypes = []string{"AWS::S3::Bucket", "AWS::IAM::Role", "AWS::KMS::Key", "AWS::EC2::SecurityGroup"}
+	if ps := Validate(c); len(ps) != 0 {
+		t.Fatalf("valid resource types refused: %v", ps)
 	}
 }
