@@ -187,10 +187,10 @@ func TestDetectorsSecurityHub(t *testing.T) {
 
 // putGuardDutyFindings stores findings in the stand-in's GuardDuty through
 // scripts/motoserver.py's test-only route (AWS has no such call).
-func putGuardDutyFindings(t testing.TB, le testaws.Env, account, region, detector string, findings []map[string]any) {
+func putGuardDutyFindings(t testing.TB, endpoint, account, region, detector string, findings []map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"account_id": account, "region": region, "detectorId": detector, "findings": findings})
-	resp, err := http.Post(le.Endpoint+"/moto-api/static/guardduty/findings", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(endpoint+"/moto-api/static/guardduty/findings", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestDetectorsGuardDutyWithoutSecurityHub(t *testing.T) {
 		batch = append(batch, gdFinding(fmt.Sprintf("f%03d", i), base.Add(time.Duration(i)*time.Second), 2, ""))
 	}
 	batch = append(batch, gdFinding("high-on-bucket", base.Add(time.Hour), 8.0, monitored), gdFinding("medium-on-bucket", base.Add(time.Hour), 5.0, monitored))
-	putGuardDutyFindings(t, le, acct, "us-east-1", detector, batch)
+	putGuardDutyFindings(t, le.Endpoint, acct, "us-east-1", detector, batch)
 	col := &Detectors{SecurityHub: securityhub.NewFromConfig(ac.AWS), GuardDuty: gd, Ledger: e.Ledger, Account: acct, Region: "us-east-1",
 		Buckets: []string{monitored}, Prefix: "custody", Now: time.Now}
 
@@ -256,7 +256,7 @@ func TestDetectorsGuardDutyWithoutSecurityHub(t *testing.T) {
 	if err != nil || out.Artifacts != 1 || len(e.detectorRecords(t, out.Manifest)) != 0 {
 		t.Fatalf("second run: %+v, %v", out, err)
 	}
-	putGuardDutyFindings(t, le, acct, "us-east-1", detector, []map[string]any{gdFinding("f007", time.Now().Add(-time.Second), 9.5, monitored)})
+	putGuardDutyFindings(t, le.Endpoint, acct, "us-east-1", detector, []map[string]any{gdFinding("f007", time.Now().Add(-time.Second), 9.5, monitored)})
 	out, err = RunOne(ctx, e.Chain, col)
 	if err != nil || out.Artifacts != 1 {
 		t.Fatalf("third run: %+v, %v", out, err)

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cs "github.com/aws/aws-sdk-go-v2/service/configservice"
 	cstypes "github.com/aws/aws-sdk-go-v2/service/configservice/types"
+	"github.com/aws/aws-sdk-go-v2/service/guardduty"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -196,6 +198,10 @@ func newCallsFixture(t *testing.T) *callsFixture {
 		t.Fatal(err)
 	}
 
+	// GuardDuty with a finding, Security Hub not enabled: the detector
+	// findings collector falls back to GuardDuty (every action it has).
+	putCallsGuardDutyFinding(t, setup, m.Endpoint)
+
 	// The configuration every custody job shares: the evidence bucket on
 	// MinIO (store.endpoint), the sources in moto through the collector role.
 	if out, code := f.run(nil, nil, f.custody, "keygen", "--out", filepath.Join(f.dir, "k.pem")); code != 0 {
@@ -302,6 +308,9 @@ func (f *callsFixture) custodyJobs() {
 		if !strings.Contains(out, want) {
 			t.Errorf("collect --once did not run %s:\n%s", want, out)
 		}
+	}
+	if !strings.Contains(out, "findings:"+callsAccount+"/"+callsRegion) {
+		t.Errorf("collect --once did not run the detector findings collector:\n%s", out)
 	}
 	// The trail named in the configuration, its keys from a stand-in.
 	trails := []string{"CUSTODY_CONFIG=" + filepath.Join(f.dir, "trails.yaml"), "AWS_ENDPOINT_URL_CLOUDTRAIL=" + f.keyServer}
@@ -420,6 +429,27 @@ func (f *callsFixture) recoverJobs() {
 		if i == 5 {
 			t.Fatalf("recover --resume: exit %d\n%s", code, out)
 		}
+	}
+}
+
+// putCallsGuardDutyFinding creates a GuardDuty detector in the member
+// account and puts a finding in it, through scripts/motoserver.py's
+// test-only route (AWS has no such call).
+func putCallsGuardDutyFinding(t *testing.T, setup awsclient.Config, endpoint string) {
+	t.Helper()
+	det, err := guardduty.NewFromConfig(setup.AWS).CreateDetector(context.Background(), &guardduty.CreateDetectorInput{Enable: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"account_id": callsAccount, "region": callsRegion, "detectorId": aws.ToString(det.DetectorId),
+		"findings": []map[string]any{{"id": "calls-finding", "severity": 8.0, "title": "calls"}}})
+	resp, err := http.Post(endpoint+"/moto-api/static/guardduty/findings", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("putting a GuardDuty finding: %s", resp.Status)
 	}
 }
 

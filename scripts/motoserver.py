@@ -15,9 +15,11 @@
    s3:GetPublicAccessBlock, and every KMS call against the resource "*", so
    a policy scoped to a key's ARN never matches. It also recomputes request
    signatures from a URL its web server has partly decoded (a "/" or ":" in
-   a query value), so such requests fail as SignatureDoesNotMatch; and it
-   answers a denied request of a JSON service (KMS, Config, CloudTrail,
-   Organizations) in XML and of STS or S3 Control in a shape no SDK parses,
+   a query value), and of a request with neither a body nor a query string
+   (GuardDuty's GET /detector) over its headers as the payload, so such
+   requests fail as SignatureDoesNotMatch; and it answers a denied request
+   of a JSON service (KMS, Config, CloudTrail, Organizations, GuardDuty,
+   Security Hub) in XML and of STS or S3 Control in a shape no SDK parses,
    so the client sees no AccessDenied at all.
 4. Config's GetResourceConfigHistory gives timestamps as epoch seconds, as
    its JSON protocol requires, and tags as a map. moto 5.2.1 sends
@@ -204,6 +206,11 @@ def _sigv4_encode(s, safe=""):
 
 def _create_aws_request(self):
     request = _orig_create_aws_request(self)
+    if not self._body and self._method in ("GET", "HEAD", "DELETE"):
+        # A request without a body or query string (GuardDuty's GET
+        # /detector) was signed over an empty payload; moto puts the
+        # request's headers in its place.
+        request.data = b""
     parts = urlsplit(request.url)
     path = parts.path
     if isinstance(self, access_control.S3IAMRequest):
@@ -236,8 +243,12 @@ class _IAMError(HTTPException):
             )
 
 
+# The REST-JSON services custody calls: no X-Amz-Target, JSON errors.
+_REST_JSON_SERVICES = {"guardduty", "securityhub"}
+
+
 def _is_json(iam_request):
-    return bool(iam_request._headers.get("X-Amz-Target"))
+    return bool(iam_request._headers.get("X-Amz-Target")) or iam_request._service in _REST_JSON_SERVICES
 
 
 def _raise_access_denied(self):
