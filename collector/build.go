@@ -77,7 +77,7 @@ func (f *Failed) Collect(context.Context, Run) (Outcome, error) {
 func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledger.Ledger, now func() time.Time, only string) []Collector {
 	want := func(kind string) bool { return only == "" || only == kind || strings.HasPrefix(only, kind+":") }
 	var out []Collector
-	for _, acct := range cfg.Sources.Accounts {
+	for _, acct := range planOrganization(base, cfg, l, now, want, &out) {
 		ac := base
 		if acct.RoleARN != "" {
 			ac = base.AssumeRole(acct.RoleARN, acct.ExternalID, awsclient.SessionName("collect", cfg.Agent.Stream))

@@ -43,6 +43,9 @@
    Each finding is stored as given (id, accountId, region, arn, createdAt
    and updatedAt are filled in when missing); one with an existing id
    replaces it.
+7. Organizations' ListAccounts answers AWSOrganizationsNotInUseException
+   for an account in no organization, as AWS does. moto 5.2.1 lists no
+   accounts.
 
 Nothing else changes. Usage is moto.server's:
     python3 scripts/motoserver.py -H 127.0.0.1 -p PORT
@@ -611,6 +614,21 @@ guardduty_urls.url_paths.update({
 })
 motoapi_responses.MotoAPIResponse.set_guardduty_findings = _set_guardduty_findings
 motoapi_urls.url_paths["{0}/moto-api/static/guardduty/findings"] = motoapi_urls.response_instance.set_guardduty_findings
+
+# --- Organizations: ListAccounts outside an organization ------------------
+from moto.organizations import responses as org_responses  # noqa: E402
+from moto.organizations.exceptions import AWSOrganizationsNotInUseException  # noqa: E402
+
+_orig_org_list_accounts = org_responses.OrganizationsResponse.list_accounts
+
+
+def _org_list_accounts(self):
+    if self.organizations_backend.org is None:
+        raise AWSOrganizationsNotInUseException
+    return _orig_org_list_accounts(self)
+
+
+org_responses.OrganizationsResponse.list_accounts = _org_list_accounts
 
 if __name__ == "__main__":
     server.main(sys.argv[1:])

@@ -1,0 +1,167 @@
+package collector
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
+	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+
+	"github.com/custody-ir/custody/custody/finding"
+	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
+)
+
+// createOrgAccount creates an account in the organization and returns its id.
+func createOrgAccount(t *testing.T, org *organizations.Client, name string) string {
+	t.Helper()
+	out, err := org.CreateAccount(context.Background(), &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String(name + "@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(out.CreateAccountStatus.AccountId)
+	if id == "" {
+		t.Fatalf("CreateAccount %s: no account id in %+v", name, out.CreateAccountStatus)
+	}
+	return id
+}
+
+func names(cs []Collector) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The organization's accounts, on moto's Organizations: three created, one
+// excluded by a glob on its name, one suspended (CloseAccount), one listed
+// by hand with its own regions; an account created between two runs is
+// picked up by the second, with the same plan (no restart).
+func TestOrganizationAccounts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	le := testaws.Require(t)
+	mgmt := randomAccount(t)
+	base := accountConfig(t, le, mgmt) // the agent's credentials, in the management account
+	org := organizations.NewFromConfig(base.AWS)
+	if _, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
+		t.Fatal(err)
+	}
+	prod := createOrgAccount(t, org, "prod")
+	sandbox := createOrgAccount(t, org, "sandbox-1")
+	closed := createOrgAccount(t, org, "old")
+	byHand := createOrgAccount(t, org, "payments")
+	if _, err := org.CloseAccount(ctx, &organizations.CloseAccountInput{AccountId: aws.String(closed)}); err != nil {
+		t.Fatal(err)
+	}
+	// A finding in prod, read through the role assumed there.
+	sh := securityhub.NewFromConfig(accountConfig(t, le, prod).AWS)
+	if _, err := sh.EnableSecurityHub(ctx, &securityhub.EnableSecurityHubInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sh.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: []shtypes.AwsSecurityFinding{
+		shFinding(prod, "in-prod", time.Now().Add(-time.Hour), shtypes.SeverityLabelHigh, "AwsS3Bucket", "arn:aws:s3:::prod-data")}}); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := config.Config{Store: e.store, Schedules: config.Schedules{Findings: "@hourly"}, Sources: config.Sources{
+		Accounts: []config.Account{{ID: byHand, Regions: []string{"eu-west-1"}}},
+		Organization: &config.Organization{Role: "custody-collector", ExternalID: "org-ext", Exclude: []string{"sandbox-*"},
+			Template: config.Account{Regions: []string{"us-east-1"}, Buckets: []string{"prod-data"}}},
+	}}
+	planned := Plan(ctx, base, cfg, e.Ledger, time.Now, "")
+	if got := names(planned); !slices.Equal(got, []string{"findings:" + byHand + "/eu-west-1", "organization:findings"}) {
+		t.Fatalf("planned %v: the account listed by hand and the organization's findings source expected", got)
+	}
+
+	found := Discover(ctx, planned)
+	want := []string{"findings:" + byHand + "/eu-west-1", "findings:" + mgmt + "/us-east-1", "findings:" + prod + "/us-east-1", "organization:findings/suspended"}
+	sort.Strings(want)
+	if got := names(found); !slices.Equal(got, want) {
+		t.Fatalf("discovered %v, want %v (sandbox-1 %s excluded, old %s suspended)", got, want, sandbox, closed)
+	}
+	for _, c := range found {
+		res, err := RunOne(ctx, e.Chain, c)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name(), err)
+		}
+		switch c.Name() {
+		case "organization:findings/suspended":
+			if len(res.Found) != 1 || res.Found[0].Kind != finding.OrganizationAccountSuspended || res.Found[0].Object != closed ||
+				!strings.Contains(res.Found[0].Message, "SUSPENDED") {
+				t.Fatalf("the suspended account's report: %+v", res.Found)
+			}
+		case "findings:" + prod + "/us-east-1":
+			d := c.(*Detectors)
+			if !slices.Equal(d.Buckets, []string{"prod-data"}) {
+				t.Errorf("the template's buckets were not given to %s: %v", c.Name(), d.Buckets)
+			}
+			recs := e.detectorRecords(t, res.Manifest)
+			if len(recs) != 1 || recordIDs(recs)[0] != "in-prod" || len(kindsOf(res.Found, finding.DetectorFindingOnBucket)) != 1 {
+				t.Fatalf("prod's findings through its role: %v, %+v", recordIDs(recs), res.Found)
+			}
+		}
+	}
+
+	// A new account, and the same plan run again.
+	later := createOrgAccount(t, org, "new-team")
+	if got := names(Discover(ctx, planned)); !slices.Contains(got, "findings:"+later+"/us-east-1") {
+		t.Fatalf("the account created since (%s) was not picked up: %v", later, got)
+	}
+}
+
+// ListAccounts failing (no organization, or no permission) fails the
+// organization's source alone, sealed as its failed run.
+func TestOrganizationListAccountsFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	le := testaws.Require(t)
+	base := accountConfig(t, le, randomAccount(t)) // in no organization
+	cfg := config.Config{Store: e.store, Schedules: config.Schedules{Findings: "@hourly"}, Sources: config.Sources{
+		Organization: &config.Organization{Role: "custody-collector", Template: config.Account{Regions: []string{"us-east-1"}}},
+	}}
+	found := Discover(ctx, Plan(ctx, base, cfg, e.Ledger, time.Now, "findings"))
+	if len(found) != 1 {
+		t.Fatalf("discovered %v", names(found))
+	}
+	f, ok := found[0].(*Failed)
+	if !ok || f.Name() != "organization:findings" || !strings.Contains(f.Err.Error(), "ListAccounts") {
+		t.Fatalf("discovered %T %s: %v", found[0], found[0].Name(), found[0])
+	}
+	res, err := RunOne(ctx, e.Chain, f)
+	if err == nil || res.Manifest == 0 || !strings.Contains(res.Error, "AWSOrganizationsNotInUseException") {
+		t.Fatalf("the failed listing's run: %+v, %v", res, err)
+	}
+}
+
+func TestOrgSelects(t *testing.T) {
+	org := config.Organization{Include: []string{"prod-*", "111122223333"}, Exclude: []string{"prod-legacy", "2222*"}}
+	for _, tc := range []struct {
+		id, name string
+		want     bool
+	}{
+		{"333344445555", "prod-eu", true},
+		{"111122223333", "anything", true},
+		{"333344445555", "prod-legacy", false},
+		{"222233334444", "prod-us", false},
+		{"444455556666", "dev", false},
+	} {
+		if got := OrgSelects(org, tc.id, tc.name); got != tc.want {
+			t.Errorf("OrgSelects(%s, %s) = %v", tc.id, tc.name, got)
+		}
+	}
+	if !OrgSelects(config.Organization{}, "444455556666", "dev") {
+		t.Error("no include: every account is selected")
+	}
+}
