@@ -56,6 +56,7 @@ type Agent struct {
 	unsealed   []string   // runs whose seal failed, resealed before the next run
 	status     map[string]collectorStatus
 	discovered map[string][]Collector // by discoverer: what its last successful discovery found
+	accounts   map[string]string      // by source: the account it collects from (agent_accounts.go)
 }
 
 type collectorStatus struct {
@@ -74,6 +75,7 @@ func (a *Agent) init() {
 		a.metrics = newMetrics()
 		a.status = map[string]collectorStatus{}
 		a.discovered = map[string][]Collector{}
+		a.accounts = map[string]string{}
 		for _, c := range a.Collectors {
 			if a.schedule(c.Kind()) != "" {
 				a.addSource(c)
@@ -92,6 +94,8 @@ func (a *Agent) addSource(c Collector) {
 		a.status[c.Name()] = collectorStatus{}
 	}
 	a.metrics.source(c.Name(), c.Kind())
+	a.accounts[c.Name()] = accountOf(c)
+	a.accountsHealth()
 }
 
 func (a *Agent) unhealthyAfter() int {
@@ -287,6 +291,7 @@ func (a *Agent) record(name string, start time.Time, err error) {
 		degraded = 1
 	}
 	a.metrics.degraded.Set(degraded)
+	a.accountsHealth()
 }
 
 // logFindings logs each finding a run sealed, one line each: failures as
@@ -362,6 +367,7 @@ func (a *Agent) Handler() http.Handler {
 			st[k] = v
 		}
 		failing := a.failing()
+		accounts := a.accountsHealth()
 		a.mu.Unlock()
 		status, code := "ok", http.StatusOK
 		if len(failing) > 0 {
@@ -374,7 +380,8 @@ func (a *Agent) Handler() http.Handler {
 			UnhealthyAfter int                        `json:"unhealthyAfter"`
 			Failing        []failingSource            `json:"failing,omitempty"`
 			Collectors     map[string]collectorStatus `json:"collectors"`
-		}{status, a.unhealthyAfter(), failing, st})
+			Accounts       map[string]accountHealth   `json:"accounts"`
+		}{status, a.unhealthyAfter(), failing, st, accounts})
 	})
 	return mux
 }

@@ -2,6 +2,9 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -163,5 +166,107 @@ func TestOrgSelects(t *testing.T) {
 	}
 	if !OrgSelects(config.Organization{}, "444455556666", "dev") {
 		t.Error("no include: every account is selected")
+	}
+}
+
+// The agent, started once, collects an account created in the
+// organization while it runs, and reports health and metrics per account.
+func TestAgentOrganizationPerAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	le := testaws.Require(t)
+	mgmt := randomAccount(t)
+	base := accountConfig(t, le, mgmt)
+	org := organizations.NewFromConfig(base.AWS)
+	if _, err := org.CreateOrganization(context.Background(), &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
+		t.Fatal(err)
+	}
+	first := createOrgAccount(t, org, "first")
+	cfg := config.Config{Store: e.store, Schedules: config.Schedules{Findings: "@every 1s"}, Sources: config.Sources{
+		Organization: &config.Organization{Role: "custody-collector", Template: config.Account{Regions: []string{"us-east-1"}}},
+	}}
+	a := &Agent{Chain: e.Chain, Collectors: Plan(context.Background(), base, cfg, e.Ledger, time.Now, ""), Schedules: cfg.Schedules, UnhealthyAfter: 3, Now: time.Now}
+	url := httptestServer(t, a.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	runs := func(name string) int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.status[name].Runs
+	}
+	wait := func(name string) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); runs(name) == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never ran", name)
+			}
+		}
+	}
+	wait("findings:" + first + "/us-east-1")
+	later := createOrgAccount(t, org, "later")
+	wait("findings:" + later + "/us-east-1")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	var health struct {
+		Status   string
+		Accounts map[string]accountHealth
+	}
+	if err := json.Unmarshal([]byte(get(t, url+"/healthz")), &health); err != nil {
+		t.Fatal(err)
+	}
+	for _, acct := range []string{mgmt, first, later} {
+		if h := health.Accounts[acct]; h.Status != "ok" || h.Sources != 1 {
+			t.Errorf("/healthz for %s: %+v", acct, h)
+		}
+	}
+	if h := health.Accounts[""]; h.Sources != 1 { // organization:findings itself
+		t.Errorf("/healthz for the organization's listing: %+v", h)
+	}
+	metrics := get(t, url+"/metrics")
+	if !strings.Contains(metrics, `custody_account_sources{account="`+later+`"} 1`) || !strings.Contains(metrics, `custody_account_failing_sources{account="`+later+`"} 0`) {
+		t.Errorf("/metrics lacks the new account's series:\n%s", metrics)
+	}
+}
+
+// /healthz and the per-account gauges name the account whose source fails.
+func TestAgentHealthPerAccount(t *testing.T) {
+	a := &Agent{Collectors: []Collector{
+		&Posture{Bucket: "data", Account: "111122223333"},
+		&Detectors{Account: "444455556666", Region: "us-east-1"},
+		&Failed{Source: &TrailDiscovery{Account: "444455556666", Region: "eu-west-1"}},
+	}, Schedules: config.Schedules{Posture: "@hourly", Findings: "@hourly", CloudTrail: "@hourly"}, UnhealthyAfter: 2, Now: time.Now}
+	url := httptestServer(t, a.Handler())
+	for range 2 {
+		a.record("findings:444455556666/us-east-1", time.Now(), errors.New("GetFindings: connection refused"))
+	}
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var health struct {
+		Status   string
+		Accounts map[string]accountHealth
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil || resp.StatusCode != http.StatusServiceUnavailable || health.Status != "degraded" {
+		t.Fatalf("/healthz: %d %+v, %v", resp.StatusCode, health, err)
+	}
+	if h := health.Accounts["444455556666"]; h.Status != "degraded" || h.Sources != 2 || !slices.Equal(h.Failing, []string{"findings:444455556666/us-east-1"}) {
+		t.Errorf("the failing account: %+v", h)
+	}
+	if h := health.Accounts["111122223333"]; h.Status != "ok" || h.Sources != 1 {
+		t.Errorf("the healthy account: %+v", h)
+	}
+	metrics := get(t, url+"/metrics")
+	for _, want := range []string{`custody_account_failing_sources{account="444455556666"} 1`, `custody_account_failing_sources{account="111122223333"} 0`,
+		`custody_account_sources{account="444455556666"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
