@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cs "github.com/aws/aws-sdk-go-v2/service/configservice"
 	cstypes "github.com/aws/aws-sdk-go-v2/service/configservice/types"
@@ -120,6 +121,7 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 	defer func() { t.Logf("%s", time.Since(start).Round(time.Second)) }()
 
 	f.custodyJobs()
+	f.organizationJob()
 	f.recoverJobs()
 	// verify last, with every kind of manifest in the bucket.
 	verifier := f.newJob("verify", "verifier", "")
@@ -432,6 +434,40 @@ func (f *callsFixture) recoverJobs() {
 	}
 }
 
+// organizationJob collects the detector findings of every account of the
+// organization (sources.organization): the management account, listed
+// by hand too, and a member account created here, whose collector role
+// the agent's policy then names (MONITORED_ACCOUNT_ID is every account).
+func (f *callsFixture) organizationJob() {
+	t := f.t
+	setup := awsclient.Config{}
+	var err error
+	if setup, err = awsclient.Load(context.Background(), awsclient.Options{Region: callsRegion, Endpoint: f.motoEndpoint,
+		Credentials: credentials.NewStaticCredentialsProvider("calls", "calls", "")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := organizations.NewFromConfig(setup.AWS).CreateAccount(context.Background(), &organizations.CreateAccountInput{
+		AccountName: aws.String("calls-member"), Email: aws.String("calls-member@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := aws.ToString(out.CreateAccountStatus.AccountId)
+	f.values["MONITORED_ACCOUNT_ID"] = append(f.values["MONITORED_ACCOUNT_ID"], member)
+	b, err := os.ReadFile(filepath.Join(f.dir, "custody.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := strings.Replace(string(b), "sources:\n", "sources:\n  organization: {role: custody-collector, external_id: "+callsExtID+", template: {regions: ["+callsRegion+"]}}\n", 1)
+	if err := os.WriteFile(filepath.Join(f.dir, "org.yaml"), []byte(org), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, code := f.run(f.newJob("collect --once --collector findings (organization)", "agent", "collector"), []string{"CUSTODY_CONFIG=" + filepath.Join(f.dir, "org.yaml")},
+		f.custody, "collect", "--once", "--collector", "findings")
+	if code != 0 || !strings.Contains(res, "findings:"+member+"/"+callsRegion) {
+		t.Fatalf("collect --once --collector findings, with the organization: exit %d\n%s", code, res)
+	}
+}
+
 // putCallsGuardDutyFinding creates a GuardDuty detector in the member
 // account and puts a finding in it, through scripts/motoserver.py's
 // test-only route (AWS has no such call).
@@ -584,7 +620,7 @@ func (f *callsFixture) check() {
 				case n.Resource == evidenceARN || strings.HasPrefix(n.Resource, evidenceARN+"/"),
 					n.Resource == witnessARN || strings.HasPrefix(n.Resource, witnessARN+"/"): // its witness's copies too
 					role = j.evidenceRole
-				case n.Action == "sts:AssumeRole":
+				case n.Action == "sts:AssumeRole", n.Action == "organizations:ListAccounts": // the agent's own credentials
 					role = "agent"
 				}
 				if role == "" {
