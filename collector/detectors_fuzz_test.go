@@ -55,7 +55,9 @@ func FuzzDetectors(f *testing.F) {
 			}
 			resp := testaws.Reply(code, "application/json", body)
 			if code != 200 {
-				var e struct{ Type string `json:"__type"` }
+				var e struct {
+					Type string `json:"__type"`
+				}
 				_ = json.Unmarshal(body, &e)
 				resp.Header.Set("X-Amzn-Errortype", e.Type)
 			}
