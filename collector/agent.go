@@ -77,7 +77,7 @@ func (a *Agent) init() {
 		a.discovered = map[string][]Collector{}
 		a.accounts = map[string]string{}
 		for _, c := range a.Collectors {
-			if a.schedule(c.Kind()) != "" {
+			if a.scheduleOf(c) != "" {
 				a.addSource(c)
 			}
 		}
@@ -121,6 +121,15 @@ func (a *Agent) schedule(kind string) string {
 	return ""
 }
 
+// scheduleOf is a collector's own schedule (the organization's account
+// list has one), else its kind's.
+func (a *Agent) scheduleOf(c Collector) string {
+	if s, ok := c.(interface{ Schedule() string }); ok {
+		return s.Schedule()
+	}
+	return a.schedule(c.Kind())
+}
+
 // Run schedules every collector and blocks until ctx ends, then waits (up
 // to Grace) for runs in flight.
 func (a *Agent) Run(ctx context.Context) error {
@@ -130,7 +139,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.init()
 	c := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC))
 	for _, col := range a.Collectors {
-		expr := a.schedule(col.Kind())
+		expr := a.scheduleOf(col)
 		if expr == "" {
 			a.Log.Info("collector disabled: no schedule", "collector", col.Name())
 			continue

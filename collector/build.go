@@ -34,6 +34,7 @@ var Kinds = []struct{ Kind, Preserves string }{
 	{"kms", "the key policies, grants and rotation of the KMS keys monitored buckets and trails use; changes are findings"},
 	// [findings kind]
 	{"findings", "Security Hub and GuardDuty findings on the monitored accounts and buckets"},
+	{"organization", "the organization's accounts (ListAccounts) and their status; accounts not active are findings"},
 	// [end kinds]
 }
 

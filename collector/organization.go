@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -29,7 +31,8 @@ type orgAPI interface {
 
 var _ orgAPI = (*organizations.Client)(nil)
 
-// planOrganization adds to out, when sources.organization is set, one
+// planOrganization adds to out, when sources.organization is set, the
+// organization's account list (OrgAccounts, when selected) and one
 // OrgDiscovery for each selected kind that has a schedule, and returns
 // the accounts the configuration lists, which Plan plans itself. The
 // organization's accounts are listed when a run is due, not here, so that
@@ -40,6 +43,9 @@ func planOrganization(base awsclient.Config, cfg config.Config, l *ledger.Ledger
 		return cfg.Sources.Accounts
 	}
 	api := organizations.NewFromConfig(base.AWS)
+	if want("organization") {
+		*out = append(*out, &OrgAccounts{API: api, Org: *org, Prefix: cfg.Store.Prefix, Now: now})
+	}
 	for _, k := range Kinds {
 		if (want(k.Kind) || want("organization:"+k.Kind)) && scheduleOf(cfg.Schedules, k.Kind) != "" {
 			*out = append(*out, &OrgDiscovery{kind: k.Kind, API: api, base: base, cfg: cfg, ledger: l, now: now})
@@ -97,8 +103,8 @@ func (d *OrgDiscovery) Collect(ctx context.Context, _ Run) (Outcome, error) {
 }
 
 // Discover lists the organization's accounts and plans the kind's
-// collectors for those selected, discovering their own sources (trails)
-// in turn; one that is suspended is reported by a collector of its own.
+// collectors for the active ones selected, discovering their own sources
+// (trails) in turn. (OrgAccounts reports those not active.)
 func (d *OrgDiscovery) Discover(ctx context.Context) ([]Collector, error) {
 	org := d.cfg.Sources.Organization
 	accounts, err := ListOrganizationAccounts(ctx, d.API)
@@ -110,14 +116,12 @@ func (d *OrgDiscovery) Discover(ctx context.Context) ([]Collector, error) {
 		explicit[a.ID] = true
 	}
 	var members []config.Account
-	var inactive []orgtypes.Account
 	for _, a := range accounts {
 		id, name := aws.ToString(a.Id), aws.ToString(a.Name)
 		if explicit[id] || !OrgSelects(*org, id, name) {
 			continue // listed by hand (that entry wins), or not selected
 		}
 		if a.Status != orgtypes.AccountStatusActive {
-			inactive = append(inactive, a)
 			continue
 		}
 		acct := org.Template
@@ -128,11 +132,7 @@ func (d *OrgDiscovery) Discover(ctx context.Context) ([]Collector, error) {
 	}
 	sub := d.cfg
 	sub.Sources = config.Sources{Accounts: members}
-	found := Discover(ctx, Plan(ctx, d.base, sub, d.ledger, d.now, d.kind))
-	if len(inactive) > 0 {
-		found = append(found, &orgInactive{name: d.Name() + "/suspended", kind: d.kind, accounts: inactive})
-	}
-	return found, nil
+	return Discover(ctx, Plan(ctx, d.base, sub, d.ledger, d.now, d.kind)), nil
 }
 
 // ListOrganizationAccounts lists every account of the organization, all
@@ -200,25 +200,79 @@ func partitionOf(arn string) string {
 	return "aws"
 }
 
-// orgInactive reports the organization's accounts that are not ACTIVE
-// (SUSPENDED, PENDING_CLOSURE), which are not collected from.
-type orgInactive struct {
-	name, kind string
-	accounts   []orgtypes.Account
+// DefaultOrganizationSchedule is when the organization's account list is
+// sealed unless sources.organization.schedule says otherwise.
+const DefaultOrganizationSchedule = "@hourly"
+
+// OrgAccounts seals the organization's account list (ListAccounts, every
+// page): each account's id, name, e-mail, status, how and when it joined.
+// Each selected account that is not ACTIVE (SUSPENDED, PENDING_CLOSURE),
+// and so is not collected from, is a warning in the manifest.
+type OrgAccounts struct {
+	API    orgAPI
+	Org    config.Organization
+	Prefix string
+	Now    func() time.Time
 }
 
-func (o *orgInactive) Name() string { return o.name }
-func (o *orgInactive) Kind() string { return o.kind }
+func (o *OrgAccounts) Name() string { return "organization:accounts" }
+func (o *OrgAccounts) Kind() string { return "organization" }
 
-// Collect stores nothing: each account is a warning in the manifest.
-func (o *orgInactive) Collect(context.Context, Run) (Outcome, error) {
-	out := Outcome{Description: fmt.Sprintf("%d account(s) of the organization not collected for %s: not active", len(o.accounts), o.kind)}
-	for _, a := range o.accounts {
-		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.OrganizationAccountSuspended,
-			Object:  aws.ToString(a.Id),
-			Message: fmt.Sprintf("account %s (%s) of the organization is %s: custody does not collect from it", aws.ToString(a.Id), aws.ToString(a.Name), a.Status),
-			Remedy: "a suspended account can be reopened within 90 days of closing: if it matters to the incident, reopen it (or collect what the management " +
-				"account still holds about it, its organization trail and Config aggregator), or exclude it in sources.organization.exclude"})
+// Schedule is sources.organization.schedule, or the default.
+func (o *OrgAccounts) Schedule() string {
+	if o.Org.Schedule != "" {
+		return o.Org.Schedule
 	}
+	return DefaultOrganizationSchedule
+}
+
+// Collect lists the accounts, stores the list as JSON and reports the
+// selected accounts that are not active.
+func (o *OrgAccounts) Collect(ctx context.Context, run Run) (Outcome, error) {
+	now := o.Now().UTC()
+	out := Outcome{WindowEnd: now, Sources: []string{"organizations:ListAccounts"}, Description: "the organization's accounts"}
+	accounts, err := ListOrganizationAccounts(ctx, o.API)
+	if err != nil {
+		return out, err
+	}
+	body, err := json.Marshal(struct {
+		ListedAt time.Time          `json:"listedAt"`
+		Accounts []orgtypes.Account `json:"accounts"`
+	}{now, accounts})
+	if err != nil {
+		return out, err
+	}
+	management := "organization"
+	if len(accounts) > 0 {
+		management = managementAccount(aws.ToString(accounts[0].Arn))
+	}
+	if _, err := run.Put(ctx, custody.ArtifactKey(o.Prefix, management, "global", "organization", now, run.RunID(), "organization-accounts.json"), bytes.NewReader(body),
+		custody.PutOptions{Kind: "organization-accounts", Account: management, Source: "organizations:ListAccounts", ContentType: "application/json"}); err != nil {
+		return out, err
+	}
+	inactive := 0
+	for _, a := range accounts {
+		id, name := aws.ToString(a.Id), aws.ToString(a.Name)
+		if a.Status == orgtypes.AccountStatusActive || !OrgSelects(o.Org, id, name) {
+			continue
+		}
+		inactive++
+		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.OrganizationAccountSuspended, Object: id,
+			Message: fmt.Sprintf("account %s (%s) of the organization is %s: custody does not collect from it", id, name, a.Status),
+			Remedy: "a closed account can be reopened within 90 days of closing: if it matters to the incident, reopen it (or preserve what the " +
+				"management account still holds about it: its organization trail, a Config aggregator), or exclude it in sources.organization.exclude"})
+	}
+	out.Account = management
+	out.Description += fmt.Sprintf(": %d account(s), %d not active", len(accounts), inactive)
 	return out, nil
+}
+
+// managementAccount is the management account of an account's ARN
+// (arn:aws:organizations::<management>:account/o-.../<id>).
+func managementAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) == 6 && parts[4] != "" {
+		return parts[4]
+	}
+	return "organization"
 }

@@ -83,12 +83,12 @@ func TestOrganizationAccounts(t *testing.T) {
 			Template: config.Account{Regions: []string{"us-east-1"}, Buckets: []string{"prod-data"}}},
 	}}
 	planned := Plan(ctx, base, cfg, e.Ledger, time.Now, "")
-	if got := names(planned); !slices.Equal(got, []string{"findings:" + byHand + "/eu-west-1", "organization:findings"}) {
-		t.Fatalf("planned %v: the account listed by hand and the organization's findings source expected", got)
+	if got := names(planned); !slices.Equal(got, []string{"findings:" + byHand + "/eu-west-1", "organization:accounts", "organization:findings"}) {
+		t.Fatalf("planned %v: the account listed by hand, the organization's account list and its findings source expected", got)
 	}
 
 	found := Discover(ctx, planned)
-	want := []string{"findings:" + byHand + "/eu-west-1", "findings:" + mgmt + "/us-east-1", "findings:" + prod + "/us-east-1", "organization:findings/suspended"}
+	want := []string{"findings:" + byHand + "/eu-west-1", "findings:" + mgmt + "/us-east-1", "findings:" + prod + "/us-east-1", "organization:accounts"}
 	sort.Strings(want)
 	if got := names(found); !slices.Equal(got, want) {
 		t.Fatalf("discovered %v, want %v (sandbox-1 %s excluded, old %s suspended)", got, want, sandbox, closed)
@@ -99,10 +99,25 @@ func TestOrganizationAccounts(t *testing.T) {
 			t.Fatalf("%s: %v", c.Name(), err)
 		}
 		switch c.Name() {
-		case "organization:findings/suspended":
+		case "organization:accounts":
 			if len(res.Found) != 1 || res.Found[0].Kind != finding.OrganizationAccountSuspended || res.Found[0].Object != closed ||
 				!strings.Contains(res.Found[0].Message, "SUSPENDED") {
 				t.Fatalf("the suspended account's report: %+v", res.Found)
+			}
+			var list struct {
+				Accounts []struct{ Id, Name, Status string }
+			}
+			for _, m := range e.verify(t).Manifests {
+				for _, s := range m.Subjects() {
+					if m.Sequence == res.Manifest && s.Annotations.Kind == "organization-accounts" {
+						if err := json.Unmarshal(e.read(t, s.Name), &list); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			if len(list.Accounts) != 5 { // the management account and the four created
+				t.Fatalf("the sealed account list: %+v", list)
 			}
 		case "findings:" + prod + "/us-east-1":
 			d := c.(*Detectors)
@@ -224,7 +239,7 @@ func TestAgentOrganizationPerAccount(t *testing.T) {
 			t.Errorf("/healthz for %s: %+v", acct, h)
 		}
 	}
-	if h := health.Accounts[""]; h.Sources != 1 { // organization:findings itself
+	if h := health.Accounts[""]; h.Sources != 2 { // organization:findings and organization:accounts
 		t.Errorf("/healthz for the organization's listing: %+v", h)
 	}
 	metrics := get(t, url+"/metrics")

@@ -75,7 +75,7 @@ func Kinds() []Spec {
 		// [end iam, kms specs]
 		// [findings, organization specs]
 		{DetectorFindingOnBucket, w, "findings"}, {DetectorsUnavailable, w, "findings"}, {DetectorUnreadable, w, "findings"},
-		{DetectorFindingMalformed, w, "findings"}, {OrganizationAccountSuspended, w, ""}, // by the organization source of every kind
+		{DetectorFindingMalformed, w, "findings"}, {OrganizationAccountSuspended, w, "organization"},
 		// [end findings, organization specs]
 	}
 	for _, s := range Validation() {

@@ -357,6 +357,11 @@ func validateOrganization(add func(string, string, ...any), o *Organization) {
 			}
 		}
 	}
+	if o.Schedule != "" {
+		if _, err := CronParser.Parse(o.Schedule); err != nil {
+			add(p+".schedule", "a cron expression expected (5 fields, 6 with seconds first, or @every/@hourly...): %v", err)
+		}
+	}
 	t := o.Template
 	if t.ID != "" || t.RoleARN != "" || t.ExternalID != "" {
 		add(p+".template", "leave id, role_arn and external_id out: each account found gives its id, and sources.organization.role and external_id say how to reach it")
