@@ -334,3 +334,37 @@ func TestDetectorsCursorMovesOnlyAfterSealing(t *testing.T) {
 		t.Fatalf("the run after the cut sealed %d findings, want 150", n)
 	}
 }
+
+// GuardDuty's own CreateSampleFindings, on the stand-in: the sample
+// findings are collected like any other.
+func TestDetectorsGuardDutySampleFindings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	le := testaws.Require(t)
+	acct := randomAccount(t)
+	ac := accountConfig(t, le, acct)
+	gd := guardduty.NewFromConfig(ac.AWS)
+	det, err := gd.CreateDetector(ctx, &guardduty.CreateDetectorInput{Enable: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := []string{"Exfiltration:S3/AnomalousBehavior", "Policy:S3/BucketBlockPublicAccessDisabled"}
+	if _, err := gd.CreateSampleFindings(ctx, &guardduty.CreateSampleFindingsInput{DetectorId: det.DetectorId, FindingTypes: types}); err != nil {
+		t.Fatal(err)
+	}
+	col := &Detectors{SecurityHub: securityhub.NewFromConfig(ac.AWS), GuardDuty: gd, Ledger: e.Ledger, Account: acct, Region: "us-east-1",
+		Prefix: "custody", Now: time.Now}
+	out, err := RunOne(ctx, e.Chain, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range e.detectorRecords(t, out.Manifest) {
+		f, _ := r["finding"].(map[string]any)
+		got = append(got, fmt.Sprint(f["Type"]))
+	}
+	if strings.Join(got, ",") != strings.Join(types, ",") {
+		t.Fatalf("sealed sample findings of types %v, want %v", got, types)
+	}
+}
