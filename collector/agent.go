@@ -56,6 +56,7 @@ type Agent struct {
 	unsealed   []string   // runs whose seal failed, resealed before the next run
 	status     map[string]collectorStatus
 	discovered map[string][]Collector // by discoverer: what its last successful discovery found
+	accounts   map[string]string      // by source: the account it collects from (agent_accounts.go)
 }
 
 type collectorStatus struct {
@@ -74,8 +75,9 @@ func (a *Agent) init() {
 		a.metrics = newMetrics()
 		a.status = map[string]collectorStatus{}
 		a.discovered = map[string][]Collector{}
+		a.accounts = map[string]string{}
 		for _, c := range a.Collectors {
-			if a.schedule(c.Kind()) != "" {
+			if a.scheduleOf(c) != "" {
 				a.addSource(c)
 			}
 		}
@@ -92,6 +94,8 @@ func (a *Agent) addSource(c Collector) {
 		a.status[c.Name()] = collectorStatus{}
 	}
 	a.metrics.source(c.Name(), c.Kind())
+	a.accounts[c.Name()] = accountOf(c)
+	a.accountsHealth()
 }
 
 func (a *Agent) unhealthyAfter() int {
@@ -111,8 +115,19 @@ func (a *Agent) schedule(kind string) string {
 		return a.Schedules.Posture
 	case "versions":
 		return a.Schedules.Versions
+	case "findings":
+		return a.Schedules.Findings
 	}
 	return ""
+}
+
+// scheduleOf is a collector's own schedule (the organization's account
+// list has one), else its kind's.
+func (a *Agent) scheduleOf(c Collector) string {
+	if s, ok := c.(interface{ Schedule() string }); ok {
+		return s.Schedule()
+	}
+	return a.schedule(c.Kind())
 }
 
 // Run schedules every collector and blocks until ctx ends, then waits (up
@@ -124,7 +139,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.init()
 	c := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC))
 	for _, col := range a.Collectors {
-		expr := a.schedule(col.Kind())
+		expr := a.scheduleOf(col)
 		if expr == "" {
 			a.Log.Info("collector disabled: no schedule", "collector", col.Name())
 			continue
@@ -285,6 +300,7 @@ func (a *Agent) record(name string, start time.Time, err error) {
 		degraded = 1
 	}
 	a.metrics.degraded.Set(degraded)
+	a.accountsHealth()
 }
 
 // logFindings logs each finding a run sealed, one line each: failures as
@@ -360,6 +376,7 @@ func (a *Agent) Handler() http.Handler {
 			st[k] = v
 		}
 		failing := a.failing()
+		accounts := a.accountsHealth()
 		a.mu.Unlock()
 		status, code := "ok", http.StatusOK
 		if len(failing) > 0 {
@@ -372,7 +389,8 @@ func (a *Agent) Handler() http.Handler {
 			UnhealthyAfter int                        `json:"unhealthyAfter"`
 			Failing        []failingSource            `json:"failing,omitempty"`
 			Collectors     map[string]collectorStatus `json:"collectors"`
-		}{status, a.unhealthyAfter(), failing, st})
+			Accounts       map[string]accountHealth   `json:"accounts"`
+		}{status, a.unhealthyAfter(), failing, st, accounts})
 	})
 	return mux
 }

@@ -21,6 +21,9 @@ type metrics struct {
 	artifacts   prometheus.Counter
 	bytes       prometheus.Counter
 	chainLength prometheus.Gauge
+	// By account (agent_accounts.go).
+	accountSources *prometheus.GaugeVec
+	accountFailing *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -42,8 +45,12 @@ func newMetrics() *metrics {
 		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "custody_bytes_sealed_total", Help: "Bytes of artifacts stored and sealed."}),
 		chainLength: prometheus.NewGauge(prometheus.GaugeOpts{Name: "custody_chain_length",
 			Help: "Sequence number of this agent's newest manifest."}),
+		accountSources: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "custody_account_sources",
+			Help: "Sources the agent collects from the account (\"\" for sources of no one account, such as the organization's listing)."}, []string{"account"}),
+		accountFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "custody_account_failing_sources",
+			Help: "Sources of the account that failed their last unhealthy-after runs in a row."}, []string{"account"}),
 	}
-	m.reg.MustRegister(m.lastSuccess, m.failures, m.runs, m.consecutive, m.findings, m.degraded, m.artifacts, m.bytes, m.chainLength,
+	m.reg.MustRegister(m.lastSuccess, m.failures, m.runs, m.consecutive, m.findings, m.degraded, m.artifacts, m.bytes, m.chainLength, m.accountSources, m.accountFailing,
 		// go_goroutines, go_memstats_*, process_resident_memory_bytes,
 		// process_open_fds: what a long-running daemon is watched by.
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

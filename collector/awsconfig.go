@@ -33,8 +33,14 @@ type configAPI interface {
 var _ configAPI = (*cs.Client)(nil)
 
 // DefaultResourceTypes are the resource types whose configuration history
-// the Config collector preserves.
-var DefaultResourceTypes = []string{"AWS::S3::Bucket", "AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Policy"}
+// the Config collector preserves when an account's config_resource_types
+// names none: the S3, IAM and KMS types, what scoping an incident on data
+// asks about (who could reach it, and with which keys).
+var DefaultResourceTypes = []string{
+	"AWS::S3::Bucket", "AWS::S3::AccountPublicAccessBlock",
+	"AWS::IAM::User", "AWS::IAM::Group", "AWS::IAM::Role", "AWS::IAM::Policy",
+	"AWS::KMS::Key",
+}
 
 // AWSConfig preserves AWS Config's evidence for one account and region:
 // the snapshot and history files Config delivered to its buckets (Config

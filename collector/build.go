@@ -34,6 +34,7 @@ var Kinds = []struct{ Kind, Preserves string }{
 	{"kms", "the key policies, grants and rotation of the KMS keys monitored buckets and trails use; changes are findings"},
 	// [findings kind]
 	{"findings", "Security Hub and GuardDuty findings on the monitored accounts and buckets"},
+	{"organization", "the organization's accounts (ListAccounts) and their status; accounts not active are findings"},
 	// [end kinds]
 }
 
@@ -77,7 +78,7 @@ func (f *Failed) Collect(context.Context, Run) (Outcome, error) {
 func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledger.Ledger, now func() time.Time, only string) []Collector {
 	want := func(kind string) bool { return only == "" || only == kind || strings.HasPrefix(only, kind+":") }
 	var out []Collector
-	for _, acct := range cfg.Sources.Accounts {
+	for _, acct := range planOrganization(base, cfg, l, now, want, &out) {
 		ac := base
 		if acct.RoleARN != "" {
 			ac = base.AssumeRole(acct.RoleARN, acct.ExternalID, awsclient.SessionName("collect", cfg.Agent.Stream))
@@ -96,7 +97,7 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 			for _, region := range acct.Regions {
 				rc := ac.WithRegion(region)
 				out = append(out, &AWSConfig{S3: rc.S3(), API: cs.NewFromConfig(rc.AWS), Ledger: l, Account: acct.ID, Region: region,
-					Delivery: acct.ConfigBuckets, Deliver: acct.DeliverConfigSnapshots, Prefix: cfg.Store.Prefix, Now: now})
+					Delivery: acct.ConfigBuckets, Deliver: acct.DeliverConfigSnapshots, ResourceTypes: acct.ConfigResourceTypes, Prefix: cfg.Store.Prefix, Now: now})
 			}
 		}
 		// Issue 14's collectors: each line below, under its marker, adds the
@@ -107,6 +108,7 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 		// [kms plan]
 		out = append(out, planKMS(ctx, cfg.Schedules.KMS != "" && want("kms"), ac, acct, cfg.Schedules.CloudTrail != "", cfg.Store.Prefix, l, now)...)
 		// [findings plan]
+		out = append(out, planDetectors(cfg.Schedules.Findings != "" && want("findings"), ac, acct, cfg.Store.Prefix, l, now)...)
 		// [end plans]
 		posture, versions := cfg.Schedules.Posture != "" && want("posture"), cfg.Schedules.Versions != "" && want("versions")
 		if !posture && !versions {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/guardduty"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -190,6 +191,14 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		return err
 	})
 
+	// GuardDuty with a finding, Security Hub not enabled: the detector
+	// findings collector reads GuardDuty.
+	det, err := guardduty.NewFromConfig(setup.AWS).CreateDetector(ctx, &guardduty.CreateDetectorInput{Enable: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putGuardDutyFindings(t, m.Endpoint, iamAccount, iamRegion, aws.ToString(det.DetectorId), []map[string]any{gdFinding("enforced", time.Now().Add(-time.Hour), 2, f.monitored)})
+
 	// An organization trail delivering to its bucket, and Config's deliveries.
 	org := organizations.NewFromConfig(setup.AWS)
 	o, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll})
@@ -281,7 +290,7 @@ func newIAMFixture(t *testing.T) *iamFixture {
 			ConfigBuckets: []config.BucketPrefix{{Bucket: delivery, Prefix: "config"}}, DeliverConfigSnapshots: true, Buckets: []string{f.monitored},
 			KMSKeys: []string{aws.ToString(dataKey.KeyMetadata.Arn)},
 		}}},
-		Schedules: config.Schedules{CloudTrail: "@hourly", Config: "@hourly", Posture: "@hourly", Versions: "@hourly", IAM: "@hourly", KMS: "@hourly"},
+		Schedules: config.Schedules{CloudTrail: "@hourly", Config: "@hourly", Posture: "@hourly", Versions: "@hourly", IAM: "@hourly", KMS: "@hourly", Findings: "@hourly"},
 	}
 	return f
 }
@@ -504,6 +513,10 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 		"kms:Sign":                           {runErr: true},
 		"kms:GetPublicKey":                   {start: true},
 		"kms:DescribeKey":                    {start: true},
+		"securityhub:GetFindings":            {finding: "detector-unreadable"},
+		"guardduty:ListDetectors":            {finding: "detector-unreadable"},
+		"guardduty:ListFindings":             {finding: "detector-unreadable"},
+		"guardduty:GetFindings":              {finding: "detector-unreadable"},
 	}
 	// The collector role's own expectations, where the agent's differ.
 	collectorExpected := map[string]where{

@@ -23,8 +23,8 @@ func trustDoc(principals ...string) string {
 	return string(b)
 }
 
-// kindsOf counts a run's findings by kind.
-func kindsOf(fs []custody.Finding) map[custody.Kind]int {
+// countKinds counts a run's findings by kind.
+func countKinds(fs []custody.Finding) map[custody.Kind]int {
 	out := map[custody.Kind]int{}
 	for _, f := range fs {
 		out[f.Kind]++
@@ -151,7 +151,7 @@ func TestIAMStateSnapshotsAndChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := kindsOf(res.Found)
+	kinds := countKinds(res.Found)
 	if kinds[finding.IAMAccessKeyNew] != 1 || kinds[finding.IAMUserNew] != 1 || kinds[finding.IAMTrustNew] != 1 || kinds[finding.IAMPolicyChange] != 2 || len(res.Found) != 5 {
 		t.Fatalf("findings after the changes: %v", res.Found)
 	}

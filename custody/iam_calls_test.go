@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +26,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cs "github.com/aws/aws-sdk-go-v2/service/configservice"
 	cstypes "github.com/aws/aws-sdk-go-v2/service/configservice/types"
+	"github.com/aws/aws-sdk-go-v2/service/guardduty"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -120,6 +123,7 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 	defer func() { t.Logf("%s", time.Since(start).Round(time.Second)) }()
 
 	f.custodyJobs()
+	f.organizationJob()
 	f.recoverJobs()
 	// verify last, with every kind of manifest in the bucket.
 	verifier := f.newJob("verify", "verifier", "")
@@ -221,6 +225,9 @@ func newCallsFixture(t *testing.T) *callsFixture {
 			SSEAlgorithm: s3types.ServerSideEncryptionAwsKms, KMSMasterKeyID: aws.String("alias/calls-data")}}}}}); err != nil {
 		t.Fatal(err)
 	}
+	// GuardDuty with a finding, Security Hub not enabled: the detector
+	// findings collector falls back to GuardDuty (every action it has).
+	putCallsGuardDutyFinding(t, setup, m.Endpoint)
 
 	// The configuration every custody job shares: the evidence bucket on
 	// MinIO (store.endpoint), the sources in moto through the collector role.
@@ -328,6 +335,9 @@ func (f *callsFixture) custodyJobs() {
 		if !strings.Contains(out, want) {
 			t.Errorf("collect --once did not run %s:\n%s", want, out)
 		}
+	}
+	if !strings.Contains(out, "findings:"+callsAccount+"/"+callsRegion) {
+		t.Errorf("collect --once did not run the detector findings collector:\n%s", out)
 	}
 	// The trail named in the configuration, its keys from a stand-in.
 	trails := []string{"CUSTODY_CONFIG=" + filepath.Join(f.dir, "trails.yaml"), "AWS_ENDPOINT_URL_CLOUDTRAIL=" + f.keyServer}
@@ -446,6 +456,61 @@ func (f *callsFixture) recoverJobs() {
 		if i == 5 {
 			t.Fatalf("recover --resume: exit %d\n%s", code, out)
 		}
+	}
+}
+
+// organizationJob collects the detector findings of every account of the
+// organization (sources.organization): the management account, listed
+// by hand too, and a member account created here, whose collector role
+// the agent's policy then names (MONITORED_ACCOUNT_ID is every account).
+func (f *callsFixture) organizationJob() {
+	t := f.t
+	setup := awsclient.Config{}
+	var err error
+	if setup, err = awsclient.Load(context.Background(), awsclient.Options{Region: callsRegion, Endpoint: f.motoEndpoint,
+		Credentials: credentials.NewStaticCredentialsProvider("calls", "calls", "")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := organizations.NewFromConfig(setup.AWS).CreateAccount(context.Background(), &organizations.CreateAccountInput{
+		AccountName: aws.String("calls-member"), Email: aws.String("calls-member@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := aws.ToString(out.CreateAccountStatus.AccountId)
+	f.values["MONITORED_ACCOUNT_ID"] = append(f.values["MONITORED_ACCOUNT_ID"], member)
+	b, err := os.ReadFile(filepath.Join(f.dir, "custody.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := strings.Replace(string(b), "sources:\n", "sources:\n  organization: {role: custody-collector, external_id: "+callsExtID+", template: {regions: ["+callsRegion+"]}}\n", 1)
+	if err := os.WriteFile(filepath.Join(f.dir, "org.yaml"), []byte(org), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, code := f.run(f.newJob("collect --once --collector findings (organization)", "agent", "collector"), []string{"CUSTODY_CONFIG=" + filepath.Join(f.dir, "org.yaml")},
+		f.custody, "collect", "--once", "--collector", "findings")
+	if code != 0 || !strings.Contains(res, "findings:"+member+"/"+callsRegion) {
+		t.Fatalf("collect --once --collector findings, with the organization: exit %d\n%s", code, res)
+	}
+}
+
+// putCallsGuardDutyFinding creates a GuardDuty detector in the member
+// account and puts a finding in it, through scripts/motoserver.py's
+// test-only route (AWS has no such call).
+func putCallsGuardDutyFinding(t *testing.T, setup awsclient.Config, endpoint string) {
+	t.Helper()
+	det, err := guardduty.NewFromConfig(setup.AWS).CreateDetector(context.Background(), &guardduty.CreateDetectorInput{Enable: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"account_id": callsAccount, "region": callsRegion, "detectorId": aws.ToString(det.DetectorId),
+		"findings": []map[string]any{{"id": "calls-finding", "severity": 8.0, "title": "calls"}}})
+	resp, err := http.Post(endpoint+"/moto-api/static/guardduty/findings", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("putting a GuardDuty finding: %s", resp.Status)
 	}
 }
 
@@ -580,7 +645,7 @@ func (f *callsFixture) check() {
 				case n.Resource == evidenceARN || strings.HasPrefix(n.Resource, evidenceARN+"/"),
 					n.Resource == witnessARN || strings.HasPrefix(n.Resource, witnessARN+"/"): // its witness's copies too
 					role = j.evidenceRole
-				case n.Action == "sts:AssumeRole":
+				case n.Action == "sts:AssumeRole", n.Action == "organizations:ListAccounts": // the agent's own credentials
 					role = "agent"
 				}
 				if role == "" {

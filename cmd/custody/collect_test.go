@@ -35,7 +35,7 @@ func TestCollectOnceAndPostureDiff(t *testing.T) {
 	cfgFile := filepath.Join(dir, "custody.yaml")
 	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %s/ledger.db
 agent: {stream: collector-test}
-schedules: {cloudtrail: "", config: "", iam: "", kms: ""}
+schedules: {cloudtrail: "", config: "", iam: "", kms: "", findings: ""}
 store: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}
 signer: {key: "file://%s/k.pem"}
 sources:

@@ -416,4 +416,25 @@ const (
 // [end iam, kms kinds]
 
 // [findings, organization kinds]
+
+// What the detector findings and organization collectors record.
+const (
+	// DetectorFindingOnBucket: a Security Hub or GuardDuty finding of HIGH
+	// or CRITICAL severity names a monitored bucket (a warning: custody
+	// preserves the finding, the responder judges it).
+	DetectorFindingOnBucket Kind = "detector-finding-on-bucket"
+	// DetectorsUnavailable: neither Security Hub nor GuardDuty is enabled
+	// for a monitored account in a region, so no detector watches it.
+	DetectorsUnavailable Kind = "detectors-unavailable"
+	// DetectorUnreadable: Security Hub's or GuardDuty's findings could not
+	// be read (access denied): the collector role lacks a permission.
+	DetectorUnreadable Kind = "detector-unreadable"
+	// DetectorFindingMalformed: a detector finding without an id or a
+	// readable update time; it is preserved as given.
+	DetectorFindingMalformed Kind = "detector-finding-malformed"
+	// OrganizationAccountSuspended: an account of the organization is
+	// SUSPENDED; it is not collected from.
+	OrganizationAccountSuspended Kind = "organization-account-suspended"
+)
+
 // [end findings, organization kinds]

@@ -77,6 +77,8 @@ func Kinds() []Spec {
 		{KMSKeyChange, w, "kms"}, {KMSKeyChange, f, "kms"}, {KMSKeyUnreadable, w, "kms"},
 		// [end iam, kms specs]
 		// [findings, organization specs]
+		{DetectorFindingOnBucket, w, "findings"}, {DetectorsUnavailable, w, "findings"}, {DetectorUnreadable, w, "findings"},
+		{DetectorFindingMalformed, w, "findings"}, {OrganizationAccountSuspended, w, "organization"},
 		// [end findings, organization specs]
 	}
 	for _, s := range Validation() {

@@ -86,10 +86,12 @@ var s3ControlActions = map[string]string{
 var servicePrefixes = map[string]string{
 	"CloudTrail":     "cloudtrail",
 	"Config Service": "config",
+	"GuardDuty":      "guardduty",
 	"IAM":            "iam",
 	"KMS":            "kms",
 	"Organizations":  "organizations",
 	"STS":            "sts",
+	"SecurityHub":    "securityhub",
 }
 
 // Action returns the IAM action an operation of a service needs, given

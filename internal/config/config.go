@@ -131,6 +131,9 @@ type Organization struct {
 	Include    []string `mapstructure:"include"`
 	Exclude    []string `mapstructure:"exclude"`
 	Template   Account  `mapstructure:"template"`
+	// Schedule is when the organization's account list is sealed (cron, as
+	// schedules:); "@hourly" when empty.
+	Schedule string `mapstructure:"schedule"`
 	// [end organization fields]
 }
 

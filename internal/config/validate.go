@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -62,6 +63,8 @@ var (
 	roleARNRE = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 	streamRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	orgIDRE   = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+	// configTypeRE is an AWS Config resource type: AWS::Service::Type.
+	configTypeRE = regexp.MustCompile(`^AWS::[A-Za-z0-9]+::[A-Za-z0-9]+$`)
 )
 
 // kmsKeyRE is a KMS key as KMS's KeyId takes it: a key id, a key ARN, an
@@ -217,7 +220,14 @@ func Validate(c Config) Problems {
 			}
 		}
 		// [end iam, kms validation]
+		for j, rt := range a.ConfigResourceTypes {
+			if !configTypeRE.MatchString(rt) {
+				add(fmt.Sprintf("%s.config_resource_types[%d]", p, j), "an AWS Config resource type AWS::Service::Type expected (for example AWS::S3::Bucket), got %q", rt)
+			}
+		}
 	}
+
+	validateOrganization(add, c.Sources.Organization)
 
 	// Schedules.
 	for _, s := range []struct{ name, expr string }{
@@ -293,6 +303,8 @@ func UnknownKeys(settings map[string]any) Problems {
 
 func walkKeys(ps *Problems, prefix string, v any, t reflect.Type) {
 	switch t.Kind() {
+	case reflect.Pointer: // sources.organization
+		walkKeys(ps, prefix, v, t.Elem())
 	case reflect.Struct:
 		if t == reflect.TypeOf(time.Time{}) {
 			return
@@ -331,6 +343,56 @@ func walkKeys(ps *Problems, prefix string, v any, t reflect.Type) {
 		}
 		for i, it := range items {
 			walkKeys(ps, fmt.Sprintf("%s[%d]", prefix, i), it, t.Elem())
+		}
+	}
+}
+
+// roleNameRE is an IAM role name, with an optional path.
+var roleNameRE = regexp.MustCompile(`^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+
+// validateOrganization checks sources.organization: the role to assume in
+// each account, include and exclude (account ids or names, or globs of
+// either), and the template every found account is collected with.
+func validateOrganization(add func(string, string, ...any), o *Organization) {
+	if o == nil {
+		return
+	}
+	const p = "sources.organization"
+	if !roleNameRE.MatchString(o.Role) {
+		add(p+".role", "the name of the role to assume in every account is required (for example custody-collector), got %q", o.Role)
+	}
+	for name, pats := range map[string][]string{"include": o.Include, "exclude": o.Exclude} {
+		for i, pat := range pats {
+			if _, err := path.Match(pat, ""); err != nil || pat == "" {
+				add(fmt.Sprintf("%s.%s[%d]", p, name, i), "an account id or name, or a glob of either (sandbox-*), expected, got %q", pat)
+			}
+		}
+	}
+	if o.Schedule != "" {
+		if _, err := CronParser.Parse(o.Schedule); err != nil {
+			add(p+".schedule", "a cron expression expected (5 fields, 6 with seconds first, or @every/@hourly...): %v", err)
+		}
+	}
+	t := o.Template
+	if t.ID != "" || t.RoleARN != "" || t.ExternalID != "" {
+		add(p+".template", "leave id, role_arn and external_id out: each account found gives its id, and sources.organization.role and external_id say how to reach it")
+	}
+	if len(t.Regions) == 0 {
+		add(p+".template.regions", "at least one region is required")
+	}
+	for j, r := range t.Regions {
+		if r == "" || !regionRE.MatchString(r) {
+			add(fmt.Sprintf("%s.template.regions[%d]", p, j), "an AWS region name expected (for example us-east-1), got %q", r)
+		}
+	}
+	for j, b := range t.Buckets {
+		if !bucketRE.MatchString(b) {
+			add(fmt.Sprintf("%s.template.buckets[%d]", p, j), "an S3 bucket name expected, got %q", b)
+		}
+	}
+	for j, rt := range t.ConfigResourceTypes {
+		if !configTypeRE.MatchString(rt) {
+			add(fmt.Sprintf("%s.template.config_resource_types[%d]", p, j), "an AWS Config resource type AWS::Service::Type expected, got %q", rt)
 		}
 	}
 }

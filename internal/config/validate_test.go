@@ -58,6 +58,9 @@ func TestValidateNamesEachField(t *testing.T) {
 		{"sources.accounts[0].role_arn", func(c *Config) { c.Sources.Accounts[0].RoleARN = "arn:aws:iam::1:user/x" }},
 		{"sources.accounts[0].regions", func(c *Config) { c.Sources.Accounts[0].Regions = nil }},
 		{"sources.accounts[0].buckets[0]", func(c *Config) { c.Sources.Accounts[0].Buckets = []string{"x"} }},
+		{"sources.accounts[0].config_resource_types[1]", func(c *Config) {
+			c.Sources.Accounts[0].ConfigResourceTypes = []string{"AWS::S3::Bucket", "S3::Bucket"}
+		}},
 		{"sources.accounts[0].trails[0].org_id", func(c *Config) {
 			c.Sources.Accounts[0].Trails = []Trail{{Name: "t", Bucket: "logs", OrgID: "org"}}
 		}},
@@ -109,5 +112,43 @@ func TestTrustedKeyValidAt(t *testing.T) {
 	}
 	if !(TrustedKey{}).ValidAt(from) {
 		t.Fatal("an open window rejects a time")
+	}
+}
+
+func TestConfigResourceTypesAccepted(t *testing.T) {
+	c := valid()
+	c.Sources.Accounts[0].ConfigResourceTypes = []string{"AWS::S3::Bucket", "AWS::IAM::Role", "AWS::KMS::Key", "AWS::EC2::SecurityGroup"}
+	if ps := Validate(c); len(ps) != 0 {
+		t.Fatalf("valid resource types refused: %v", ps)
+	}
+}
+
+func TestValidateOrganization(t *testing.T) {
+	c := valid()
+	c.Sources.Organization = &Organization{Role: "custody-collector", ExternalID: "x", Include: []string{"prod-*", "111122223333"}, Exclude: []string{"sandbox-*"},
+		Template: Account{Regions: []string{"us-east-1"}, Buckets: []string{"customer-data"}}}
+	if ps := Validate(c); len(ps) != 0 {
+		t.Fatalf("a valid organization refused: %v", ps)
+	}
+	c.Sources.Organization = &Organization{Role: "", Exclude: []string{"[bad"}, Template: Account{ID: "111122223333", Regions: []string{"nowhere"}, ConfigResourceTypes: []string{"Bucket"}}}
+	want := map[string]bool{"sources.organization.role": true, "sources.organization.exclude[0]": true, "sources.organization.template": true,
+		"sources.organization.template.regions[0]": true, "sources.organization.template.config_resource_types[0]": true}
+	for _, p := range Validate(c) {
+		delete(want, p.Path)
+	}
+	if len(want) != 0 {
+		t.Fatalf("not reported: %v", want)
+	}
+}
+
+func TestUnknownKeysInTheOrganization(t *testing.T) {
+	ps := UnknownKeys(map[string]any{"sources": map[string]any{"organization": map[string]any{"role": "r", "rol": "x",
+		"template": map[string]any{"regions": []any{"us-east-1"}, "bucket": "b"}}}})
+	got := map[string]bool{}
+	for _, p := range ps {
+		got[p.Path] = true
+	}
+	if len(ps) != 2 || !got["sources.organization.rol"] || !got["sources.organization.template.bucket"] {
+		t.Fatalf("UnknownKeys: %v", ps)
 	}
 }

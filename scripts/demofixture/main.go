@@ -11,6 +11,7 @@
 //	                               BUCKET and its public keys (list-public-keys JSON) to KEYS
 //	demofixture keyserver KEYS URLFILE  serve CloudTrail ListPublicKeys from KEYS until killed
 //	demofixture configdelivery BUCKET   write three days of AWS Config deliveries into BUCKET
+//	demofixture detectorfinding BUCKET  enable Security Hub and import a HIGH finding naming BUCKET
 //	demofixture tamper BUCKET KEY  replace the newest version of KEY with other bytes,
 //	                               using governance bypass (what an insider could do
 //	                               to a GOVERNANCE bucket; COMPLIANCE refuses it)
@@ -104,6 +105,8 @@ func run(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("s3://%s now has a policy granting s3:GetObject to \"Principal\": \"*\"\n", args[1])
 		return nil
+	case "detectorfinding":
+		return detectorFinding(ctx, ac.AWS, args[1])
 	case "tamper":
 		if len(args) != 3 {
 			return fmt.Errorf("usage: demofixture tamper BUCKET KEY")
