@@ -48,6 +48,30 @@ const (
 // vouch for itself. Signer names come from the anchor, never from the
 // package.
 func VerifyBundle(ctx context.Context, pkg string, o VerifyOptions, anchor Anchor, now func() time.Time) (*Report, error) {
+	return verifyBundle(ctx, pkg, o, anchor, now, nil)
+}
+
+// BundleFile opens one object version of a verified package.
+type BundleFile func(key, versionID string) (io.ReadCloser, error)
+
+// ReadBundle verifies a package as VerifyBundle does and, when the report
+// is OK (its signer pinned, every file what the statement declares),
+// calls use with the report and a reader of the package's files, before
+// the unpacked files are removed: what custody search reads offline. A
+// package that does not verify is never read.
+func ReadBundle(ctx context.Context, pkg string, o VerifyOptions, anchor Anchor, now func() time.Time, use func(*Report, BundleFile) error) (*Report, error) {
+	return verifyBundle(ctx, pkg, o, anchor, now, func(r *Report, src *bundleSource) error {
+		if !r.OK {
+			return nil
+		}
+		return use(r, func(key, versionID string) (io.ReadCloser, error) {
+			rc, _, err := src.Open(ctx, key, versionID)
+			return rc, err
+		})
+	})
+}
+
+func verifyBundle(ctx context.Context, pkg string, o VerifyOptions, anchor Anchor, now func() time.Time, after func(*Report, *bundleSource) error) (*Report, error) {
 	f, err := os.Open(pkg)
 	if err != nil {
 		return nil, fmt.Errorf("open package: %w", err)
@@ -75,7 +99,11 @@ func VerifyBundle(ctx context.Context, pkg string, o VerifyOptions, anchor Ancho
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	return b.verify(ctx, o, now)
+	r, src, err := b.verify(ctx, o, now)
+	if err == nil && after != nil && src != nil {
+		err = after(r, src)
+	}
+	return r, err
 }
 
 // bundleReader reads one package.
@@ -325,7 +353,7 @@ func (b *bundleReader) write(rel string, size int64, buf []byte) (PackageFile, e
 
 // verify checks the extracted manifests, chain and artifacts, then the
 // export-time verdict the statement records.
-func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() time.Time) (*Report, error) {
+func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() time.Time) (*Report, *bundleSource, error) {
 	fromStatement := o.Since.IsZero() && o.Until.IsZero() && o.Case == ""
 	if fromStatement {
 		o.Since, o.Until, o.Case = b.ps.Selection.Since, b.ps.Selection.Until, b.ps.Selection.Case
@@ -379,10 +407,10 @@ func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() t
 		b.fail(finding.CaseMissing, bundlePackage, remedyBundle, "the package's signed selection is case %q, and no manifest in the package is of it", o.Case)
 		b.report.Selection = Selection{Since: o.Since, Until: o.Until, Case: o.Case}
 		b.report.conclude()
-		return b.report, nil
+		return b.report, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b.checkStatementLink()
 	b.checkWitnessCopies()
@@ -400,7 +428,7 @@ func (b *bundleReader) verify(ctx context.Context, o VerifyOptions, now func() t
 		return r.Findings[i].Severity != r.Findings[j].Severity && r.Findings[i].Severity == SeverityFailure
 	})
 	r.conclude()
-	return r, nil
+	return r, src, nil
 }
 
 // bundleSource serves an extracted package as an evidence source; the

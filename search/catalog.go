@@ -126,3 +126,20 @@ func Window(files []File, since, until time.Time, lag time.Duration) []File {
 	})
 	return out
 }
+
+// ReportFiles lists the subjects of kind of a verified report's manifests
+// (an exported package, checked by custody.ReadBundle).
+func ReportFiles(r *custody.Report, kind string) []File {
+	var out []File
+	for _, m := range r.Manifests {
+		for _, sub := range m.Subjects() {
+			a := sub.Annotations
+			if a.Kind != kind {
+				continue
+			}
+			out = append(out, File{Bucket: r.Bucket, Key: sub.Name, VersionID: a.VersionID, SHA256: sub.Digest["sha256"], Size: a.Size, Kind: a.Kind,
+				Account: m.Where.Account, Region: m.Where.Region, Source: a.Source, Manifest: fmt.Sprintf("%s/%d", m.Stream, m.Sequence)})
+		}
+	}
+	return out
+}

@@ -32,6 +32,9 @@ type searchOptions struct {
 	key, since, until, lag                             string
 	errors, ndjson, csv, noLedger, seal                bool
 	caseID                                             string
+	// bundle searches an exported package offline, pinned by these.
+	bundle                    string
+	keys, keyIDs, witnessKeys []string
 }
 
 // searchResult is search's --json output.
@@ -101,6 +104,10 @@ record per line and --csv a header and one row per record, in file order
 	fs.BoolVar(&o.noLedger, "no-ledger", false, "list the sealed files from the store's manifests, not the local ledger")
 	fs.BoolVar(&o.seal, "seal", false, "seal the query, its results and the files it read into --case, as an in-toto statement")
 	fs.StringVar(&o.caseID, "case", "", "case to seal the results into (with --seal)")
+	fs.StringVar(&o.bundle, "bundle", "", "search an exported package offline, once it verifies (pin its signer with --key-id or --key)")
+	fs.StringArrayVar(&o.keyIDs, "key-id", nil, "with --bundle: the signer's key id, as the sender gave it to you by a separate channel (repeatable)")
+	fs.StringArrayVar(&o.keys, "signer-key", nil, "with --bundle: the signer's public key you hold, a PEM file or awskms://... (verify --bundle's --key; repeatable)")
+	fs.StringArrayVar(&o.witnessKeys, "witness-key", nil, "with --bundle: a witness's Ed25519 public key you hold, as NAME=FILE (repeatable)")
 	return cmd
 }
 
@@ -134,6 +141,15 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	}
 	f := search.Filter{AccessKeys: o.accessKeys, Principals: o.principals, SourceIPs: o.sourceIPs, Buckets: o.buckets, Key: o.key,
 		Events: o.events, Errors: o.errors, Since: since, Until: until}
+	if o.bundle != "" {
+		if o.seal || o.noLedger {
+			return cli.Usagef("--bundle searches a package offline: --seal and --no-ledger do not apply")
+		}
+		return searchBundle(ctx, o, d, f, lag)
+	}
+	if len(o.keys)+len(o.keyIDs)+len(o.witnessKeys) > 0 {
+		return cli.Usagef("--signer-key, --key-id and --witness-key pin the signer of a package: use them with --bundle")
+	}
 	cfg, err := d.config()
 	if err != nil {
 		return err
@@ -188,6 +204,52 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	if !d.json && !o.ndjson && !o.csv {
 		fmt.Fprintf(d.stderr, "%d record(s) matched; %d of %d sealed CloudTrail log file(s) in the window read (%d held none of the filter's values), %d records, %d bytes; files listed from the %s\n",
 			st.Matched, st.Read, len(all), st.Skipped, st.Records, st.Bytes, catalogName)
+	}
+	if len(res.Problems) > 0 {
+		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))
+	}
+	return nil
+}
+
+// searchBundle searches an exported package: verified first (as verify
+// --bundle, against the pinned signer), then read from its unpacked files.
+// A package that does not verify is not searched.
+func searchBundle(ctx context.Context, o searchOptions, d deps, f search.Filter, lag time.Duration) error {
+	anchor, err := verifyOptions{keys: o.keys, keyIDs: o.keyIDs, witnessKeys: o.witnessKeys}.anchor(ctx, d)
+	if err != nil {
+		return err
+	}
+	res := searchResult{Since: f.Since.UTC(), Until: f.Until.UTC(), Records: []search.Record{}, Problems: []search.Problem{}, Catalog: "package"}
+	emit, flush := searchOutput(d, o, &res)
+	var available int
+	r, err := custody.ReadBundle(ctx, o.bundle, custody.VerifyOptions{}, anchor, d.now, func(r *custody.Report, open custody.BundleFile) error {
+		all := search.ReportFiles(r, search.KindCloudTrailLog)
+		available = len(all)
+		st, problems, err := search.Searcher{Open: func(_ context.Context, fl search.File) (io.ReadCloser, error) { return open(fl.Key, fl.VersionID) }}.
+			Run(ctx, search.Window(all, f.Since, f.Until, lag), f, emit)
+		res.Stats, res.Problems = st, append(res.Problems, problems...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		for _, fd := range r.Findings {
+			if fd.Severity == custody.SeverityFailure {
+				fmt.Fprintf(d.stderr, "FAIL %s %s: %s\n", fd.Kind, fd.Object, fd.Message)
+			}
+		}
+		fmt.Fprintf(d.stderr, "the package %s does not verify (see custody verify --bundle), so it was not searched\n", o.bundle)
+		return cli.ErrFindings
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(d.stderr, "custody search: %s: %s\n", p.Object, p.Message)
+	}
+	if !d.json && !o.ndjson && !o.csv {
+		fmt.Fprintf(d.stderr, "%d record(s) matched; %d of %d sealed CloudTrail log file(s) of the package read; the package verified\n", res.Stats.Matched, res.Stats.Read, available)
 	}
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))

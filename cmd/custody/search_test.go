@@ -171,6 +171,24 @@ sources:
 		t.Fatalf("--seal without --case: exit %d\n%s", code, errOut)
 	}
 
+	// An exported package gives the same records offline, once its signer
+	// is pinned; unpinned, it is not searched.
+	pkg := filepath.Join(dir, "pkg.tar.gz")
+	out, errOut, code = run(t, "-c", cfgFile, "--json", "export", "--out", pkg)
+	keyID, _ := field(checkJSON(t, "export", out), "signerKeyId").(string)
+	if code != 0 || keyID == "" {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, "--json", "search", "--bundle", pkg, "--key-id", keyID, "--event", "GetObject", "--since", "5h")
+	doc = checkJSON(t, "search --bundle", out)
+	if recs, _ := field(doc, "records").([]any); code != 0 || len(recs) != want || field(doc, "catalog") != "package" {
+		t.Fatalf("search --bundle: exit %d, %d records (want %d)\n%s%s", code, len(recs), want, out, errOut)
+	}
+	if out, errOut, code = run(t, "search", "--bundle", pkg, "--event", "GetObject", "--since", "5h"); code != cli.ExitFindings || !strings.Contains(errOut, "does not verify") ||
+		!strings.Contains(errOut, "signer-not-pinned") || strings.Contains(out, "GetObject") {
+		t.Fatalf("search --bundle without a pinned signer: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// A window before the trail reads no file.
 	out, errOut, code = run(t, "-c", cfgFile, "--json", "search", "--since", "30d", "--until", "10d")
 	doc = checkJSON(t, "search (empty window)", out)
