@@ -110,6 +110,7 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newPostureCommand(g),
 		newSearchCommand(g),
 		newTimelineCommand(g),
+		newAthenaCommand(g),
 		newIAMCommand(g),
 		newVersionCommand(g),
 		newRecoverHint(),

@@ -20,6 +20,7 @@ import (
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/internal/testaws"
+	"github.com/custody-ir/custody/search"
 )
 
 // TestSearchCommand: a trail collected and sealed by the CloudTrail
@@ -46,6 +47,7 @@ func TestSearchCommand(t *testing.T) {
 		t.Fatal("keygen failed")
 	}
 	cfgFile := filepath.Join(dir, "custody.yaml")
+	storeBucket := testaws.BucketName(t)
 	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %[1]s/ledger.db
 agent: {stream: search-test}
 store: {bucket: %[2]s, retention: {mode: COMPLIANCE, days: 1}}
@@ -56,7 +58,7 @@ sources:
     - id: "123456789012"
       regions: [us-east-1]
       trails: [{name: main, home_region: us-east-1, bucket: %[3]s}]
-`, dir, testaws.BucketName(t), tr.Bucket))
+`, dir, storeBucket, tr.Bucket))
 	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
 		t.Fatal(errOut)
 	}
@@ -187,6 +189,46 @@ sources:
 	if out, errOut, code = run(t, "search", "--bundle", pkg, "--event", "GetObject", "--since", "5h"); code != cli.ExitFindings || !strings.Contains(errOut, "does not verify") ||
 		!strings.Contains(errOut, "signer-not-pinned") || strings.Contains(out, "GetObject") {
 		t.Fatalf("search --bundle without a pinned signer: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// Athena: the CloudTrail table's location template, as a pattern,
+	// matches every log file the collector wrote, and their partition
+	// values are among those the DDL projects.
+	out, errOut, code = run(t, "-c", cfgFile, "--json", "athena", "ddl")
+	doc = checkJSON(t, "athena ddl", out)
+	tmpl, _ := field(doc, "locationTemplate").(string)
+	ddl, _ := field(doc, "sql").(string)
+	if code != 0 || tmpl == "" || !strings.Contains(ddl, "'projection.account.values' = '123456789012'") || !strings.Contains(ddl, "'projection.region.values' = 'us-east-1'") {
+		t.Fatalf("athena ddl: exit %d\n%s%s", code, out, errOut)
+	}
+	re := search.TemplateRegexp(tmpl)
+	logs := 0
+	for p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(storeBucket)}); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			if !strings.Contains(k, "_CloudTrail_") {
+				continue
+			}
+			logs++
+			m := re.FindStringSubmatch("s3://" + storeBucket + "/" + k)
+			if m == nil || m[re.SubexpIndex("account")] != "123456789012" || m[re.SubexpIndex("region")] != "us-east-1" {
+				t.Fatalf("the collector's log %s is outside the Athena template %s", k, tmpl)
+			}
+			if _, err := time.Parse("2006/01/02", m[re.SubexpIndex("day")]); err != nil {
+				t.Fatalf("the collector's log %s: day partition %q: %v", k, m[re.SubexpIndex("day")], err)
+			}
+		}
+	}
+	if logs != len(w.Logs) {
+		t.Fatalf("%d log files in the store, want %d", logs, len(w.Logs))
+	}
+	out, errOut, code = run(t, "-c", cfgFile, "athena", "query", "--access-key", "AKIAEXAMPLE", "--since", "5h")
+	if code != 0 || !strings.Contains(out, "r.useridentity.accesskeyid IN ('AKIAEXAMPLE')") || !strings.Contains(out, "FROM custody_cloudtrail") {
+		t.Fatalf("athena query: exit %d\n%s%s", code, out, errOut)
 	}
 
 	// A window before the trail reads no file.
