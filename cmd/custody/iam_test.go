@@ -44,7 +44,7 @@ func TestIAMDiffThroughTheBinary(t *testing.T) {
 	cfg := filepath.Join(dir, "custody.yaml")
 	writeConfig(t, cfg, fmt.Sprintf(`ledger: %[1]s/ledger.db
 agent: {stream: iam-diff}
-schedules: {cloudtrail: "", config: "", posture: "", versions: "", kms: ""}
+schedules: {cloudtrail: "", config: "", posture: "", versions: "", kms: "", findings: "", accesslogs: ""}
 store: {bucket: %[2]s, retention: {mode: COMPLIANCE, days: 1}}
 signer: {key: "file://%[1]s/k.pem"}
 trust: [{name: k, key: "file://%[1]s/k.pub"}]
