@@ -97,3 +97,60 @@ func TestWitnessCatchesTruncatedTailFromAnyMachine(t *testing.T) {
 		t.Fatalf("no readable witness: exit %d, want 3\n%s%s", code, out, errOut)
 	}
 }
+
+// TestWitnessWithItsOwnCredentials: a witness in another account is
+// reached with its own profile, not the store's credentials: with the
+// profile's credentials wrong, the copies go unwritten (a warning) and
+// verify cannot complete; with them right, the witness cosigns and the
+// store verifies. A profile and a role together are a configuration
+// error.
+func TestWitnessWithItsOwnCredentials(t *testing.T) {
+	s := newSafetyStore(t)
+	key := filepath.Join(s.dir, "witness.pem")
+	if out, errOut, code := run(t, "keygen", "--ed25519", "--out", key); code != 0 {
+		t.Fatalf("keygen --ed25519: exit %d\n%s%s", code, out, errOut)
+	}
+	wbucket := testaws.CreateBucket(t, s.env.ReplicaS3(t), testaws.BucketOptions{ObjectLock: true, Mode: types.ObjectLockRetentionModeGovernance, Days: 1})
+	profiles := filepath.Join(s.dir, "aws-config")
+	t.Setenv("AWS_CONFIG_FILE", profiles)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(s.dir, "aws-credentials"))
+	setProfile := func(secret string) {
+		writeConfig(t, profiles, fmt.Sprintf("[profile witness-account]\naws_access_key_id = %s\naws_secret_access_key = %s\nregion = %s\n",
+			s.env.AccessKey, secret, s.env.ReplicaRegion))
+	}
+	base, err := os.ReadFile(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness := fmt.Sprintf(`witnesses:
+  - name: witness.example/w2
+    bucket: %s
+    region: %s
+    endpoint: %s
+    profile: witness-account
+    key: file://%s
+    public: file://%s
+`, wbucket, s.env.ReplicaRegion, s.env.ReplicaEndpoint, key, strings.TrimSuffix(key, ".pem")+".pub")
+	writeConfig(t, s.cfg, string(base)+witness)
+
+	setProfile("not-the-secret")
+	if out, errOut, code := run(t, "-c", s.cfg, "add", "--case", "IR-2", s.file(t, "a.txt", "a")); code != 0 || !strings.Contains(errOut, "witness") {
+		t.Fatalf("add with the witness's profile wrong: exit %d, want 0 with a warning naming the witness\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, "-c", s.cfg, "verify", "--no-ledger"); code != 3 || !strings.Contains(errOut, "no witness could be read") {
+		t.Fatalf("verify with the witness's profile wrong: exit %d, want 3\n%s%s", code, out, errOut)
+	}
+
+	setProfile(s.env.SecretKey)
+	if out, errOut, code := run(t, "-c", s.cfg, "add", "--case", "IR-2", s.file(t, "b.txt", "b")); code != 0 || strings.Contains(errOut, "witness") {
+		t.Fatalf("add with the witness's own profile: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, "-c", s.cfg, "verify", "--no-ledger"); code != 0 {
+		t.Fatalf("verify with the witness's own profile: exit %d\n%s%s", code, out, errOut)
+	}
+
+	writeConfig(t, s.cfg, string(base)+strings.Replace(witness, "    profile: witness-account\n", "    profile: witness-account\n    role_arn: arn:aws:iam::444455556666:role/witness\n", 1))
+	if out, errOut, code := run(t, "-c", s.cfg, "config", "check"); code != 2 || !strings.Contains(out+errOut, "profile and role_arn are alternatives") {
+		t.Fatalf("profile and role_arn: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -26,6 +26,13 @@ type Witness struct {
 	PassphraseEnv string `mapstructure:"passphrase_env"`
 	// Public is file:///path of the witness's Ed25519 public key (PEM).
 	Public string `mapstructure:"public"`
+	// The witness's bucket is reached with the store's credentials, unless
+	// Profile names a profile of the shared AWS configuration (another
+	// account's credentials), or RoleARN a role to assume from the store's
+	// credentials (with ExternalID).
+	Profile    string `mapstructure:"profile"`
+	RoleARN    string `mapstructure:"role_arn"`
+	ExternalID string `mapstructure:"external_id"`
 }
 
 // DefaultWitnessPrefix is a witness's prefix when none is configured.
@@ -90,6 +97,14 @@ func validateWitnesses(add func(string, string, ...any), c Config) {
 		}
 		if w.PassphraseEnv != "" && w.Key == "" {
 			add(p+".passphrase_env", "only meaningful with key")
+		}
+		switch {
+		case w.Profile != "" && w.RoleARN != "":
+			add(p+".profile", "profile and role_arn are alternatives: give one")
+		case w.RoleARN != "" && !roleARNRE.MatchString(w.RoleARN):
+			add(p+".role_arn", "an IAM role ARN expected (arn:aws:iam::<account>:role/<name>), got %q", w.RoleARN)
+		case w.ExternalID != "" && w.RoleARN == "":
+			add(p+".external_id", "only meaningful with role_arn")
 		}
 	}
 }

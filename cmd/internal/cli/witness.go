@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -14,8 +15,9 @@ import (
 )
 
 // Witnesses opens the configured witness buckets with their public keys,
-// as verify reads them: each through ac's credentials, in the witness's
-// region and at its endpoint (else the store's S3 endpoint settings).
+// as verify reads them: each through ac's credentials (or the witness's
+// own profile, or a role assumed for it), in the witness's region and at
+// its endpoint (else the store's S3 endpoint settings).
 func Witnesses(ac awsclient.Config, cfg config.Config) ([]*custody.S3Witness, error) {
 	var out []*custody.S3Witness
 	for i, w := range cfg.Witnesses {
@@ -24,8 +26,17 @@ func Witnesses(ac awsclient.Config, cfg config.Config) ([]*custody.S3Witness, er
 			return nil, fmt.Errorf("witnesses[%d]: %w", i, err)
 		}
 		c := ac
+		switch {
+		case w.Profile != "":
+			// Reading the shared configuration files needs no network.
+			if c, err = awsclient.Load(context.Background(), awsclient.Options{Profile: w.Profile, Region: ac.AWS.Region, S3Endpoint: cfg.Store.Endpoint}); err != nil {
+				return nil, fmt.Errorf("witnesses[%d] (%s): profile %s: %w", i, w.Name, w.Profile, err)
+			}
+		case w.RoleARN != "":
+			c = ac.AssumeRole(w.RoleARN, w.ExternalID, awsclient.SessionName("witness", cfg.Agent.Stream))
+		}
 		if w.Region != "" {
-			c = ac.WithRegion(w.Region)
+			c = c.WithRegion(w.Region)
 		}
 		api := c.S3(func(o *s3.Options) {
 			if w.Endpoint != "" {
