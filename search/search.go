@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -147,9 +148,19 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(body, h)}
 	buf.Reset()
-	gz, err := gzip.NewReader(counted)
+	// CloudTrail's files are gzip; S3 server access logs are plain text.
+	br := bufio.NewReader(counted)
+	var src io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		var gz *gzip.Reader
+		if gz, err = gzip.NewReader(br); err == nil {
+			src = gz
+		}
+	} else if fl.Kind == KindCloudTrailLog {
+		err = errors.New("not gzip")
+	}
 	if err == nil {
-		_, err = io.Copy(buf, io.LimitReader(gz, MaxFileSize+1))
+		_, err = io.Copy(buf, io.LimitReader(src, MaxFileSize+1))
 	}
 	if err == nil && buf.Len() > MaxFileSize {
 		err = fmt.Errorf("larger than %d bytes decompressed", MaxFileSize)
