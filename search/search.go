@@ -33,6 +33,10 @@ type Stats struct {
 	Files   int   `json:"files"`   // in the time window
 	Read    int64 `json:"read"`    // GETs made
 	Skipped int64 `json:"skipped"` // read, but holding none of the filter's literal values
+	// Unread are the files of the window not read at all: the index
+	// (the terms of an earlier read of the same sealed bytes) shows
+	// none of the filter's values in them.
+	Unread  int64 `json:"unread"`
 	Bytes   int64 `json:"bytes"`   // compressed bytes read
 	Records int64 `json:"records"` // records parsed
 	Matched int64 `json:"matched"`
@@ -49,8 +53,11 @@ type Problem struct {
 type Searcher struct {
 	// API reads the files from the evidence bucket, unless Open is set
 	// (an exported package's files).
-	API     Opener
-	Open    func(ctx context.Context, f File) (io.ReadCloser, error)
+	API  Opener
+	Open func(ctx context.Context, f File) (io.ReadCloser, error)
+	// Index, when set, skips files known not to hold the filter's values,
+	// unread, and records the terms of every file it reads.
+	Index   TermIndex
 	Workers int // default 8 x GOMAXPROCS, at least 16: reads wait on the network more than they compute
 }
 
@@ -139,6 +146,17 @@ func (s Searcher) Run(ctx context.Context, files []File, f Filter, emit func(Rec
 // file reads, checks and parses one file, returning its matching records
 // in time order.
 func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]string, buf *bytes.Buffer, st *Stats) ([]Record, error) {
+	indexing := false
+	if s.Index != nil {
+		if terms, ok := s.Index.Terms(fl); ok {
+			if !f.mayMatch(terms) {
+				atomic.AddInt64(&st.Unread, 1)
+				return nil, nil
+			}
+		} else {
+			indexing = fl.SHA256 != ""
+		}
+	}
 	atomic.AddInt64(&st.Read, 1)
 	body, err := s.open(ctx, fl)
 	if err != nil {
@@ -177,15 +195,19 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 	if err != nil {
 		return nil, fmt.Errorf("not a gzip file, or cut short: %v (it was sealed as it was found; its records are left out)", err)
 	}
-	if !containsAll(buf.Bytes(), needles) {
+	if !indexing && !containsAll(buf.Bytes(), needles) {
 		atomic.AddInt64(&st.Skipped, 1)
 		return nil, nil
 	}
 	ev := Evidence{Object: objectName(fl), SHA256: sum, Manifest: fl.Manifest, Source: fl.Source}
 	var recs []Record
 	var n int64
+	terms := map[string]bool{}
 	err = readCloudTrail(buf.Bytes(), func(r *Record) error {
 		n++
+		if indexing {
+			termsOf(r, terms)
+		}
 		if f.Match(r) {
 			r.Evidence = ev
 			recs = append(recs, *r)
@@ -198,6 +220,11 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 			return nil, fmt.Errorf("%v (it was sealed as it was found; its records are left out)", err)
 		}
 		return nil, err
+	}
+	if indexing {
+		if err := s.Index.Record(ctx, fl, sortedTerms(terms)); err != nil {
+			return nil, err
+		}
 	}
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Time.Before(recs[j].Time) })
 	return recs, nil

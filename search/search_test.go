@@ -195,3 +195,63 @@ func TestSearchBelievesOnlySealedBytes(t *testing.T) {
 		t.Fatalf("files whose bytes are not what was sealed: %d records, problems %v, %v", len(got), problems, err)
 	}
 }
+
+// TestSearchIndex: the first search reads every file of the window and
+// records its terms; a later search for an access key reads only the
+// files holding it and gives the same records. Terms of other bytes (a
+// file whose sealed SHA-256 differs) are not trusted: the file is read.
+func TestSearchIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newWorld(t, start, 1)
+	all, err := LedgerCatalog{Ledger: w.ledger, Bucket: w.cfg.Bucket}.Files(ctx, KindCloudTrailLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := Window(all, start, start.Add(24*time.Hour), time.Hour)
+	search := func(f Filter) ([]Record, Stats) {
+		t.Helper()
+		idx := &LedgerIndex{Ledger: w.ledger, Bucket: w.cfg.Bucket}
+		if err := idx.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var got []Record
+		st, problems, err := Searcher{API: w.s3, Index: idx}.Run(ctx, files, f, func(r Record) error { got = append(got, r); return nil })
+		if err != nil || len(problems) != 0 {
+			t.Fatalf("search: %v %v", problems, err)
+		}
+		return got, st
+	}
+	f := Filter{AccessKeys: []string{attackerKey}, Since: start, Until: start.Add(24 * time.Hour)}
+	cold, st := search(f)
+	if st.Read != int64(len(files)) || st.Unread != 0 || len(cold) != 12 {
+		t.Fatalf("cold: read %d of %d, unread %d, %d records", st.Read, len(files), st.Unread, len(cold))
+	}
+	warm, st := search(f)
+	if st.Read != 3 || st.Unread != int64(len(files)-3) || len(warm) != len(cold) {
+		t.Fatalf("warm: read %d (want the 3 files with the key), unread %d, %d records (want %d)", st.Read, st.Unread, len(warm), len(cold))
+	}
+	for _, c := range []Filter{{Principals: []string{"MALLORY"}}, {SourceIPs: []string{"203.0.113.0/24"}}, {Events: []string{"putbucketpolicy"}}, {Buckets: []string{"customer-data"}}} {
+		c.Since, c.Until = f.Since, f.Until
+		byIndex, _ := search(c)
+		var plain []Record
+		if _, _, err := (Searcher{API: w.s3}).Run(ctx, files, c, func(r Record) error { plain = append(plain, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(byIndex) != len(plain) || len(plain) == 0 {
+			t.Fatalf("%+v: %d records through the index, %d without", c, len(byIndex), len(plain))
+		}
+	}
+	// Terms recorded for other bytes are not used.
+	for i := range files {
+		files[i].SHA256 = strings.Repeat("0", 64)
+	}
+	idx := &LedgerIndex{Ledger: w.ledger, Bucket: w.cfg.Bucket}
+	if err := idx.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := idx.Terms(files[0]); ok {
+		t.Fatal("terms of other bytes were trusted")
+	}
+}

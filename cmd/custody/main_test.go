@@ -110,7 +110,7 @@ func TestLedgerInfo(t *testing.T) {
 	cfgFile := filepath.Join(dir, "custody.yaml")
 	writeConfig(t, cfgFile, fmt.Sprintf("ledger: %s/ledger.db\nstore:\n  bucket: evidence\nsigner:\n  key: file://%s/key.pem\n", dir, dir))
 	out, errOut, code := run(t, "--config", cfgFile, "ledger", "info")
-	if code != 0 || !strings.Contains(out, "schema 4") || !strings.Contains(out, "recovery_actions") {
+	if code != 0 || !strings.Contains(out, "schema 5") || !strings.Contains(out, "recovery_actions") {
 		t.Fatalf("ledger info: exit %d\n%s%s", code, out, errOut)
 	}
 }

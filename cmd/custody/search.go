@@ -173,7 +173,7 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		out := emit
 		emit = func(r search.Record) error { sealed = append(sealed, r); return out(r) }
 	}
-	st, problems, err := search.Searcher{API: src.api}.Run(ctx, files, f, emit)
+	st, problems, err := src.searcher().Run(ctx, files, f, emit)
 	if err != nil {
 		return err
 	}
@@ -202,8 +202,8 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		fmt.Fprintf(d.stderr, "custody search: %s: %s\n", p.Object, p.Message)
 	}
 	if !d.json && !o.ndjson && !o.csv {
-		fmt.Fprintf(d.stderr, "%d record(s) matched; %d of %d sealed CloudTrail log file(s) in the window read (%d held none of the filter's values), %d records, %d bytes; files listed from the %s\n",
-			st.Matched, st.Read, len(all), st.Skipped, st.Records, st.Bytes, catalogName)
+		fmt.Fprintf(d.stderr, "%d record(s) matched; of %d sealed CloudTrail log file(s), %d in the window: %d read (%d held none of the filter's values), %d left unread (the index shows none of them); %d records, %d bytes; files listed from the %s\n",
+			st.Matched, len(all), st.Files, st.Read, st.Skipped, st.Unread, st.Records, st.Bytes, catalogName)
 	}
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))
@@ -265,6 +265,14 @@ type searchSource struct {
 	name      string // ledger or manifests
 	manifests *search.ManifestCatalog
 	ledger    *ledger.Ledger // nil without one
+	// index is the ledger's record of which values occur in which sealed
+	// file (nil without the ledger).
+	index search.TermIndex
+}
+
+// searcher reads from the source, through its index when it has one.
+func (s *searchSource) searcher() search.Searcher {
+	return search.Searcher{API: s.api, Index: s.index}
 }
 
 func (s *searchSource) close() {
@@ -286,6 +294,11 @@ func openSearchSource(ctx context.Context, d deps, cfg config.Config, noLedger b
 			return nil, err
 		}
 		src.catalog = search.LedgerCatalog{Ledger: src.ledger, Bucket: cfg.Store.Bucket}
+		idx := &search.LedgerIndex{Ledger: src.ledger, Bucket: cfg.Store.Bucket}
+		if err := idx.Load(ctx); err != nil {
+			return nil, err
+		}
+		src.index = idx
 		return src, nil
 	}
 	trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)

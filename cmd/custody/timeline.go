@@ -95,7 +95,7 @@ func runTimeline(ctx context.Context, o timelineOptions, d deps) error {
 		return err
 	}
 	var recs []search.Record
-	st, problems, err := search.Searcher{API: src.api}.Run(ctx, search.Window(all, since, until, time.Hour),
+	st, problems, err := src.searcher().Run(ctx, search.Window(all, since, until, time.Hour),
 		search.Filter{Buckets: []string{o.bucket}, Since: since, Until: until}, func(r search.Record) error { recs = append(recs, r); return nil })
 	if err != nil {
 		return err

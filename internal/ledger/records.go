@@ -126,7 +126,7 @@ type TableCount struct {
 	Rows int64  `json:"rows"`
 }
 
-var statTables = []string{"runs", "artifacts", "manifests", "chain_heads", "cursors", "posture_changes", "state_changes", "recovery_jobs", "recovery_actions"}
+var statTables = []string{"runs", "artifacts", "manifests", "chain_heads", "cursors", "posture_changes", "state_changes", "log_terms", "recovery_jobs", "recovery_actions"}
 
 // Stats counts the rows of every table.
 func (l *Ledger) Stats(ctx context.Context) (Stats, error) {

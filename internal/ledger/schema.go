@@ -137,6 +137,9 @@ CREATE INDEX artifacts_by_source_bucket ON artifacts(kind, source_bucket, stored
 	// state or KMS keys (see statechanges.go); derivable again by
 	// comparing the sealed snapshots in order.
 	stateChangesSchema,
+	// 5: the search terms of the sealed log files custody search has read
+	// (see terms.go); derivable again from the sealed files.
+	logTermsSchema,
 }
 
 // migrationFills complete a migration with what SQL cannot derive: fill
