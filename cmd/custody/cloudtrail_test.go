@@ -64,3 +64,33 @@ func TestCloudTrailValidateCommand(t *testing.T) {
 		t.Fatalf("missing flags: exit %d", code)
 	}
 }
+
+// TestCloudTrailValidatePublicKeysSPKI: a key file whose keys were saved
+// as SubjectPublicKeyInfo DER (as openssl converts them) with the
+// fingerprint AWS publishes, the MD5 of the PKCS#1 DER, validates.
+func TestCloudTrailValidatePublicKeysSPKI(t *testing.T) {
+	e := testaws.Require(t)
+	e.Setenv(t)
+	c := e.S3(t)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	tr := cttest.Trail{Bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{}), Account: "123456789012", Region: "us-east-1",
+		Name: "main", Start: start, Hours: 3, LogsPerHour: 1, RotateAt: 1, SPKI: true}
+	w, err := cttest.Write(context.Background(), c, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := cloudtrail.MarshalPublicKeys(w.Keys)
+	if !strings.Contains(string(b), "MIIBIjANBgkqhkiG9w0BAQEF") { // base64 of an SPKI header: rsaEncryption
+		t.Fatalf("the key file does not hold SubjectPublicKeyInfo keys:\n%s", b)
+	}
+	keysFile := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(keysFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", "http://127.0.0.1:1")
+	out, errOut, code := run(t, "cloudtrail", "validate", "--bucket", tr.Bucket, "--account", tr.Account, "--region", tr.Region, "--trail", tr.Name,
+		"--start", start.Format(time.RFC3339), "--end", start.Add(3*time.Hour).Format(time.RFC3339), "--public-keys", keysFile)
+	if code != 0 || !strings.Contains(out, "validated 3 digest(s)") {
+		t.Fatalf("validate --public-keys with SPKI keys: exit %d\n%s%s", code, out, errOut)
+	}
+}
