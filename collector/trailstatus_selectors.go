@@ -2,6 +2,7 @@ package collector
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -64,6 +65,17 @@ func (c Coverage) String() string {
 
 // MarshalText writes the coverage as its name.
 func (c Coverage) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads a coverage's name.
+func (c *Coverage) UnmarshalText(b []byte) error {
+	for _, v := range []Coverage{CoverageNone, CoveragePartial, CoverageFull} {
+		if v.String() == string(b) {
+			*c = v
+			return nil
+		}
+	}
+	return fmt.Errorf("coverage %q: none, partial or full expected", b)
+}
 
 // DataEventCoverage says how much of bucket's S3 object reads and writes
 // the selectors record, in partition ("aws" when empty). Basic selectors:
