@@ -62,7 +62,9 @@ func newStatusTrail(t *testing.T, e *testEnv) *statusTrail {
 		IsMultiRegionTrail: aws.Bool(true), EnableLogFileValidation: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = st.api.DeleteTrail(context.Background(), &ct.DeleteTrailInput{Name: aws.String(st.name)}) })
+	t.Cleanup(func() {
+		_, _ = st.api.DeleteTrail(context.Background(), &ct.DeleteTrailInput{Name: aws.String(st.name)})
+	})
 	return st
 }
 
