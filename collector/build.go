@@ -85,7 +85,7 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 		}
 		if cfg.Schedules.CloudTrail != "" && want("cloudtrail") {
 			for _, region := range acct.Regions {
-				t := trails{aws: ac, account: acct.ID, region: region, prefix: cfg.Store.Prefix, ledger: l, now: now}
+				t := trails{aws: ac, account: acct.ID, region: region, prefix: cfg.Store.Prefix, ledger: l, now: now, buckets: acct.Buckets}
 				if len(acct.Trails) == 0 {
 					out = append(out, &TrailDiscovery{Account: acct.ID, Region: region, trails: t})
 					continue
@@ -210,19 +210,23 @@ type trails struct {
 	prefix          string
 	ledger          *ledger.Ledger
 	now             func() time.Time
+	buckets         []string // the account's monitored buckets
 }
 
 func (t trails) collectors(ctx context.Context, list []config.Trail) []Collector {
 	rc := t.aws.WithRegion(t.region)
 	keysAPI := ct.NewFromConfig(rc.AWS)
+	statusAPI := func(region string) TrailStatusAPI { return ct.NewFromConfig(t.aws.WithRegion(region).AWS) }
 	var out []Collector
 	for _, tr := range list {
 		bucketRegion := bucketRegion(ctx, rc.S3(), tr.Bucket, t.region)
+		lookback, _ := tr.LookbackPeriod() // validated with the configuration
 		out = append(out, &CloudTrail{
 			S3: t.aws.WithRegion(bucketRegion).S3(), Ledger: t.ledger, Account: t.account, Region: t.region, Trail: tr, Prefix: t.prefix, Now: t.now,
 			Keys: func(ctx context.Context, start, end time.Time) ([]cloudtrail.PublicKey, error) {
 				return cloudtrail.FetchPublicKeys(ctx, keysAPI, start, end)
 			},
+			Lookback: lookback, TrailAPI: statusAPI, Buckets: t.buckets,
 		})
 	}
 	return out
@@ -256,11 +260,15 @@ func (d *TrailDiscovery) Collect(ctx context.Context, _ Run) (Outcome, error) {
 }
 
 // Discover lists the region's trails (DescribeTrails) and makes a
-// collector for each.
+// collector for each, and for each trail an earlier discovery found that
+// is gone, until its deletion is reported (rememberTrails).
 func (d *TrailDiscovery) Discover(ctx context.Context) ([]Collector, error) {
 	rc := d.trails.aws.WithRegion(d.Region)
 	found, err := DiscoverTrails(ctx, ct.NewFromConfig(rc.AWS), organizations.NewFromConfig(rc.AWS))
 	if err != nil {
+		return nil, fmt.Errorf("account %s, %s: %w", d.Account, d.Region, err)
+	}
+	if found, err = rememberTrails(ctx, d.trails.ledger, d.Account+"/"+d.Region, found); err != nil {
 		return nil, fmt.Errorf("account %s, %s: %w", d.Account, d.Region, err)
 	}
 	return d.trails.collectors(ctx, found), nil

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/guardduty"
+	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -206,10 +207,25 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		t.Fatal(err)
 	}
 	orgID := aws.ToString(o.Organization.Id)
-	if _, err := ct.NewFromConfig(setup.AWS).CreateTrail(ctx, &ct.CreateTrailInput{Name: aws.String("org-trail"), S3BucketName: aws.String(trailBucket),
-		S3KeyPrefix: aws.String("ct"), IsMultiRegionTrail: aws.Bool(true), IsOrganizationTrail: aws.Bool(true)}); err != nil {
+	trailAPI := ct.NewFromConfig(setup.AWS)
+	if _, err := trailAPI.CreateTrail(ctx, &ct.CreateTrailInput{Name: aws.String("org-trail"), S3BucketName: aws.String(trailBucket),
+		S3KeyPrefix: aws.String("ct"), IsMultiRegionTrail: aws.Bool(true), IsOrganizationTrail: aws.Bool(true), EnableLogFileValidation: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
+	// Logging, with the monitored bucket's data events: a trail with
+	// nothing to report, so that all granted, no finding is expected.
+	mustDo(t, "start logging", func() error {
+		_, err := trailAPI.StartLogging(ctx, &ct.StartLoggingInput{Name: aws.String("org-trail")})
+		return err
+	})
+	mustDo(t, "event selectors", func() error {
+		_, err := trailAPI.PutEventSelectors(ctx, &ct.PutEventSelectorsInput{TrailName: aws.String("org-trail"), AdvancedEventSelectors: []cttypes.AdvancedEventSelector{
+			{Name: aws.String("management"), FieldSelectors: []cttypes.AdvancedFieldSelector{{Field: aws.String("eventCategory"), Equals: []string{"Management"}}}},
+			{Name: aws.String("data"), FieldSelectors: []cttypes.AdvancedFieldSelector{{Field: aws.String("eventCategory"), Equals: []string{"Data"}},
+				{Field: aws.String("resources.type"), Equals: []string{"AWS::S3::Object"}},
+				{Field: aws.String("resources.ARN"), StartsWith: []string{"arn:aws:s3:::" + f.monitored + "/"}}}}}})
+		return err
+	})
 	f.trailStart = time.Now().UTC().Truncate(time.Hour).Add(-5 * time.Hour)
 	w, err := cttest.Write(ctx, src, cttest.Trail{Bucket: trailBucket, Prefix: "ct", OrgID: orgID, Account: iamAccount, Region: iamRegion,
 		Name: "org-trail", Start: f.trailStart, Hours: 5, LogsPerHour: 1})
@@ -508,6 +524,8 @@ func TestShippedPoliciesUnderIAMEnforcement(t *testing.T) {
 		"config:ListDiscoveredResources":     {finding: "config-unreadable"},
 		"config:DescribeDeliveryChannels":    {finding: "config-deliver-failed"},
 		"cloudtrail:DescribeTrails":          {start: true},
+		"cloudtrail:GetTrailStatus":          {finding: "cloudtrail-status-unreadable"},
+		"cloudtrail:GetEventSelectors":       {finding: "cloudtrail-status-unreadable"},
 		"organizations:DescribeOrganization": {start: true},
 		"sts:AssumeRole":                     {start: true},
 		"kms:Sign":                           {runErr: true},

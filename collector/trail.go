@@ -27,11 +27,18 @@ type trailBucketAPI interface {
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-// CloudTrail copies a trail's new digest files (with their signature
+// CloudTrail copies a trail's digest files (with their signature
 // metadata) and the log files they list into the evidence store, with the
-// public keys that sign them, and validates the digest chain as it goes.
-// A cursor per trail and region makes it incremental: a restart resumes
-// without re-copying or missing a file.
+// public keys that sign them, validates the digest chain as it goes, and
+// seals a snapshot of what the trail records (trailstatus.go).
+//
+// The first run reaches back Lookback (90 days by default); later runs
+// start at the cursor, the newest digest whose hour was copied whole, and
+// it moves only after the run is sealed. Digests and log files are copied
+// in parallel; a file a sealed run already holds is never copied again,
+// so a backfill killed part-way resumes where it stopped, and a window
+// reopened with Since (custody collect --since) copies only what is
+// missing.
 type CloudTrail struct {
 	S3      trailBucketAPI
 	Keys    func(ctx context.Context, start, end time.Time) ([]cloudtrail.PublicKey, error)
@@ -41,9 +48,49 @@ type CloudTrail struct {
 	Trail   config.Trail
 	Prefix  string
 	Now     func() time.Time
-	// Lookback is how far back the first run starts (default 24h).
-	Lookback    time.Duration
+	// Lookback is how far back the first run starts (default 90 days).
+	Lookback time.Duration
+	// Since, when set, starts this run's window there if that is before
+	// the cursor (custody collect --since): the window is collected
+	// again, skipping what is already sealed. It never starts the window
+	// after the cursor, so nothing since the last run is skipped.
+	Since       time.Time
 	Concurrency int
+	// TrailAPI returns the CloudTrail API of a region, for the trail's
+	// status snapshot (DescribeTrails where the collector runs, the status
+	// and event selectors in the trail's home region); nil: no snapshot.
+	TrailAPI func(region string) TrailStatusAPI
+	// Buckets are the account's monitored buckets, whose S3 data events
+	// the trail should record.
+	Buckets []string
+}
+
+// DefaultTrailLookback is how far back a trail's first run starts.
+const DefaultTrailLookback = 90 * 24 * time.Hour
+
+// Backfiller is a collector whose window can be reopened further back
+// than its cursor (custody collect --since).
+type Backfiller interface {
+	Collector
+	BackfillFrom(since time.Time)
+}
+
+var _ Backfiller = (*CloudTrail)(nil)
+
+// BackfillFrom sets Since.
+func (c *CloudTrail) BackfillFrom(since time.Time) { c.Since = since }
+
+// BackfillFrom reopens the window of every Backfiller among cs from since
+// and returns how many there are.
+func BackfillFrom(cs []Collector, since time.Time) int {
+	n := 0
+	for _, c := range cs {
+		if b, ok := c.(Backfiller); ok {
+			b.BackfillFrom(since)
+			n++
+		}
+	}
+	return n
 }
 
 func (c *CloudTrail) Name() string {
@@ -53,18 +100,39 @@ func (c *CloudTrail) Kind() string { return "cloudtrail" }
 
 func (c *CloudTrail) scope() string { return c.Account + "/" + c.Region + "/" + c.Trail.Name }
 
-// Collect copies what is new since the cursor.
-func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
-	now := c.Now().UTC()
-	since := now.Add(-c.lookback())
+// window is where this run starts: the cursor, else Lookback back from
+// now; Since when it is earlier. cursor is the cursor's time (zero
+// without one).
+func (c *CloudTrail) window(ctx context.Context, now time.Time) (start, cursor time.Time) {
+	start = now.Add(-c.lookback())
 	if cur, err := c.Ledger.Cursor(ctx, "cloudtrail", c.scope()); err == nil {
 		if t, err := time.Parse(time.RFC3339, cur); err == nil {
-			since = t
+			start, cursor = t, t
 		}
 	}
+	if !c.Since.IsZero() && c.Since.Before(start) {
+		start = c.Since.UTC()
+	}
+	return start, cursor
+}
+
+// Collect copies what is new since the cursor (or in the reopened window).
+func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
+	now := c.Now().UTC()
+	since, cursor := c.window(ctx, now)
 	out := Outcome{Account: c.Account, Region: c.Region, WindowStart: since, WindowEnd: now,
 		Description: fmt.Sprintf("CloudTrail digests and logs of trail %s in %s", c.Trail.Name, c.Region)}
-	src := cloudtrail.BucketSource{API: c.S3, Bucket: c.Trail.Bucket}
+	var mu sync.Mutex
+	note := func(f custody.Finding) { mu.Lock(); out.Findings = append(out.Findings, f); mu.Unlock() }
+	var status *trailStatusResult
+	if c.TrailAPI != nil {
+		var err error
+		if status, err = c.snapshotStatus(ctx, run, now, note); err != nil {
+			return out, err
+		}
+	}
+
+	src := newCopiedSource(c.S3, c.Trail.Bucket)
 	opts := cloudtrail.Options{Bucket: c.Trail.Bucket, Prefix: c.Trail.Prefix, OrgID: c.Trail.OrgID, Account: c.Account, Region: c.Region,
 		Trail: c.Trail.Name, Start: since, End: now, Concurrency: c.concurrency(), Now: c.Now}
 	digests, err := cloudtrail.ListDigests(ctx, src, opts)
@@ -79,14 +147,15 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 	}
 	out.Sources = []string{fmt.Sprintf("s3://%s/%s", c.Trail.Bucket, cloudtrail.DigestPrefix(c.Trail.Prefix, c.Trail.OrgID, c.Account, c.Region, since))}
 
-	// The keys that sign this period, preserved beside the digests.
+	// The keys that sign this period (the whole window), preserved
+	// beside the digests.
 	keys, kerr := c.Keys(ctx, since.Add(-time.Hour), now)
 	if kerr != nil {
 		remedy := awsclient.CollectorRole.Grant(kerr)
 		if remedy == "" {
 			remedy = "grant cloudtrail:ListPublicKeys to the collector role"
 		}
-		out.Findings = append(out.Findings, custody.Finding{Severity: custody.SeverityWarning, Kind: finding.CloudTrailKeysUnavailable,
+		note(custody.Finding{Severity: custody.SeverityWarning, Kind: finding.CloudTrailKeysUnavailable,
 			Object: c.Name(), Message: kerr.Error(), Remedy: remedy})
 	} else {
 		body, err := cloudtrail.MarshalPublicKeys(keys)
@@ -101,34 +170,13 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 		opts.Keys = keys
 	}
 
-	var mu sync.Mutex
-	note := func(f custody.Finding) { mu.Lock(); out.Findings = append(out.Findings, f); mu.Unlock() }
-	newest := since
-	for _, d := range fresh {
-		logs, err := c.copyDigest(ctx, run, d, now)
-		if err != nil {
-			return out, err
-		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.concurrency())
-		for _, lf := range logs {
-			g.Go(func() error {
-				err := c.copyFile(gctx, run, lf.S3Object, cloudtrail.KindLog, now, nil)
-				if errors.Is(err, errMissing) {
-					note(custody.Finding{Severity: custody.SeverityFailure, Kind: finding.CloudTrailLogMissing, Object: "s3://" + c.Trail.Bucket + "/" + lf.S3Object,
-						Message: "listed by digest " + d.String() + " but not in the trail's bucket"})
-					return nil
-				}
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return out, err
-		}
-		newest = d.Time
+	done, err := c.copyAll(ctx, run, src, fresh, now, note)
+	if err != nil {
+		return out, err
 	}
 
-	// Validate what was copied, from the digest before it on.
+	// Validate what was copied, from the digest before it on: the digests
+	// and log files copied are not read again (copiedSource).
 	opts.Start = since.Add(-90 * time.Minute)
 	if res, err := cloudtrail.Validate(ctx, src, opts); err == nil {
 		for _, f := range res.Findings {
@@ -142,14 +190,81 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 		note(custody.Finding{Severity: custody.SeverityWarning, Kind: finding.CloudTrailUnvalidated, Object: c.Name(), Message: err.Error(),
 			Remedy: awsclient.CollectorRole.Grant(err)})
 	}
-	out.Description += fmt.Sprintf(": %d new digest(s)", len(fresh))
-	out.AfterSeal(func(ctx context.Context) error {
-		if newest.After(since) {
-			return c.Ledger.SetCursor(ctx, "cloudtrail", c.scope(), newest.UTC().Format(time.RFC3339))
+	out.Description += fmt.Sprintf(": %d digest(s) in %s to %s", len(fresh), since.Format(time.RFC3339), now.Format(time.RFC3339))
+	// The cursor moves, once the run is sealed, to the newest hour whose
+	// digest and every log file it lists were copied, with every hour
+	// before it: a run cut short resumes at the first hour not whole.
+	newest := cursor
+	for i, d := range fresh {
+		if !done[i] {
+			break
 		}
-		return nil
+		newest = d.Time
+	}
+	out.AfterSeal(func(ctx context.Context) error {
+		if newest.After(cursor) {
+			if err := c.Ledger.SetCursor(ctx, "cloudtrail", c.scope(), newest.UTC().Format(time.RFC3339)); err != nil {
+				return err
+			}
+		}
+		return status.afterSeal(ctx, c)
 	})
 	return out, nil
+}
+
+// copyAll copies the digests and the log files they list, at most
+// Concurrency objects at a time across all of them, and reports which
+// digests were copied whole (the digest and every log file it lists).
+// It stops at the first error (the context's included).
+func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fresh []cloudtrail.DigestKey, now time.Time, note func(custody.Finding)) ([]bool, error) {
+	done := make([]bool, len(fresh))
+	sem := make(chan struct{}, c.concurrency())
+	g, gctx := errgroup.WithContext(ctx)
+	acquire := func() error {
+		select {
+		case sem <- struct{}{}:
+			return nil
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+	}
+	for i, d := range fresh {
+		g.Go(func() error {
+			if err := acquire(); err != nil {
+				return err
+			}
+			logs, err := c.copyDigest(gctx, run, src, d, now)
+			<-sem
+			if err != nil {
+				return err
+			}
+			lg, lctx := errgroup.WithContext(gctx)
+			for _, lf := range logs {
+				if err := acquire(); err != nil {
+					break
+				}
+				lg.Go(func() error {
+					defer func() { <-sem }()
+					err := c.copyFile(lctx, run, src, lf.S3Object, cloudtrail.KindLog, now, nil)
+					if errors.Is(err, errMissing) {
+						note(custody.Finding{Severity: custody.SeverityFailure, Kind: finding.CloudTrailLogMissing, Object: "s3://" + c.Trail.Bucket + "/" + lf.S3Object,
+							Message: "listed by digest " + d.String() + " but not in the trail's bucket"})
+						return nil
+					}
+					return err
+				})
+			}
+			if err := lg.Wait(); err != nil {
+				return err
+			}
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			done[i] = true
+			return nil
+		})
+	}
+	return done, g.Wait()
 }
 
 // errMissing means an object listed a moment ago is gone.
@@ -158,9 +273,9 @@ var errMissing = errors.New("object missing")
 // copyDigest stores one digest with its signature metadata and returns
 // the log files it lists (nil when it cannot be parsed: the bytes are
 // preserved as found and validation reports it).
-func (c *CloudTrail) copyDigest(ctx context.Context, run Run, d cloudtrail.DigestKey, now time.Time) ([]cloudtrail.LogFile, error) {
+func (c *CloudTrail) copyDigest(ctx context.Context, run Run, src *copiedSource, d cloudtrail.DigestKey, now time.Time) ([]cloudtrail.LogFile, error) {
 	var body []byte
-	err := c.copyFile(ctx, run, d.String(), cloudtrail.KindDigest, now, &body)
+	err := c.copyFile(ctx, run, src, d.String(), cloudtrail.KindDigest, now, &body)
 	if errors.Is(err, errMissing) {
 		return nil, nil // deleted between listing and reading: validation reports the gap
 	}
@@ -175,13 +290,16 @@ func (c *CloudTrail) copyDigest(ctx context.Context, run Run, d cloudtrail.Diges
 }
 
 // copyFile copies one object, keeping its signature metadata; with
-// keep, the bytes are also returned (digests are small).
+// keep, the bytes are also returned (digests are small) and kept for
+// validation. A log file is hashed as it is copied (cloudtrail.Summer),
+// so that validation does not read it again.
 //
 // A file an earlier run preserved (one a crash interrupted before its
-// cursor moved, sealed since by a reseal) is not copied again: CloudTrail
-// files never change, and one sealed copy is the evidence. A digest is
-// still read, for the log files it lists.
-func (c *CloudTrail) copyFile(ctx context.Context, run Run, key, kind string, now time.Time, keep *[]byte) error {
+// cursor moved, sealed since by a reseal, or one a reopened window
+// reaches again) is not copied again: CloudTrail files never change, and
+// one sealed copy is the evidence. A digest is still read, for the log
+// files it lists.
+func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, key, kind string, now time.Time, keep *[]byte) error {
 	sealed, err := c.Ledger.SourceSealed(ctx, "s3://"+c.Trail.Bucket+"/"+key)
 	if err != nil {
 		return err
@@ -197,22 +315,27 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, key, kind string, no
 		return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, awsclient.CollectorRole.Explain(err))
 	}
 	defer obj.Body.Close()
+	meta := map[string]string{}
+	for _, k := range []string{"signature", "signature-algorithm"} {
+		if v, ok := obj.Metadata[k]; ok {
+			meta[k] = v
+		}
+	}
 	var body io.Reader = obj.Body
+	var summer *cloudtrail.Summer
 	if keep != nil {
 		b, err := io.ReadAll(io.LimitReader(obj.Body, 64<<20))
 		if err != nil {
 			return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, err)
 		}
 		*keep, body = b, bytes.NewReader(b)
+		src.keepDigest(key, b, obj.Metadata)
+	} else {
+		summer = cloudtrail.NewSummer(obj.Body)
+		body = summer
 	}
 	if sealed {
 		return nil
-	}
-	meta := map[string]string{}
-	for _, k := range []string{"signature", "signature-algorithm"} {
-		if v, ok := obj.Metadata[k]; ok {
-			meta[k] = v
-		}
 	}
 	version := aws.ToString(obj.VersionId)
 	if version == "" {
@@ -221,6 +344,11 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, key, kind string, no
 	_, err = run.Put(ctx, custody.ArtifactPath(c.Prefix, c.Account, c.Region, "cloudtrail", now, run.RunID(), key), body, custody.PutOptions{
 		Kind: kind, Account: c.Account, Region: c.Region, Source: "s3://" + c.Trail.Bucket + "/" + key, SourceVersion: version,
 		Metadata: meta, ContentType: "application/gzip"})
+	if summer != nil {
+		if sum, ok := summer.Sum(err); ok {
+			src.keepSum(key, sum)
+		}
+	}
 	return err
 }
 
@@ -228,7 +356,7 @@ func (c *CloudTrail) lookback() time.Duration {
 	if c.Lookback > 0 {
 		return c.Lookback
 	}
-	return 24 * time.Hour
+	return DefaultTrailLookback
 }
 
 func (c *CloudTrail) concurrency() int {
@@ -236,4 +364,92 @@ func (c *CloudTrail) concurrency() int {
 		return c.Concurrency
 	}
 	return 16
+}
+
+// copiedSource reads a trail's bucket for validation, answering from what
+// the run already read where it can: the digest listing, the digests
+// (within a memory budget) and the sums of the log files copied. What it
+// does not hold is read from the bucket.
+type copiedSource struct {
+	cloudtrail.BucketSource
+	mu      sync.Mutex
+	lists   map[string][]string
+	digests map[string]keptObject
+	kept    int64
+	sums    map[string]cloudtrail.LogSum
+}
+
+type keptObject struct {
+	body []byte
+	meta map[string]string
+}
+
+var _ cloudtrail.SummedSource = (*copiedSource)(nil)
+
+// maxKeptDigests bounds the digest bytes kept for validation; digests past
+// it are read again.
+const maxKeptDigests = 64 << 20
+
+func newCopiedSource(api trailBucketAPI, bucket string) *copiedSource {
+	return &copiedSource{BucketSource: cloudtrail.BucketSource{API: api, Bucket: bucket},
+		lists: map[string][]string{}, digests: map[string]keptObject{}, sums: map[string]cloudtrail.LogSum{}}
+}
+
+// List lists a prefix once; later listings of it replay the first, so
+// validation sees the digests the run copied.
+func (s *copiedSource) List(ctx context.Context, prefix string, fn func(string) error) error {
+	s.mu.Lock()
+	keys, ok := s.lists[prefix]
+	s.mu.Unlock()
+	if ok {
+		for _, k := range keys {
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var got []string
+	if err := s.BucketSource.List(ctx, prefix, func(k string) error { got = append(got, k); return fn(k) }); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.lists[prefix] = got
+	s.mu.Unlock()
+	return nil
+}
+
+// Get answers a kept digest from memory, anything else from the bucket.
+func (s *copiedSource) Get(ctx context.Context, key string) (io.ReadCloser, map[string]string, error) {
+	s.mu.Lock()
+	o, ok := s.digests[key]
+	s.mu.Unlock()
+	if ok {
+		return io.NopCloser(bytes.NewReader(o.body)), o.meta, nil
+	}
+	return s.BucketSource.Get(ctx, key)
+}
+
+// LogSum is the sum of a log file the run copied.
+func (s *copiedSource) LogSum(key string) (cloudtrail.LogSum, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum, ok := s.sums[key]
+	return sum, ok
+}
+
+func (s *copiedSource) keepDigest(key string, body []byte, meta map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kept+int64(len(body)) > maxKeptDigests {
+		return
+	}
+	s.kept += int64(len(body))
+	s.digests[key] = keptObject{body: body, meta: meta}
+}
+
+func (s *copiedSource) keepSum(key string, sum cloudtrail.LogSum) {
+	s.mu.Lock()
+	s.sums[key] = sum
+	s.mu.Unlock()
 }

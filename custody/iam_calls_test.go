@@ -188,7 +188,7 @@ func newCallsFixture(t *testing.T) *callsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.keyServer = cttest.KeyServer(t, w.Keys)
+	f.keyServer = cttest.KeyServerTo(t, w.Keys, m.Endpoint) // other CloudTrail calls go on to the member account's moto
 	if _, err := cttest.ConfigDelivery(ctx, src, f.delivery, "", callsAccount, callsRegion, time.Now().UTC().Add(-24*time.Hour), 1); err != nil {
 		t.Fatal(err)
 	}

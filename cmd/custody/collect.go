@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/collector"
 	"github.com/custody-ir/custody/internal/config"
+	recovery "github.com/custody-ir/custody/recover"
 )
 
 // collectorKindsHelp lists every collector kind, one line each.
@@ -25,14 +27,15 @@ func collectorKindsHelp() string {
 
 // collectOptions are collect's flags.
 type collectOptions struct {
-	once bool
-	name string // --collector
+	once  bool
+	name  string // --collector
+	since string // --since: reopen the window of collectors that keep one (cloudtrail)
 }
 
 func newCollectCommand(g *globals) *cobra.Command {
 	var o collectOptions
 	cmd := &cobra.Command{
-		Use:   "collect --once [--collector NAME|KIND]",
+		Use:   "collect --once [--collector NAME|KIND] [--since T]",
 		Short: "Run every configured collector (or one) once, and exit",
 		Long: `Run the configured collectors once, each as its own sealed run. The kinds:
 
@@ -45,17 +48,26 @@ A kind without a schedule (schedules: in the config) is not collected. A collect
 that fails (a failed discovery included) does not stop the others; what it stored
 is sealed with the failure recorded.
 
+A trail's first run reaches back 90 days (or its lookback: in the config); later
+runs start at its cursor. --since T (an RFC 3339 time, or a duration back such as
+36h or 90d) reopens the CloudTrail window from T when T is before the cursor:
+every digest and log file in it is collected, what earlier runs sealed is skipped.
+It never starts after the cursor, so nothing since the last run is missed. Other
+collectors ignore it; selecting none that keeps a window is a usage error.
+
 Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration error,
 3 could not start (the store or its lock), 130 interrupted.`,
 		Example: `  custody collect --once                              # every configured collector
   custody collect --once --collector versions         # the version lists of every monitored bucket
   custody collect --once --collector posture:my-data  # one bucket's security settings
-  custody --json collect --once --collector cloudtrail`,
+  custody --json collect --once --collector cloudtrail
+  custody collect --once --collector cloudtrail --since 90d   # backfill 90 days of every trail`,
 		Args: cli.NoArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCollect(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
 	cmd.Flags().BoolVar(&o.once, "once", false, "run once and exit")
 	cmd.Flags().StringVar(&o.name, "collector", "", "only this collector: a name (posture:<bucket>) or a kind (cloudtrail, config, posture, versions)")
+	cmd.Flags().StringVar(&o.since, "since", "", "reopen the CloudTrail window from `T` (RFC 3339, or a duration back such as 90d); sealed files are skipped")
 	return cmd
 }
 
@@ -64,6 +76,13 @@ Exit codes: 0 all succeeded, 1 a collector failed, 2 usage or configuration erro
 func runCollect(ctx context.Context, o collectOptions, d deps) error {
 	if !o.once {
 		return cli.Usagef("collect runs once and needs --once; the always-on agent is `custody agent`")
+	}
+	var since time.Time
+	if o.since != "" {
+		var err error
+		if since, err = recovery.ParseSince(o.since, d.now()); err != nil {
+			return cli.UsageError{Err: err}
+		}
 	}
 	cfg, err := d.config()
 	if err != nil {
@@ -77,6 +96,9 @@ func runCollect(ctx context.Context, o collectOptions, d deps) error {
 	cs, err := resolveCollectors(ctx, all, o.name)
 	if err != nil {
 		return err
+	}
+	if !since.IsZero() && collector.BackfillFrom(cs, since) == 0 {
+		return cli.Usagef("--since reopens the window of cloudtrail collectors, and none is selected")
 	}
 	results, errs := runCollectors(ctx, ev, cs)
 	if err := d.printer().Result(results, func(w io.Writer) { printCollect(w, results) }); err != nil {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -82,6 +83,9 @@ const (
 	maxLogFileSize = 8 << 30
 )
 
+// gzipReaders are gzip readers to reuse.
+var gzipReaders sync.Pool
+
 // ErrTrailingData means bytes follow the gzip stream.
 var ErrTrailingData = errors.New("data after the end of the gzip stream")
 
@@ -89,10 +93,19 @@ var ErrTrailingData = errors.New("data after the end of the gzip stream")
 // and fails on anything after it. It returns the uncompressed size.
 func Gunzip(w io.Writer, r io.Reader, limit int64) (int64, error) {
 	br := bufio.NewReader(r) // a ByteReader: gzip stops exactly at its member's end
-	zr, err := gzip.NewReader(br)
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(br)
+	} else {
+		err = zr.Reset(br)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("not gzip: %w", err)
 	}
+	// A reader is reused only after a clean Reset: its decompressor (tens
+	// of KiB) is what a backfill of thousands of log files would allocate.
+	defer gzipReaders.Put(zr)
 	zr.Multistream(false)
 	n, err := io.Copy(w, io.LimitReader(zr, limit+1))
 	if err != nil {

@@ -135,7 +135,71 @@ func FuzzParseDigestKey(f *testing.F) {
 	})
 }
 
+// TestPublicKeyEitherDERForm: a key saved as PKCS#1 or as
+// SubjectPublicKeyInfo carries the fingerprint AWS publishes, the MD5 of
+// its PKCS#1 DER, and is accepted with it; the MD5 of the SPKI bytes is not
+// CloudTrail's fingerprint and is refused.
+func TestPublicKeyEitherDERForm(t *testing.T) {
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pkcs1 := x509.MarshalPKCS1PublicKey(&k.PublicKey)
+	spki, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsFP := Fingerprint(pkcs1) // what ListPublicKeys and digestPublicKeyFingerprint say
+	for name, der := range map[string][]byte{"PKCS#1": pkcs1, "SubjectPublicKeyInfo": spki} {
+		doc := fmt.Sprintf(`{"PublicKeyList":[{"Value":%q,"ValidityStartTime":1767225600,"Fingerprint":%q}]}`, base64.StdEncoding.EncodeToString(der), awsFP)
+		keys, err := ParsePublicKeys([]byte(doc))
+		if err != nil || len(keys) != 1 || keys[0].Fingerprint != awsFP || !bytes.Equal(keys[0].Value, der) {
+			t.Fatalf("%s with AWS's fingerprint: %+v, %v", name, keys, err)
+		}
+		if fp, err := KeyFingerprint(der); err != nil || fp != awsFP {
+			t.Fatalf("KeyFingerprint(%s) = %s, %v; want %s", name, fp, err, awsFP)
+		}
+		if pk, err := NewPublicKey(der, "", time.Time{}, time.Time{}); err != nil || pk.Fingerprint != awsFP {
+			t.Fatalf("NewPublicKey(%s) = %+v, %v", name, pk, err)
+		}
+	}
+	if _, err := NewPublicKey(spki, Fingerprint(spki), time.Time{}, time.Time{}); err == nil || !strings.Contains(err.Error(), awsFP) {
+		t.Fatalf("the MD5 of the SPKI bytes accepted as the fingerprint: %v", err)
+	}
+	if _, err := KeyFingerprint([]byte("not a key")); err == nil {
+		t.Fatal("KeyFingerprint accepted garbage")
+	}
+}
+
 func FuzzParsePublicKeys(f *testing.F) {
 	f.Add([]byte(`{"PublicKeyList":[{"Value":"AA==","ValidityStartTime":1,"Fingerprint":""}]}`))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = ParsePublicKeys(b) }) // must not panic
+	k, _ := rsa.GenerateKey(rand.Reader, 1024)
+	pkcs1 := x509.MarshalPKCS1PublicKey(&k.PublicKey)
+	spki, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	for _, der := range [][]byte{pkcs1, spki} {
+		f.Add([]byte(fmt.Sprintf(`{"PublicKeyList":[{"Value":%q,"ValidityStartTime":1,"Fingerprint":%q}]}`, base64.StdEncoding.EncodeToString(der), Fingerprint(pkcs1))))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		keys, err := ParsePublicKeys(b)
+		if err != nil {
+			return
+		}
+		for _, k := range keys {
+			// Whatever form the key came in, its fingerprint is the MD5 of
+			// its PKCS#1 DER, and the list round-trips.
+			if k.key == nil || k.Fingerprint != Fingerprint(x509.MarshalPKCS1PublicKey(k.key)) {
+				t.Fatalf("key %x: fingerprint %s is not over its PKCS#1 DER", k.Value, k.Fingerprint)
+			}
+		}
+		again, err := MarshalPublicKeys(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		round, err := ParsePublicKeys(again)
+		if err != nil || len(round) != len(keys) {
+			t.Fatalf("round trip: %d keys, %v", len(round), err)
+		}
+		for i := range round {
+			if round[i].Fingerprint != keys[i].Fingerprint || !bytes.Equal(round[i].Value, keys[i].Value) {
+				t.Fatalf("round trip changed key %d", i)
+			}
+		}
+	})
 }

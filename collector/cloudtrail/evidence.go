@@ -16,6 +16,9 @@ const (
 	KindDigest     = "cloudtrail-digest"
 	KindLog        = "cloudtrail-log"
 	KindPublicKeys = "cloudtrail-public-keys"
+	// KindTrailStatus is the trail-status snapshot (DescribeTrails,
+	// GetTrailStatus, GetEventSelectors) every CloudTrail run seals.
+	KindTrailStatus = "cloudtrail-trail-status"
 )
 
 // Artifact is a preserved copy as a manifest sealed it: its key and version

@@ -23,7 +23,9 @@ type PublicKey struct {
 	key           *rsa.PublicKey
 }
 
-// Fingerprint is CloudTrail's key fingerprint: the hex MD5 of the DER bytes.
+// Fingerprint is the hex MD5 of der. CloudTrail's fingerprint of a key is
+// this over the key's PKCS#1 DER (RSAPublicKey), whatever form a key file
+// holds it in: KeyFingerprint computes it from either form.
 func Fingerprint(der []byte) string {
 	sum := md5.Sum(der) //nolint:gosec // CloudTrail defines the fingerprint as MD5; not used for security
 	return hex.EncodeToString(sum[:])
@@ -92,15 +94,28 @@ func ParsePublicKeys(b []byte) ([]PublicKey, error) {
 	return out, nil
 }
 
-// NewPublicKey checks der against fingerprint (when given) and wraps it.
-func NewPublicKey(der []byte, fingerprint string, start, end time.Time) (PublicKey, error) {
-	fp := Fingerprint(der)
-	if fingerprint != "" && !strings.EqualFold(fingerprint, fp) {
-		return PublicKey{}, fmt.Errorf("fingerprint %s does not match the key's bytes (%s)", fingerprint, fp)
+// KeyFingerprint is CloudTrail's fingerprint of a DER public key in either
+// form (PKCS#1 or SubjectPublicKeyInfo): the hex MD5 of its PKCS#1 DER.
+func KeyFingerprint(der []byte) (string, error) {
+	rk, err := parseRSA(der)
+	if err != nil {
+		return "", err
 	}
+	return Fingerprint(x509.MarshalPKCS1PublicKey(rk)), nil
+}
+
+// NewPublicKey checks der (PKCS#1 or SubjectPublicKeyInfo) against
+// fingerprint (when given) and wraps it. The fingerprint is computed over
+// the key's PKCS#1 DER, as CloudTrail publishes it, so a key converted to
+// SubjectPublicKeyInfo keeps AWS's fingerprint; the bytes are kept as given.
+func NewPublicKey(der []byte, fingerprint string, start, end time.Time) (PublicKey, error) {
 	rk, err := parseRSA(der)
 	if err != nil {
 		return PublicKey{}, err
+	}
+	fp := Fingerprint(x509.MarshalPKCS1PublicKey(rk))
+	if fingerprint != "" && !strings.EqualFold(fingerprint, fp) {
+		return PublicKey{}, fmt.Errorf("fingerprint %s does not match the key (the MD5 of its PKCS#1 DER is %s)", fingerprint, fp)
 	}
 	return PublicKey{Fingerprint: fp, Value: der, ValidityStart: start, ValidityEnd: end, key: rk}, nil
 }

@@ -151,26 +151,39 @@ func Validate(ctx context.Context, src Source, o Options) (*Result, error) {
 }
 
 // ListDigests lists the trail's digest keys whose file time falls in the
-// window (plus the delivery delay after End).
+// window (plus the delivery delay after End), a day's prefix at a time,
+// several days at once (Concurrency).
 func ListDigests(ctx context.Context, src Source, o Options) ([]DigestKey, error) {
-	var out []DigestKey
+	var days []time.Time
 	for day := o.Start.UTC().Truncate(24 * time.Hour); !day.After(o.End.Add(2 * time.Hour)); day = day.Add(24 * time.Hour) {
-		err := src.List(ctx, DigestPrefix(o.Prefix, o.OrgID, o.Account, o.Region, day), func(key string) error {
-			k, ok := ParseDigestKey(key)
-			if !ok || k.Trail != o.Trail || k.Account != o.Account || k.Region != o.Region {
-				return nil
-			}
-			if k.Time.Before(o.Start) || k.Time.After(o.End.Add(2*time.Hour)) {
-				return nil
-			}
-			out = append(out, k)
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+		days = append(days, day)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	found := make([][]DigestKey, len(days))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, min(o.Concurrency, 16)))
+	for i, day := range days {
+		g.Go(func() error {
+			return src.List(gctx, DigestPrefix(o.Prefix, o.OrgID, o.Account, o.Region, day), func(key string) error {
+				k, ok := ParseDigestKey(key)
+				if !ok || k.Trail != o.Trail || k.Account != o.Account || k.Region != o.Region {
+					return nil
+				}
+				if k.Time.Before(o.Start) || k.Time.After(o.End.Add(2*time.Hour)) {
+					return nil
+				}
+				found[i] = append(found[i], k)
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []DigestKey
+	for _, ks := range found {
+		out = append(out, ks...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
 }
 
@@ -346,24 +359,38 @@ func checkLogFile(ctx context.Context, src Source, r *digestRecord, lf LogFile) 
 		fail(finding.LogMalformed, "hash algorithm %q in digest %s, SHA-256 expected", lf.HashAlgorithm, r.key)
 		return 0, fs
 	}
-	rc, _, err := src.Get(ctx, lf.S3Object)
-	if errors.Is(err, ErrNotFound) {
-		fail(finding.LogMissing, "listed by digest %s but not found", r.key)
-		return 0, fs
+	sum, known := LogSum{}, false
+	if ss, ok := src.(SummedSource); ok {
+		sum, known = ss.LogSum(lf.S3Object)
 	}
-	if err != nil {
-		fail(finding.LogUnreadable, "cannot read: %v", err)
-		return 0, fs
+	if !known {
+		rc, _, err := src.Get(ctx, lf.S3Object)
+		if errors.Is(err, ErrNotFound) {
+			fail(finding.LogMissing, "listed by digest %s but not found", r.key)
+			return 0, fs
+		}
+		if err != nil {
+			fail(finding.LogUnreadable, "cannot read: %v", err)
+			return 0, fs
+		}
+		sum = SumLog(rc)
+		rc.Close()
 	}
-	defer rc.Close()
-	h := sha256.New()
-	n, err := Gunzip(h, rc, maxLogFileSize)
-	if err != nil {
-		fail(finding.LogMalformed, "%v", err)
-		return n, fs
+	if sum.Malformed != nil {
+		fail(finding.LogMalformed, "%v", sum.Malformed)
+		return sum.Size, fs
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, lf.HashValue) {
-		fail(finding.LogHashMismatch, "uncompressed bytes hash to %s, digest %s lists %s", got, r.key, lf.HashValue)
+	if !strings.EqualFold(sum.SHA256, lf.HashValue) {
+		fail(finding.LogHashMismatch, "uncompressed bytes hash to %s, digest %s lists %s", sum.SHA256, r.key, lf.HashValue)
 	}
-	return n, fs
+	return sum.Size, fs
+}
+
+// SummedSource is a Source that may already know the sums of log files
+// (hashed as they were copied, with SumLog or a Summer): validation takes
+// those instead of reading the files again. A file it does not know (ok
+// false) is read from the source.
+type SummedSource interface {
+	Source
+	LogSum(key string) (sum LogSum, ok bool)
 }

@@ -376,6 +376,29 @@ func CloudTrail(k Kind) Kind { return "cloudtrail-" + k }
 func Recorded(k Kind) Kind { return "recorded-" + k }
 
 // [trail status kinds]
+
+// What a CloudTrail trail records, from the trail-status snapshot every
+// CloudTrail run seals.
+const (
+	// CloudTrailLoggingStopped: the trail is not logging (StopLogging, or
+	// never started); the message says since when.
+	CloudTrailLoggingStopped Kind = "cloudtrail-logging-stopped"
+	// CloudTrailValidationOff: the trail's log file validation is off, so
+	// no signed digests prove its log files.
+	CloudTrailValidationOff Kind = "cloudtrail-validation-off"
+	// CloudTrailTrailDeleted: a trail in the configuration, or one an
+	// earlier discovery found, is gone from DescribeTrails.
+	CloudTrailTrailDeleted Kind = "cloudtrail-trail-deleted"
+	// CloudTrailDataEventsOff: no event selector of the trail records the
+	// S3 data events (reads, writes or both) of a monitored bucket of its
+	// account, or only of part of it (a warning).
+	CloudTrailDataEventsOff Kind = "cloudtrail-data-events-off"
+	// CloudTrailStatusUnreadable: part of the trail's status could not be
+	// read (DescribeTrails, GetTrailStatus or GetEventSelectors denied or
+	// failing); the message names the permission (a warning).
+	CloudTrailStatusUnreadable Kind = "cloudtrail-status-unreadable"
+)
+
 // [end trail status kinds]
 
 // [access logs kinds]

@@ -68,6 +68,8 @@ func Kinds() []Spec {
 		{CloudTrailLogMissing, f, "cloudtrail"}, {CloudTrailKeysUnavailable, w, "cloudtrail"}, {CloudTrailUnvalidated, w, "cloudtrail"},
 		{CloudTrailKeysUnreadable, f, ""}, {CloudTrailKeysMalformed, f, ""}, {CloudTrailUnverifiable, f, ""},
 		// [trail status specs]
+		{CloudTrailLoggingStopped, f, "cloudtrail"}, {CloudTrailValidationOff, f, "cloudtrail"}, {CloudTrailTrailDeleted, f, "cloudtrail"},
+		{CloudTrailDataEventsOff, w, "cloudtrail"}, {CloudTrailStatusUnreadable, w, "cloudtrail"},
 		// [end trail status specs]
 		// [access logs specs]
 		// [end access logs specs]

@@ -187,6 +187,9 @@ func Validate(c Config) Problems {
 			if t.OrgID != "" && !orgIDRE.MatchString(t.OrgID) {
 				add(tp+".org_id", "an organization id (o-xxxxxxxxxx) expected, got %q", t.OrgID)
 			}
+			if _, err := t.LookbackPeriod(); err != nil {
+				add(tp+".lookback", "%v", err)
+			}
 		}
 		for j, b := range a.ConfigBuckets {
 			if !bucketRE.MatchString(b.Bucket) {

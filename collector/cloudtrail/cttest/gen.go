@@ -41,7 +41,7 @@ type Trail struct {
 	RestartAt                                                map[int]bool // hours whose digest starts a new chain
 	RotateAt                                                 int          // hour from which the second key signs (0: never)
 	Backfill                                                 map[int]bool // hours that also get a backfill digest
-	SPKI                                                     bool         // publish keys as SubjectPublicKeyInfo instead of PKCS#1
+	SPKI                                                     bool         // publish keys as SubjectPublicKeyInfo instead of PKCS#1 (the fingerprint stays the PKCS#1 one, as AWS computes it)
 	// BadLinkAt are hours whose digest, correctly signed, links to the
 	// wrong hash and signature of its predecessor.
 	BadLinkAt   map[int]bool
@@ -123,7 +123,7 @@ func Write(ctx context.Context, p Putter, t Trail) (*Written, error) {
 		name := cloudtrail.DigestKey{Prefix: t.Prefix, OrgID: t.OrgID, Account: t.Account, Region: t.Region, Trail: t.Name, HomeRegion: t.HomeRegion, Time: end.Add(7 * time.Minute)}
 		d := &cloudtrail.Digest{
 			AWSAccountID: t.Account, DigestStartTime: start.Format(time.RFC3339), DigestEndTime: end.Format(time.RFC3339),
-			DigestS3Bucket: t.Bucket, DigestS3Object: name.String(), DigestPublicKeyFingerprint: cloudtrail.Fingerprint(der(signer)),
+			DigestS3Bucket: t.Bucket, DigestS3Object: name.String(), DigestPublicKeyFingerprint: cloudtrail.Fingerprint(x509.MarshalPKCS1PublicKey(&signer.PublicKey)),
 			DigestSignatureAlgorithm: "SHA256withRSA", LogFiles: logs,
 		}
 		if logs == nil {
