@@ -41,7 +41,7 @@ type Artifact struct {
 // written by run. After a crash, intents without a version tell the next
 // run which keys to look for in the bucket.
 func (l *Ledger) AddIntent(ctx context.Context, a Artifact) error {
-	_, err := l.db.ExecContext(ctx, `
+	_, err := l.exec(ctx, `
 INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, kind, account, region, source, source_version, source_bucket, case_id, stored_at)
 VALUES (?, ?, '', ?, '', 0, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO NOTHING`,
@@ -66,7 +66,7 @@ func (l *Ledger) StoreArtifact(ctx context.Context, a Artifact) error {
 	if stored.IsZero() {
 		stored = l.now()
 	}
-	_, err := l.db.ExecContext(ctx, `
+	_, err := l.exec(ctx, `
 INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, source_bucket, case_id, retain_until, legal_hold, stored_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO UPDATE SET
@@ -259,7 +259,10 @@ ORDER BY stored_at DESC LIMIT 1`, kind, sourceBucket, ts(t)).Scan(&runID)
 // s3://bucket/key) is sealed already, by any run of any stream.
 func (l *Ledger) SourceSealed(ctx context.Context, source string) (bool, error) {
 	var one int
-	err := l.db.QueryRowContext(ctx, `SELECT 1 FROM artifacts WHERE source = ? AND manifest_seq IS NOT NULL AND source <> '' LIMIT 1`, source).Scan(&one)
+	st, err := l.stmt(ctx, `SELECT 1 FROM artifacts WHERE source = ? AND manifest_seq IS NOT NULL AND source <> '' LIMIT 1`)
+	if err == nil {
+		err = st.QueryRowContext(ctx, source).Scan(&one)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil

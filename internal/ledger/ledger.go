@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // the pure-Go SQLite driver
@@ -26,6 +27,35 @@ type Ledger struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+	// stmts caches the prepared statements of the hot paths (every
+	// artifact's writes), by query text.
+	stmts sync.Map
+}
+
+// stmt returns query prepared once: preparing it again for every artifact
+// cost more than running it.
+func (l *Ledger) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := l.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := l.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := l.stmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// exec runs a cached prepared statement.
+func (l *Ledger) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := l.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
 }
 
 // Option adjusts Open.
@@ -114,7 +144,10 @@ func (l *Ledger) wrap(what string, err error) error {
 }
 
 // Close closes the database.
-func (l *Ledger) Close() error { return l.db.Close() }
+func (l *Ledger) Close() error {
+	l.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
+	return l.db.Close()
+}
 
 // Path is the file the ledger lives in.
 func (l *Ledger) Path() string { return l.path }
