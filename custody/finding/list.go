@@ -70,6 +70,7 @@ func Kinds() []Spec {
 		// [trail status specs]
 		// [end trail status specs]
 		// [access logs specs]
+		{AccessLogMalformed, w, "accesslogs"}, {AccessLogsUnreadable, w, "accesslogs"}, {BucketUnobserved, w, "accesslogs"},
 		// [end access logs specs]
 		// [iam, kms specs]
 		// [end iam, kms specs]

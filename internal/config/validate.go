@@ -206,6 +206,7 @@ func Validate(c Config) Problems {
 				add(fmt.Sprintf("%s.buckets[%d]", p, j), "an S3 bucket name expected, got %q", b)
 			}
 		}
+		validateAccessLogs(add, p, a) // [access logs validation]
 	}
 
 	// Schedules.
