@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -215,36 +216,37 @@ func (k *keepOutcome) Collect(ctx context.Context, run Run) (Outcome, error) {
 	return out, err
 }
 
-// cancelRun cancels the collection once n artifacts are stored: a kill
-// mid-run.
-type cancelRun struct {
+// stopRun stores n artifacts, then fails every later Put once the
+// copies in flight have landed: a run that stops part-way. (Cutting off a
+// PUT in flight is the store's own concern: custody's seal and reseal
+// look for what landed.)
+type stopRun struct {
 	Run
-	n      int64
-	cancel context.CancelFunc
-	puts   atomic.Int64
+	n        int64
+	puts     atomic.Int64
+	inFlight sync.WaitGroup
 }
 
-func (r *cancelRun) Put(ctx context.Context, key string, body io.Reader, o custody.PutOptions) (custody.Artifact, error) {
-	if r.puts.Load() >= r.n {
-		r.cancel()
-		return custody.Artifact{}, context.Canceled
+var errCrashed = errors.New("crashed")
+
+func (r *stopRun) Put(ctx context.Context, key string, body io.Reader, o custody.PutOptions) (custody.Artifact, error) {
+	if r.puts.Add(1) > r.n {
+		r.inFlight.Wait()
+		return custody.Artifact{}, errCrashed
 	}
-	a, err := r.Run.Put(ctx, key, body, o)
-	if err == nil && r.puts.Add(1) >= r.n {
-		r.cancel() // the copies in flight are cut off
-	}
-	return a, err
+	r.inFlight.Add(1)
+	defer r.inFlight.Done()
+	return r.Run.Put(ctx, key, body, o)
 }
 
-type cancelAfter struct {
+// stopAfter runs the collector with a stopRun.
+type stopAfter struct {
 	*AccessLogs
 	n int64
 }
 
-func (c *cancelAfter) Collect(ctx context.Context, run Run) (Outcome, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	return c.AccessLogs.Collect(ctx, &cancelRun{Run: run, n: c.n, cancel: cancel})
+func (c *stopAfter) Collect(ctx context.Context, run Run) (Outcome, error) {
+	return c.AccessLogs.Collect(ctx, &stopRun{Run: run, n: c.n})
 }
 
 func TestAccessLogsKilledMidRunSealsEachObjectOnce(t *testing.T) {
@@ -252,9 +254,9 @@ func TestAccessLogsKilledMidRunSealsEachObjectOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newAccessLogsFixture(t)
 	f.write(t, 0, 10)
-	// Killed after 7 copies: what was stored is sealed, the cursor stays.
-	if _, err := RunOne(ctx, f.e.Chain, &cancelAfter{AccessLogs: f.col, n: 7}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled run: %v", err)
+	// Stopped after 7 copies: what was stored is sealed, the cursor stays.
+	if _, err := RunOne(ctx, f.e.Chain, &stopAfter{AccessLogs: f.col, n: 7}); !errors.Is(err, errCrashed) {
+		t.Fatalf("stopped run: %v", err)
 	}
 	// A crash before sealing: a run that stored objects and never sealed,
 	// resealed at the next start.
@@ -262,12 +264,9 @@ func TestAccessLogsKilledMidRunSealsEachObjectOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	cr := &cancelRun{Run: run, n: 5, cancel: cancel}
-	if _, err := f.col.Collect(cctx, cr); !errors.Is(err, context.Canceled) {
+	if _, err := f.col.Collect(ctx, &stopRun{Run: run, n: 5}); !errors.Is(err, errCrashed) {
 		t.Fatalf("crashed run: %v", err)
 	}
-	cancel()
 	if n, err := f.e.Chain.Reseal(ctx); err != nil || n == 0 {
 		t.Fatalf("reseal: %d, %v", n, err)
 	}
