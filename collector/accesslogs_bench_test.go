@@ -1,14 +1,13 @@
 package collector
 
 // ACCESSLOGS_BENCH=50000 go test -run '^$' -bench AccessLogs -benchtime 1x -timeout 60m ./collector/
-// (default 5,000 log objects). Both sub-benchmarks copy the same objects,
-// 32 at a time; compare their ns/op (the custody one reports the ratio).
+// (default 5,000 log objects; ACCESSLOGS_ROUNDS=3 rounds). A bare
+// parallel GET+PUT loop and the collector copy the same objects, 32 at a
+// time, in alternating rounds; the best of each is compared.
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/collector/accesslog/altest"
@@ -47,57 +45,24 @@ func BenchmarkAccessLogs(b *testing.B) {
 		keys[i] = o.Key
 	}
 
-	var baseline, collected time.Duration
-	b.Run("baseline-get-put", func(b *testing.B) {
-		dest := testaws.CreateBucket(b, c, testaws.BucketOptions{ObjectLock: true, Days: 1})
-		b.ResetTimer()
+	// The bare loop: list, then GET and PUT each object, 32 at a time,
+	// into an Object Lock bucket like the evidence store.
+	dest := testaws.CreateBucket(b, c, testaws.BucketOptions{ObjectLock: true, Days: 1})
+	bare := func(round int) time.Duration {
 		t0 := time.Now()
-		for i := 0; i < b.N; i++ {
-			listed := 0
-			g, gctx := errgroup.WithContext(ctx)
-			g.SetLimit(32)
-			p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(target), Prefix: aws.String("logs/")})
-			for p.HasMorePages() {
-				page, err := p.NextPage(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, o := range page.Contents {
-					listed++
-					g.Go(func() error {
-						out, err := c.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(target), Key: o.Key})
-						if err != nil {
-							return err
-						}
-						body, err := io.ReadAll(out.Body)
-						out.Body.Close()
-						if err != nil {
-							return err
-						}
-						_, err = c.PutObject(gctx, &s3.PutObjectInput{Bucket: aws.String(dest), Key: aws.String(fmt.Sprintf("%d/%s", i, *o.Key)), Body: bytesReader(body)})
-						return err
-					})
-				}
-			}
-			if err := g.Wait(); err != nil {
+		listed := 0
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(32)
+		p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(target), Prefix: aws.String("logs/")})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
 				b.Fatal(err)
 			}
-			if listed != n {
-				b.Fatalf("listed %d, want %d", listed, n)
-			}
-		}
-		baseline = time.Since(t0) / time.Duration(b.N)
-	})
-	// The same loop, each PUT as the evidence store makes it (SHA-256
-	// checksum, retention, If-None-Match): what S3 itself costs more.
-	b.Run("baseline-get-put-locked", func(b *testing.B) {
-		dest := testaws.CreateBucket(b, c, testaws.BucketOptions{ObjectLock: true, Days: 1})
-		for i := 0; i < b.N; i++ {
-			g, gctx := errgroup.WithContext(ctx)
-			g.SetLimit(32)
-			for _, k := range keys {
+			for _, o := range page.Contents {
+				listed++
 				g.Go(func() error {
-					out, err := c.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(target), Key: aws.String(k)})
+					out, err := c.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(target), Key: o.Key})
 					if err != nil {
 						return err
 					}
@@ -106,49 +71,80 @@ func BenchmarkAccessLogs(b *testing.B) {
 					if err != nil {
 						return err
 					}
-					sum := sha256.Sum256(body)
-					_, err = c.PutObject(gctx, &s3.PutObjectInput{Bucket: aws.String(dest), Key: aws.String(fmt.Sprintf("%d/%s", i, k)), Body: bytesReader(body),
-						ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])), IfNoneMatch: aws.String("*"),
-						ObjectLockMode: s3types.ObjectLockModeCompliance, ObjectLockRetainUntilDate: aws.Time(time.Now().Add(25 * time.Hour))})
+					_, err = c.PutObject(gctx, &s3.PutObjectInput{Bucket: aws.String(dest), Key: aws.String(fmt.Sprintf("%d/%s", round, *o.Key)), Body: bytes.NewReader(body)})
 					return err
 				})
 			}
-			if err := g.Wait(); err != nil {
-				b.Fatal(err)
-			}
 		}
-	})
-	b.Run("custody-accesslogs", func(b *testing.B) {
-		var peak uint64
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		if listed != n {
+			b.Fatalf("listed %d, want %d", listed, n)
+		}
+		return time.Since(t0)
+	}
+	// The collector, into a fresh evidence store and ledger: every object
+	// is new to it.
+	var peak uint64
+	collect := func() time.Duration {
+		env := newBenchEnv(b)
+		col := &AccessLogs{API: c, Ledger: env.Ledger, Account: "123456789012", Region: "us-east-1", Buckets: []string{source},
+			Targets: []config.AccessLogTarget{{Bucket: source, TargetBucket: target, TargetPrefix: "logs/"}}, Prefix: "custody", Now: time.Now}
+		col.Concurrency, _ = strconv.Atoi(os.Getenv("ACCESSLOGS_CONCURRENCY")) // 0: the collector's default
+		runtime.GC()
+		stopHeap := testaws.PeakHeap()
 		t0 := time.Now()
-		var setup time.Duration
-		for i := 0; i < b.N; i++ {
-			s0 := time.Now()
-			env := newBenchEnv(b) // a fresh ledger and store: every object is new
-			col := &AccessLogs{API: c, Ledger: env.Ledger, Account: "123456789012", Region: "us-east-1", Buckets: []string{source},
-				Targets: []config.AccessLogTarget{{Bucket: source, TargetBucket: target, TargetPrefix: "logs/"}}, Prefix: "custody", Now: time.Now}
-			runtime.GC()
-			setup += time.Since(s0)
-			stopHeap := testaws.PeakHeap()
-			res, err := RunOne(ctx, env.Chain, col)
-			if p := stopHeap(); p > peak {
-				peak = p
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			if res.Artifacts != n {
-				b.Fatalf("stored %d, want %d", res.Artifacts, n)
-			}
+		timed := &timedCollector{Collector: col}
+		res, err := RunOne(ctx, env.Chain, timed)
+		d := time.Since(t0)
+		b.Logf("collect %s, seal %s", timed.took.Round(time.Millisecond), (d - timed.took).Round(time.Millisecond))
+		if p := stopHeap(); p > peak {
+			peak = p
 		}
-		collected = (time.Since(t0) - setup) / time.Duration(b.N)
-		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-		if baseline > 0 {
-			b.ReportMetric(float64(baseline)/float64(collected), "x-baseline-speed")
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.Logf("%d objects: baseline %s, custody %s (%.0f%% of the baseline's speed), peak heap %.1f MiB",
-			n, baseline.Round(time.Millisecond), collected.Round(time.Millisecond), 100*float64(baseline)/float64(collected), float64(peak)/(1<<20))
-	})
+		if res.Artifacts != n {
+			b.Fatalf("stored %d, want %d", res.Artifacts, n)
+		}
+		return d
+	}
+	// The machine is shared: the two alternate, and the best round of each
+	// is compared (the least disturbed by anything else running).
+	rounds := 3
+	if s := os.Getenv("ACCESSLOGS_ROUNDS"); s != "" {
+		rounds, _ = strconv.Atoi(s)
+	}
+	b.ResetTimer()
+	var bestBare, bestCustody time.Duration
+	for i := 0; i < b.N*rounds; i++ {
+		d1, d2 := bare(i), collect()
+		b.Logf("round %d: bare %s, custody %s", i, d1.Round(time.Millisecond), d2.Round(time.Millisecond))
+		if bestBare == 0 || d1 < bestBare {
+			bestBare = d1
+		}
+		if bestCustody == 0 || d2 < bestCustody {
+			bestCustody = d2
+		}
+	}
+	b.ReportMetric(bestBare.Seconds(), "bare-s")
+	b.ReportMetric(bestCustody.Seconds(), "custody-s")
+	b.ReportMetric(100*bestBare.Seconds()/bestCustody.Seconds(), "%-of-bare-speed")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.Logf("%d objects: best bare loop %s, best custody %s (%.0f%% of the bare loop's speed), peak heap %.1f MiB",
+		n, bestBare.Round(time.Millisecond), bestCustody.Round(time.Millisecond), 100*bestBare.Seconds()/bestCustody.Seconds(), float64(peak)/(1<<20))
 }
 
-func bytesReader(b []byte) io.ReadSeeker { return bytes.NewReader(b) }
+// timedCollector times the collection alone (RunOne then seals).
+type timedCollector struct {
+	Collector
+	took time.Duration
+}
+
+func (c *timedCollector) Collect(ctx context.Context, run Run) (Outcome, error) {
+	t0 := time.Now()
+	out, err := c.Collector.Collect(ctx, run)
+	c.took = time.Since(t0)
+	return out, err
+}
