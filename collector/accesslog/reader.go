@@ -33,7 +33,7 @@ type Reader struct {
 
 // NewReader reads records from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 64<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, 8<<10)}
 }
 
 // Next returns the next record. At the end it returns io.EOF. A line that
