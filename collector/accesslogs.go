@@ -61,7 +61,14 @@ type AccessLogs struct {
 	Now        func() time.Time
 	// Concurrency is how many objects are copied at once (default 32).
 	Concurrency int
+	// MaxObjects is how many objects one run copies at most (default
+	// DefaultMaxObjects): a run's manifest lists every object it seals, so
+	// this bounds its memory; a larger backlog is copied by the next runs.
+	MaxObjects int
 }
+
+// DefaultMaxObjects is how many objects an access-log run copies at most.
+const DefaultMaxObjects = 5000
 
 func (c *AccessLogs) Name() string { return "accesslogs:" + c.Account + "/" + c.Region }
 func (c *AccessLogs) Kind() string { return "accesslogs" }
@@ -146,6 +153,7 @@ func (d delivery) belongs(key string) bool {
 // accessLogStats are a run's counts, updated by concurrent copies.
 type accessLogStats struct {
 	accessLogs, files, skipped, records, malformed atomic.Int64
+	more                                           bool // stopped at MaxObjects (the listing goroutine's)
 	mu                                             sync.Mutex
 	perBucket                                      map[string]int64 // records per source bucket
 }
@@ -160,13 +168,22 @@ func (c *AccessLogs) Collect(ctx context.Context, run Run) (Outcome, error) {
 	stats := &accessLogStats{perBucket: map[string]int64{}}
 	cursors := map[string]string{}
 	var seen sync.Map // source URLs copied by this run: each once
+	budget := c.MaxObjects
+	if budget <= 0 {
+		budget = DefaultMaxObjects
+	}
+	left := budget
 	for _, d := range deliveries {
+		if left == 0 {
+			stats.more = true // the next run lists this delivery
+			break
+		}
 		out.Sources = append(out.Sources, "s3://"+d.bucket+"/"+d.prefix)
 		cursor, err := c.Ledger.Cursor(ctx, "accesslogs", d.scope())
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			return out, err
 		}
-		newest, err := c.collect(ctx, run, d, d.startAfter(cursor), now, stats, &seen, note)
+		newest, err := c.collect(ctx, run, d, d.startAfter(cursor), now, stats, &seen, &left, note)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
@@ -188,6 +205,9 @@ func (c *AccessLogs) Collect(ctx context.Context, run Run) (Outcome, error) {
 		stats.accessLogs.Load(), stats.records.Load(), stats.malformed.Load(), stats.files.Load(), stats.skipped.Load())
 	for _, b := range sortedKeys(stats.perBucket) {
 		out.Description += fmt.Sprintf("; %s: %d record(s)", b, stats.perBucket[b])
+	}
+	if stats.more {
+		out.Description += fmt.Sprintf("; %d object(s) copied, the most a run copies: the next run goes on from there", budget)
 	}
 	out.AfterSeal(func(ctx context.Context) error {
 		for scope, v := range cursors {
@@ -282,10 +302,11 @@ type unreadableError struct{ err error }
 func (e *unreadableError) Error() string { return e.err.Error() }
 func (e *unreadableError) Unwrap() error { return e.err }
 
-// collect copies a delivery's new objects, in parallel, and returns the
-// newest key listed (every key up to it is sealed or in this run).
+// collect copies a delivery's new objects, in parallel, at most *left of
+// them, and returns the newest key listed (every key up to it is sealed or
+// in this run).
 func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfter string, now time.Time, stats *accessLogStats,
-	seen *sync.Map, note func(custody.Finding)) (string, error) {
+	seen *sync.Map, left *int, note func(custody.Finding)) (string, error) {
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(d.bucket), Prefix: aws.String(d.prefix)}
 	if startAfter != "" {
 		in.StartAfter = aws.String(startAfter)
@@ -299,6 +320,7 @@ func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfte
 	p := s3.NewListObjectsV2Paginator(c.API, in)
 	token := ""
 	var listErr error
+list:
 	for p.HasMorePages() && gctx.Err() == nil {
 		page, err := p.NextPage(gctx)
 		if err == nil {
@@ -313,14 +335,26 @@ func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfte
 			if !d.belongs(key) {
 				continue
 			}
+			source := "s3://" + d.bucket + "/" + key
+			// Sealed by an earlier run (one whose cursor a crash kept from
+			// moving, or listed again within the late-delivery margin).
+			if sealed, err := c.Ledger.SourceSealed(gctx, source); err != nil {
+				listErr = err
+				break list
+			} else if sealed {
+				stats.skipped.Add(1)
+			} else if _, dup := seen.Load(source); !dup {
+				if *left == 0 {
+					stats.more = true
+					break list
+				}
+				*left--
+				seen.Store(source, true)
+				g.Go(func() error { return c.copyOne(gctx, run, d, key, source, now, stats, note) })
+			}
 			if key > newest {
 				newest = key
 			}
-			source := "s3://" + d.bucket + "/" + key
-			if _, dup := seen.LoadOrStore(source, true); dup {
-				continue
-			}
-			g.Go(func() error { return c.copyOne(gctx, run, d, key, source, now, stats, note) })
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -332,15 +366,9 @@ func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfte
 	return newest, ctx.Err()
 }
 
-// copyOne copies one object unless an earlier run sealed it; a server
-// access log is parsed as it streams through.
+// copyOne copies one object; a server access log is parsed as it streams
+// through.
 func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, source string, now time.Time, stats *accessLogStats, note func(custody.Finding)) error {
-	if sealed, err := c.Ledger.SourceSealed(ctx, source); err != nil {
-		return err
-	} else if sealed {
-		stats.skipped.Add(1)
-		return nil
-	}
 	obj, err := awsclient.GetObject(ctx, c.API, &s3.GetObjectInput{Bucket: aws.String(d.bucket), Key: aws.String(key)})
 	if awsclient.NotFound(err) {
 		return nil // removed since the listing (a lifecycle rule): nothing to copy

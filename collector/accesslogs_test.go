@@ -323,3 +323,25 @@ func TestAccessLogDeliveryStartAfter(t *testing.T) {
 		}
 	}
 }
+
+// A backlog larger than a run copies goes on in the next runs, each
+// object once.
+func TestAccessLogsBacklogAcrossRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newAccessLogsFixture(t)
+	f.write(t, 0, 6) // 24 objects
+	f.col.MaxObjects = 10
+	var stored []int
+	for range 4 {
+		res, err := RunOne(ctx, f.e.Chain, f.col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, res.Artifacts)
+	}
+	if fmt.Sprint(stored) != "[10 10 4 1]" { // the last run stores nothing but a record of itself
+		t.Fatalf("runs stored %v artifacts, want 10, 10, 4 and none", stored)
+	}
+	f.exactlyOnce(t)
+}
