@@ -46,7 +46,7 @@ func (r *Reader) Next() (Record, error) {
 			return Record{}, r.err
 		}
 		line, tooLong, err := r.readLine()
-		if err != nil && !(errors.Is(err, io.EOF) && (len(line) > 0 || tooLong)) {
+		if err != nil && (!errors.Is(err, io.EOF) || len(line) == 0 && !tooLong) {
 			r.err = err
 			return Record{}, err
 		}
