@@ -103,6 +103,7 @@ func Plan(ctx context.Context, base awsclient.Config, cfg config.Config, l *ledg
 		// Issue 14's collectors: each line below, under its marker, adds the
 		// collectors of one kind for this account.
 		// [access logs plan]
+		out = append(out, planAccessLogs(ctx, ac, cfg, acct, l, cfg.Schedules.AccessLogs != "" && want("accesslogs"), now)...)
 		// [iam plan]
 		out = append(out, planIAM(cfg.Schedules.IAM != "" && want("iam"), ac, acct, cfg.Store.Prefix, l, now)...)
 		// [kms plan]

@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/custody"
@@ -129,6 +130,7 @@ type iamFixture struct {
 	collectorPolicy, agentPolicy string
 	cfg                          config.Config
 	monitored                    string
+	logBucket                    string // [access logs]
 	keyID                        string
 	trailStart                   time.Time
 	trailKeys                    []cloudtrail.PublicKey
@@ -237,6 +239,32 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		t.Fatal(err)
 	}
 
+	// [access logs fixture] The monitored bucket's server access logs,
+	// and VPC flow logs, in one log bucket.
+	f.logBucket = "server-access-logs"
+	mustDo(t, "log bucket", func() error {
+		_, err := src.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(f.logBucket)})
+		return err
+	})
+	mustDo(t, "log delivery grant", func() error {
+		_, err := src.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: aws.String(f.logBucket), GrantWrite: aws.String(`uri="http://acs.amazonaws.com/groups/s3/LogDelivery"`), GrantReadACP: aws.String(`uri="http://acs.amazonaws.com/groups/s3/LogDelivery"`)})
+		return err
+	})
+	mustDo(t, "bucket logging", func() error {
+		_, err := src.PutBucketLogging(ctx, &s3.PutBucketLoggingInput{Bucket: aws.String(f.monitored), BucketLoggingStatus: &s3types.BucketLoggingStatus{
+			LoggingEnabled: &s3types.LoggingEnabled{TargetBucket: aws.String(f.logBucket), TargetPrefix: aws.String("s3/")}}})
+		return err
+	})
+	mustDo(t, "access logs", func() error {
+		_, err := altest.Write(ctx, src, altest.Delivery{TargetBucket: f.logBucket, TargetPrefix: "s3/", Source: f.monitored, Account: iamAccount, Region: iamRegion,
+			Start: time.Now().UTC().Add(-2 * time.Hour), Objects: 3, RecordsPerObject: 5}, 2)
+		return err
+	})
+	mustDo(t, "flow logs", func() error {
+		_, err := src.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(f.logBucket), Key: aws.String("flow/2026/11/29/fl-1.log.gz"), Body: strings.NewReader("x")})
+		return err
+	})
+
 	// The forensics account's signing key.
 	key, err := kms.NewFromConfig(setup.AWS).CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
 	if err != nil {
@@ -257,6 +285,7 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		"MONITORED_BUCKET": f.monitored, "TRAIL_BUCKET": trailBucket, "CONFIG_BUCKET": delivery, "EXTERNAL_ID": iamExternalID,
 		"MONITORED_ACCOUNT_ID": iamAccount, "INVENTORY_BUCKET": "inventory-reports", // no inventory read here: iam_calls_test.go reads one
 		"WITNESS_BUCKET": "witness-bucket", // no witness configured here: iam_calls_test.go writes to one
+		"LOG_BUCKET":     f.logBucket,
 	}
 	f.collectorPolicy = shippedPolicy(t, "collector-role-policy.json", values)
 	f.agentPolicy = shippedPolicy(t, "agent-role-policy.json", values)
@@ -304,9 +333,10 @@ func newIAMFixture(t *testing.T) *iamFixture {
 		Sources: config.Sources{Accounts: []config.Account{{
 			ID: iamAccount, RoleARN: "arn:aws:iam::" + iamAccount + ":role/" + collectorRole, ExternalID: iamExternalID, Regions: []string{iamRegion},
 			ConfigBuckets: []config.BucketPrefix{{Bucket: delivery, Prefix: "config"}}, DeliverConfigSnapshots: true, Buckets: []string{f.monitored},
-			KMSKeys: []string{aws.ToString(dataKey.KeyMetadata.Arn)},
+			KMSKeys:    []string{aws.ToString(dataKey.KeyMetadata.Arn)},
+			LogBuckets: []config.BucketPrefix{{Bucket: f.logBucket, Prefix: "flow/"}},
 		}}},
-		Schedules: config.Schedules{CloudTrail: "@hourly", Config: "@hourly", Posture: "@hourly", Versions: "@hourly", IAM: "@hourly", KMS: "@hourly", Findings: "@hourly"},
+		Schedules: config.Schedules{CloudTrail: "@hourly", Config: "@hourly", Posture: "@hourly", Versions: "@hourly", IAM: "@hourly", KMS: "@hourly", Findings: "@hourly", AccessLogs: "@hourly"},
 	}
 	return f
 }

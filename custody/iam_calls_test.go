@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/testaws"
@@ -114,6 +115,7 @@ type callsFixture struct {
 	listed           string // a monitored bucket whose versions are listed
 	monitored        string // one whose versions come from its S3 Inventory reports
 	invBkt           string // where those reports are
+	logBkt           string // [access logs] server access logs and flow logs
 	witness          string // the witness bucket, on the replica MinIO
 }
 
@@ -175,6 +177,26 @@ func newCallsFixture(t *testing.T) *callsFixture {
 		}
 	}
 	invPrefix := writeCallsInventory(t, src, f.monitored, f.invBkt)
+	// [access logs] f.listed logs to f.logBkt, which holds flow logs too.
+	f.logBkt = "calls-logs-" + suffix
+	if _, err := src.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(f.logBkt)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: aws.String(f.logBkt), // S3's log delivery writes there
+		GrantWrite: aws.String(`uri="http://acs.amazonaws.com/groups/s3/LogDelivery"`), GrantReadACP: aws.String(`uri="http://acs.amazonaws.com/groups/s3/LogDelivery"`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.PutBucketLogging(ctx, &s3.PutBucketLoggingInput{Bucket: aws.String(f.listed), BucketLoggingStatus: &s3types.BucketLoggingStatus{
+		LoggingEnabled: &s3types.LoggingEnabled{TargetBucket: aws.String(f.logBkt), TargetPrefix: aws.String("s3/")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := altest.Write(ctx, src, altest.Delivery{TargetBucket: f.logBkt, TargetPrefix: "s3/", Source: f.listed, Account: callsAccount, Region: callsRegion,
+		Start: time.Now().UTC().Add(-time.Hour), Objects: 2, RecordsPerObject: 3}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(f.logBkt), Key: aws.String("flow/2026/11/29/fl.log.gz"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
 	org, err := organizations.NewFromConfig(setup.AWS).CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +270,7 @@ func newCallsFixture(t *testing.T) *callsFixture {
 		"EVIDENCE_BUCKET": {f.evidence, f.motoEvidence}, "FORENSICS_ACCOUNT": {callsAccount}, "REGION": {callsRegion}, "SIGNING_KEY_ID": {"calls-key"},
 		"MONITORED_ACCOUNT_ID": {callsAccount}, "EXTERNAL_ID": {callsExtID}, "BREAK_GLASS_ROLE": {"break-glass"},
 		"TRAIL_BUCKET": {f.trail}, "CONFIG_BUCKET": {f.delivery}, "MONITORED_BUCKET": {f.listed, f.monitored}, "INVENTORY_BUCKET": {f.invBkt},
-		"WITNESS_BUCKET": {f.witness},
+		"WITNESS_BUCKET": {f.witness}, "LOG_BUCKET": {f.logBkt},
 	}
 	return f
 }
@@ -273,10 +295,11 @@ sources:
       deliver_config_snapshots: true
       buckets: [%[10]s, %[11]s]
       inventories: [{bucket: %[11]s, report_bucket: %[12]s, report_prefix: "%[13]s"}]
+      log_buckets: [{bucket: %[18]s, prefix: flow/}]
 schedules: %[14]s
 witnesses: [{name: calls.example/w1, bucket: %[15]s, region: %[16]s, endpoint: "%[17]s", key: "file://%[1]s/w.pem", public: "file://%[1]s/w.pub"}]
 `, f.dir, callsStream, f.evidence, f.e.S3Endpoint, callsRegion, callsAccount, callsExtID, trails, f.delivery, f.listed, f.monitored, f.invBkt, invPrefix, schedules,
-		f.witness, f.e.ReplicaRegion, f.e.ReplicaEndpoint)
+		f.witness, f.e.ReplicaRegion, f.e.ReplicaEndpoint, f.logBkt)
 	if err := os.WriteFile(filepath.Join(f.dir, name), []byte(cfg), 0o600); err != nil {
 		f.t.Fatal(err)
 	}
@@ -331,7 +354,7 @@ func (f *callsFixture) custodyJobs() {
 	// CloudTrail's ListPublicKeys: the CloudTrail collector fails there
 	// (so the exit code is not checked), the others collect.
 	out, _ := f.run(f.newJob("collect --once", "agent", "collector"), nil, f.custody, "collect", "--once")
-	for _, want := range []string{"posture:" + f.listed, "versions:" + f.monitored, "config:", "iam:" + callsAccount, "kms:" + callsAccount + "/" + callsRegion} {
+	for _, want := range []string{"posture:" + f.listed, "versions:" + f.monitored, "config:", "iam:" + callsAccount, "kms:" + callsAccount + "/" + callsRegion, "accesslogs:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("collect --once did not run %s:\n%s", want, out)
 		}

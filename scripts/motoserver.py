@@ -46,6 +46,12 @@
 7. Organizations' ListAccounts answers AWSOrganizationsNotInUseException
    for an account in no organization, as AWS does. moto 5.2.1 lists no
    accounts.
+   its JSON protocol requires. moto 5.2.1 sends "2024-01-01 00:00:00+00:00"
+   strings, which no SDK decodes.
+8. S3 server access logs are written in the documented record format
+   (request line, referer and user agent quoted; the source bucket named).
+   moto 5.2.1 writes the request line and user agent unquoted and names
+   every bucket "originbucket", so no parser of AWS's format reads them.
 
 Nothing else changes. Usage is moto.server's:
     python3 scripts/motoserver.py -H 127.0.0.1 -p PORT
@@ -151,6 +157,41 @@ def _restore_object(self, bucket_name, key_name, days, type_):
 
 s3_responses.S3Response._key_response_post = _key_post
 s3_models.S3Backend.restore_object = _restore_object
+
+# --- S3 server access logs in AWS's record format -------------------------
+import datetime as _datetime  # noqa: E402
+import secrets as _secrets  # noqa: E402
+from urllib.parse import urlsplit as _urlsplit  # noqa: E402
+
+
+def _log_incoming_request(self, request, bucket_name):
+    try:
+        bucket = self.get_bucket(bucket_name)
+        target = bucket.logging["TargetBucket"]
+        prefix = bucket.logging.get("TargetPrefix", "") or ""
+    except Exception:  # no such bucket, or no logging: nothing to write
+        return
+    now = _datetime.datetime.now(_datetime.timezone.utc)
+    url = _urlsplit(request.url)
+    line = url.path or "/"
+    if url.query:
+        line += "?" + url.query
+    agent = (request.headers.get("User-Agent") or "-").replace('"', "'")
+    record = " ".join([
+        _secrets.token_hex(32), bucket_name, now.strftime("[%d/%b/%Y:%H:%M:%S +0000]"),
+        getattr(request, "remote_addr", None) or "127.0.0.1", "-", _secrets.token_hex(8).upper(),
+        "REST.%s.BUCKET" % request.method, "-", '"%s %s HTTP/1.1"' % (request.method, line), "200", "-", "-", "-", "1", "1",
+        '"-"', '"%s"' % agent, "-", _secrets.token_hex(24), "SigV4", "ECDHE-RSA-AES128-GCM-SHA256", "AuthHeader",
+        url.netloc or "-", "TLSv1.2", "-", "-",
+    ])
+    key = prefix + now.strftime("%Y-%m-%d-%H-%M-%S-") + _secrets.token_hex(8).upper()
+    try:
+        self.put_object(target, key, value=(record + "\n").encode())
+    except Exception:  # delivery is best effort in AWS too
+        pass
+
+
+s3_models.S3Backend.log_incoming_request = _log_incoming_request
 
 # --- IAM enforcement as AWS documents it ----------------------------------
 from urllib.parse import quote, unquote, urlsplit  # noqa: E402

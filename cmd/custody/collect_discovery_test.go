@@ -14,7 +14,7 @@ func TestCollectDiscoversOnlyWhatIsSelected(t *testing.T) {
 	f := newCustodyFixture(t)
 	t.Setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", deadEndpoint(t))
 	t.Setenv("AWS_MAX_ATTEMPTS", "1")
-	cfg := f.config(t, "{stream: discovery-test}", `{config: "", iam: "", kms: "", findings: ""}`) // cloudtrail, posture, versions: the defaults
+	cfg := f.config(t, "{stream: discovery-test}", `{config: "", iam: "", kms: "", findings: "", accesslogs: ""}`) // cloudtrail, posture, versions: the defaults
 
 	out, errOut, code := run(t, "-c", cfg, "collect", "--once", "--collector", "versions")
 	if code != 0 || !strings.Contains(out, "versions:"+f.src) || strings.Contains(out+errOut, "cloudtrail") || strings.Contains(out, "posture:") {

@@ -35,7 +35,7 @@ func TestCollectOnceAndPostureDiff(t *testing.T) {
 	cfgFile := filepath.Join(dir, "custody.yaml")
 	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %s/ledger.db
 agent: {stream: collector-test}
-schedules: {cloudtrail: "", config: "", iam: "", kms: "", findings: ""}
+schedules: {cloudtrail: "", config: "", iam: "", kms: "", findings: "", accesslogs: ""}
 store: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}
 signer: {key: "file://%s/k.pem"}
 sources:
@@ -86,7 +86,7 @@ func TestAgentCommandCollectsAndStopsCleanly(t *testing.T) {
 agent: {stream: agent-test, listen: "127.0.0.1:0", log_json: true}
 store: {bucket: %s, retention: {mode: COMPLIANCE, days: 1}}
 signer: {key: "file://%s/k.pem"}
-schedules: {posture: "@every 1s", versions: "@every 1s", cloudtrail: "", config: "", jitter: 10ms}
+schedules: {posture: "@every 1s", versions: "@every 1s", cloudtrail: "", config: "", accesslogs: "", jitter: 10ms}
 sources:
   accounts:
     - id: "123456789012"

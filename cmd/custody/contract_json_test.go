@@ -138,7 +138,7 @@ func TestContractJSON(t *testing.T) {
 	cfg := filepath.Join(dir, "custody.yaml")
 	writeConfig(t, cfg, fmt.Sprintf(`ledger: %s/ledger.db
 agent: {stream: contract}
-schedules: {cloudtrail: "", config: ""}
+schedules: {cloudtrail: "", config: "", accesslogs: ""}
 store: {bucket: %s, retention: {mode: GOVERNANCE, days: 1}}
 signer: {key: "file://%s"}
 trust:

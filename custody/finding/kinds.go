@@ -402,6 +402,22 @@ const (
 // [end trail status kinds]
 
 // [access logs kinds]
+
+// Kinds the access-log collector records.
+const (
+	// AccessLogMalformed: lines of a server access log object that are not
+	// records of the documented format (the object is sealed as found).
+	AccessLogMalformed Kind = "access-log-malformed"
+	// AccessLogsUnreadable: a bucket's logging setting, or a log
+	// delivery's listing or object, could not be read; what it holds is
+	// collected by a later run once it can be.
+	AccessLogsUnreadable Kind = "access-logs-unreadable"
+	// BucketUnobserved: a monitored bucket has no server access logging,
+	// so unless a trail logs its S3 data events nothing records who read
+	// or wrote its objects.
+	BucketUnobserved Kind = "bucket-unobserved"
+)
+
 // [end access logs kinds]
 
 // [iam, kms kinds]

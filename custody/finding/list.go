@@ -72,6 +72,7 @@ func Kinds() []Spec {
 		{CloudTrailDataEventsOff, w, "cloudtrail"}, {CloudTrailStatusUnreadable, w, "cloudtrail"},
 		// [end trail status specs]
 		// [access logs specs]
+		{AccessLogMalformed, w, "accesslogs"}, {AccessLogsUnreadable, w, "accesslogs"}, {BucketUnobserved, w, "accesslogs"},
 		// [end access logs specs]
 		// [iam, kms specs]
 		{IAMUserNew, w, "iam"}, {IAMAccessKeyNew, w, "iam"}, {IAMTrustNew, w, "iam"}, {IAMTrustNew, f, "iam"},

@@ -161,6 +161,10 @@ type Account struct {
 	// LogBuckets are other log deliveries to S3 (VPC flow logs, load
 	// balancer logs) copied and sealed as opaque files.
 	LogBuckets []BucketPrefix `mapstructure:"log_buckets"`
+	// AccessLogs give a monitored bucket's server access log target where
+	// GetBucketLogging cannot (an S3 server without the API answers "not
+	// logging"): collected besides any target S3 reports.
+	AccessLogs []AccessLogTarget `mapstructure:"access_logs"`
 	// [end access logs fields]
 
 	// [config fields]

@@ -228,6 +228,7 @@ func Validate(c Config) Problems {
 				add(fmt.Sprintf("%s.config_resource_types[%d]", p, j), "an AWS Config resource type AWS::Service::Type expected (for example AWS::S3::Bucket), got %q", rt)
 			}
 		}
+		validateAccessLogs(add, p, a) // [access logs validation]
 	}
 
 	validateOrganization(add, c.Sources.Organization)

@@ -12,6 +12,9 @@
 //	demofixture keyserver KEYS URLFILE  serve CloudTrail ListPublicKeys from KEYS until killed
 //	demofixture configdelivery BUCKET   write three days of AWS Config deliveries into BUCKET
 //	demofixture detectorfinding BUCKET  enable Security Hub and import a HIGH finding naming BUCKET
+//	demofixture accesslogs LOGBUCKET SOURCE FROM N  write N server access log objects (the
+//	                               FROM-th on) of SOURCE into LOGBUCKET (created if need be), in
+//	                               AWS's partitioned format, prefix logs/: MinIO writes none
 //	demofixture tamper BUCKET KEY  replace the newest version of KEY with other bytes,
 //	                               using governance bypass (what an insider could do
 //	                               to a GOVERNANCE bucket; COMPLIANCE refuses it)
@@ -30,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/internal/awsclient"
@@ -107,6 +111,11 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	case "detectorfinding":
 		return detectorFinding(ctx, ac.AWS, args[1])
+	case "accesslogs":
+		if len(args) != 5 {
+			return fmt.Errorf("usage: demofixture accesslogs LOGBUCKET SOURCE FROM N")
+		}
+		return accessLogs(ctx, c, args[1], args[2], args[3], args[4])
 	case "tamper":
 		if len(args) != 3 {
 			return fmt.Errorf("usage: demofixture tamper BUCKET KEY")
@@ -221,4 +230,34 @@ func keyServer(keysFile, urlFile string) error {
 		return err
 	}
 	select {} // until killed
+}
+
+// accessLogs writes generated server access logs of source, as S3
+// delivers them, into logBucket: objects from to from+n-1 of one delivery
+// (an hour apart, ending now).
+func accessLogs(ctx context.Context, c *s3.Client, logBucket, source, fromArg, nArg string) error {
+	from, err := strconv.Atoi(fromArg)
+	if err != nil {
+		return fmt.Errorf("accesslogs: FROM: %w", err)
+	}
+	n, err := strconv.Atoi(nArg)
+	if err != nil {
+		return fmt.Errorf("accesslogs: N: %w", err)
+	}
+	if from == 0 {
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(logBucket)}); err != nil {
+			return fmt.Errorf("create %s: %w", logBucket, err)
+		}
+	}
+	d := altest.Delivery{TargetBucket: logBucket, TargetPrefix: "logs/", Format: altest.Format{Partitioned: true, EventTime: true},
+		Account: "123456789012", Region: "us-east-1", Source: source, Start: time.Now().UTC().Truncate(time.Hour).Add(-8 * time.Hour),
+		Every: time.Hour, Objects: from + n, RecordsPerObject: 5, Seed: 14}
+	objs := d.Make()[from:]
+	for _, o := range objs {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(logBucket), Key: aws.String(o.Key), Body: strings.NewReader(o.Body())}); err != nil {
+			return fmt.Errorf("write s3://%s/%s: %w", logBucket, o.Key, err)
+		}
+		fmt.Printf("s3://%s/%s: %d requests, e.g. %s %s\n", logBucket, o.Key, len(o.Entries), o.Entries[0].Operation, o.Entries[0].Key)
+	}
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	_ "modernc.org/sqlite"
 
+	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
 	"github.com/custody-ir/custody/internal/testaws"
 )
@@ -50,6 +51,8 @@ type world struct {
 	config   string // AWS Config delivery bucket
 	delivery []string
 	data     string // versioned source bucket
+	logs     string // the data bucket's server access logs
+	logKeys  []string
 	keyURL   string // the CloudTrail ListPublicKeys stand-in
 }
 
@@ -106,6 +109,19 @@ func makeWorld(e testaws.Env) (*world, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config delivery: %w", err)
 	}
+	// [access logs] Sixty server access log objects of the data bucket.
+	w.logs = "rel-logs-" + suffix
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(w.logs)}); err != nil {
+		return nil, fmt.Errorf("create bucket %s: %w", w.logs, err)
+	}
+	objs, err := altest.Write(ctx, c, altest.Delivery{TargetBucket: w.logs, TargetPrefix: "logs/", Account: account, Region: region, Source: w.data,
+		Start: time.Now().UTC().Add(-20 * time.Hour), Every: 20 * time.Minute, Objects: 60, RecordsPerObject: 20}, 16)
+	if err != nil {
+		return nil, fmt.Errorf("write access logs: %w", err)
+	}
+	for _, o := range objs {
+		w.logKeys = append(w.logKeys, o.Key)
+	}
 	keys := cttest.NewKeyServer(w.written.Keys) // lives as long as the test binary
 	w.keyURL = keys.URL
 
@@ -125,7 +141,7 @@ func makeWorld(e testaws.Env) (*world, error) {
 	return w, g.Wait()
 }
 
-// sourceObjects is every object of the trail and Config buckets the
+// sourceObjects is every object of the trail, Config and log buckets the
 // agent must preserve, as the ledger names its source.
 func (w *world) sourceObjects() []string {
 	var out []string
@@ -137,6 +153,9 @@ func (w *world) sourceObjects() []string {
 	}
 	for _, k := range w.delivery {
 		out = append(out, "s3://"+w.config+"/"+k)
+	}
+	for _, k := range w.logKeys {
+		out = append(out, "s3://"+w.logs+"/"+k)
 	}
 	return out
 }
@@ -168,7 +187,7 @@ func newEvidence(t *testing.T, w *world, schedule string) *evidence {
 	ev.ledger = filepath.Join(ev.dir, "ledger.db")
 	ev.config = filepath.Join(ev.dir, "custody.yaml")
 	cfg := strings.NewReplacer("LEDGER", ev.ledger, "STREAM", stream, "EVIDENCE", ev.bucket, "REGION", region, "KEY", w.key,
-		"ACCOUNT", account, "TRAIL", w.trail, "CONFIG", w.config, "DATA", w.data, "SCHEDULE", schedule).Replace(`ledger: LEDGER
+		"ACCOUNT", account, "TRAIL", w.trail, "CONFIG", w.config, "DATA", w.data, "LOGS", w.logs, "SCHEDULE", schedule).Replace(`ledger: LEDGER
 agent: {stream: STREAM, log_json: true}
 store:
   bucket: EVIDENCE
@@ -182,7 +201,8 @@ sources:
       trails: [{name: rel-trail, home_region: REGION, bucket: TRAIL}]
       config_buckets: [{bucket: CONFIG}]
       buckets: [DATA]
-schedules: {cloudtrail: "SCHEDULE", config: "SCHEDULE", posture: "SCHEDULE", versions: "SCHEDULE", iam: "SCHEDULE", kms: "SCHEDULE", jitter: "0s"}
+      access_logs: [{bucket: DATA, target_bucket: LOGS, target_prefix: logs/}]
+schedules: {cloudtrail: "SCHEDULE", config: "SCHEDULE", posture: "SCHEDULE", versions: "SCHEDULE", iam: "SCHEDULE", kms: "SCHEDULE", accesslogs: "SCHEDULE", jitter: "0s"}
 `)
 	if err := os.WriteFile(ev.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
