@@ -16,6 +16,7 @@ import (
 
 	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/search"
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/testaws"
@@ -167,6 +168,31 @@ func TestAccessLogsCollectSealAndIncrement(t *testing.T) {
 		t.Fatalf("findings %v, want bucket-unobserved and access-log-malformed alone", res.Found)
 	}
 	f.exactlyOnce(t)
+
+	// What custody search and Athena read: every access log the collector
+	// sealed lies under the Athena table's location template, and its
+	// source key carries the delivery time search selects files by.
+	re := search.TemplateRegexp(search.Athena{Bucket: f.e.store.Bucket, Prefix: f.e.store.Prefix}.AccessLogLocationTemplate())
+	var files []search.File
+	for _, m := range f.e.verify(t).Manifests {
+		for _, sub := range m.Subjects() {
+			if sub.Annotations.Kind != KindAccessLog {
+				continue
+			}
+			if !re.MatchString("s3://" + f.e.store.Bucket + "/" + sub.Name) {
+				t.Fatalf("access log %s lies outside the Athena template %s", sub.Name, re)
+			}
+			files = append(files, search.File{Key: sub.Name, Source: sub.Annotations.Source, Kind: KindAccessLog})
+		}
+	}
+	for _, sf := range search.AccessLogWindow(files, time.Time{}, time.Time{}, 0) {
+		if sf.Time.IsZero() {
+			t.Fatalf("search reads no delivery time in %s", sf.Source)
+		}
+	}
+	if len(files) != 18 {
+		t.Fatalf("%d access logs sealed, want 18", len(files))
+	}
 
 	// The description counts; the sealed copy is the object as found.
 	for _, want := range []string{"18 access log object(s) with 73 record(s), 1 malformed line(s); 6 log file(s)", f.shared1 + ": 24 record(s)", f.part + ": 24 record(s)"} {

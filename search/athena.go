@@ -44,6 +44,61 @@ func (a Athena) table() string {
 	return a.Table
 }
 
+// AccessLogLocationTemplate is where the accesslogs collector's files of
+// one account, region and collection day lie.
+func (a Athena) AccessLogLocationTemplate() string {
+	return fmt.Sprintf("s3://%s/%s${account}/${region}/accesslogs/${day}/", a.Bucket, a.prefix())
+}
+
+// AccessLogRegex is the access-log table's input.regex, as Hive reads it
+// from the DDL (each backslash doubled there): every documented field, in
+// order, the later ones optional as AWS added them over time; quoted
+// fields whole, quotes included.
+const AccessLogRegex = `([^ ]*) ([^ ]*) \[(.*?)\] ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ("[^"]*"|-) (-|[0-9]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ("[^"]*"|-) ("[^"]*"|-)(?: ([^ ]*))?(?: ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*))?(?: ([^ ]*) ([^ ]*))?.*$`
+
+// AccessLogColumns are the access-log table's columns, one per group of
+// AccessLogRegex.
+var AccessLogColumns = []string{"bucketowner", "bucket_name", "requestdatetime", "remoteip", "requester", "requestid", "operation", "key", "request_uri",
+	"httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime", "referrer", "useragent", "versionid", "hostid", "sigv",
+	"ciphersuite", "authtype", "endpoint", "tlsversion", "accesspointarn", "aclrequired"}
+
+func (a Athena) accessTable() string { return a.table() + "_access_logs" }
+
+// AccessLogDDL is the CREATE TABLE statement of the store's S3 server
+// access logs, with the regex SerDe, partitioned as the CloudTrail table.
+func (a Athena) AccessLogDDL() string {
+	first := a.FirstDay
+	if first.IsZero() {
+		first = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	cols := make([]string, len(AccessLogColumns))
+	for i, c := range AccessLogColumns {
+		cols[i] = "  `" + c + "` string"
+	}
+	return fmt.Sprintf(`CREATE EXTERNAL TABLE IF NOT EXISTS %s (
+%s
+)
+PARTITIONED BY (account string, region string, day string)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.RegexSerDe'
+WITH SERDEPROPERTIES ('input.regex' = '%s')
+LOCATION 's3://%s/%s'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.account.type' = 'enum',
+  'projection.account.values' = '%s',
+  'projection.region.type' = 'enum',
+  'projection.region.values' = '%s',
+  'projection.day.type' = 'date',
+  'projection.day.format' = 'yyyy/MM/dd',
+  'projection.day.range' = '%s,NOW',
+  'projection.day.interval' = '1',
+  'projection.day.interval.unit' = 'DAYS',
+  'storage.location.template' = '%s'
+);
+`, a.accessTable(), strings.Join(cols, ",\n"), strings.ReplaceAll(AccessLogRegex, `\`, `\\`), a.Bucket, a.prefix(), strings.Join(a.Accounts, ","), strings.Join(a.Regions, ","),
+		first.UTC().Format("2006/01/02"), a.AccessLogLocationTemplate())
+}
+
 // TemplateRegexp turns a storage.location.template into a regular
 // expression over s3:// URIs, one group per projected column: what the
 // test holds the collectors' keys against.

@@ -1,9 +1,13 @@
 package search
 
 import (
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custody-ir/custody/collector/accesslog/altest"
 )
 
 // TestAthenaQuery: each search filter becomes its SQL clause, values
@@ -58,5 +62,38 @@ func TestAthenaTemplate(t *testing.T) {
 		if !strings.Contains(ddl, w) {
 			t.Errorf("DDL lacks %q:\n%s", w, ddl)
 		}
+	}
+}
+
+// TestAccessLogRegex: the access-log table's regex, read back from the
+// DDL as Hive reads it, takes generated records of every age apart into
+// the documented fields.
+func TestAccessLogRegex(t *testing.T) {
+	ddl := Athena{Bucket: "evidence", Prefix: "custody", Accounts: []string{"111122223333"}, Regions: []string{"us-east-1"}}.AccessLogDDL()
+	_, rest, _ := strings.Cut(ddl, "'input.regex' = '")
+	hive, _, _ := strings.Cut(rest, "')")
+	re := regexp.MustCompile("^" + strings.ReplaceAll(hive, `\\`, `\`))
+	if re.NumSubexp() != len(AccessLogColumns) {
+		t.Fatalf("%d groups, %d columns", re.NumSubexp(), len(AccessLogColumns))
+	}
+	col := func(m []string, name string) string { return m[1+slices.Index(AccessLogColumns, name)] }
+	at := time.Date(2026, 11, 20, 14, 3, 7, 0, time.UTC)
+	full := altest.Entry{Owner: "owner1", Bucket: "customer-data", Time: at, RemoteIP: "203.0.113.7", Requester: "arn:aws:iam::1:user/mallory", RequestID: "REQ1",
+		Operation: "REST.GET.OBJECT", Key: "records/a%20b.json", RequestURI: "GET /customer-data/records/a%20b.json HTTP/1.1", Status: 200, BytesSent: 10, Size: 10,
+		TotalMS: 5, TurnMS: 4, Referer: "https://example.com/a-b", UserAgent: "aws-cli/2.15.0 md/arch#x86_64", VersionID: "v1", HostID: "h", SigV: "SigV4", Cipher: "TLS_AES_128_GCM_SHA256",
+		Auth: "AuthHeader", Host: "customer-data.s3.amazonaws.com", TLS: "TLSv1.3", AccessPoint: "-", ACLReq: "Yes"}
+	m := re.FindStringSubmatch(full.Line())
+	if m == nil || col(m, "requester") != "arn:aws:iam::1:user/mallory" || col(m, "operation") != "REST.GET.OBJECT" || col(m, "versionid") != "v1" ||
+		col(m, "tlsversion") != "TLSv1.3" || col(m, "aclrequired") != "Yes" || col(m, "requestdatetime") != "20/Nov/2026:14:03:07 +0000" || col(m, "httpstatus") != "200" ||
+		col(m, "useragent") != `"aws-cli/2.15.0 md/arch#x86_64"` {
+		t.Fatalf("a full record: %q", m)
+	}
+	old := full
+	old.Fields = 17
+	if m := re.FindStringSubmatch(old.Line()); m == nil || col(m, "useragent") != `"aws-cli/2.15.0 md/arch#x86_64"` || col(m, "versionid") != "" {
+		t.Fatalf("a record of 17 fields: %q", m)
+	}
+	if !strings.Contains(ddl, "'storage.location.template' = 's3://evidence/custody/${account}/${region}/accesslogs/${day}/'") {
+		t.Fatalf("access-log DDL:\n%s", ddl)
 	}
 }

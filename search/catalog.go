@@ -15,7 +15,7 @@ import (
 // Kinds of sealed artifact search reads.
 const (
 	KindCloudTrailLog = "cloudtrail-log"
-	KindAccessLog     = "s3-access-log"
+	KindAccessLog     = "access-log" // an S3 server access log object, as the accesslogs collector seals it
 )
 
 // File is one sealed log file search may read.
@@ -97,8 +97,23 @@ func fileTime(f File) (time.Time, bool) {
 			t, err := time.Parse("20060102T1504Z", m[3])
 			return t.UTC(), err == nil
 		}
+		if t, ok := accessLogTime(k); ok {
+			return t, true
+		}
 	}
 	return time.Time{}, false
+}
+
+// AccessLogWindow is Window for S3 server access logs, whose delivery is
+// best effort and slower than CloudTrail's (a record may arrive hours
+// late), and whose event-time partitions name a day's objects by its
+// first second: files from a day before since to at least six hours after
+// until are read, and each record's own time decides.
+func AccessLogWindow(files []File, since, until time.Time, lag time.Duration) []File {
+	if !since.IsZero() {
+		since = since.Add(-24 * time.Hour)
+	}
+	return Window(files, since, until, max(lag, 6*time.Hour))
 }
 
 // Window selects the files that can hold records in [since, until]: a
@@ -141,5 +156,32 @@ func ReportFiles(r *custody.Report, kind string) []File {
 				Account: m.Where.Account, Region: m.Where.Region, Source: a.Source, Manifest: fmt.Sprintf("%s/%d", m.Stream, m.Sequence)})
 		}
 	}
+	return out
+}
+
+// Select lists the sealed CloudTrail logs and S3 server access logs of a
+// catalog that can hold records of [since, until], in time order, and how
+// many sealed log files the catalog has in all.
+func Select(ctx context.Context, c Catalog, since, until time.Time, lag time.Duration) ([]File, int, error) {
+	ct, err := c.Files(ctx, KindCloudTrailLog)
+	if err != nil {
+		return nil, 0, err
+	}
+	al, err := c.Files(ctx, KindAccessLog)
+	if err != nil {
+		return nil, 0, err
+	}
+	return merge(Window(ct, since, until, lag), AccessLogWindow(al, since, until, lag)), len(ct) + len(al), nil
+}
+
+// SelectReport is Select over a verified report's manifests (a package).
+func SelectReport(r *custody.Report, since, until time.Time, lag time.Duration) ([]File, int) {
+	ct, al := ReportFiles(r, KindCloudTrailLog), ReportFiles(r, KindAccessLog)
+	return merge(Window(ct, since, until, lag), AccessLogWindow(al, since, until, lag)), len(ct) + len(al)
+}
+
+func merge(a, b []File) []File {
+	out := append(a, b...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,25 @@ type world struct {
 	events []event
 	files  []string // sealed log keys, in time order
 	fileAt []time.Time
+	chain  *custody.Chain
+}
+
+// seal seals one more file of kind, copied from source (s3://...).
+func (w *world) seal(kind, source string, body []byte) string {
+	w.t.Helper()
+	ctx := context.Background()
+	run, err := w.chain.StartRun(ctx, "accesslogs")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	key := custody.ArtifactPath(w.cfg.Prefix, "111122223333", "us-east-1", "accesslogs", time.Now(), run.ID, strings.TrimPrefix(source, "s3://"))
+	if _, err := run.Put(ctx, key, bytes.NewReader(body), custody.PutOptions{Kind: kind, Account: "111122223333", Region: "us-east-1", Source: source, ContentType: "text/plain"}); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := run.Seal(ctx, custody.SealRequest{Event: custody.EventCollect, Account: "111122223333", Region: "us-east-1"}, nil); err != nil {
+		w.t.Fatal(err)
+	}
+	return key
 }
 
 var (
@@ -128,7 +148,7 @@ func newWorld(t *testing.T, start time.Time, days int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, s3: c, cfg: st, ledger: l, trust: []custody.TrustedKey{tk}}
+	w := &world{t: t, s3: c, cfg: st, ledger: l, trust: []custody.TrustedKey{tk}, chain: chain}
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n) }
 	for d := 0; d < days; d++ {

@@ -39,7 +39,10 @@ type Stats struct {
 	Unread  int64 `json:"unread"`
 	Bytes   int64 `json:"bytes"`   // compressed bytes read
 	Records int64 `json:"records"` // records parsed
-	Matched int64 `json:"matched"`
+	// Malformed are access-log lines that are not records (sealed as
+	// delivered; the collector reported them as access-log-malformed).
+	Malformed int64 `json:"malformed"`
+	Matched   int64 `json:"matched"`
 }
 
 // Problem is a file whose records could not be believed or read: its
@@ -203,7 +206,7 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 	var recs []Record
 	var n int64
 	terms := map[string]bool{}
-	err = readCloudTrail(buf.Bytes(), func(r *Record) error {
+	each := func(r *Record) error {
 		n++
 		if indexing {
 			termsOf(r, terms)
@@ -213,7 +216,14 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 			recs = append(recs, *r)
 		}
 		return ctx.Err()
-	})
+	}
+	if fl.Kind == KindAccessLog {
+		var bad int
+		bad, err = readAccessLog(buf.Bytes(), each)
+		atomic.AddInt64(&st.Malformed, int64(bad))
+	} else {
+		err = readCloudTrail(buf.Bytes(), each)
+	}
 	atomic.AddInt64(&st.Records, n)
 	if err != nil {
 		if errors.Is(err, ErrMalformedLog) {

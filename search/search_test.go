@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/custody"
 )
 
@@ -253,5 +254,69 @@ func TestSearchIndex(t *testing.T) {
 	}
 	if _, ok := idx.Terms(files[0]); ok {
 		t.Fatal("terms of other bytes were trusted")
+	}
+}
+
+// TestSearchAccessLogs: S3 server access logs sealed beside the trail are
+// searched with it, in the same record shape: the requester is the
+// principal, the operation the API name, a malformed line is counted and
+// skipped; an access key (which access logs do not carry) selects none
+// of their records.
+func TestSearchAccessLogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newWorld(t, start, 1)
+	at := start.Add(5*time.Hour + 17*time.Minute)
+	lines := []string{
+		altest.Entry{Owner: "79a59df900b949e55d96a1e698fbaced", Bucket: "customer-data", Time: at, RemoteIP: "203.0.113.7", Requester: attacker, RequestID: "3E57427F3EXAMPLE",
+			Operation: "REST.GET.OBJECT", Key: "records/0-0-0.json", RequestURI: "GET /customer-data/records/0-0-0.json HTTP/1.1", Status: 200, BytesSent: 1520, Size: 1520,
+			TotalMS: 12, TurnMS: 10, UserAgent: `aws-cli/2.15.0 "quoted"`, VersionID: "v1", SigV: "SigV4", Auth: "AuthHeader", Host: "customer-data.s3.amazonaws.com", TLS: "TLSv1.3"}.Line(),
+		"this line is not a record",
+		altest.Entry{Owner: "79a59df900b949e55d96a1e698fbaced", Bucket: "customer-data", Time: at.Add(time.Minute), RemoteIP: "198.51.100.2", RequestID: "3E57427F3EXAMPLF",
+			Operation: "REST.PUT.OBJECT", Key: "public/x", RequestURI: "PUT /customer-data/public/x HTTP/1.1", Status: 403, ErrorCode: "AccessDenied", BytesSent: 243, Size: -1,
+			TotalMS: 3, TurnMS: -1}.Line(),
+	}
+	src := "s3://access-logs/logs/" + at.Add(40*time.Minute).Format("2006-01-02-15-04-05") + "-0A1B2C3D4E5F6A7B"
+	w.seal(KindAccessLog, src, []byte(strings.Join(lines, "\n")+"\n"))
+
+	all, n, err := Select(ctx, LedgerCatalog{Ledger: w.ledger, Bucket: w.cfg.Bucket}, start, start.Add(24*time.Hour), time.Hour)
+	if err != nil || n != len(w.files)+1 || len(all) != n {
+		t.Fatalf("select: %d of %d files, %v", len(all), n, err)
+	}
+	run := func(f Filter) ([]Record, Stats) {
+		t.Helper()
+		f.Since, f.Until = start, start.Add(24*time.Hour)
+		var got []Record
+		st, problems, err := Searcher{API: w.s3}.Run(ctx, all, f, func(r Record) error { got = append(got, r); return nil })
+		if err != nil || len(problems) != 0 {
+			t.Fatalf("search: %v %v", problems, err)
+		}
+		return got, st
+	}
+	got, st := run(Filter{Principals: []string{"mallory"}, Events: []string{"GetObject"}})
+	var fromLog []Record
+	for _, r := range got {
+		if r.Source == SourceAccessLog {
+			fromLog = append(fromLog, r)
+		}
+	}
+	if len(fromLog) != 1 || len(got) != 4 || st.Malformed != 1 {
+		t.Fatalf("mallory's reads: %d records, %d from the access log (want 3 + 1), %d malformed lines (want 1)", len(got), len(fromLog), st.Malformed)
+	}
+	r := fromLog[0]
+	if r.Principal != attacker || r.Action != "GetObject" || r.Bucket != "customer-data" || r.Key != "records/0-0-0.json" || r.VersionID != "v1" ||
+		r.SourceIP != "203.0.113.7" || r.Status != "200" || r.Error || !r.Time.Equal(at) || !strings.HasPrefix(r.Evidence.Source, "s3://access-logs/") {
+		t.Fatalf("access-log record: %+v", r)
+	}
+	denied, _ := run(Filter{Errors: true, Key: "public/"})
+	if len(denied) != 1 || denied[0].Principal != "anonymous" || denied[0].Status != "403 AccessDenied" || denied[0].Action != "PutObject" {
+		t.Fatalf("the denied anonymous write: %+v", denied)
+	}
+	byKey, _ := run(Filter{AccessKeys: []string{attackerKey}})
+	for _, r := range byKey {
+		if r.Source != SourceCloudTrail {
+			t.Fatalf("an access key selected an access-log record: %+v", r)
+		}
 	}
 }

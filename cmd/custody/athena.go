@@ -20,8 +20,10 @@ import (
 // athenaResult is athena ddl's and athena query's --json output.
 type athenaResult struct {
 	SQL string `json:"sql"`
-	// LocationTemplate is the CloudTrail table's storage.location.template.
-	LocationTemplate string `json:"locationTemplate,omitempty"`
+	// LocationTemplate is the CloudTrail table's storage.location.template,
+	// AccessLogLocationTemplate the access-log table's.
+	LocationTemplate          string `json:"locationTemplate,omitempty"`
+	AccessLogLocationTemplate string `json:"accessLogLocationTemplate,omitempty"`
 }
 
 // athenaOptions are athena's flags.
@@ -44,7 +46,7 @@ store's key layout; "athena query" prints the SQL of a custody search.`,
 		Use: "ddl",
 		Example: `  custody athena ddl > custody_cloudtrail.sql
   custody athena ddl --table ir_cloudtrail --first-day 2025-01-01`,
-		Short: "Print the CREATE TABLE statement of the store's CloudTrail logs",
+		Short: "Print the CREATE TABLE statements of the store's CloudTrail logs and S3 server access logs",
 		Args:  cli.NoArgs(),
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runAthenaDDL(cmd.Context(), o, g.deps(cmd, nil)) },
 	}
@@ -138,8 +140,9 @@ func runAthenaDDL(ctx context.Context, o athenaOptions, d deps) error {
 	case !oldest.IsZero():
 		a.FirstDay = oldest.AddDate(0, 0, -90) // a backfill's first day is at most 90 days before its logs
 	}
-	sql := a.CloudTrailDDL()
-	return d.printer().Result(athenaResult{SQL: sql, LocationTemplate: a.CloudTrailLocationTemplate()}, func(w io.Writer) { fmt.Fprint(w, sql) })
+	sql := a.CloudTrailDDL() + "\n" + a.AccessLogDDL()
+	return d.printer().Result(athenaResult{SQL: sql, LocationTemplate: a.CloudTrailLocationTemplate(), AccessLogLocationTemplate: a.AccessLogLocationTemplate()},
+		func(w io.Writer) { fmt.Fprint(w, sql) })
 }
 
 func runAthenaQuery(ctx context.Context, o athenaOptions, d deps) error {

@@ -160,11 +160,10 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	}
 	defer src.close()
 	catalogName, manifests := src.name, src.manifests
-	all, err := src.catalog.Files(ctx, search.KindCloudTrailLog)
+	files, total, err := search.Select(ctx, src.catalog, since, until, lag)
 	if err != nil {
 		return err
 	}
-	files := search.Window(all, since, until, lag)
 
 	res := searchResult{Since: since.UTC(), Until: until.UTC(), Records: []search.Record{}, Problems: []search.Problem{}, Catalog: catalogName}
 	emit, flush := searchOutput(d, o, &res)
@@ -202,8 +201,8 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		fmt.Fprintf(d.stderr, "custody search: %s: %s\n", p.Object, p.Message)
 	}
 	if !d.json && !o.ndjson && !o.csv {
-		fmt.Fprintf(d.stderr, "%d record(s) matched; of %d sealed CloudTrail log file(s), %d in the window: %d read (%d held none of the filter's values), %d left unread (the index shows none of them); %d records, %d bytes; files listed from the %s\n",
-			st.Matched, len(all), st.Files, st.Read, st.Skipped, st.Unread, st.Records, st.Bytes, catalogName)
+		fmt.Fprintf(d.stderr, "%d record(s) matched; of %d sealed log file(s) (CloudTrail, S3 access logs), %d in the window: %d read (%d held none of the filter's values), %d left unread (the index shows none of them); %d records, %d bytes; files listed from the %s\n",
+			st.Matched, total, st.Files, st.Read, st.Skipped, st.Unread, st.Records, st.Bytes, catalogName)
 	}
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))
@@ -223,10 +222,10 @@ func searchBundle(ctx context.Context, o searchOptions, d deps, f search.Filter,
 	emit, flush := searchOutput(d, o, &res)
 	var available int
 	r, err := custody.ReadBundle(ctx, o.bundle, custody.VerifyOptions{}, anchor, d.now, func(r *custody.Report, open custody.BundleFile) error {
-		all := search.ReportFiles(r, search.KindCloudTrailLog)
-		available = len(all)
+		files, total := search.SelectReport(r, f.Since, f.Until, lag)
+		available = total
 		st, problems, err := search.Searcher{Open: func(_ context.Context, fl search.File) (io.ReadCloser, error) { return open(fl.Key, fl.VersionID) }}.
-			Run(ctx, search.Window(all, f.Since, f.Until, lag), f, emit)
+			Run(ctx, files, f, emit)
 		res.Stats, res.Problems = st, append(res.Problems, problems...)
 		return err
 	})
@@ -249,7 +248,7 @@ func searchBundle(ctx context.Context, o searchOptions, d deps, f search.Filter,
 		fmt.Fprintf(d.stderr, "custody search: %s: %s\n", p.Object, p.Message)
 	}
 	if !d.json && !o.ndjson && !o.csv {
-		fmt.Fprintf(d.stderr, "%d record(s) matched; %d of %d sealed CloudTrail log file(s) of the package read; the package verified\n", res.Stats.Matched, res.Stats.Read, available)
+		fmt.Fprintf(d.stderr, "%d record(s) matched; %d of %d sealed log file(s) of the package read; the package verified\n", res.Stats.Matched, res.Stats.Read, available)
 	}
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))

@@ -90,12 +90,12 @@ func runTimeline(ctx context.Context, o timelineOptions, d deps) error {
 		return err
 	}
 	defer src.close()
-	all, err := src.catalog.Files(ctx, search.KindCloudTrailLog)
+	files, _, err := search.Select(ctx, src.catalog, since, until, time.Hour)
 	if err != nil {
 		return err
 	}
 	var recs []search.Record
-	st, problems, err := src.searcher().Run(ctx, search.Window(all, since, until, time.Hour),
+	st, problems, err := src.searcher().Run(ctx, files,
 		search.Filter{Buckets: []string{o.bucket}, Since: since, Until: until}, func(r search.Record) error { recs = append(recs, r); return nil })
 	if err != nil {
 		return err
