@@ -67,10 +67,6 @@ func (a Athena) accessTable() string { return a.table() + "_access_logs" }
 // AccessLogDDL is the CREATE TABLE statement of the store's S3 server
 // access logs, with the regex SerDe, partitioned as the CloudTrail table.
 func (a Athena) AccessLogDDL() string {
-	first := a.FirstDay
-	if first.IsZero() {
-		first = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
 	cols := make([]string, len(AccessLogColumns))
 	for i, c := range AccessLogColumns {
 		cols[i] = "  `" + c + "` string"
@@ -78,25 +74,9 @@ func (a Athena) AccessLogDDL() string {
 	return fmt.Sprintf(`CREATE EXTERNAL TABLE IF NOT EXISTS %s (
 %s
 )
-PARTITIONED BY (account string, region string, day string)
 ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.RegexSerDe'
 WITH SERDEPROPERTIES ('input.regex' = '%s')
-LOCATION 's3://%s/%s'
-TBLPROPERTIES (
-  'projection.enabled' = 'true',
-  'projection.account.type' = 'enum',
-  'projection.account.values' = '%s',
-  'projection.region.type' = 'enum',
-  'projection.region.values' = '%s',
-  'projection.day.type' = 'date',
-  'projection.day.format' = 'yyyy/MM/dd',
-  'projection.day.range' = '%s,NOW',
-  'projection.day.interval' = '1',
-  'projection.day.interval.unit' = 'DAYS',
-  'storage.location.template' = '%s'
-);
-`, a.accessTable(), strings.Join(cols, ",\n"), strings.ReplaceAll(AccessLogRegex, `\`, `\\`), a.Bucket, a.prefix(), strings.Join(a.Accounts, ","), strings.Join(a.Regions, ","),
-		first.UTC().Format("2006/01/02"), a.AccessLogLocationTemplate())
+%s`, a.accessTable(), strings.Join(cols, ",\n"), strings.ReplaceAll(AccessLogRegex, `\`, `\\`), a.partitioning(a.AccessLogLocationTemplate()))
 }
 
 // TemplateRegexp turns a storage.location.template into a regular
@@ -126,10 +106,6 @@ func TemplateRegexp(template string) *regexp.Regexp {
 // Records array (digests, key lists and trail-status snapshots, which have
 // none, give no rows), so queries UNNEST records.
 func (a Athena) CloudTrailDDL() string {
-	first := a.FirstDay
-	if first.IsZero() {
-		first = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
 	return fmt.Sprintf(`CREATE EXTERNAL TABLE IF NOT EXISTS %s (
   records array<struct<
     eventversion:string,
@@ -155,9 +131,19 @@ func (a Athena) CloudTrailDDL() string {
     recipientaccountid:string,
     eventcategory:string>>
 )
-PARTITIONED BY (account string, region string, day string)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true')
+%s`, a.table(), a.partitioning(a.CloudTrailLocationTemplate()))
+}
+
+// partitioning is a table's partitions (account, region, collection day),
+// LOCATION and partition projection over template.
+func (a Athena) partitioning(template string) string {
+	first := a.FirstDay
+	if first.IsZero() {
+		first = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return fmt.Sprintf(`PARTITIONED BY (account string, region string, day string)
 LOCATION 's3://%s/%s'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
@@ -172,7 +158,7 @@ TBLPROPERTIES (
   'projection.day.interval.unit' = 'DAYS',
   'storage.location.template' = '%s'
 );
-`, a.table(), a.Bucket, a.prefix(), strings.Join(a.Accounts, ","), strings.Join(a.Regions, ","), first.UTC().Format("2006/01/02"), a.CloudTrailLocationTemplate())
+`, a.Bucket, a.prefix(), strings.Join(a.Accounts, ","), strings.Join(a.Regions, ","), first.UTC().Format("2006/01/02"), template)
 }
 
 // sqlString quotes s as an SQL string literal.

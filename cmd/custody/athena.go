@@ -13,7 +13,6 @@ import (
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
-	recovery "github.com/custody-ir/custody/recover"
 	"github.com/custody-ir/custody/search"
 )
 
@@ -151,15 +150,9 @@ func runAthenaQuery(ctx context.Context, o athenaOptions, d deps) error {
 		return cli.Usagef("--since is required: it bounds the partitions read")
 	}
 	now := d.now()
-	since, err := recovery.ParseTime("--since", s.since, now)
+	since, until, err := parseWindow(s.since, s.until, now)
 	if err != nil {
-		return cli.UsageError{Err: err}
-	}
-	until := now
-	if s.until != "" {
-		if until, err = recovery.ParseTime("--until", s.until, now); err != nil {
-			return cli.UsageError{Err: err}
-		}
+		return err
 	}
 	cfg, err := d.config()
 	if err != nil {

@@ -122,15 +122,9 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		return cli.Usagef("--seal and --case go together: --seal --case IR-2026-001 seals the results into that case")
 	}
 	now := d.now()
-	since, err := recovery.ParseTime("--since", o.since, now)
+	since, until, err := parseWindow(o.since, o.until, now)
 	if err != nil {
-		return cli.UsageError{Err: err}
-	}
-	until := now
-	if o.until != "" {
-		if until, err = recovery.ParseTime("--until", o.until, now); err != nil {
-			return cli.UsageError{Err: err}
-		}
+		return err
 	}
 	if until.Before(since) {
 		return cli.Usagef("--until (%s) is before --since (%s)", until.Format(time.RFC3339), since.Format(time.RFC3339))
@@ -208,6 +202,22 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		return fmt.Errorf("%w: %d file(s) could not be believed or read, so the answer is incomplete", cli.ErrFindings, len(res.Problems))
 	}
 	return nil
+}
+
+// parseWindow reads --since and --until (now when empty), each an RFC
+// 3339 time or a duration back; a bad one is a usage error.
+func parseWindow(since, until string, now time.Time) (time.Time, time.Time, error) {
+	s, err := recovery.ParseTime("--since", since, now)
+	if err != nil {
+		return s, now, cli.UsageError{Err: err}
+	}
+	u := now
+	if until != "" {
+		if u, err = recovery.ParseTime("--until", until, now); err != nil {
+			return s, u, cli.UsageError{Err: err}
+		}
+	}
+	return s, u, nil
 }
 
 // searchBundle searches an exported package: verified first (as verify

@@ -11,7 +11,6 @@ import (
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
-	recovery "github.com/custody-ir/custody/recover"
 	"github.com/custody-ir/custody/search"
 )
 
@@ -71,15 +70,9 @@ func runTimeline(ctx context.Context, o timelineOptions, d deps) error {
 		return cli.Usagef("--json and --html are alternatives: give one")
 	}
 	now := d.now()
-	since, err := recovery.ParseTime("--since", o.since, now)
+	since, until, err := parseWindow(o.since, o.until, now)
 	if err != nil {
-		return cli.UsageError{Err: err}
-	}
-	until := now
-	if o.until != "" {
-		if until, err = recovery.ParseTime("--until", o.until, now); err != nil {
-			return cli.UsageError{Err: err}
-		}
+		return err
 	}
 	cfg, err := d.config()
 	if err != nil {
