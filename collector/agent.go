@@ -117,6 +117,12 @@ func (a *Agent) schedule(kind string) string {
 		return a.Schedules.Versions
 	case "findings":
 		return a.Schedules.Findings
+	case "accesslogs":
+		return a.Schedules.AccessLogs
+	case "iam":
+		return a.Schedules.IAM
+	case "kms":
+		return a.Schedules.KMS
 	}
 	return ""
 }
