@@ -13,43 +13,65 @@ import (
 // TermIndex remembers which filter values occur in which sealed files, so
 // that a search skips, unread, the files that cannot match.
 type TermIndex interface {
-	// Terms are a file's terms, if known for exactly its sealed bytes.
-	Terms(f File) (map[string]bool, bool)
+	// Skip reports whether a file is known, from terms read from exactly
+	// its sealed bytes, to hold no record the filter selects; Known
+	// whether its terms are recorded at all.
+	Skip(fl File) bool
+	Known(fl File) bool
 	// Record stores the terms of a file just read and checked.
-	Record(ctx context.Context, f File, terms []string) error
+	Record(ctx context.Context, fl File, terms []string) error
 }
 
-// LedgerIndex keeps the terms in the ledger (log_terms).
+// LedgerIndex keeps the terms in the ledger (log_terms). Load reads them
+// for one filter, keeping per file only whether it may match.
 type LedgerIndex struct {
 	Ledger *ledger.Ledger
 	Bucket string
 	mu     sync.Mutex
-	known  map[string]ledger.FileTerms
+	known  map[string]indexed
 }
 
-// Load reads the terms already recorded.
-func (x *LedgerIndex) Load(ctx context.Context) error {
-	known, err := x.Ledger.LogTerms(ctx, x.Bucket)
+type indexed struct {
+	sha      string
+	mayMatch bool
+}
+
+// Load reads the terms already recorded and judges each file against f.
+func (x *LedgerIndex) Load(ctx context.Context, f Filter) error {
+	known := map[string]indexed{}
+	err := x.Ledger.EachLogTerms(ctx, x.Bucket, func(key, version, sha string, terms []string) {
+		set := make(map[string]bool, len(terms))
+		for _, t := range terms {
+			set[t] = true
+		}
+		known[key+"\x00"+version] = indexed{sha: sha, mayMatch: f.mayMatch(set)}
+	})
 	x.mu.Lock()
 	x.known = known
 	x.mu.Unlock()
 	return err
 }
 
-// Terms returns a file's terms if they were read from its sealed bytes.
-func (x *LedgerIndex) Terms(f File) (map[string]bool, bool) {
+// Skip reports whether terms read from the file's sealed bytes show it
+// holds nothing the filter selects.
+func (x *LedgerIndex) Skip(fl File) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	t, ok := x.known[f.Key+"\x00"+f.VersionID]
-	if !ok || f.SHA256 == "" || t.SHA256 != f.SHA256 {
-		return nil, false
-	}
-	return t.Terms, true
+	t, ok := x.known[fl.Key+"\x00"+fl.VersionID]
+	return ok && fl.SHA256 != "" && t.sha == fl.SHA256 && !t.mayMatch
+}
+
+// Known reports whether the file's terms are recorded for its sealed bytes.
+func (x *LedgerIndex) Known(fl File) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t, ok := x.known[fl.Key+"\x00"+fl.VersionID]
+	return ok && fl.SHA256 != "" && t.sha == fl.SHA256
 }
 
 // Record stores a file's terms.
-func (x *LedgerIndex) Record(ctx context.Context, f File, terms []string) error {
-	return x.Ledger.RecordLogTerms(ctx, x.Bucket, f.Key, f.VersionID, f.SHA256, terms)
+func (x *LedgerIndex) Record(ctx context.Context, fl File, terms []string) error {
+	return x.Ledger.RecordLogTerms(ctx, x.Bucket, fl.Key, fl.VersionID, fl.SHA256, terms)
 }
 
 // termsOf are a record's terms: what Filter's literal fields compare.

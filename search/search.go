@@ -151,14 +151,11 @@ func (s Searcher) Run(ctx context.Context, files []File, f Filter, emit func(Rec
 func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]string, buf *bytes.Buffer, st *Stats) ([]Record, error) {
 	indexing := false
 	if s.Index != nil {
-		if terms, ok := s.Index.Terms(fl); ok {
-			if !f.mayMatch(terms) {
-				atomic.AddInt64(&st.Unread, 1)
-				return nil, nil
-			}
-		} else {
-			indexing = fl.SHA256 != ""
+		if s.Index.Skip(fl) {
+			atomic.AddInt64(&st.Unread, 1)
+			return nil, nil
 		}
+		indexing = fl.SHA256 != "" && !s.Index.Known(fl)
 	}
 	atomic.AddInt64(&st.Read, 1)
 	body, err := s.open(ctx, fl)

@@ -166,7 +166,11 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		out := emit
 		emit = func(r search.Record) error { sealed = append(sealed, r); return out(r) }
 	}
-	st, problems, err := src.searcher().Run(ctx, files, f, emit)
+	sr, err := src.searcher(ctx, f)
+	if err != nil {
+		return err
+	}
+	st, problems, err := sr.Run(ctx, files, f, emit)
 	if err != nil {
 		return err
 	}
@@ -276,12 +280,16 @@ type searchSource struct {
 	ledger    *ledger.Ledger // nil without one
 	// index is the ledger's record of which values occur in which sealed
 	// file (nil without the ledger).
-	index search.TermIndex
+	index *search.LedgerIndex
 }
 
-// searcher reads from the source, through its index when it has one.
-func (s *searchSource) searcher() search.Searcher {
-	return search.Searcher{API: s.api, Index: s.index}
+// searcher reads from the source for filter f, through its index when it
+// has one.
+func (s *searchSource) searcher(ctx context.Context, f search.Filter) (search.Searcher, error) {
+	if s.index == nil {
+		return search.Searcher{API: s.api}, nil
+	}
+	return search.Searcher{API: s.api, Index: s.index}, s.index.Load(ctx, f)
 }
 
 func (s *searchSource) close() {
@@ -303,11 +311,7 @@ func openSearchSource(ctx context.Context, d deps, cfg config.Config, noLedger b
 			return nil, err
 		}
 		src.catalog = search.LedgerCatalog{Ledger: src.ledger, Bucket: cfg.Store.Bucket}
-		idx := &search.LedgerIndex{Ledger: src.ledger, Bucket: cfg.Store.Bucket}
-		if err := idx.Load(ctx); err != nil {
-			return nil, err
-		}
-		src.index = idx
+		src.index = &search.LedgerIndex{Ledger: src.ledger, Bucket: cfg.Store.Bucket}
 		return src, nil
 	}
 	trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)

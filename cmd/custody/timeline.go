@@ -88,8 +88,12 @@ func runTimeline(ctx context.Context, o timelineOptions, d deps) error {
 		return err
 	}
 	var recs []search.Record
-	st, problems, err := src.searcher().Run(ctx, files,
-		search.Filter{Buckets: []string{o.bucket}, Since: since, Until: until}, func(r search.Record) error { recs = append(recs, r); return nil })
+	f := search.Filter{Buckets: []string{o.bucket}, Since: since, Until: until}
+	sr, err := src.searcher(ctx, f)
+	if err != nil {
+		return err
+	}
+	st, problems, err := sr.Run(ctx, files, f, func(r search.Record) error { recs = append(recs, r); return nil })
 	if err != nil {
 		return err
 	}

@@ -22,35 +22,23 @@ CREATE TABLE log_terms (
 );
 `
 
-// FileTerms are the search terms of one sealed file.
-type FileTerms struct {
-	SHA256 string
-	Terms  map[string]bool
-}
-
-// LogTerms returns the terms recorded for the files of bucket, by key and
-// version id ("<key>\x00<version>").
-func (l *Ledger) LogTerms(ctx context.Context, bucket string) (map[string]FileTerms, error) {
+// EachLogTerms calls fn with the terms recorded for each file of bucket,
+// one row at a time (a year of logs is tens of thousands of rows: they
+// are not all held at once).
+func (l *Ledger) EachLogTerms(ctx context.Context, bucket string, fn func(key, version, sha string, terms []string)) error {
 	rows, err := l.db.QueryContext(ctx, `SELECT key, version_id, sha256, terms FROM log_terms WHERE bucket = ?`, bucket)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: read log terms: %w", err)
+		return fmt.Errorf("ledger: read log terms: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]FileTerms{}
 	for rows.Next() {
 		var key, version, sha, terms string
 		if err := rows.Scan(&key, &version, &sha, &terms); err != nil {
-			return nil, fmt.Errorf("ledger: read log terms: %w", err)
+			return fmt.Errorf("ledger: read log terms: %w", err)
 		}
-		set := map[string]bool{}
-		for _, t := range strings.Split(terms, "\n") {
-			if t != "" {
-				set[t] = true
-			}
-		}
-		out[key+"\x00"+version] = FileTerms{SHA256: sha, Terms: set}
+		fn(key, version, sha, strings.Split(terms, "\n"))
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // RecordLogTerms records one file's terms (again replaces them).
