@@ -16,10 +16,10 @@ import (
 
 	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/search"
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/testaws"
+	"github.com/custody-ir/custody/search"
 )
 
 // accessLogsFixture: on MinIO (which has no server access logging), four
