@@ -105,7 +105,10 @@ func TestOrganizationAccounts(t *testing.T) {
 				t.Fatalf("the suspended account's report: %+v", res.Found)
 			}
 			var list struct {
-				Accounts []struct{ Id, Name, Status string }
+				Accounts []struct {
+					ID           string `json:"Id"`
+					Name, Status string
+				}
 			}
 			for _, m := range e.verify(t).Manifests {
 				for _, s := range m.Subjects() {

@@ -96,11 +96,10 @@ func accessLogTime(k string) (time.Time, bool) {
 // matches, as CloudTrail's userIdentity gives them: a user's name; an
 // assumed role's session name, role name and role ARN.
 func principalNames(arn string) []string {
-	prefix, rest, ok := strings.Cut(arn, ":user/")
-	if ok {
+	if _, rest, ok := strings.Cut(arn, ":user/"); ok {
 		return []string{rest[strings.LastIndex(rest, "/")+1:]}
 	}
-	prefix, rest, ok = strings.Cut(arn, ":assumed-role/")
+	prefix, rest, ok := strings.Cut(arn, ":assumed-role/")
 	if !ok {
 		return nil
 	}
