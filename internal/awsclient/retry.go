@@ -97,18 +97,22 @@ func callMiddleware(limits timeouts, maxAttempts int, onRetry RetryFunc) func(*m
 					}
 				}
 			}
-			var wroteHeaders time.Time
+			// The transport may write one attempt on a second connection
+			// (a reused one found dead): the callbacks run on each
+			// connection's own goroutine.
+			var wroteHeaders atomic.Int64 // unix nanoseconds; 0 before the headers
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-				WroteHeaders: func() { wroteHeaders = time.Now() },
+				WroteHeaders: func() { wroteHeaders.Store(time.Now().UnixNano()) },
 				WroteRequest: func(info httptrace.WroteRequestInfo) {
-					if wroteHeaders.IsZero() {
+					headers := wroteHeaders.Load()
+					if headers == 0 {
 						return
 					}
 					last := time.Now()
 					if info.Err != nil {
 						last = time.Unix(0, moved.Load())
 					}
-					if d := last.Sub(wroteHeaders); d > 0 {
+					if d := last.Sub(time.Unix(0, headers)); d > 0 {
 						st.addStreamed(d)
 					}
 				},
