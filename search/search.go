@@ -208,6 +208,9 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 		if indexing {
 			termsOf(r, terms)
 		}
+		if r.Account == "" {
+			r.Account, r.Region = fl.Account, fl.Region // access logs name neither: the collector's source does
+		}
 		if f.Match(r) {
 			r.Evidence = ev
 			recs = append(recs, *r)

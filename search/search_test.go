@@ -306,6 +306,7 @@ func TestSearchAccessLogs(t *testing.T) {
 	}
 	r := fromLog[0]
 	if r.Principal != attacker || r.Action != "GetObject" || r.Bucket != "customer-data" || r.Key != "records/0-0-0.json" || r.VersionID != "v1" ||
+		r.Account != "111122223333" || r.Region != "us-east-1" ||
 		r.SourceIP != "203.0.113.7" || r.Status != "200" || r.Error || !r.Time.Equal(at) || !strings.HasPrefix(r.Evidence.Source, "s3://access-logs/") {
 		t.Fatalf("access-log record: %+v", r)
 	}
