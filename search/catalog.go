@@ -61,28 +61,47 @@ func (c LedgerCatalog) Files(ctx context.Context, kind string) ([]File, error) {
 
 // ManifestCatalog lists sealed files from the store's manifests, each
 // verified (signature, chain, log) against the trust anchor: what a
-// machine without the ledger, or a package's recipient, believes.
+// machine without the ledger, or a package's recipient, believes. The
+// manifests are read and verified once, whatever kinds are asked for.
 type ManifestCatalog struct {
 	Verifier *custody.Verifier
 	Bucket   string
 	// Findings are the failures of the manifests' verification, once
 	// Files has run: files of a manifest that failed are not listed.
 	Findings custody.Findings
+	sealed   []custody.SealedArtifact
+	read     bool
 }
 
 // Files returns the verified manifests' subjects of kind.
 func (c *ManifestCatalog) Files(ctx context.Context, kind string) ([]File, error) {
-	arts, fs, err := c.Verifier.Sealed(ctx, kind)
-	if err != nil {
-		return nil, err
+	if !c.read {
+		arts, fs, err := c.Verifier.Sealed(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.sealed, c.Findings, c.read = arts, fs, true
 	}
-	c.Findings = append(c.Findings, fs...)
-	out := make([]File, 0, len(arts))
-	for _, a := range arts {
-		out = append(out, File{Bucket: c.Bucket, Key: a.Key, VersionID: a.VersionID, SHA256: a.SHA256, Size: a.Size, Kind: a.Kind,
-			Account: a.Account, Region: a.Region, Source: a.Source, Manifest: fmt.Sprintf("%s/%d", a.Stream, a.Sequence)})
+	var out []File
+	for _, a := range c.sealed {
+		if a.Kind == kind {
+			out = append(out, File{Bucket: c.Bucket, Key: a.Key, VersionID: a.VersionID, SHA256: a.SHA256, Size: a.Size, Kind: a.Kind,
+				Account: a.Account, Region: a.Region, Source: a.Source, Manifest: fmt.Sprintf("%s/%d", a.Stream, a.Sequence)})
+		}
 	}
 	return out, nil
+}
+
+// Problems are the manifests' verification failures as search problems:
+// the files they seal are left out of the answer.
+func (c *ManifestCatalog) Problems() []Problem {
+	var out []Problem
+	for _, f := range c.Findings {
+		if f.Severity == custody.SeverityFailure {
+			out = append(out, Problem{Object: f.Object, Message: string(f.Kind) + ": " + f.Message + " (the files it seals are left out; run custody verify)"})
+		}
+	}
+	return out
 }
 
 // ctLogName is a CloudTrail log file's name: account, region, delivery

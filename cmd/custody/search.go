@@ -176,11 +176,7 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	}
 	res.Stats = st
 	if manifests != nil {
-		for _, fd := range manifests.Findings {
-			if fd.Severity == custody.SeverityFailure {
-				problems = append(problems, search.Problem{Object: fd.Object, Message: string(fd.Kind) + ": " + fd.Message + " (its files are left out; run custody verify)"})
-			}
-		}
+		problems = append(problems, manifests.Problems()...)
 	}
 	res.Problems = append(res.Problems, problems...)
 	if o.seal {

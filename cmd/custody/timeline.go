@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/search"
 )
@@ -98,11 +97,7 @@ func runTimeline(ctx context.Context, o timelineOptions, d deps) error {
 		return err
 	}
 	if src.manifests != nil {
-		for _, f := range src.manifests.Findings {
-			if f.Severity == custody.SeverityFailure {
-				problems = append(problems, search.Problem{Object: f.Object, Message: string(f.Kind) + ": " + f.Message})
-			}
-		}
+		problems = append(problems, src.manifests.Problems()...)
 	}
 	in := search.TimelineInput{Bucket: o.bucket, Records: recs}
 	if src.ledger != nil {

@@ -42,7 +42,7 @@ func (s *session) actorPlan(ctx context.Context, since time.Time) (*recovery.Pla
 	}
 	fmt.Fprintf(s.g.stderr, "the sealed evidence records %d write(s) to s3://%s from %s to %s, %d of them by %s\n",
 		len(writes), o.bucket, since.Format(time.RFC3339), until.Format(time.RFC3339), n, actor)
-	plan, err := recovery.PlanActor(ctx, s.api, o.bucket, recovery.ActorOptions{Actor: actor, Writes: writes, Since: since, Until: until})
+	plan, err := recovery.PlanActor(ctx, s.api, o.bucket, recovery.ActorOptions{Actor: actor, Writes: writes, Since: since, Until: until, Prefix: o.prefix})
 	if err != nil {
 		return nil, refuse(err)
 	}
@@ -104,11 +104,7 @@ func (s *session) writes(ctx context.Context, since, until time.Time) ([]recover
 		return nil, err
 	}
 	if manifests != nil {
-		for _, f := range manifests.Findings {
-			if f.Severity == custody.SeverityFailure {
-				problems = append(problems, search.Problem{Object: f.Object, Message: string(f.Kind) + ": " + f.Message})
-			}
-		}
+		problems = append(problems, manifests.Problems()...)
 	}
 	if len(problems) > 0 {
 		var lines []string
