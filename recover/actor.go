@@ -51,6 +51,8 @@ type ActorOptions struct {
 	// records, the actor's marked.
 	Writes       []Write
 	Since, Until time.Time
+	// Prefix, when set, limits the plan to the keys under it.
+	Prefix string
 }
 
 // PlanActor plans undoing the actor's writes, and nothing else, per key
@@ -62,10 +64,12 @@ type ActorOptions struct {
 // does not cover is reported. The actor's versions are never deleted:
 // they are evidence.
 func PlanActor(ctx context.Context, api lister, bucket string, o ActorOptions) (*Plan, error) {
-	plan := &Plan{Bucket: bucket, Target: o.Since.UTC(), Actor: o.Actor, Actions: []Action{}}
+	plan := &Plan{Bucket: bucket, Prefix: o.Prefix, Target: o.Since.UTC(), Actor: o.Actor, Actions: []Action{}}
 	byKey := map[string][]Write{}
 	for _, w := range o.Writes {
-		byKey[w.Key] = append(byKey[w.Key], w)
+		if strings.HasPrefix(w.Key, o.Prefix) {
+			byKey[w.Key] = append(byKey[w.Key], w)
+		}
 	}
 	var keys []string
 	for k, ws := range byKey {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,24 @@ func TestRecoverActor(t *testing.T) {
 	}
 	if _, code := run2(t, "--bucket", in.bucket, "--since", "1h", "--access-key", attackerKey, "--dry-run"); code != cli.ExitUsage {
 		t.Fatalf("--access-key without --config: exit %d, want 2", code)
+	}
+	// A tired user's flags: --batch-manifest would copy without checking
+	// the actor's version is still current; --resume takes no actor.
+	for _, extra := range [][]string{{"--batch-manifest", filepath.Join(t.TempDir(), "m.csv")}, {"--resume", "recover-x"}} {
+		args := append([]string{"--bucket", in.bucket, "--since", "1h", "--access-key", attackerKey, "--config", cfgFile, "--yes"}, extra...)
+		if out, code := run2(t, args...); code != cli.ExitUsage {
+			t.Fatalf("%v: exit %d, want 2\n%s", extra, code, out)
+		}
+	}
+}
+
+// TestRecoverActorPrefix: --prefix limits recover --actor to the keys
+// under it; the actor's writes elsewhere are left as they are.
+func TestRecoverActorPrefix(t *testing.T) {
+	plan, err := recovery.PlanActor(context.Background(), nil, "b", recovery.ActorOptions{Actor: "a", Prefix: "reports/",
+		Writes: []recovery.Write{{Key: "orders/1", VersionID: "v1", Actor: true}}})
+	if err != nil || plan.Keys != 0 || len(plan.Actions) != 0 || plan.Prefix != "reports/" {
+		t.Fatalf("a write outside --prefix was planned: %+v, %v", plan, err)
 	}
 }
 

@@ -80,7 +80,12 @@ func (o *recoverOptions) validate() error {
 			return cli.Usagef("--access-key and --principal read the actor's writes from the sealed evidence: give --config")
 		case o.replicaBucket != "" || o.removeNew:
 			return cli.Usagef("--access-key and --principal undo the actor's writes only: --replica-bucket and --remove-new do not apply")
+		case o.batchManifest != "":
+			return cli.Usagef("--batch-manifest: an S3 Batch Operations copy cannot check that the actor's version is still current, so recover --access-key/--principal applies every action itself")
 		}
+	}
+	if o.actorMode() && o.resume != "" {
+		return cli.Usagef("--resume %s applies the journalled plan as it was made: --access-key and --principal do not apply", o.resume)
 	}
 	if o.until != "" && !o.actorMode() {
 		return cli.Usagef("--until goes with --access-key or --principal")
