@@ -19,11 +19,10 @@ type SealedArtifact struct {
 }
 
 // Sealed checks the store's manifests, their chains and logs (not the
-// artifacts they seal) and returns every artifact of the given kinds (all
-// when none) that a manifest which verified seals, with the findings of
-// those checks. It is what a reader of the evidence without a ledger
+// artifacts they seal) and returns every artifact that a manifest which
+// verified seals, with the findings of those checks. It is what a reader of the evidence without a ledger
 // trusts: an artifact in no verified manifest is not evidence.
-func (v *Verifier) Sealed(ctx context.Context, kinds ...string) ([]SealedArtifact, Findings, error) {
+func (v *Verifier) Sealed(ctx context.Context) ([]SealedArtifact, Findings, error) {
 	r := &Report{Findings: Findings{}}
 	idx, err := v.index(ctx)
 	if err != nil {
@@ -34,18 +33,11 @@ func (v *Verifier) Sealed(ctx context.Context, kinds ...string) ([]SealedArtifac
 		v.src = newPrefetchSource(orig, 16)
 		defer func() { v.src = orig }()
 	}
-	want := map[string]bool{}
-	for _, k := range kinds {
-		want[k] = true
-	}
 	var out []SealedArtifact
 	for _, chain := range v.checkChains(ctx, idx, r) {
 		for _, m := range chain {
 			for _, s := range m.statement.Subject {
 				a := s.Annotations
-				if len(want) > 0 && !want[a.Kind] {
-					continue
-				}
 				out = append(out, SealedArtifact{Key: s.Name, VersionID: a.VersionID, SHA256: s.Digest["sha256"], Size: a.Size, Kind: a.Kind, Source: a.Source,
 					Account: m.Where.Account, Region: m.Where.Region, Stream: m.Stream, Sequence: m.Sequence, SealedAt: m.SealedAt})
 			}
