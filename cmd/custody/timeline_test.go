@@ -108,7 +108,7 @@ sources:
 	now := time.Now()
 	sealTrail(t, cfgFile, []map[string]any{
 		call("PutBucketPolicy", "arn:aws:iam::123456789012:user/mallory", "AKIAMALLORY00000001", "203.0.113.7", "11111111-1111-4111-8111-111111111111", now.Add(-20*time.Second), map[string]any{"bucketPolicy": map[string]any{"Version": "2012-10-17"}}),
-		call("GetObject", "arn:aws:iam::123456789012:user/stranger", "AKIASTRANGER0000001", "198.51.100.9", "22222222-2222-4222-8222-222222222222", now.Add(-10*time.Second), map[string]any{"key": "records/1.json"}),
+		call("GetObject", "arn:aws:iam::123456789012:user/stranger", "AKIASTRANGER0000001", "198.51.100.9", "22222222-2222-4222-8222-222222222222", now.Add(-10*time.Second), map[string]any{"key": "records/<script>alert(1)</script>.json"}), // a hostile key: the page must not run it
 	})
 	if out, errOut, code := run(t, "-c", cfgFile, "collect", "--once", "--collector", "posture"); code != 0 {
 		t.Fatalf("second posture snapshot: exit %d\n%s%s", code, out, errOut)
@@ -117,7 +117,7 @@ sources:
 	out, errOut, code := run(t, "-c", cfgFile, "timeline", "--bucket", src, "--since", "1h")
 	if code != 0 || !strings.Contains(out, "posture-change") || !strings.Contains(out, "policy of "+src+" changed") ||
 		!strings.Contains(out, "PutBucketPolicy by arn:aws:iam::123456789012:user/mallory from 203.0.113.7") || !strings.Contains(out, "AKIAMALLORY00000001") ||
-		!strings.Contains(out, "GetObject "+src+"/records/1.json") {
+		!strings.Contains(out, "GetObject "+src+"/records/<script>alert(1)</script>.json") {
 		t.Fatalf("timeline: exit %d\n%s%s", code, out, errOut)
 	}
 
