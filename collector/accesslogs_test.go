@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,20 +247,41 @@ func (k *keepOutcome) Collect(ctx context.Context, run Run) (Outcome, error) {
 // look for what landed.)
 type stopRun struct {
 	Run
-	n        int64
-	puts     atomic.Int64
-	inFlight sync.WaitGroup
+	n int64
+	// mu guards the counts; done is signalled as each Put in flight ends.
+	mu             sync.Mutex
+	done           *sync.Cond
+	puts, inFlight int64
+}
+
+func newStopRun(run Run, n int64) *stopRun {
+	r := &stopRun{Run: run, n: n}
+	r.done = sync.NewCond(&r.mu)
+	return r
 }
 
 var errCrashed = errors.New("crashed")
 
+// Put lets the first n Puts through; a later one waits for those in
+// flight to end (what was stored is all there), then fails.
 func (r *stopRun) Put(ctx context.Context, key string, body io.Reader, o custody.PutOptions) (custody.Artifact, error) {
-	if r.puts.Add(1) > r.n {
-		r.inFlight.Wait()
+	r.mu.Lock()
+	r.puts++
+	if r.puts > r.n {
+		for r.inFlight > 0 {
+			r.done.Wait()
+		}
+		r.mu.Unlock()
 		return custody.Artifact{}, errCrashed
 	}
-	r.inFlight.Add(1)
-	defer r.inFlight.Done()
+	r.inFlight++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.done.Broadcast()
+		r.mu.Unlock()
+	}()
 	return r.Run.Put(ctx, key, body, o)
 }
 
@@ -272,7 +292,7 @@ type stopAfter struct {
 }
 
 func (c *stopAfter) Collect(ctx context.Context, run Run) (Outcome, error) {
-	return c.AccessLogs.Collect(ctx, &stopRun{Run: run, n: c.n})
+	return c.AccessLogs.Collect(ctx, newStopRun(run, c.n))
 }
 
 func TestAccessLogsKilledMidRunSealsEachObjectOnce(t *testing.T) {
@@ -290,7 +310,7 @@ func TestAccessLogsKilledMidRunSealsEachObjectOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.col.Collect(ctx, &stopRun{Run: run, n: 5}); !errors.Is(err, errCrashed) {
+	if _, err := f.col.Collect(ctx, newStopRun(run, 5)); !errors.Is(err, errCrashed) {
 		t.Fatalf("crashed run: %v", err)
 	}
 	if n, err := f.e.Chain.Reseal(ctx); err != nil || n == 0 {
