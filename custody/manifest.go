@@ -40,6 +40,10 @@ const (
 	EventExport  = "export"  // a hand-off package was exported
 	EventRecover = "recover" // a recovery ran
 	EventSearch  = "search"  // a search's results, derived from sealed evidence, sealed into a case
+
+	EventFreeze   = "freeze"   // a bucket was frozen for examination (its before-state sealed)
+	EventUnfreeze = "unfreeze" // a frozen bucket's sealed before-state was put back
+	EventContain  = "contain"  // an access key was deactivated or a role's sessions revoked
 )
 
 // Statement is an in-toto Statement v1 with custody's predicate.
