@@ -3,6 +3,8 @@ package custody
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -138,4 +140,38 @@ func (c *Chain) putRecord(ctx context.Context, run *Run, caseID string, rec Reco
 	}
 	_, err := run.Put(ctx, key, rec.Body, PutOptions{Kind: rec.Kind, Case: caseID, Source: rec.Source, ContentType: rec.ContentType})
 	return err
+}
+
+// maxRecordRead bounds what ReadArtifact reads: it is for an event's own
+// records (a before-state, a journal), never for collected evidence.
+const maxRecordRead = 64 << 20
+
+// ReadArtifact reads back an artifact this chain sealed, exactly: its
+// version, its size and its SHA-256 must be what was sealed. It is how a
+// command that undoes an earlier one (unfreeze) puts back what was sealed
+// rather than what a local file says.
+func (c *Chain) ReadArtifact(ctx context.Context, a Artifact) ([]byte, error) {
+	return ReadRecord(ctx, c.reader, a)
+}
+
+// ReadRecord reads back a sealed record (ReadArtifact) with api.
+func ReadRecord(ctx context.Context, api awsclient.ObjectGetter, a Artifact) ([]byte, error) {
+	name := objectName(a.Bucket, a.Key, a.VersionID)
+	if a.VersionID == "" || a.Size > maxRecordRead {
+		return nil, fmt.Errorf("read back %s: not a sealed record of at most %d bytes", name, maxRecordRead)
+	}
+	out, err := awsclient.GetObject(ctx, api, &s3.GetObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+	if err != nil {
+		return nil, fmt.Errorf("read back %s: %w", name, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, maxRecordRead+1))
+	if err != nil {
+		return nil, fmt.Errorf("read back %s: %w", name, err)
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != a.Size || hex.EncodeToString(sum[:]) != a.SHA256 {
+		return nil, fmt.Errorf("read back %s: it is %d bytes with SHA-256 %x, sealed as %d bytes with %s: the evidence bucket was changed; run custody verify", name, len(b), sum, a.Size, a.SHA256)
+	}
+	return b, nil
 }

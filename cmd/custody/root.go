@@ -112,6 +112,8 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newTimelineCommand(g),
 		newAthenaCommand(g),
 		newIAMCommand(g),
+		newFreezeCommand(g),
+		newUnfreezeCommand(g),
 		newVersionCommand(g),
 		newRecoverHint(),
 	)

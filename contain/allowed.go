@@ -1,0 +1,85 @@
+package contain
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// IdentityAPI looks up the unique ids of the principals a freeze allows.
+type IdentityAPI interface {
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	GetUser(context.Context, *iam.GetUserInput, ...func(*iam.Options)) (*iam.GetUserOutput, error)
+}
+
+// CallerAPI says who is running.
+type CallerAPI interface {
+	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+var (
+	_ IdentityAPI = (*iam.Client)(nil)
+	_ CallerAPI   = (*sts.Client)(nil)
+)
+
+// principalARN is an IAM role or user ARN: arn:PARTITION:iam::ACCOUNT:role/PATH/NAME.
+var principalARN = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)/([\w+=,.@/-]*/)?([\w+=,.@-]{1,128})$`)
+
+// uniqueID is an IAM unique id, or a session's (AROA...:session).
+var uniqueID = regexp.MustCompile(`^[A-Z0-9]{12,128}$`)
+
+// ResolveAllowed turns the ARNs a responder allows into the unique ids the
+// deny statement matches, checking each exists as named; the caller is
+// added (marked) unless already allowed, so that it can unfreeze.
+func ResolveAllowed(ctx context.Context, ids IdentityAPI, caller CallerAPI, arns []string) ([]Allowed, error) {
+	var out []Allowed
+	seen := map[string]bool{}
+	for _, a := range arns {
+		m := principalARN.FindStringSubmatch(a)
+		if m == nil {
+			return nil, fmt.Errorf("--allow-role %q: want the ARN of an IAM role or user (arn:aws:iam::111122223333:role/NAME), no wildcards; for a role session give its role's ARN", a)
+		}
+		var arn, id string
+		switch m[3] {
+		case "role":
+			out, err := ids.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(m[5])})
+			if err != nil {
+				return nil, fmt.Errorf("--allow-role %s: look up the role: %w", a, err)
+			}
+			arn, id = aws.ToString(out.Role.Arn), aws.ToString(out.Role.RoleId)+":*"
+		case "user":
+			out, err := ids.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(m[5])})
+			if err != nil {
+				return nil, fmt.Errorf("--allow-role %s: look up the user: %w", a, err)
+			}
+			arn, id = aws.ToString(out.User.Arn), aws.ToString(out.User.UserId)
+		}
+		if arn != a {
+			return nil, fmt.Errorf("--allow-role %s: IAM knows it as %s (another account or path): give that ARN", a, arn)
+		}
+		if !uniqueID.MatchString(strings.TrimSuffix(id, ":*")) {
+			return nil, fmt.Errorf("--allow-role %s: IAM gave it the unexpected unique id %q", a, id)
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, Allowed{ARN: arn, UserID: id})
+		}
+	}
+	me, err := caller.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return nil, fmt.Errorf("who is running the freeze (sts:GetCallerIdentity): %w", err)
+	}
+	id := aws.ToString(me.UserId)
+	if i := strings.IndexByte(id, ':'); i > 0 {
+		id = id[:i] + ":*" // a role session: every session of its role
+	}
+	if !seen[id] {
+		out = append(out, Allowed{ARN: aws.ToString(me.Arn), UserID: id, Caller: true})
+	}
+	return out, nil
+}

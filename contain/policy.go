@@ -1,0 +1,269 @@
+package contain
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// FreezeSid names the statement freeze adds to a bucket policy.
+const FreezeSid = "CustodyFreeze"
+
+// frozenActions are what the freeze denies every principal but the
+// allowed ones: object writes and deletes (of any version, of retention,
+// legal holds and tags), and the bucket settings that would undo the
+// freeze or race a restore (policy, lifecycle, replication, versioning,
+// public access, Object Lock, encryption, the bucket itself). Deleting a
+// lifecycle or replication configuration, or a public access block, needs
+// the Put permission of the same name.
+var frozenActions = []string{
+	"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+	"s3:PutObjectAcl", "s3:PutObjectVersionAcl",
+	"s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention",
+	"s3:PutObjectTagging", "s3:DeleteObjectTagging",
+	"s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+	"s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration",
+	"s3:PutBucketVersioning", "s3:PutBucketAcl", "s3:PutBucketPublicAccessBlock",
+	"s3:PutBucketObjectLockConfiguration", "s3:PutEncryptionConfiguration",
+	"s3:DeleteBucket",
+}
+
+// Allowed is a principal the freeze lets through: the ARN the responder
+// named and the aws:userid pattern that matches it. A role's unique id
+// (AROA...) matches every session of that role ("AROA...:*"); a user's
+// (AIDA...) matches the user. Unique ids, not ARNs: a role deleted and
+// re-created under the same name gets a new id, and is not let through.
+type Allowed struct {
+	ARN    string `json:"arn"`
+	UserID string `json:"userIdPattern"`
+	// Caller marks the identity freeze ran as, allowed so that it can
+	// unfreeze.
+	Caller bool `json:"caller,omitempty"`
+}
+
+// FreezeStatement is the deny statement freeze adds to the bucket policy.
+func FreezeStatement(bucket string, allowed []Allowed) map[string]any {
+	ids := make([]string, 0, len(allowed))
+	for _, a := range allowed {
+		ids = append(ids, a.UserID)
+	}
+	sort.Strings(ids)
+	return map[string]any{
+		"Sid":       FreezeSid,
+		"Effect":    "Deny",
+		"Principal": "*",
+		"Action":    append([]string(nil), frozenActions...),
+		"Resource":  []string{"arn:aws:s3:::" + bucket, "arn:aws:s3:::" + bucket + "/*"},
+		"Condition": map[string]any{"StringNotLike": map[string]any{"aws:userid": ids}},
+	}
+}
+
+// policyDoc is a bucket policy as generic JSON.
+type policyDoc map[string]any
+
+func parsePolicy(s string) (policyDoc, error) {
+	if strings.TrimSpace(s) == "" {
+		return policyDoc{"Version": "2012-10-17", "Statement": []any{}}, nil
+	}
+	var d policyDoc
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return nil, fmt.Errorf("the bucket policy is not JSON: %w", err)
+	}
+	if d == nil {
+		return nil, fmt.Errorf("the bucket policy is not a JSON object")
+	}
+	return d, nil
+}
+
+// statements are a policy's statements (a single one may be written
+// without the list).
+func (d policyDoc) statements() []any {
+	switch s := d["Statement"].(type) {
+	case []any:
+		return s
+	case map[string]any:
+		return []any{s}
+	}
+	return nil
+}
+
+// sid is a statement's Sid.
+func sid(st any) string {
+	m, _ := st.(map[string]any)
+	s, _ := m["Sid"].(string)
+	return s
+}
+
+// withFreeze is the policy with the freeze statement added. A statement
+// already named FreezeSid that is not freeze's own is refused: custody
+// did not write it, and a look-alike must not pass for a freeze.
+func withFreeze(policy string, stmt map[string]any) (string, error) {
+	d, err := parsePolicy(policy)
+	if err != nil {
+		return "", err
+	}
+	var out []any
+	for _, st := range d.statements() {
+		if sid(st) != FreezeSid {
+			out = append(out, st)
+			continue
+		}
+		if !sameStatement(st, stmt) {
+			return "", fmt.Errorf("the bucket policy already has a statement %q that custody did not write (or that was changed): inspect it and remove it before freezing", FreezeSid)
+		}
+	}
+	d["Statement"] = append(out, stmt)
+	if _, ok := d["Version"]; !ok {
+		d["Version"] = "2012-10-17"
+	}
+	b, err := json.Marshal(d)
+	return string(b), err
+}
+
+// hasFreeze reports whether policy holds exactly freeze's statement.
+func hasFreeze(policy string, stmt map[string]any) bool {
+	d, err := parsePolicy(policy)
+	if err != nil {
+		return false
+	}
+	for _, st := range d.statements() {
+		if sid(st) == FreezeSid && sameStatement(st, stmt) {
+			return true
+		}
+	}
+	return false
+}
+
+// samePolicy reports whether two policies mean the same, the way S3
+// servers rewrite them: lists in any order, a single value with or
+// without its list, "*" or {"AWS": "*"} for everyone.
+func samePolicy(a, b string) bool {
+	if strings.TrimSpace(a) == "" || strings.TrimSpace(b) == "" {
+		return strings.TrimSpace(a) == strings.TrimSpace(b)
+	}
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return a == b
+	}
+	return canonical(normalize("", x)) == canonical(normalize("", y))
+}
+
+func sameStatement(a, b any) bool {
+	return canonical(normalize("Statement", a)) == canonical(normalize("Statement", b))
+}
+
+// normalize rewrites a policy value into one form: every list sorted (by
+// each element's canonical form), single strings as one-element lists,
+// and the everyone principal as "*".
+func normalize(field string, v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			if m, ok := x.(map[string]any); ok && k == "Statement" {
+				x = []any{m} // a single statement, without its list
+			}
+			out[k] = normalize(k, x)
+		}
+		if field == "Statement" {
+			if p, ok := out["Principal"]; ok && everyone(p) {
+				out["Principal"] = "*"
+			}
+		}
+		return out
+	case []any:
+		items := make([]any, len(t))
+		for i, x := range t {
+			if str, ok := x.(string); ok {
+				items[i] = str // a list's strings stay strings
+			} else {
+				items[i] = normalize(field, x)
+			}
+		}
+		sort.Slice(items, func(i, j int) bool { return canonical(items[i]) < canonical(items[j]) })
+		return items
+	case []string:
+		items := make([]any, len(t))
+		for i, x := range t {
+			items[i] = x
+		}
+		return normalize(field, items)
+	case string:
+		if field == "Version" || field == "Sid" || field == "Effect" || field == "Id" || field == "Principal" {
+			return t
+		}
+		return []any{t}
+	}
+	return v
+}
+
+// everyone reports whether a (normalized) principal is everyone.
+func everyone(p any) bool {
+	switch t := p.(type) {
+	case string:
+		return t == "*"
+	case map[string]any:
+		if len(t) != 1 {
+			return false
+		}
+		aws, ok := t["AWS"]
+		if !ok {
+			return false
+		}
+		switch a := aws.(type) {
+		case string:
+			return a == "*"
+		case []any:
+			return len(a) == 1 && a[0] == "*"
+		}
+	}
+	return false
+}
+
+func canonical(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// policyChanges lists how policy now differs from policy then, statement
+// by statement (by Sid, or by content for statements without one).
+func policyChanges(then, now string) []string {
+	a, errA := parsePolicy(then)
+	b, errB := parsePolicy(now)
+	if errA != nil || errB != nil {
+		return []string{"policy: " + short(then) + " -> " + short(now)}
+	}
+	index := func(d policyDoc) map[string]string {
+		m := map[string]string{}
+		for _, st := range d.statements() {
+			c := canonical(normalize("Statement", st))
+			name := sid(st)
+			if name == "" {
+				name = c
+			}
+			m[name] = c
+		}
+		return m
+	}
+	x, y := index(a), index(b)
+	var out []string
+	for name, c := range x {
+		switch d, ok := y[name]; {
+		case !ok:
+			out = append(out, fmt.Sprintf("policy: statement %s removed", short(name)))
+		case d != c:
+			out = append(out, fmt.Sprintf("policy: statement %s changed: %s -> %s", short(name), short(c), short(d)))
+		}
+	}
+	for name, d := range y {
+		if _, ok := x[name]; !ok {
+			out = append(out, fmt.Sprintf("policy: statement %s added: %s", short(name), short(d)))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "policy: "+short(then)+" -> "+short(now))
+	}
+	sort.Strings(out)
+	return out
+}
