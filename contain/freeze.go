@@ -363,7 +363,9 @@ func (f *Freezer) freezeSteps(ctx context.Context, st BeforeState, plan bool) ([
 		steps = append(steps, Step{Name: name, Status: "done", Detail: detail})
 		return f.after(name)
 	}
-	skip := func(name, status, detail string) { steps = append(steps, Step{Name: name, Status: status, Detail: detail}) }
+	skip := func(name, status, detail string) {
+		steps = append(steps, Step{Name: name, Status: status, Detail: detail})
+	}
 
 	if hasFreeze(cur.Policy, st.Statement) {
 		skip(StepPolicy, "already", "the deny statement "+FreezeSid+" is in the bucket policy")

@@ -45,3 +45,42 @@ func (v *Verifier) Sealed(ctx context.Context) ([]SealedArtifact, Findings, erro
 	}
 	return out, r.Findings, ctx.Err()
 }
+
+// SealedEvent is a custody event (anything but a collection run or a
+// reseal) that a verified manifest records: a freeze, a containment, a
+// recovery, an export.
+type SealedEvent struct {
+	Event       string            `json:"event"`
+	Case        string            `json:"case,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Details     map[string]string `json:"details,omitempty"`
+	Principal   string            `json:"principal,omitempty"` // who sealed it (STS caller)
+	Operator    string            `json:"operator,omitempty"`
+	Stream      string            `json:"stream"`
+	Sequence    int64             `json:"sequence"`
+	Manifest    string            `json:"manifest"`
+	SealedAt    time.Time         `json:"sealedAt"`
+}
+
+// Events checks the store's manifests as Sealed does and returns the
+// custody events of those that verified, with the findings of the
+// checks: an event in a manifest that does not verify is not reported.
+func (v *Verifier) Events(ctx context.Context) ([]SealedEvent, Findings, error) {
+	r := &Report{Findings: Findings{}}
+	idx, err := v.index(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []SealedEvent
+	for _, chain := range v.checkChains(ctx, idx, r) {
+		for _, m := range chain {
+			p := m.statement.Predicate
+			if p.Event == EventCollect || p.Event == EventReseal || p.Event == "" {
+				continue
+			}
+			out = append(out, SealedEvent{Event: p.Event, Case: p.Case, Description: p.What.Description, Details: p.Details,
+				Principal: p.Who.Principal, Operator: p.Who.Operator, Stream: m.Stream, Sequence: m.Sequence, Manifest: m.Key, SealedAt: m.SealedAt})
+		}
+	}
+	return out, r.Findings, ctx.Err()
+}

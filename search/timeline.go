@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/ledger"
 )
 
@@ -17,6 +18,7 @@ const (
 	EntryData       = "data-event"
 	EntryIAM        = "iam-change"
 	EntryKMS        = "kms-change"
+	EntryCustody    = "custody-event" // a freeze, a containment, a recovery: sealed by custody itself
 )
 
 // Entry is one moment of an incident's timeline.
@@ -31,6 +33,8 @@ type Entry struct {
 	Record *Record `json:"record,omitempty"`
 	// Change is a change between sealed snapshots (posture, IAM, KMS).
 	Change *Change `json:"change,omitempty"`
+	// Event is a custody event's sealed record (a freeze, a containment).
+	Event *custody.SealedEvent `json:"event,omitempty"`
 	// CausedBy is the recorded call that made a posture change: the
 	// newest call of the matching API on the bucket before the snapshot
 	// that saw it, after the one before.
@@ -74,6 +78,10 @@ type TimelineInput struct {
 	Posture []ledger.PostureChange
 	// State are the IAM and KMS changes of the bucket's accounts.
 	State []ledger.StateChange
+	// Events are custody's own events from verified manifests: those of
+	// the bucket (a freeze, a recovery) and of the access keys and
+	// principals in Records (a containment) are entries.
+	Events []custody.SealedEvent
 }
 
 // Timeline orders everything known of a bucket's incident, joining each
@@ -137,6 +145,27 @@ func Timeline(in TimelineInput) []Entry {
 		out = append(out, Entry{Time: c.At, Kind: kind,
 			Change:  &Change{Scope: c.Scope, Item: c.Item, Change: c.Change, Before: c.Before, After: c.After, Risk: c.Risk, RunID: c.RunID, Manifest: m},
 			Summary: fmt.Sprintf("%s %s %s in %s%s", strings.ToUpper(c.Collector), c.Item, c.Change, c.Scope, riskNote(c.Risk))})
+	}
+	keys, principals := map[string]bool{}, map[string]bool{}
+	for _, r := range recs {
+		keys[r.AccessKey], principals[r.Principal] = true, true
+	}
+	for i := range in.Events {
+		ev := &in.Events[i]
+		d := ev.Details
+		if d["bucket"] != in.Bucket && !(d["accessKey"] != "" && keys[d["accessKey"]]) && !(d["principal"] != "" && principals[d["principal"]]) {
+			continue
+		}
+		what := ev.Description
+		if what == "" {
+			what = ev.Event
+		}
+		summary := fmt.Sprintf("custody %s: %s", ev.Event, what)
+		if ev.Case != "" {
+			summary += " (case " + ev.Case + ")"
+		}
+		summary += fmt.Sprintf(", sealed in %s/%d", ev.Stream, ev.Sequence)
+		out = append(out, Entry{Time: ev.SealedAt, Kind: EntryCustody, Principal: ev.Principal, Event: ev, Summary: summary})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out

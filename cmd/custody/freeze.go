@@ -190,7 +190,9 @@ func (readOnlyJournal) SetCursor(context.Context, string, string, string) error 
 // noJournal is the journal of a ledger that does not exist yet.
 type noJournal struct{}
 
-func (noJournal) Cursor(context.Context, string, string) (string, error) { return "", ledger.ErrNotFound }
+func (noJournal) Cursor(context.Context, string, string) (string, error) {
+	return "", ledger.ErrNotFound
+}
 
 func (noJournal) SetCursor(context.Context, string, string, string) error {
 	return errors.New("a dry run journals nothing")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/search"
 )
@@ -108,6 +109,9 @@ func runTimeline(ctx context.Context, o timelineOptions, d deps) error {
 	} else {
 		fmt.Fprintf(d.stderr, "no ledger (%s): the timeline has the recorded calls only, not the posture, IAM and KMS changes\n", cfg.Ledger)
 	}
+	events, eventProblems := custodyEvents(ctx, d, cfg, src, since, until)
+	in.Events = events
+	problems = append(problems, eventProblems...)
 	es := search.Timeline(in)
 	res := timelineResult{Bucket: o.bucket, Since: since.UTC(), Until: until.UTC(), Entries: es, Stats: st, Problems: append([]search.Problem{}, problems...)}
 	if res.Entries == nil {
@@ -153,4 +157,41 @@ func printTimeline(w io.Writer, r timelineResult) {
 	for _, e := range r.Entries {
 		fmt.Fprintf(w, "%s  %-16s %s\n", e.Time.UTC().Format(time.RFC3339), e.Kind, e.Summary)
 	}
+}
+
+// custodyEvents are custody's own events (freezes, containments,
+// recoveries) sealed between since and until, from the manifests that
+// verify; a manifest that does not is a problem, and its event is left
+// out.
+func custodyEvents(ctx context.Context, d deps, cfg config.Config, src *searchSource, since, until time.Time) ([]custody.SealedEvent, []search.Problem) {
+	trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+	if err != nil {
+		fmt.Fprintf(d.stderr, "custody timeline: custody's own events (freeze, contain, recover) are left out: %v\n", err)
+		return nil, nil
+	}
+	ac, err := cli.StoreAWS(ctx, cfg)
+	if err != nil {
+		return nil, []search.Problem{{Object: "s3://" + cfg.Store.Bucket, Message: err.Error()}}
+	}
+	v, err := cli.Verifier(ac, cfg, trust, src.ledger, d.now)
+	if err != nil {
+		return nil, []search.Problem{{Object: "s3://" + cfg.Store.Bucket, Message: err.Error()}}
+	}
+	all, findings, err := v.Events(ctx)
+	var problems []search.Problem
+	if err != nil {
+		problems = append(problems, search.Problem{Object: "s3://" + cfg.Store.Bucket, Message: "custody's own events: " + err.Error()})
+	}
+	for _, f := range findings {
+		if f.Severity == custody.SeverityFailure {
+			problems = append(problems, search.Problem{Object: f.Object, Message: string(f.Kind) + ": " + f.Message})
+		}
+	}
+	var out []custody.SealedEvent
+	for _, e := range all {
+		if !e.SealedAt.Before(since) && !e.SealedAt.After(until) {
+			out = append(out, e)
+		}
+	}
+	return out, problems
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/contain"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/config"
@@ -32,6 +33,7 @@ type session struct {
 	journal string // absolute path of the journal
 	api     *s3.Client
 	replica *s3.Client
+	stsAPI  contain.CallerAPI
 	guard   recovery.Guard
 	p       cli.Printer
 }
@@ -87,6 +89,7 @@ func (s *session) clients(ctx context.Context) error {
 		return err
 	}
 	s.api = ac.S3()
+	s.stsAPI = ac.STS()
 	if s.o.replicaBucket != "" {
 		rc, err := awsclient.Load(ctx, awsclient.Options{Region: s.o.replicaRegion, S3Endpoint: s.o.replica})
 		if err != nil {
@@ -124,6 +127,9 @@ func (s *session) recover(ctx context.Context) error {
 		return refuse(err)
 	}
 	if err := recovery.NewPreflight(s.api, nil, nil).CheckVersioning(ctx, s.o.bucket); err != nil {
+		return err
+	}
+	if err := s.checkFreeze(ctx); err != nil {
 		return err
 	}
 	var plan *recovery.Plan
@@ -275,4 +281,29 @@ func (s *session) resumeHint(job string) string {
 		h += " --config " + absPath(s.o.config)
 	}
 	return h
+}
+
+// checkFreeze warns when the bucket is not frozen (a writer, a job or a
+// lifecycle rule can race the restore), and refuses to apply a plan under
+// credentials a freeze would deny (a dry run only says so).
+func (s *session) checkFreeze(ctx context.Context) error {
+	st, err := contain.ReadFreeze(ctx, s.api, s.o.bucket)
+	if err != nil {
+		fmt.Fprintf(s.g.stderr, "warning: cannot tell whether s3://%s is frozen: %v\n", s.o.bucket, err)
+		return nil
+	}
+	if !st.Frozen {
+		fmt.Fprintf(s.g.stderr, "warning: s3://%s is not frozen: a writer, a running job or a lifecycle rule can race the restore (custody freeze --bucket %s --case ID --allow-role <this role> first)\n", s.o.bucket, s.o.bucket)
+		return nil
+	}
+	who, err := contain.CheckCaller(ctx, st, s.stsAPI, s.o.bucket)
+	if err != nil {
+		if s.o.dryRun {
+			fmt.Fprintf(s.g.stderr, "warning: %v\n", err)
+			return nil
+		}
+		return cli.UsageError{Err: err}
+	}
+	fmt.Fprintf(s.g.stderr, "s3://%s is frozen; recover runs as %s, which the freeze allows\n", s.o.bucket, who)
+	return nil
 }

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/internal/testaws"
+)
+
+// TestFreezeThroughTheBinary: a tired responder's mistakes first (no
+// --yes, no allowed role, a wildcard, a role that does not exist, the
+// evidence bucket itself: each refused, nothing changed), then a dry run
+// that writes nothing anywhere, then the freeze (the exposed bucket stops
+// taking anonymous writes), verify, the timeline showing the freeze, and
+// the unfreeze putting the exposure back as sealed.
+func TestFreezeThroughTheBinary(t *testing.T) {
+	e := testaws.Require(t)
+	e.Setenv(t)
+	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
+	ctx := context.Background()
+	c := e.S3(t)
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true})
+	exposed := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"Exposed","Effect":"Allow","Principal":"*","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::%s/*"}]}`, bucket)
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(exposed)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String(bucket), LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{
+		{ID: aws.String("expire-noncurrent"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("")}, NoncurrentVersionExpiration: &s3types.NoncurrentVersionExpiration{NoncurrentDays: aws.Int32(1)}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("report.csv"), Body: strings.NewReader("v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The attacker overwrites report.csv after T: a restore to T needs v1.
+	time.Sleep(1100 * time.Millisecond)
+	at := time.Now().UTC().Truncate(time.Second)
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("report.csv"), Body: strings.NewReader("ransomed")}); err != nil {
+		t.Fatal(err)
+	}
+	holdStatus := func() string {
+		out, err := c.GetObjectLegalHold(ctx, &s3.GetObjectLegalHoldInput{Bucket: aws.String(bucket), Key: aws.String("report.csv"), VersionId: put.VersionId})
+		if err != nil {
+			return "OFF"
+		}
+		return string(out.LegalHold.Status)
+	}
+	role := "ir-responder-" + filepath.Base(bucket)[len(bucket)-8:]
+	ic := iam.NewFromConfig(e.Config(t).AWS)
+	r, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleARN := aws.ToString(r.Role.Arn)
+
+	dir := t.TempDir()
+	if _, _, code := run(t, "keygen", "--out", filepath.Join(dir, "k.pem")); code != 0 {
+		t.Fatal("keygen failed")
+	}
+	cfgFile := filepath.Join(dir, "custody.yaml")
+	store := testaws.BucketName(t)
+	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %[1]s/ledger.db
+agent: {stream: freeze-test}
+store: {bucket: %[2]s, retention: {mode: COMPLIANCE, days: 1}}
+signer: {key: "file://%[1]s/k.pem"}
+trust: [{name: test, key: "file://%[1]s/k.pub"}]
+`, dir, store))
+	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
+		t.Fatal(errOut)
+	}
+	storeVersions := func() int {
+		out, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(store)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Versions) + len(out.DeleteMarkers)
+	}
+	anonymousPut := func(key string) int {
+		req, _ := http.NewRequest(http.MethodPut, e.S3Endpoint+"/"+bucket+"/"+key, strings.NewReader("anonymous"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	policyNow := func() string {
+		out, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Policy)
+	}
+	beforeVersions := storeVersions()
+	base := []string{"-c", cfgFile, "freeze", "--bucket", bucket, "--case", "IR-9"}
+	for why, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"no --yes":          {[]string{"--allow-role", roleARN}, "pass --yes"},
+		"no allowed role":   {[]string{"--dry-run"}, "--allow-role is required"},
+		"a wildcard":        {[]string{"--allow-role", "arn:aws:iam::123456789012:role/*", "--yes"}, "no wildcards"},
+		"an unknown role":   {[]string{"--allow-role", "arn:aws:iam::123456789012:role/no-such-role", "--yes"}, "no-such-role"},
+		"dry run and --yes": {[]string{"--allow-role", roleARN, "--dry-run", "--yes"}, "choose one"},
+	} {
+		_, errOut, code := run(t, append(base, c.args...)...)
+		if code != cli.ExitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("freeze with %s: exit %d, %q; want exit 2 saying %q", why, code, errOut, c.want)
+		}
+	}
+	_, errOut, code := run(t, "-c", cfgFile, "freeze", "--bucket", store, "--case", "IR-9", "--allow-role", roleARN, "--yes")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "evidence") {
+		t.Errorf("freezing the evidence store: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ledger.db")); err == nil {
+		t.Log("(store init made the ledger)")
+	}
+	ledgerBefore, _ := os.ReadFile(filepath.Join(dir, "ledger.db"))
+
+	out, errOut, code := run(t, append(base, "--allow-role", roleARN, "--dry-run")...)
+	if code != 0 || !strings.Contains(out, "dry run") || !strings.Contains(out, "planned") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	ledgerAfter, _ := os.ReadFile(filepath.Join(dir, "ledger.db"))
+	// (MinIO returns a policy's lists in a new order each time: look
+	// for the freeze statement, not for the same bytes.)
+	if storeVersions() != beforeVersions || strings.Contains(policyNow(), "CustodyFreeze") || string(ledgerBefore) != string(ledgerAfter) {
+		t.Fatalf("the dry run wrote: store versions %d -> %d, policy %s, ledger changed %v", beforeVersions, storeVersions(), policyNow(), string(ledgerBefore) != string(ledgerAfter))
+	}
+	if anonymousPut("before") != http.StatusOK {
+		t.Fatal("the exposed bucket refused an anonymous write before the freeze")
+	}
+
+	out, errOut, code = run(t, append([]string{"--json"}, append(base, "--allow-role", roleARN, "--hold-versions", at.Format(time.RFC3339), "--yes")...)...)
+	if code != 0 {
+		t.Fatalf("freeze: exit %d\n%s%s", code, out, errOut)
+	}
+	var res struct {
+		Phase   string `json:"phase"`
+		Allowed []struct {
+			ARN    string `json:"arn"`
+			UserID string `json:"userIdPattern"`
+			Caller bool   `json:"caller"`
+		} `json:"allowed"`
+		Holds []struct {
+			Key       string `json:"key"`
+			VersionID string `json:"versionId"`
+		} `json:"holds"`
+		Manifests []string `json:"manifests"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("freeze --json: %v\n%s", err, out)
+	}
+	if res.Phase != "frozen" || len(res.Allowed) != 2 || res.Allowed[0].ARN != roleARN || res.Allowed[0].UserID != aws.ToString(r.Role.RoleId)+":*" || !res.Allowed[1].Caller || len(res.Manifests) != 2 {
+		t.Fatalf("freeze --json: %s", out)
+	}
+	if len(res.Holds) != 1 || res.Holds[0].Key != "report.csv" || res.Holds[0].VersionID != aws.ToString(put.VersionId) || holdStatus() != "ON" {
+		t.Errorf("a restore to T needs report.csv's first version: it must be held (now %s): %s", holdStatus(), out)
+	}
+	if anonymousPut("after") != http.StatusForbidden {
+		t.Error("the frozen bucket took an anonymous write")
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("report.csv"), Body: strings.NewReader("v2")}); err != nil {
+		t.Fatalf("the bucket's owner (allowed) could not write: %v", err)
+	}
+	if out, errOut, code := run(t, "-c", cfgFile, "verify"); code != 0 {
+		t.Fatalf("verify after the freeze: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, "-c", cfgFile, "--json", "timeline", "--bucket", bucket, "--since", "1h")
+	if code != 0 {
+		t.Fatalf("timeline: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := strings.Count(out, `"kind": "custody-event"`); n != 2 || !strings.Contains(out, "case IR-9") {
+		t.Errorf("the timeline shows %d custody events, want the freeze's two:\n%s", n, out)
+	}
+
+	out, errOut, code = run(t, append([]string{"--json"}, append(base, "--allow-role", roleARN, "--yes")...)...)
+	if code != 0 || !strings.Contains(out, `"alreadyFrozen": true`) {
+		t.Fatalf("freezing again: exit %d\n%s%s", code, out, errOut)
+	}
+
+	out, errOut, code = run(t, "-c", cfgFile, "unfreeze", "--bucket", bucket, "--case", "IR-9", "--yes")
+	if code != 0 || !strings.Contains(out, "unfrozen") {
+		t.Fatalf("unfreeze: exit %d\n%s%s", code, out, errOut)
+	}
+	if holdStatus() != "OFF" {
+		t.Error("unfreeze must lift the legal hold the freeze placed")
+	}
+	if anonymousPut("unfrozen") != http.StatusOK {
+		t.Error("after unfreeze the exposure (the before-state) must be back")
+	}
+	if out, errOut, code := run(t, "-c", cfgFile, "verify"); code != 0 {
+		t.Fatalf("verify after the unfreeze: exit %d\n%s%s", code, out, errOut)
+	}
+}
