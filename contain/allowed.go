@@ -30,8 +30,9 @@ var (
 // principalARN is an IAM role or user ARN: arn:PARTITION:iam::ACCOUNT:role/PATH/NAME.
 var principalARN = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)/([\w+=,.@/-]*/)?([\w+=,.@-]{1,128})$`)
 
-// uniqueID is an IAM unique id, or a session's (AROA...:session).
-var uniqueID = regexp.MustCompile(`^[A-Z0-9]{12,128}$`)
+// uniqueID is an IAM unique id: letters and digits only, so that no id
+// IAM hands back can put a wildcard into the deny statement's condition.
+var uniqueID = regexp.MustCompile(`^[A-Za-z0-9]{8,128}$`)
 
 // ResolveAllowed turns the ARNs a responder allows into the unique ids the
 // deny statement matches, checking each exists as named; the caller is
