@@ -47,7 +47,7 @@ func TestResolveAllowed(t *testing.T) {
 		"arn:aws:sts::123456789012:assumed-role/responder/alice": "role's ARN",
 		"arn:aws:iam::123456789012:role/no-such-role":            "no-such-role",
 		"arn:aws:iam::123456789012:role/responder-" + suffix:     "another account or path",
-		"AROAEXAMPLE":                                            "want the ARN",
+		"AROAEXAMPLE": "want the ARN",
 	} {
 		if _, err := ResolveAllowed(ctx, ic, sc, []string{arn}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--allow-role %s: %v, want an error saying %q", arn, err, want)
