@@ -132,7 +132,6 @@ type Result struct {
 	// (unfreeze), each "setting: frozen -> now".
 	Changes   []string `json:"changes,omitempty"`
 	Manifests []string `json:"manifests,omitempty"`
-	Warnings  []string `json:"warnings,omitempty"`
 }
 
 // errStop is what AfterStep's error is wrapped in.
