@@ -124,7 +124,7 @@ type Result struct {
 	Phase    string    `json:"phase"`
 	DryRun   bool      `json:"dryRun,omitempty"`
 	Resumed  bool      `json:"resumed,omitempty"`
-	Already  bool      `json:"alreadyFrozen,omitempty"`
+	Already  bool      `json:"already,omitempty"` // frozen (or unfrozen) already: nothing to do
 	Allowed  []Allowed `json:"allowed,omitempty"`
 	Steps    []Step    `json:"steps"`
 	Holds    []Hold    `json:"holds,omitempty"`
@@ -133,6 +133,13 @@ type Result struct {
 	Changes   []string `json:"changes,omitempty"`
 	Manifests []string `json:"manifests,omitempty"`
 }
+
+// Errors a command turns into usage errors: the bucket or the case named
+// is not the one frozen.
+var (
+	ErrNotFrozen = errors.New("not frozen")
+	ErrOtherCase = errors.New("frozen under another case")
+)
 
 // errStop is what AfterStep's error is wrapped in.
 var errStop = errors.New("stopped")
@@ -205,7 +212,7 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 	var st BeforeState
 	switch {
 	case ok && e.Case != f.Case && e.Phase != PhaseUnfrozen:
-		return res, fmt.Errorf("bucket %s is %s under case %s (freeze %s): unfreeze it there first, or give --case %s", f.Bucket, e.Phase, e.Case, e.FreezeID, e.Case)
+		return res, fmt.Errorf("%w: bucket %s is %s under case %s (freeze %s): unfreeze it there first, or give --case %s", ErrOtherCase, f.Bucket, e.Phase, e.Case, e.FreezeID, e.Case)
 	case ok && e.Phase == PhaseUnfreezing:
 		return res, fmt.Errorf("an unfreeze of bucket %s (case %s) was interrupted: run custody unfreeze --bucket %s --case %s to finish it first", f.Bucket, e.Case, f.Bucket, e.Case)
 	case ok && (e.Phase == PhaseFreezing || e.Phase == PhaseFrozen):

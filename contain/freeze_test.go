@@ -247,8 +247,13 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 		t.Fatalf("unfreeze: %+v, %d events", un, w.events(custody.EventUnfreeze))
 	}
 	w.assertRestored(before)
-	if _, err := f.Unfreeze(ctx, UnfreezeOptions{}); err == nil || !strings.Contains(err.Error(), "not frozen") {
-		t.Fatalf("unfreezing twice: %v", err)
+	if again, err := f.Unfreeze(ctx, UnfreezeOptions{}); err != nil || !again.Already || w.events(custody.EventUnfreeze) != 2 {
+		t.Fatalf("unfreezing twice: %+v, %v; want already unfrozen, nothing sealed", again, err)
+	}
+	fresh := w.freezer()
+	fresh.Bucket = testaws.CreateBucket(t, w.c, testaws.BucketOptions{Versioning: true})
+	if _, err := fresh.Unfreeze(ctx, UnfreezeOptions{}); !errors.Is(err, ErrNotFrozen) {
+		t.Fatalf("unfreezing a bucket never frozen: %v", err)
 	}
 }
 

@@ -46,11 +46,24 @@ func (f *Freezer) Unfreeze(ctx context.Context, o UnfreezeOptions) (Result, erro
 	if err != nil {
 		return res, err
 	}
-	if !ok || e.Phase == PhaseUnfrozen {
-		return res, fmt.Errorf("bucket %s is not frozen (no freeze of it in this ledger is open)", f.Bucket)
+	if !ok {
+		return res, fmt.Errorf("%w: bucket %s (no freeze of it in this ledger)", ErrNotFrozen, f.Bucket)
 	}
 	if e.Case != f.Case {
-		return res, fmt.Errorf("bucket %s was frozen under case %s, not %s: give --case %s", f.Bucket, e.Case, f.Case, e.Case)
+		return res, fmt.Errorf("%w: bucket %s was frozen under case %s, not %s: give --case %s", ErrOtherCase, f.Bucket, e.Case, f.Case, e.Case)
+	}
+	if e.Phase == PhaseUnfrozen {
+		// Run again after it finished (or after a kill that came after
+		// the last seal): nothing to do, if nobody froze it since.
+		st, err := ReadFreeze(ctx, f.API, f.Bucket)
+		if err != nil {
+			return res, err
+		}
+		if st.Frozen {
+			return res, fmt.Errorf("bucket %s was unfrozen (freeze %s) but its policy has a %s statement again, which custody did not put back: inspect it", f.Bucket, e.FreezeID, FreezeSid)
+		}
+		res.FreezeID, res.Phase, res.Already = e.FreezeID, PhaseUnfrozen, true
+		return res, nil
 	}
 	res.FreezeID, res.Phase, res.Resumed = e.FreezeID, e.Phase, e.Phase == PhaseUnfreezing
 	st, err := f.sealedBefore(ctx, e)

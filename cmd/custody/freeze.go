@@ -239,6 +239,9 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 		}
 	}
 	res, err := f.Freeze(ctx, fo)
+	if errors.Is(err, contain.ErrOtherCase) {
+		return cli.UsageError{Err: err}
+	}
 	if perr := d.printer().Result(res, func(w io.Writer) { printFreeze(w, res, "freeze") }); perr != nil && err == nil {
 		err = perr
 	}
@@ -255,6 +258,9 @@ func runUnfreeze(ctx context.Context, o freezeOptions, d deps) error {
 		return err
 	}
 	res, err := f.Unfreeze(ctx, contain.UnfreezeOptions{Force: o.force, DryRun: o.dryRun})
+	if errors.Is(err, contain.ErrNotFrozen) || errors.Is(err, contain.ErrOtherCase) {
+		return cli.UsageError{Err: err}
+	}
 	var changed *contain.ChangedError
 	if errors.As(err, &changed) {
 		if perr := d.printer().Result(res, func(w io.Writer) { printFreeze(w, res, "unfreeze") }); perr != nil {
@@ -274,8 +280,8 @@ func printFreeze(w io.Writer, r contain.Result, verb string) {
 	switch {
 	case r.DryRun:
 		state = "dry run: nothing changed or sealed"
-	case r.Already && verb == "freeze":
-		state = "already frozen"
+	case r.Already:
+		state = "already " + r.Phase
 	case r.Resumed:
 		state += " (resumed an interrupted " + verb + ")"
 	}

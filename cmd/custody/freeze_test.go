@@ -190,7 +190,7 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 	}
 
 	out, errOut, code = run(t, append([]string{"--json"}, append(base, "--allow-role", roleARN, "--yes")...)...)
-	if code != 0 || !strings.Contains(out, `"alreadyFrozen": true`) {
+	if code != 0 || !strings.Contains(out, `"already": true`) {
 		t.Fatalf("freezing again: exit %d\n%s%s", code, out, errOut)
 	}
 
