@@ -112,6 +112,7 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newTimelineCommand(g),
 		newAthenaCommand(g),
 		newIAMCommand(g),
+		newContainCommand(g), // [contain]
 		newVersionCommand(g),
 		newRecoverHint(),
 	)
