@@ -9,6 +9,7 @@ package contain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
@@ -226,15 +228,22 @@ func (f *enforceFixture) victims(t *testing.T) (key string, role RoleARN) {
 	ctx := context.Background()
 	f.n++
 	user := fmt.Sprintf("victim-%d", f.n)
-	if _, err := f.admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user)}); err != nil {
+	// A retried create (moto slow on a loaded machine) finds what its
+	// first try made.
+	if _, err := f.admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user)}); err != nil && !exists(err) {
 		t.Fatal(err)
 	}
 	k, err := f.admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(fmt.Sprintf("app-%d", f.n)),
+	name := aws.String(fmt.Sprintf("app-%d", f.n))
+	_, err = f.admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: name,
 		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil && !exists(err) {
+		t.Fatal(err)
+	}
+	r, err := f.admin.GetRole(ctx, &iam.GetRoleInput{RoleName: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,6 +252,11 @@ func (f *enforceFixture) victims(t *testing.T) (key string, role RoleARN) {
 		t.Fatal(err)
 	}
 	return aws.ToString(k.AccessKey.AccessKeyId), role
+}
+
+func exists(err error) bool {
+	var e *iamtypes.EntityAlreadyExistsException
+	return errors.As(err, &e)
 }
 
 // both contains a key and a role's sessions, returning each one's error.

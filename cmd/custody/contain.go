@@ -396,20 +396,22 @@ type searchContainment struct {
 
 // lookupContainment finds the first sealed containment of the one access
 // key searched for (nil when it was not contained, or the search is not
-// for exactly one key).
-func lookupContainment(ctx context.Context, src *searchSource, keys []string) (*searchContainment, error) {
+// for exactly one key). A sealed state that cannot be read or believed
+// is said on stderr: the search goes on without it.
+func lookupContainment(ctx context.Context, src *searchSource, keys []string, stderr io.Writer) *searchContainment {
 	if len(keys) != 1 || contain.CheckAccessKey(keys[0]) != nil {
-		return nil, nil
+		return nil
 	}
 	hist, err := contain.History(ctx, src.catalog, src.api, "iam:access-key/"+keys[0])
 	if err != nil {
-		return nil, err
+		fmt.Fprintf(stderr, "custody search: whether %s was contained is unknown: %v\n", keys[0], err)
+		return nil
 	}
 	first := contain.First(hist)
 	if first == nil {
-		return nil, nil
+		return nil
 	}
-	return &searchContainment{Containment: *first}, nil
+	return &searchContainment{Containment: *first}
 }
 
 // count wraps emit to count the records after the containment.

@@ -246,14 +246,23 @@ func TestContainKey(t *testing.T) {
 		t.Fatalf("re-run: exit %d, %+v\n%s", code, again, errOut)
 	}
 
-	// custody search shows the containment of the key.
-	out, errOut, code = f.bin.run(t, "search", "--access-key", key, "--since", "1h")
-	if code != 0 || !strings.Contains(errOut, "contained at ") || !strings.Contains(errOut, "(manifest "+res.Manifest+"); 0 event(s) after it") {
+	// custody search shows the containment of the key, and that it was
+	// used once after it (CloudTrail delivers after the fact).
+	used := res.After.ChangedAt.Truncate(time.Second).Add(time.Second) // CloudTrail's times are to the second
+	time.Sleep(time.Until(used.Add(100 * time.Millisecond)))           // search's window ends now
+	f.sealTrail(t, []map[string]any{
+		trailRecordAt(key, res.Principal, "GetObject", 1, res.After.ChangedAt.Add(-time.Minute)),
+		trailRecordAt(key, res.Principal, "PutObject", 2, used),
+	})
+	until := time.Now().UTC().Format(time.RFC3339Nano)
+	out, errOut, code = f.bin.run(t, "search", "--access-key", key, "--since", "1h", "--until", until)
+	if code != 0 || !strings.Contains(errOut, "contained at ") || !strings.Contains(errOut, "(manifest "+res.Manifest+"); 1 event(s) after it") ||
+		!strings.Contains(errOut, "2 record(s) matched") {
 		t.Fatalf("search --access-key after containment: exit %d\n%s%s", code, out, errOut)
 	}
-	out, _, code = f.bin.run(t, "--json", "search", "--access-key", key, "--since", "1h")
+	out, _, code = f.bin.run(t, "--json", "search", "--access-key", key, "--since", "1h", "--until", until)
 	doc := checkJSON(t, "search", out)
-	if code != 0 || field(doc, "contained", "manifest") != res.Manifest || field(doc, "contained", "after") != float64(0) || field(doc, "contained", "case") != "IR-16" {
+	if code != 0 || field(doc, "contained", "manifest") != res.Manifest || field(doc, "contained", "after") != float64(1) || field(doc, "contained", "case") != "IR-16" {
 		t.Fatalf("search --json: exit %d\n%s", code, out)
 	}
 	if out, _, _ := f.bin.run(t, "--json", "search", "--access-key", other, "--since", "1h"); field(checkJSON(t, "search", out), "contained") != nil {
@@ -418,16 +427,25 @@ func TestContainTemporaryKey(t *testing.T) {
 	}
 }
 
-// trailRecord is a CloudTrail record of a role session's call.
-func trailRecord(key, sessionARN, event string, n int) map[string]any {
-	role := sessionARN[strings.Index(sessionARN, "assumed-role/")+len("assumed-role/"):]
-	role = role[:strings.Index(role, "/")]
+// trailRecord is a CloudTrail record of a call made with key by
+// principal (a role session's ARN, or a user's) ten minutes ago.
+func trailRecord(key, principal, event string, n int) map[string]any {
+	return trailRecordAt(key, principal, event, n, time.Now().Add(-10*time.Minute))
+}
+
+func trailRecordAt(key, principal, event string, n int, at time.Time) map[string]any {
+	ident := map[string]any{"type": "IAMUser", "principalId": "AIDAUSER", "arn": principal, "accountId": "123456789012", "accessKeyId": key}
+	if i := strings.Index(principal, "assumed-role/"); i >= 0 {
+		role := principal[i+len("assumed-role/"):]
+		role = role[:strings.Index(role, "/")]
+		ident["type"], ident["principalId"] = "AssumedRole", "AROAAPP:x"
+		ident["sessionContext"] = map[string]any{"sessionIssuer": map[string]any{"type": "Role", "arn": "arn:aws:iam::123456789012:role/" + role, "userName": role}}
+	}
 	return map[string]any{
-		"eventVersion": "1.09", "eventTime": time.Now().UTC().Add(-10 * time.Minute).Format(time.RFC3339), "eventSource": "s3.amazonaws.com", "eventName": event,
+		"eventVersion": "1.09", "eventTime": at.UTC().Format(time.RFC3339), "eventSource": "s3.amazonaws.com", "eventName": event,
 		"awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.7", "requestID": fmt.Sprintf("REQ%04d", n), "eventID": fmt.Sprintf("00000000-0000-4000-8000-%012d", n),
-		"userIdentity": map[string]any{"type": "AssumedRole", "principalId": "AROAAPP:x", "arn": sessionARN, "accountId": "123456789012", "accessKeyId": key,
-			"sessionContext": map[string]any{"sessionIssuer": map[string]any{"type": "Role", "arn": "arn:aws:iam::123456789012:role/" + role, "userName": role}}},
-		"requestParameters": map[string]any{"bucketName": "customer-data", "key": "k"}, "recipientAccountId": "123456789012", "eventCategory": "Data", "managementEvent": false,
+		"userIdentity": ident, "requestParameters": map[string]any{"bucketName": "customer-data", "key": "k"}, "recipientAccountId": "123456789012",
+		"eventCategory": "Data", "managementEvent": false,
 	}
 }
 

@@ -170,9 +170,7 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		emit = func(r search.Record) error { sealed = append(sealed, r); return out(r) }
 	}
 	// [contain]
-	if res.Contained, err = lookupContainment(ctx, src, o.accessKeys); err != nil {
-		return err
-	}
+	res.Contained = lookupContainment(ctx, src, o.accessKeys, d.stderr)
 	emit = res.Contained.count(emit)
 	// [end contain]
 	sr, err := src.searcher(ctx, f)
