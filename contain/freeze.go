@@ -16,9 +16,9 @@ import (
 	"github.com/custody-ir/custody/internal/ledger"
 )
 
-// Sealer seals custody events and reads back what it sealed
+// EventSealer seals custody events and reads back what it sealed
 // (custody.Chain).
-type Sealer interface {
+type EventSealer interface {
 	Record(context.Context, custody.Event) (custody.Recorded, error)
 	ReadArtifact(context.Context, custody.Artifact) ([]byte, error)
 }
@@ -99,7 +99,7 @@ type Freezer struct {
 	// Snapshot reads the bucket's whole security posture (sealed beside
 	// each state; unfreeze compares the settings freeze does not manage).
 	Snapshot func(context.Context) collector.Snapshot
-	Seal     Sealer
+	Seal     EventSealer
 	Journal  Journal
 	Bucket   string
 	Case     string

@@ -77,7 +77,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.ledger = l
-	w.sealed = &countingSealer{Sealer: w.chain, n: map[string]int{}}
+	w.sealed = &countingSealer{EventSealer: w.chain, n: map[string]int{}}
 	// The exposed bucket: anyone may write and read; a lifecycle rule
 	// expires noncurrent versions (it would race a restore), another
 	// expires objects under tmp/, a third is disabled already. (MinIO
@@ -134,12 +134,12 @@ func (w *world) settings() Settings {
 
 // countingSealer counts the events sealed, by type.
 type countingSealer struct {
-	Sealer
+	EventSealer
 	n map[string]int
 }
 
 func (c *countingSealer) Record(ctx context.Context, e custody.Event) (custody.Recorded, error) {
-	r, err := c.Sealer.Record(ctx, e)
+	r, err := c.EventSealer.Record(ctx, e)
 	if err == nil {
 		c.n[e.Type]++
 	}

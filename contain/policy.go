@@ -62,7 +62,7 @@ func FreezeStatement(bucket string, allowed []Allowed) map[string]any {
 // policyDoc is a bucket policy as generic JSON.
 type policyDoc map[string]any
 
-func parsePolicy(s string) (policyDoc, error) {
+func parseBucketPolicy(s string) (policyDoc, error) {
 	if strings.TrimSpace(s) == "" {
 		return policyDoc{"Version": "2012-10-17", "Statement": []any{}}, nil
 	}
@@ -99,7 +99,7 @@ func sid(st any) string {
 // already named FreezeSid that is not freeze's own is refused: custody
 // did not write it, and a look-alike must not pass for a freeze.
 func withFreeze(policy string, stmt map[string]any) (string, error) {
-	d, err := parsePolicy(policy)
+	d, err := parseBucketPolicy(policy)
 	if err != nil {
 		return "", err
 	}
@@ -123,7 +123,7 @@ func withFreeze(policy string, stmt map[string]any) (string, error) {
 
 // hasFreeze reports whether policy holds exactly freeze's statement.
 func hasFreeze(policy string, stmt map[string]any) bool {
-	d, err := parsePolicy(policy)
+	d, err := parseBucketPolicy(policy)
 	if err != nil {
 		return false
 	}
@@ -229,8 +229,8 @@ func canonical(v any) string {
 // policyChanges lists how policy now differs from policy then, statement
 // by statement (by Sid, or by content for statements without one).
 func policyChanges(then, now string) []string {
-	a, errA := parsePolicy(then)
-	b, errB := parsePolicy(now)
+	a, errA := parseBucketPolicy(then)
+	b, errB := parseBucketPolicy(now)
 	if errA != nil || errB != nil {
 		return []string{"policy: " + short(then) + " -> " + short(now)}
 	}

@@ -32,7 +32,7 @@ func ReadFreeze(ctx context.Context, api PolicyAPI, bucket string) (FreezeStatus
 	if err != nil {
 		return FreezeStatus{}, fmt.Errorf("read the policy of bucket %s: %w", bucket, err)
 	}
-	d, err := parsePolicy(aws.ToString(out.Policy))
+	d, err := parseBucketPolicy(aws.ToString(out.Policy))
 	if err != nil {
 		return FreezeStatus{}, fmt.Errorf("bucket %s: %w", bucket, err)
 	}

@@ -52,6 +52,7 @@ var rolePolicies = map[string]string{
 	"verifier":  "custody-verifier-policy.json",    // custody verify
 	"collector": "collector-role-policy.json",      // the collectors, in the member account
 	"recover":   "recover-policy.json",             // recover, on the bucket and its replica
+	"contain":   "contain-policy.json",             // [contain] custody contain key, contain role
 }
 
 // notExercised are the grants the jobs below cannot show a need for on
@@ -127,6 +128,7 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 	f.custodyJobs()
 	f.organizationJob()
 	f.recoverJobs()
+	f.containJobs() // [contain]
 	// verify last, with every kind of manifest in the bucket.
 	verifier := f.newJob("verify", "verifier", "")
 	if out, code := f.run(verifier, nil, f.custody, "verify"); code != 0 {

@@ -114,6 +114,7 @@ standard chain: profiles, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3.
 		newIAMCommand(g),
 		newFreezeCommand(g),
 		newUnfreezeCommand(g),
+		newContainCommand(g),
 		newVersionCommand(g),
 		newRecoverHint(),
 	)

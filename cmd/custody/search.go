@@ -49,6 +49,9 @@ type searchResult struct {
 	Catalog string `json:"catalog"`
 	// Sealed is the manifest that seals the results, with --seal.
 	Sealed *searchSealed `json:"sealed,omitempty"`
+	// [contain] Contained: the key's first sealed containment, with --access-key KEY.
+	Contained *searchContainment `json:"contained,omitempty"`
+	// [end contain]
 }
 
 // searchSealed names what --seal stored.
@@ -166,6 +169,10 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 		out := emit
 		emit = func(r search.Record) error { sealed = append(sealed, r); return out(r) }
 	}
+	// [contain]
+	res.Contained = lookupContainment(ctx, src, o.accessKeys, d.stderr)
+	emit = res.Contained.count(emit)
+	// [end contain]
 	sr, err := src.searcher(ctx, f)
 	if err != nil {
 		return err
@@ -194,6 +201,9 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	for _, p := range res.Problems {
 		fmt.Fprintf(d.stderr, "custody search: %s: %s\n", p.Object, p.Message)
 	}
+	if res.Contained != nil && !d.json { // [contain]
+		fmt.Fprintf(d.stderr, "access key %s: %s\n", o.accessKeys[0], res.Contained.note())
+	} // [end contain]
 	if !d.json && !o.ndjson && !o.csv {
 		fmt.Fprintf(d.stderr, "%d record(s) matched; of %d sealed log file(s) (CloudTrail, S3 access logs), %d in the window: %d read (%d held none of the filter's values), %d left unread (the index shows none of them); %d records, %d bytes; files listed from the %s\n",
 			st.Matched, total, st.Files, st.Read, st.Skipped, st.Unread, st.Records, st.Bytes, catalogName)

@@ -1,0 +1,203 @@
+package contain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// The phases of a containment's sealed states.
+const (
+	PhaseBefore = "before"
+	PhaseAfter  = "after"
+)
+
+// Target is what to contain: an access key (its user's key deactivated),
+// or a role (its sessions revoked), for a key or alone.
+type Target struct {
+	AccessKey string
+	Role      *RoleARN // revoke the role's sessions; nil: deactivate the key
+	RoleFrom  string   // how the role was found: "--role" or the sealed record
+	Case      string
+}
+
+// Read reads the target's state in IAM.
+func (k *Keys) Read(ctx context.Context, t Target) (*State, error) {
+	var st *State
+	var err error
+	if t.Role != nil {
+		st, err = k.ReadRole(ctx, *t.Role, t.AccessKey, t.Case)
+	} else {
+		st, err = k.ReadKey(ctx, t.AccessKey, t.Case)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.RoleFrom = t.RoleFrom
+	return st, nil
+}
+
+// Outcome is what a containment did.
+type Outcome struct {
+	Before, After *State
+	// BeforeManifest sealed the before-state; Manifest the after-state
+	// (with the before-state again, so one event holds both).
+	BeforeManifest, Manifest string
+	// Changed: this run changed IAM. Completed: it completed a containment
+	// an earlier run began (its before-state sealed, its change made, its
+	// after-state never sealed).
+	Changed, Completed bool
+}
+
+// Would says what a containment of st would do, for --dry-run.
+func Would(st *State) string {
+	switch {
+	case st.Action == ActionDeactivateKey && st.Contained:
+		return fmt.Sprintf("access key %s of %s is Inactive already: nothing to change; its state would be sealed", st.AccessKey, st.Principal)
+	case st.Action == ActionDeactivateKey:
+		return fmt.Sprintf("would seal the state of %s's access keys, set %s Inactive (iam:UpdateAccessKey; never deleted), read them back and seal that", st.Principal, st.AccessKey)
+	case st.Role.RevokePolicy != nil:
+		return fmt.Sprintf("would seal role %s's %s policy (sessions issued before %s denied), replace it to deny every session issued before now (iam:PutRolePolicy), read it back and seal that",
+			st.Principal, RevokePolicyName, st.Role.RevokedBefore)
+	}
+	return fmt.Sprintf("would seal the state of role %s, put the inline policy %s denying every session issued before now (iam:PutRolePolicy), read it back and seal that", st.Principal, RevokePolicyName)
+}
+
+// Contain contains the target whose state before is before, sealing
+// through s. The order is what makes a crash at any point safe to re-run:
+//
+//  1. the before-state is sealed as an event of its own, before anything
+//     changes: whatever happens next, what was there is in the store;
+//  2. IAM is changed (UpdateAccessKey to Inactive, or PutRolePolicy);
+//  3. IAM is read back and the after-state sealed, with the before-state
+//     again, naming the before-state's manifest.
+//
+// A run killed between 1 and 3 leaves a before-state no after-state
+// follows (Pending). The re-run finds it and, when IAM shows the change
+// in place (the key Inactive; the role's policy denying sessions issued
+// at or after that before-state was read), changes nothing and seals the
+// after-state against the first run's before-state, which is the true
+// one: the re-run's own read already shows the change. Otherwise it
+// starts afresh. A key is never deleted.
+func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*Outcome, error) {
+	hist, err := s.History(ctx, Source(before))
+	if err != nil {
+		return nil, fmt.Errorf("read the sealed containments of %s: %w", Source(before), err)
+	}
+	out := &Outcome{Before: before}
+	var beforeRaw []byte
+	if p := Pending(hist, t.Case); p != nil && completes(before, p) {
+		out.Completed = true
+		out.Before, out.BeforeManifest, beforeRaw = &p.State, p.Manifest, p.Raw
+	} else {
+		before.Phase = PhaseBefore
+		if beforeRaw, err = json.MarshalIndent(before, "", "  "); err != nil {
+			return nil, err
+		}
+		out.BeforeManifest, err = s.Seal(ctx, SealRequest{Phase: PhaseBefore, Case: t.Case, Source: Source(before),
+			Description: describe(before, PhaseBefore), Details: details(before), Records: map[string][]byte{BeforeRecord: beforeRaw}})
+		if err != nil {
+			return nil, fmt.Errorf("seal the state before containment (nothing was changed): %w", err)
+		}
+	}
+
+	// A key found Inactive stays as it is; a role's policy is put again
+	// with the new time, unless this run completes one that put it.
+	var changedAt time.Time
+	if !out.Completed && (before.Action == ActionRevokeSessions || !before.Contained) {
+		changedAt = k.Now().UTC()
+		if before.Action == ActionRevokeSessions {
+			err = k.Revoke(ctx, before, changedAt)
+		} else {
+			err = k.Deactivate(ctx, before)
+		}
+		if err != nil {
+			return out, fmt.Errorf("%w (the state before is sealed in manifest %s; nothing was changed)", err, out.BeforeManifest)
+		}
+		out.Changed = true
+	}
+
+	after, err := k.Read(ctx, t)
+	if err != nil {
+		return out, fmt.Errorf("read back after containment: %w (the state before is sealed in manifest %s; run again to seal the state after)", err, out.BeforeManifest)
+	}
+	after.Phase, after.Changed, after.BeforeManifest = PhaseAfter, out.Changed, out.BeforeManifest
+	if out.Changed {
+		after.ChangedAt = &changedAt
+	}
+	out.After = after
+	if problem := unconfirmed(after, out.Changed, changedAt); problem != "" {
+		return out, fmt.Errorf("read back after containment: %s (the state before is sealed in manifest %s)", problem, out.BeforeManifest)
+	}
+	afterRaw, err := json.MarshalIndent(after, "", "  ")
+	if err != nil {
+		return out, err
+	}
+	d := details(after)
+	d["changed"], d["beforeManifest"] = strconv.FormatBool(out.Changed), out.BeforeManifest
+	if out.Changed {
+		d["changedAt"] = changedAt.Format(time.RFC3339Nano)
+	}
+	out.Manifest, err = s.Seal(ctx, SealRequest{Phase: PhaseAfter, Case: t.Case, Source: Source(before), Description: describe(after, PhaseAfter), Details: d,
+		Records: map[string][]byte{BeforeRecord: beforeRaw, AfterRecord: afterRaw}})
+	if err != nil {
+		return out, fmt.Errorf("contained, but sealing the state after failed: %w (the state before is sealed in manifest %s; run the same command again to seal the state after)", err, out.BeforeManifest)
+	}
+	return out, nil
+}
+
+// completes reports whether the current state shows the change of the
+// interrupted containment p in place.
+func completes(now *State, p *Sealed) bool {
+	if !now.Contained || p.State.Action != now.Action {
+		return false
+	}
+	if now.Action == ActionDeactivateKey {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339Nano, now.Role.RevokedBefore)
+	return err == nil && !t.Before(p.State.ReadAt.Truncate(time.Millisecond))
+}
+
+// unconfirmed says what is wrong when IAM, read back, does not show the
+// containment ("" when it does).
+func unconfirmed(after *State, changed bool, at time.Time) string {
+	switch {
+	case !after.Contained && after.Action == ActionDeactivateKey:
+		return fmt.Sprintf("IAM still lists access key %s as Active", after.AccessKey)
+	case !after.Contained:
+		return fmt.Sprintf("role %s has no %s policy", after.Principal, RevokePolicyName)
+	case changed && after.Action == ActionRevokeSessions && after.Role.RevokedBefore != at.UTC().Format(RevokeTimeFormat):
+		return fmt.Sprintf("role %s's %s policy denies sessions issued before %q, not %s: another writer replaced it", after.Principal, RevokePolicyName,
+			after.Role.RevokedBefore, at.UTC().Format(RevokeTimeFormat))
+	}
+	return ""
+}
+
+// details are the custody event's details the timeline reads.
+func details(st *State) map[string]string {
+	d := map[string]string{"principal": st.Principal, "action": st.Action, "case": st.Case, "phase": st.Phase}
+	if st.AccessKey != "" {
+		d["accessKey"] = st.AccessKey
+	}
+	return d
+}
+
+func describe(st *State, phase string) string {
+	what := fmt.Sprintf("access key %s of %s", st.AccessKey, st.Principal)
+	if st.Action == ActionRevokeSessions {
+		what = "sessions of role " + st.Principal
+		if st.AccessKey != "" {
+			what += " (which issued " + st.AccessKey + ")"
+		}
+	}
+	if phase == PhaseBefore {
+		return "containment of " + what + ": the state before"
+	}
+	if st.Action == ActionRevokeSessions {
+		return fmt.Sprintf("containment: %s issued before %s revoked", what, st.Role.RevokedBefore)
+	}
+	return "containment: " + what + " Inactive"
+}
