@@ -71,6 +71,8 @@ var notExercised = map[[2]string]string{
 	{"agent", "s3:ListBucketVersions"}:     "a run that ended before sealing (a crash) is resealed from what it left in the bucket (custody/run.go locate): the reliability suite's kills exercise it",
 	{"agent", "s3:GetObjectVersion"}:       "as s3:ListBucketVersions: reading back what a crashed run left, and its metadata",
 	{"agent", "s3:GetObjectRetention"}:     "as s3:ListBucketVersions: S3 returns a version's retention (which the reseal records) only to callers with it",
+	{"contain", "s3:GetObjectLegalHold"}:   "freeze --hold-versions: moto applies a bucket policy's deny to object PUTs without the caller's identity, so it refuses the holds freeze places after its deny even to the allowed caller; contain/freeze_test.go and cmd/custody/freeze_test.go place and lift them on MinIO",
+	{"contain", "s3:PutObjectLegalHold"}:   "as s3:GetObjectLegalHold",
 	{"recover", "s3:ListBucket"}:           "a HEAD of a key with no current version answers 404 only to callers with s3:ListBucket (403 otherwise), and recover tells the two apart (recover/apply.go)",
 }
 
@@ -129,6 +131,7 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 	f.organizationJob()
 	f.recoverJobs()
 	f.containJobs() // [contain]
+	f.freezeJobs()
 	// verify last, with every kind of manifest in the bucket.
 	verifier := f.newJob("verify", "verifier", "")
 	if out, code := f.run(verifier, nil, f.custody, "verify"); code != 0 {
