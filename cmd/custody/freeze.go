@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
@@ -18,6 +20,7 @@ import (
 	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/ledger"
 	recovery "github.com/custody-ir/custody/recover"
+	"github.com/custody-ir/custody/search"
 )
 
 // freezeOptions are freeze's and unfreeze's flags.
@@ -25,6 +28,8 @@ type freezeOptions struct {
 	bucket, caseID string
 	allow          []string
 	holdSince      string
+	holdKeys       []string
+	holdPrincipals []string
 	dryRun, yes    bool
 	force          bool
 }
@@ -67,6 +72,8 @@ of the configuration.`,
 	cmd.Flags().StringVar(&o.caseID, "case", "", "the case the freeze is sealed in (required)")
 	cmd.Flags().StringArrayVar(&o.allow, "allow-role", nil, "ARN of an IAM role (or user) still allowed to write: the responder's, recover's (at least one)")
 	cmd.Flags().StringVar(&o.holdSince, "hold-versions", "", "put a legal hold on the versions a restore to this time needs (RFC 3339 or 36h, 7d back from now)")
+	cmd.Flags().StringArrayVar(&o.holdKeys, "hold-access-key", nil, "with --hold-versions: hold what undoing this access key's writes needs (recover --access-key), from the sealed CloudTrail data events")
+	cmd.Flags().StringArrayVar(&o.holdPrincipals, "hold-principal", nil, "with --hold-versions: hold what undoing this principal's writes needs (recover --principal)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be done; change and seal nothing")
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "freeze (required unless --dry-run)")
 	return cmd
@@ -202,6 +209,9 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 	if err := o.validate("freeze"); err != nil {
 		return err
 	}
+	if o.holdSince == "" && len(o.holdKeys)+len(o.holdPrincipals) > 0 {
+		return cli.Usagef("--hold-access-key and --hold-principal say whose writes --hold-versions T undoes: give --hold-versions")
+	}
 	if o.dryRun && len(o.allow) == 0 {
 		return cli.Usagef("--allow-role is required: the freeze denies every other principal, so without one nobody could restore or unfreeze the bucket")
 	}
@@ -225,9 +235,9 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 		if err != nil {
 			return cli.UsageError{Err: fmt.Errorf("--hold-versions: %w", err)}
 		}
-		plan, err := recovery.MakePlan(ctx, ac.S3(), o.bucket, t, recovery.PlanOptions{})
+		plan, err := holdPlan(ctx, o, d, ac.S3(), t)
 		if err != nil {
-			return fmt.Errorf("--hold-versions: plan the restore of %s to %s: %w", o.bucket, t.Format("2006-01-02T15:04:05Z07:00"), err)
+			return err
 		}
 		for _, a := range plan.Actions {
 			if (a.Kind == recovery.CopyBack || a.Kind == recovery.RemoveMarkers) && a.VersionID != "" {
@@ -246,6 +256,33 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 		err = perr
 	}
 	return err
+}
+
+// holdPlan is the plan of the restore whose versions --hold-versions
+// holds: to T, or undoing one actor's writes since T.
+func holdPlan(ctx context.Context, o freezeOptions, d deps, api *s3.Client, t time.Time) (*recovery.Plan, error) {
+	at := t.Format(time.RFC3339)
+	if len(o.holdKeys)+len(o.holdPrincipals) == 0 {
+		plan, err := recovery.MakePlan(ctx, api, o.bucket, t, recovery.PlanOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("--hold-versions: plan the restore of %s to %s: %w", o.bucket, at, err)
+		}
+		return plan, nil
+	}
+	cfg, err := d.config()
+	if err != nil {
+		return nil, err
+	}
+	until := d.now()
+	writes, err := cli.SealedWrites(ctx, cfg, d.now, o.bucket, search.Filter{AccessKeys: o.holdKeys, Principals: o.holdPrincipals}, t, until)
+	if err != nil {
+		return nil, fmt.Errorf("--hold-versions: %w", err)
+	}
+	plan, err := recovery.PlanActor(ctx, api, o.bucket, recovery.ActorOptions{Actor: recovery.DescribeActor(o.holdKeys, o.holdPrincipals), Writes: writes, Since: t, Until: until})
+	if err != nil {
+		return nil, fmt.Errorf("--hold-versions: plan undoing %s since %s: %w", recovery.DescribeActor(o.holdKeys, o.holdPrincipals), at, err)
+	}
+	return plan, nil
 }
 
 func runUnfreeze(ctx context.Context, o freezeOptions, d deps) error {

@@ -208,3 +208,67 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 		t.Fatalf("verify after the unfreeze: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestFreezeHoldsWhatUndoingAnActorNeeds: --hold-versions T with
+// --hold-access-key holds the versions that undoing that key's writes
+// (recover --access-key) would restore, read from the sealed CloudTrail
+// data events, and not those of keys someone else wrote.
+func TestFreezeHoldsWhatUndoingAnActorNeeds(t *testing.T) {
+	e := testaws.Require(t)
+	e.Setenv(t)
+	t.Setenv("CUSTODY_KEY_PASSPHRASE", "pass")
+	ctx := context.Background()
+	c := e.S3(t)
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{ObjectLock: true})
+	put := func(key, body string) string {
+		out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.VersionId)
+	}
+	a1, b1 := put("a.csv", "a1"), put("b.csv", "b1")
+	time.Sleep(1100 * time.Millisecond)
+	since := time.Now().UTC().Truncate(time.Second)
+	time.Sleep(1100 * time.Millisecond)
+	a2, b2 := put("a.csv", "ransomed"), put("b.csv", "edited by the app")
+	dir := t.TempDir()
+	if _, _, code := run(t, "keygen", "--out", filepath.Join(dir, "k.pem")); code != 0 {
+		t.Fatal("keygen failed")
+	}
+	cfgFile := filepath.Join(dir, "custody.yaml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`ledger: %[1]s/ledger.db
+agent: {stream: freeze-actor}
+store: {bucket: %[2]s, retention: {mode: COMPLIANCE, days: 1}}
+signer: {key: "file://%[1]s/k.pem"}
+trust: [{name: test, key: "file://%[1]s/k.pub"}]
+`, dir, testaws.BucketName(t)))
+	if _, errOut, code := run(t, "-c", cfgFile, "store", "init", "--yes"); code != 0 {
+		t.Fatal(errOut)
+	}
+	write := func(key, version, arn, accessKey, id string) map[string]any {
+		return map[string]any{"eventVersion": "1.09", "eventTime": time.Now().UTC().Format(time.RFC3339), "eventSource": "s3.amazonaws.com", "eventName": "PutObject",
+			"awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9", "requestID": "REQ" + id, "eventID": id, "eventCategory": "Data", "managementEvent": false,
+			"userIdentity":      map[string]any{"type": "IAMUser", "arn": arn, "accountId": "123456789012", "accessKeyId": accessKey},
+			"requestParameters": map[string]any{"bucketName": bucket, "key": key}, "responseElements": map[string]any{"x-amz-version-id": version}, "recipientAccountId": "123456789012"}
+	}
+	sealTrail(t, cfgFile, []map[string]any{
+		write("a.csv", a2, "arn:aws:iam::123456789012:user/mallory", "AKIAMALLORY00000009", "e1"),
+		write("b.csv", b2, "arn:aws:iam::123456789012:role/app", "ASIAAPP0000000000001", "e2"),
+	})
+	r, err := iam.NewFromConfig(e.Config(t).AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("actor-" + bucket[len(bucket)-8:]), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "-c", cfgFile, "--json", "freeze", "--bucket", bucket, "--case", "IR-A", "--allow-role", aws.ToString(r.Role.Arn),
+		"--hold-versions", since.Format(time.RFC3339), "--hold-access-key", "AKIAMALLORY00000009", "--dry-run")
+	if code != 0 {
+		t.Fatalf("freeze --hold-access-key --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, a1) || strings.Contains(out, b1) {
+		t.Fatalf("the holds must be a.csv's version before mallory's write (%s), not b.csv's (%s):\n%s", a1, b1, out)
+	}
+	if _, errOut, code := run(t, "-c", cfgFile, "freeze", "--bucket", bucket, "--case", "IR-A", "--allow-role", aws.ToString(r.Role.Arn), "--hold-access-key", "AKIAMALLORY00000009", "--yes"); code != cli.ExitUsage || !strings.Contains(errOut, "give --hold-versions") {
+		t.Errorf("--hold-access-key without --hold-versions: exit %d, %s", code, errOut)
+	}
+}

@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
-	"github.com/custody-ir/custody/custody"
-	"github.com/custody-ir/custody/internal/ledger"
 	recovery "github.com/custody-ir/custody/recover"
 	"github.com/custody-ir/custody/search"
 )
@@ -50,68 +46,7 @@ func (s *session) actorPlan(ctx context.Context, since time.Time) (*recovery.Pla
 }
 
 // writes reads every write to the bucket in [since, until] from the
-// sealed CloudTrail logs, marking the actor's. Files that cannot be
-// believed make the answer incomplete: nothing is planned on it.
+// sealed CloudTrail logs, marking the actor's.
 func (s *session) writes(ctx context.Context, since, until time.Time) ([]recovery.Write, error) {
-	cfg := *s.cfg
-	ac, err := cli.StoreAWS(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	var catalog search.Catalog
-	var manifests *search.ManifestCatalog
-	if _, statErr := os.Stat(cfg.Ledger); statErr == nil {
-		l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(s.g.now))
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		catalog = search.LedgerCatalog{Ledger: l, Bucket: cfg.Store.Bucket}
-	} else {
-		trust, err := custody.ConfiguredTrust(ctx, cfg, os.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		v, err := cli.Verifier(ac, cfg, trust, nil, s.g.now)
-		if err != nil {
-			return nil, err
-		}
-		manifests = &search.ManifestCatalog{Verifier: v, Bucket: cfg.Store.Bucket}
-		catalog = manifests
-	}
-	all, err := catalog.Files(ctx, search.KindCloudTrailLog)
-	if err != nil {
-		return nil, err
-	}
-	files := search.Window(all, since, until, time.Hour)
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no sealed CloudTrail log file covers %s to %s: recover --actor needs the trail's S3 data events (collect them with custody collect --collector cloudtrail)",
-			since.Format(time.RFC3339), until.Format(time.RFC3339))
-	}
-	actor := search.Filter{AccessKeys: s.o.accessKeys, Principals: s.o.principals}
-	var out []recovery.Write
-	_, problems, err := search.Searcher{API: ac.S3()}.Run(ctx, files,
-		search.Filter{Buckets: []string{s.o.bucket}, Events: recovery.WriteEvents, Since: since, Until: until},
-		func(r search.Record) error {
-			if r.Error {
-				return nil // a denied write created nothing
-			}
-			out = append(out, recovery.Write{Key: r.Key, VersionID: r.VersionID, Marker: r.DeleteMarker, At: r.Time, Principal: r.Principal,
-				AccessKey: r.AccessKey, Action: r.Action, EventID: r.EventID, Evidence: r.Evidence.Object, Manifest: r.Evidence.Manifest, Actor: actor.Match(&r)})
-			return nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	if manifests != nil {
-		problems = append(problems, manifests.Problems()...)
-	}
-	if len(problems) > 0 {
-		var lines []string
-		for _, p := range problems {
-			lines = append(lines, p.Object+": "+p.Message)
-		}
-		return nil, fmt.Errorf("the evidence is incomplete, so no plan is made on it (run custody verify):\n  %s", strings.Join(lines, "\n  "))
-	}
-	return out, nil
+	return cli.SealedWrites(ctx, *s.cfg, s.g.now, s.o.bucket, search.Filter{AccessKeys: s.o.accessKeys, Principals: s.o.principals}, since, until)
 }
