@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,8 +129,10 @@ func (f *containFixture) sealedStates(t *testing.T, manifest string) map[string]
 	t.Helper()
 	ctx := context.Background()
 	stream, seq, _ := strings.Cut(manifest, "/")
-	var n int64
-	fmt.Sscan(seq, &n)
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if err != nil {
+		t.Fatalf("manifest ref %q: %v", manifest, err)
+	}
 	o, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(custody.ManifestKey(f.prefix, stream, n))})
 	if err != nil {
 		t.Fatalf("manifest %s: %v", manifest, err)
