@@ -132,6 +132,9 @@ type Result struct {
 	// (unfreeze), each "setting: frozen -> now".
 	Changes   []string `json:"changes,omitempty"`
 	Manifests []string `json:"manifests,omitempty"`
+	// Warnings are what the responder should look at: an unfreeze that
+	// puts back a policy open to everyone.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Errors a command turns into usage errors: the bucket or the case named
@@ -326,8 +329,12 @@ func (f *Freezer) before(ctx context.Context, o FreezeOptions) (BeforeState, err
 	if st.Settings, err = readSettings(ctx, f.API, f.Bucket); err != nil {
 		return st, err
 	}
-	if _, err := withFreeze(st.Settings.Policy, st.Statement); err != nil {
+	frozen, err := withFreeze(st.Settings.Policy, st.Statement)
+	if err != nil {
 		return st, fmt.Errorf("bucket %s: %w", f.Bucket, err)
+	}
+	if len(frozen) > maxPolicyBytes {
+		return st, fmt.Errorf("bucket %s: its policy with the freeze statement would be %d bytes, over S3's limit of %d: nothing was changed; shorten the policy (or allow fewer roles) and freeze again", f.Bucket, len(frozen), maxPolicyBytes)
 	}
 	if len(o.Hold) > 0 {
 		lock, err := f.API.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(f.Bucket)})

@@ -243,6 +243,9 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(un.Warnings) != 1 || !strings.Contains(un.Warnings[0], "everyone") {
+		t.Errorf("unfreeze puts back a policy open to everyone: it must say so, warned %q", un.Warnings)
+	}
 	if un.Phase != PhaseUnfrozen || w.events(custody.EventUnfreeze) != 2 {
 		t.Fatalf("unfreeze: %+v, %d events", un, w.events(custody.EventUnfreeze))
 	}
@@ -504,5 +507,21 @@ func TestSamePolicy(t *testing.T) {
 	if !samePolicy(`{"Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}`,
 		`{"Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/*"]}]}`) {
 		t.Error("single values and their one-element lists must compare equal")
+	}
+}
+
+// TestFreezeRefusesAnOversizedPolicy: a policy that the freeze statement
+// would push over S3's 20 KiB limit is refused before anything is sealed
+// or changed, naming the sizes.
+func TestFreezeRefusesAnOversizedPolicy(t *testing.T) {
+	w := newWorld(t)
+	var sts []string
+	for i := 0; len(strings.Join(sts, ",")) < maxPolicyBytes-900; i++ {
+		sts = append(sts, fmt.Sprintf(`{"Sid":"Read%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/team-%04d/*"}`, i, w.bucket, i))
+	}
+	w.putPolicy(`{"Version":"2012-10-17","Statement":[` + strings.Join(sts, ",") + `]}`)
+	_, err := w.freezer().Freeze(context.Background(), FreezeOptions{Allowed: allowed})
+	if err == nil || !strings.Contains(err.Error(), "over S3's limit") || w.events(custody.EventFreeze) != 0 {
+		t.Fatalf("freezing under a near-full policy: %v, %d events", err, w.events(custody.EventFreeze))
 	}
 }

@@ -267,3 +267,25 @@ func policyChanges(then, now string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// maxPolicyBytes is S3's limit on a bucket policy's size.
+const maxPolicyBytes = 20 << 10
+
+// opensToEveryone reports whether a policy allows something to everyone
+// without a condition: an exposure, which unfreeze would put back.
+func opensToEveryone(policy string) bool {
+	d, err := parseBucketPolicy(policy)
+	if err != nil {
+		return false
+	}
+	for _, st := range d.statements() {
+		m, _ := st.(map[string]any)
+		if m["Effect"] != "Allow" || m["Condition"] != nil {
+			continue
+		}
+		if p, ok := m["Principal"]; ok && everyone(normalize("Principal", p)) {
+			return true
+		}
+	}
+	return false
+}

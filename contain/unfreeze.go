@@ -76,6 +76,9 @@ func (f *Freezer) Unfreeze(ctx context.Context, o UnfreezeOptions) (Result, erro
 		return res, err
 	}
 	res.Changes = f.foreign(ctx, e, st, cur)
+	if opensToEveryone(st.Settings.Policy) {
+		res.Warnings = append(res.Warnings, "the sealed before-state's bucket policy allows access to everyone without a condition (the incident's exposure?): unfreeze puts it back as it was; change the policy afterwards if it should not be")
+	}
 	if len(res.Changes) > 0 && !o.Force {
 		return res, &ChangedError{Bucket: f.Bucket, Changes: res.Changes}
 	}

@@ -342,4 +342,7 @@ func printFreeze(w io.Writer, r contain.Result, verb string) {
 	if len(r.Manifests) > 0 {
 		fmt.Fprintf(w, "  sealed: %s\n", strings.Join(r.Manifests, ", "))
 	}
+	for _, m := range r.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", m)
+	}
 }
