@@ -104,6 +104,10 @@ type Freezer struct {
 	Bucket   string
 	Case     string
 	Now      func() time.Time
+	// Vouch, when set, checks that a record read back (the before-state
+	// unfreeze restores) is sealed by a manifest that verifies, so that a
+	// local journal pointed at a planted object is caught.
+	Vouch func(ctx context.Context, a custody.Artifact) error
 	// AfterStep, when set, runs after each step; an error stops the run
 	// there, as a kill would (the tests' crash points).
 	AfterStep func(step string) error
@@ -189,6 +193,11 @@ func (f *Freezer) sealedBefore(ctx context.Context, e journalEntry) (BeforeState
 	b, err := f.Seal.ReadArtifact(ctx, e.Before)
 	if err != nil {
 		return BeforeState{}, fmt.Errorf("the sealed before-state of the freeze of %s: %w", f.Bucket, err)
+	}
+	if f.Vouch != nil {
+		if err := f.Vouch(ctx, e.Before); err != nil {
+			return BeforeState{}, fmt.Errorf("the before-state of the freeze of %s: %w", f.Bucket, err)
+		}
 	}
 	var st BeforeState
 	if err := json.Unmarshal(b, &st); err != nil {

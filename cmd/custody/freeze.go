@@ -18,6 +18,7 @@ import (
 	"github.com/custody-ir/custody/contain"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/awsclient"
+	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/ledger"
 	recovery "github.com/custody-ir/custody/recover"
 	"github.com/custody-ir/custody/search"
@@ -143,7 +144,7 @@ func freezer(ctx context.Context, o freezeOptions, d deps) (*contain.Freezer, fu
 		return nil, func() {}, err
 	}
 	posture := &collector.Posture{API: api, Bucket: o.bucket, Now: d.now}
-	f := &contain.Freezer{API: api, Snapshot: posture.Snapshot, Bucket: o.bucket, Case: o.caseID, Now: d.now}
+	f := &contain.Freezer{API: api, Snapshot: posture.Snapshot, Bucket: o.bucket, Case: o.caseID, Now: d.now, Vouch: vouch(cfg, d)}
 	if o.dryRun {
 		// A dry run reads the journal and the sealed before-state, and
 		// writes nothing: no stream lock, no reseal, no ledger created.
@@ -169,6 +170,37 @@ func freezer(ctx context.Context, o freezeOptions, d deps) (*contain.Freezer, fu
 	}
 	f.Seal, f.Journal = ev.Chain, ev.Ledger
 	return f, func() { ev.Close() }, nil
+}
+
+// vouch checks a sealed record against the store's manifests, verified
+// from the bucket alone with the configured trust: the journal in the
+// local ledger says where the before-state is, the verified chain says
+// whether custody sealed it.
+func vouch(cfg config.Config, d deps) func(context.Context, custody.Artifact) error {
+	return func(ctx context.Context, a custody.Artifact) error {
+		trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+		if err != nil {
+			return fmt.Errorf("no trusted key to check the manifest that sealed it (configure trust): %w", err)
+		}
+		sc, err := cli.StoreAWS(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		v, err := cli.Verifier(sc, cfg, trust, nil, d.now)
+		if err != nil {
+			return err
+		}
+		sealed, _, err := v.Sealed(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range sealed {
+			if s.Key == a.Key && s.VersionID == a.VersionID && s.SHA256 == a.SHA256 {
+				return nil
+			}
+		}
+		return fmt.Errorf("s3://%s/%s (version %s) is not sealed by any manifest that verifies: the local journal or the evidence bucket was changed; nothing was restored; run custody verify", a.Bucket, a.Key, a.VersionID)
+	}
 }
 
 // readOnlySealer is a dry run's: it reads sealed records, and refuses to

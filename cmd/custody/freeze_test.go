@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,6 +20,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/internal/ledger"
 	"github.com/custody-ir/custody/internal/testaws"
 )
 
@@ -194,6 +198,52 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 		t.Fatalf("freezing again: exit %d\n%s%s", code, out, errOut)
 	}
 
+	// A local attacker points the journal at a before-state of their own
+	// (no policy: the freeze gone, nothing sealed says so), planted in
+	// the evidence bucket with the right digest in the journal.
+	l, err := ledger.Open(ctx, filepath.Join(dir, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	journal, err := l.Cursor(ctx, "freeze", bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(journal), &entry); err != nil {
+		t.Fatal(err)
+	}
+	before := entry["before"].(map[string]any)
+	real, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(store), Key: aws.String(before["key"].(string)), VersionId: aws.String(before["versionId"].(string))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state map[string]any
+	if err := json.NewDecoder(real.Body).Decode(&state); err != nil {
+		t.Fatal(err)
+	}
+	real.Body.Close()
+	state["settings"].(map[string]any)["policy"] = ""
+	forged, _ := json.MarshalIndent(state, "", "  ")
+	planted, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(store), Key: aws.String("custody/cases/IR-9/forged/freeze-before.json"), Body: bytes.NewReader(forged)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(forged)
+	before["key"], before["versionId"], before["sha256"], before["size"] = "custody/cases/IR-9/forged/freeze-before.json", aws.ToString(planted.VersionId), hex.EncodeToString(sum[:]), len(forged)
+	tampered, _ := json.Marshal(entry)
+	if err := l.SetCursor(ctx, "freeze", bucket, string(tampered)); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = run(t, "-c", cfgFile, "unfreeze", "--bucket", bucket, "--case", "IR-9", "--yes")
+	if code == 0 || !strings.Contains(errOut, "not sealed by any manifest that verifies") || anonymousPut("tampered") != http.StatusForbidden {
+		t.Fatalf("unfreeze from a planted before-state: exit %d, %s", code, errOut)
+	}
+	if err := l.SetCursor(ctx, "freeze", bucket, journal); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
 	out, errOut, code = run(t, "-c", cfgFile, "unfreeze", "--bucket", bucket, "--case", "IR-9", "--yes")
 	if code != 0 || !strings.Contains(out, "unfrozen") {
 		t.Fatalf("unfreeze: exit %d\n%s%s", code, out, errOut)
@@ -204,8 +254,10 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 	if anonymousPut("unfrozen") != http.StatusOK {
 		t.Error("after unfreeze the exposure (the before-state) must be back")
 	}
-	if out, errOut, code := run(t, "-c", cfgFile, "verify"); code != 0 {
-		t.Fatalf("verify after the unfreeze: exit %d\n%s%s", code, out, errOut)
+	// Everything custody sealed verifies; the planted object is reported.
+	out, errOut, code = run(t, "-c", cfgFile, "verify")
+	if code != 1 || strings.Count(out, "FAILURE") != 1 || !strings.Contains(out, "unsealed-object") || !strings.Contains(out, "forged/freeze-before.json") {
+		t.Fatalf("verify after the unfreeze: exit %d, want exactly the planted object as unsealed\n%s%s", code, out, errOut)
 	}
 }
 
