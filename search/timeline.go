@@ -153,7 +153,10 @@ func Timeline(in TimelineInput) []Entry {
 	for i := range in.Events {
 		ev := &in.Events[i]
 		d := ev.Details
-		if d["bucket"] != in.Bucket && !(d["accessKey"] != "" && keys[d["accessKey"]]) && !(d["principal"] != "" && principals[d["principal"]]) {
+		ofBucket := d["bucket"] == in.Bucket
+		ofKey := d["accessKey"] != "" && keys[d["accessKey"]]
+		ofPrincipal := d["principal"] != "" && principals[d["principal"]]
+		if !ofBucket && !ofKey && !ofPrincipal {
 			continue
 		}
 		what := ev.Description

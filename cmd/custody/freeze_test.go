@@ -214,15 +214,15 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 		t.Fatal(err)
 	}
 	before := entry["before"].(map[string]any)
-	real, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(store), Key: aws.String(before["key"].(string)), VersionId: aws.String(before["versionId"].(string))})
+	sealedBefore, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(store), Key: aws.String(before["key"].(string)), VersionId: aws.String(before["versionId"].(string))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var state map[string]any
-	if err := json.NewDecoder(real.Body).Decode(&state); err != nil {
+	if err := json.NewDecoder(sealedBefore.Body).Decode(&state); err != nil {
 		t.Fatal(err)
 	}
-	real.Body.Close()
+	sealedBefore.Body.Close()
 	state["settings"].(map[string]any)["policy"] = ""
 	forged, _ := json.MarshalIndent(state, "", "  ")
 	planted, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(store), Key: aws.String("custody/cases/IR-9/forged/freeze-before.json"), Body: bytes.NewReader(forged)})
