@@ -7,6 +7,7 @@ package contain
 // unsupported). The custody events go to a real chain in another bucket.
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -15,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -24,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/custody-ir/custody/collector"
@@ -167,6 +171,28 @@ func (w *world) assertFrozen(before Settings) {
 	}
 }
 
+// rawLifecycle is the bucket's lifecycle configuration, the bytes S3
+// answered with.
+func (w *world) rawLifecycle() []byte {
+	w.t.Helper()
+	var raw []byte
+	capture := func(st *middleware.Stack) error {
+		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("rawBody", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleDeserialize(ctx, in)
+			if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && err == nil {
+				raw, _ = io.ReadAll(resp.Body)
+				resp.Body = io.NopCloser(bytes.NewReader(raw))
+			}
+			return out, md, err
+		}), middleware.After)
+	}
+	if _, err := w.c.GetBucketLifecycleConfiguration(context.Background(), &s3.GetBucketLifecycleConfigurationInput{Bucket: aws.String(w.bucket)},
+		func(o *s3.Options) { o.APIOptions = append(o.APIOptions, capture) }); err != nil {
+		w.t.Fatal(err)
+	}
+	return raw
+}
+
 func (w *world) assertRestored(before Settings) {
 	w.t.Helper()
 	s := w.settings()
@@ -194,7 +220,7 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 	if code := w.anonymous(http.MethodPut, "seed"); code != http.StatusOK {
 		t.Fatalf("the exposed bucket refused an anonymous write before the freeze: HTTP %d", code)
 	}
-	before := w.settings()
+	before, beforeXML := w.settings(), w.rawLifecycle()
 	f := w.freezer()
 
 	plan, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, DryRun: true})
@@ -250,6 +276,9 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 		t.Fatalf("unfreeze: %+v, %d events", un, w.events(custody.EventUnfreeze))
 	}
 	w.assertRestored(before)
+	if after := w.rawLifecycle(); !bytes.Equal(after, beforeXML) || len(after) == 0 {
+		t.Errorf("the lifecycle configuration after unfreeze is not byte-identical:\n%s\nbefore:\n%s", after, beforeXML)
+	}
 	if again, err := f.Unfreeze(ctx, UnfreezeOptions{}); err != nil || !again.Already || w.events(custody.EventUnfreeze) != 2 {
 		t.Fatalf("unfreezing twice: %+v, %v; want already unfrozen, nothing sealed", again, err)
 	}
