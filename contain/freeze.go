@@ -84,6 +84,9 @@ type journalEntry struct {
 	Before         custody.Artifact  `json:"before"`
 	BeforeManifest string            `json:"beforeManifest"`
 	Frozen         *custody.Artifact `json:"frozen,omitempty"` // the bucket's posture once frozen
+	// Posture is the bucket's posture sealed with the before-state (absent
+	// from journals written before it was kept).
+	Posture *custody.Artifact `json:"posture,omitempty"`
 }
 
 // Step is one step of a freeze or an unfreeze, as it went.
@@ -257,7 +260,7 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("seal the before-state of %s (nothing was changed): %w", f.Bucket, err)
 		}
-		e = journalEntry{FreezeID: st.FreezeID, Case: f.Case, Phase: PhaseFreezing, Before: rec.Artifacts[0], BeforeManifest: rec.Key}
+		e = journalEntry{FreezeID: st.FreezeID, Case: f.Case, Phase: PhaseFreezing, Before: rec.Artifacts[0], BeforeManifest: rec.Key, Posture: &rec.Artifacts[1]}
 		if err := f.setJournal(ctx, e); err != nil {
 			return res, err
 		}
