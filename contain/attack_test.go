@@ -266,3 +266,78 @@ func FuzzFreezePatterns(f *testing.F) {
 		}
 	})
 }
+
+// TestFreezeAgainWithAnotherRole: a responder who forgot recover's role
+// runs the freeze again with it. The re-run used to answer "already
+// frozen" and drop the new role silently (the sealed freeze allows only
+// the first list), leaving recover locked out with no word said. It
+// refuses, naming the role, and seals nothing; the same roles (or fewer)
+// still get "already frozen".
+func TestFreezeAgainWithAnotherRole(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	f := w.freezer()
+	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+		t.Fatal(err)
+	}
+	n := w.events(custody.EventFreeze)
+	more := append(append([]Allowed(nil), allowed...), Allowed{ARN: "arn:aws:iam::123456789012:role/custody-recover", UserID: "AROAEXAMPLERECOVER:*"})
+	res, err := f.Freeze(ctx, FreezeOptions{Allowed: more})
+	if !errors.Is(err, ErrOtherAllowed) || !strings.Contains(err.Error(), "role/custody-recover") || res.Already {
+		t.Fatalf("freezing again with another role: %+v, %v; want it refused, naming the role", res, err)
+	}
+	if res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed[:1]}); err != nil || !res.Already {
+		t.Fatalf("freezing again with the same role: %+v, %v", res, err)
+	}
+	if w.events(custody.EventFreeze) != n {
+		t.Fatal("a re-run sealed something")
+	}
+}
+
+// TestFrozenPolicyKeepsNumbers: the policy freeze writes keeps every
+// other statement as written, numbers too (they used to go through a
+// float64: 2^53+1 came back rounded, a condition changed by the freeze).
+func TestFrozenPolicyKeepsNumbers(t *testing.T) {
+	p := `{"Version":"2012-10-17","Statement":[{"Sid":"Big","Effect":"Deny","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b","Condition":{"NumericGreaterThan":{"s3:max-keys":9007199254740993}}}]}`
+	got, err := withFreeze(p, FreezeStatement("b", allowed))
+	if err != nil || !strings.Contains(got, "9007199254740993") || !hasFreeze(got, FreezeStatement("b", allowed)) {
+		t.Fatalf("frozen policy: %s, %v", got, err)
+	}
+}
+
+// TestFreezeLifecycleEveryShape: lifecycle rules in the shapes S3 allows
+// (Filter.And with prefix, tags and sizes; a tag; a size; delete-marker
+// cleanup; noncurrent versions kept by count; an abort-only rule beside
+// an expiring one) are suspended where they expire anything and come back
+// byte-identical after unfreeze.
+func TestFreezeLifecycleEveryShape(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	rules := []s3types.LifecycleRule{
+		{ID: aws.String("and"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{And: &s3types.LifecycleRuleAndOperator{Prefix: aws.String("x/"), Tags: []s3types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}, ObjectSizeGreaterThan: aws.Int64(10), ObjectSizeLessThan: aws.Int64(1 << 20)}},
+			NoncurrentVersionExpiration: &s3types.NoncurrentVersionExpiration{NoncurrentDays: aws.Int32(3), NewerNoncurrentVersions: aws.Int32(2)}},
+		{ID: aws.String("tag"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Tag: &s3types.Tag{Key: aws.String("t"), Value: aws.String("1")}}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(5)}},
+		{ID: aws.String("size"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{ObjectSizeGreaterThan: aws.Int64(100)}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(9)}},
+		{ID: aws.String("markers"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("m/")}, Expiration: &s3types.LifecycleExpiration{ExpiredObjectDeleteMarker: aws.Bool(true)}},
+		{ID: aws.String("off"), Status: s3types.ExpirationStatusDisabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("o/")}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(1)}},
+	}
+	if err := putLifecycle(ctx, w.c, w.bucket, rules); err != nil {
+		t.Fatal(err)
+	}
+	before := w.settings()
+	f := w.freezer()
+	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range w.settings().Lifecycle {
+		if r.Status != s3types.ExpirationStatusDisabled {
+			t.Errorf("rule %s is %s while frozen", aws.ToString(r.ID), r.Status)
+		}
+	}
+	if _, err := f.Unfreeze(ctx, UnfreezeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := canonical(w.settings().Lifecycle); got != canonical(before.Lifecycle) {
+		t.Errorf("lifecycle after unfreeze:\n%s\nwant:\n%s", got, canonical(before.Lifecycle))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -151,6 +152,35 @@ var (
 	ErrOtherCase = errors.New("frozen under another case")
 )
 
+// ErrOtherAllowed is a freeze run again with an --allow-role the
+// bucket's freeze does not allow: a re-run resumes (or confirms) the
+// sealed freeze, and cannot widen it.
+var ErrOtherAllowed = errors.New("frozen with other allowed roles")
+
+// notAllowedBy are the ARNs of want (the caller aside) that the sealed
+// freeze does not allow.
+func notAllowedBy(sealed, want []Allowed) []string {
+	have := map[string]bool{}
+	for _, a := range sealed {
+		have[a.UserID] = true
+	}
+	var out []string
+	for _, a := range want {
+		if !a.Caller && !have[a.UserID] {
+			out = append(out, a.ARN)
+		}
+	}
+	return out
+}
+
+func arns(as []Allowed) string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ARN
+	}
+	return strings.Join(out, ", ")
+}
+
 // errStop is what AfterStep's error is wrapped in.
 var errStop = errors.New("stopped")
 
@@ -233,6 +263,9 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 	case ok && (e.Phase == PhaseFreezing || e.Phase == PhaseFrozen):
 		if st, err = f.sealedBefore(ctx, e); err != nil {
 			return res, err
+		}
+		if missing := notAllowedBy(st.Allowed, o.Allowed); len(missing) > 0 {
+			return res, fmt.Errorf("%w: bucket %s is %s (freeze %s) allowing only %s; %s not among them: unfreeze it and freeze it again with every role, or run without them", ErrOtherAllowed, f.Bucket, e.Phase, e.FreezeID, arns(st.Allowed), strings.Join(missing, ", "))
 		}
 		res.Resumed, res.Already = e.Phase == PhaseFreezing, e.Phase == PhaseFrozen
 		res.Manifests = append(res.Manifests, e.BeforeManifest)

@@ -67,8 +67,15 @@ func parseBucketPolicy(s string) (policyDoc, error) {
 		return policyDoc{"Version": "2012-10-17", "Statement": []any{}}, nil
 	}
 	var d policyDoc
-	if err := json.Unmarshal([]byte(s), &d); err != nil {
+	// Numbers as written: a condition's number must not come back as a
+	// rounded float in the frozen policy.
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("the bucket policy is not JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("the bucket policy is not one JSON object")
 	}
 	if d == nil {
 		return nil, fmt.Errorf("the bucket policy is not a JSON object")
