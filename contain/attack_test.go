@@ -341,3 +341,37 @@ func TestFreezeLifecycleEveryShape(t *testing.T) {
 		t.Errorf("lifecycle after unfreeze:\n%s\nwant:\n%s", got, canonical(before.Lifecycle))
 	}
 }
+
+// interrupting is the real client, with a Ctrl-C (the context cancelled)
+// as the lifecycle step writes.
+type interrupting struct {
+	*s3.Client
+	cancel context.CancelFunc
+}
+
+func (i interrupting) PutBucketLifecycleConfiguration(ctx context.Context, in *s3.PutBucketLifecycleConfigurationInput, opts ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error) {
+	i.cancel()
+	return i.Client.PutBucketLifecycleConfiguration(ctx, in, opts...)
+}
+
+// TestFreezeInterruptedByCtrlC: Ctrl-C during the lifecycle step cancels
+// the context the closing seal needs as well. The error used to say the
+// bucket "is frozen" (it is half-frozen: its lifecycle rules still
+// expire versions); it says partly frozen and how to finish or roll
+// back, and the re-run finishes the freeze.
+func TestFreezeInterruptedByCtrlC(t *testing.T) {
+	w := newWorld(t)
+	before := w.settings()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := w.freezer()
+	f.API = interrupting{Client: w.c, cancel: cancel}
+	_, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed})
+	if err == nil || strings.Contains(err.Error(), "is frozen") || !strings.Contains(err.Error(), "partly frozen") || !strings.Contains(err.Error(), "custody unfreeze") {
+		t.Fatalf("a freeze interrupted in its lifecycle step: %v; want partly frozen, with how to finish or roll back", err)
+	}
+	res, err := w.freezer().Freeze(context.Background(), FreezeOptions{Allowed: allowed})
+	if err != nil || res.Phase != PhaseFrozen || !res.Resumed {
+		t.Fatalf("the re-run after Ctrl-C: %+v, %v", res, err)
+	}
+	w.assertFrozen(before)
+}

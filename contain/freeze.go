@@ -324,6 +324,11 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 			{Name: "posture-frozen.json", Kind: "posture", JSON: f.Snapshot(ctx), Source: "s3://" + f.Bucket},
 		}})
 	if err != nil {
+		if stepErr != nil {
+			// Interrupted (Ctrl-C cancels the context the seal needs too):
+			// half-frozen, and not sealed as such.
+			return res, fmt.Errorf("bucket %s is only partly frozen, and sealing that failed: re-run custody freeze to finish and seal it, or custody unfreeze --bucket %s --case %s to put back the sealed before-state: %w", f.Bucket, f.Bucket, f.Case, errors.Join(stepErr, err))
+		}
 		return res, fmt.Errorf("bucket %s is frozen but sealing it failed (re-run custody freeze to seal it): %w", f.Bucket, errors.Join(stepErr, err))
 	}
 	res.Manifests = append(res.Manifests, rec.Key)
