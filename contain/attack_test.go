@@ -375,3 +375,30 @@ func TestFreezeInterruptedByCtrlC(t *testing.T) {
 	}
 	w.assertFrozen(before)
 }
+
+// TestFreezeStatementDeniesEveryWrite: every S3 permission that writes
+// or deletes an object version, its tags, ACL, retention or legal hold,
+// or writes a replica into the bucket, is in the freeze's deny. AWS
+// checks PutObjectTagging with a versionId as s3:PutObjectVersionTagging
+// (and DeleteObjectTagging as s3:DeleteObjectVersionTagging), and a
+// replication rule of another bucket writes here as s3:ReplicateObject,
+// s3:ReplicateDelete and s3:ReplicateTags: those were missing, so a
+// frozen bucket still took them. (MinIO checks version tagging as
+// s3:PutObjectTagging, so the stand-in cannot show the difference.)
+func TestFreezeStatementDeniesEveryWrite(t *testing.T) {
+	got := map[string]bool{}
+	for _, a := range FreezeStatement("b", allowed)["Action"].([]string) {
+		got[a] = true
+	}
+	for _, a := range []string{
+		"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+		"s3:PutObjectAcl", "s3:PutObjectVersionAcl",
+		"s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging",
+		"s3:PutObjectRetention", "s3:BypassGovernanceRetention", "s3:PutObjectLegalHold",
+		"s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags",
+	} {
+		if !got[a] {
+			t.Errorf("the freeze does not deny %s", a)
+		}
+	}
+}

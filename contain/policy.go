@@ -12,7 +12,7 @@ const FreezeSid = "CustodyFreeze"
 
 // frozenActions are what the freeze denies every principal but the
 // allowed ones: object writes and deletes (of any version, of retention,
-// legal holds and tags), and the bucket settings that would undo the
+// legal holds and tags, and replicas written into it), and the bucket settings that would undo the
 // freeze or race a restore (policy, lifecycle, replication, versioning,
 // public access, Object Lock, encryption, the bucket itself). Deleting a
 // lifecycle or replication configuration, or a public access block, needs
@@ -22,6 +22,12 @@ var frozenActions = []string{
 	"s3:PutObjectAcl", "s3:PutObjectVersionAcl",
 	"s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention",
 	"s3:PutObjectTagging", "s3:DeleteObjectTagging",
+	// A version's tags and ACL need their own permissions on AWS (a deny
+	// of PutObjectTagging leaves PutObjectTagging?versionId= open); a
+	// replication rule of another bucket writes replicas and delete
+	// markers into this one with the Replicate* permissions.
+	"s3:PutObjectVersionTagging", "s3:DeleteObjectVersionTagging",
+	"s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags",
 	"s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
 	"s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration",
 	"s3:PutBucketVersioning", "s3:PutBucketAcl", "s3:PutBucketPublicAccessBlock",
