@@ -402,3 +402,47 @@ func TestFreezeStatementDeniesEveryWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateKeysAreRefused: a statement with a key twice, {"Effect":
+// "Allow", ..., "Effect": "Deny"}, was read by Go's last-wins rule as
+// freeze's own Deny, whatever IAM makes of it. (MinIO rewrites such a
+// policy on PUT; AWS returns a policy as written, which is why the
+// status is read here from a policy handed over as S3 would return it.)
+// Neither the status nor a freeze reads such a policy: recover then
+// warns that it cannot tell whether the bucket is frozen, and freeze
+// refuses, before sealing or changing anything.
+func TestDuplicateKeysAreRefused(t *testing.T) {
+	own := canonical(FreezeStatement("b", allowed))
+	dup := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` + own[1:] + `]}`
+	if !strings.Contains(dup, `"Effect":"Deny"`) {
+		t.Fatalf("test policy: %s", dup)
+	}
+	st, err := ReadFreeze(context.Background(), policyOnly(dup), "b")
+	if err == nil || st.Frozen || !strings.Contains(err.Error(), `"Effect" twice`) {
+		t.Errorf("the status of a freeze statement with two Effects: %+v, %v; want an error naming the key", st, err)
+	}
+	if _, err := withFreeze(`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Resource":"arn:aws:s3:::b/public/*"}]}`, FreezeStatement("b", allowed)); err == nil {
+		t.Error("freeze over a policy with a duplicate key: no error")
+	}
+	if k := duplicateKey(`{"a":[{"b":1,"c":{"b":2}},{"b":3}],"d":{"e":1}}`); k != "" {
+		t.Errorf("the same key in different objects is no duplicate: %q", k)
+	}
+}
+
+// FuzzParseBucketPolicy: any bucket policy text is parsed or refused,
+// never a panic; one parsed has no key twice in any object.
+func FuzzParseBucketPolicy(f *testing.F) {
+	for _, s := range []string{`{"Version":"2012-10-17","Statement":{"Sid":"x","Effect":"Deny"}}`, `{"a":1,"a":2}`, `{"a":{"b":[{"c":1,"c":2}]}}`, ``, `[]`, `{`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseBucketPolicy(s)
+		if err != nil {
+			return
+		}
+		if strings.TrimSpace(s) != "" && duplicateKey(s) != "" {
+			t.Fatalf("parsed a policy with a duplicate key: %q", s)
+		}
+		_, _ = withFreeze(canonical(d), FreezeStatement("b", allowed))
+	})
+}

@@ -83,6 +83,9 @@ func parseBucketPolicy(s string) (policyDoc, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("the bucket policy is not one JSON object")
 	}
+	if k := duplicateKey(s); k != "" {
+		return nil, fmt.Errorf("the bucket policy has the key %q twice in one object: ambiguous (IAM and custody could read different values); rewrite it without the duplicate", k)
+	}
 	if d == nil {
 		return nil, fmt.Errorf("the bucket policy is not a JSON object")
 	}
@@ -301,4 +304,47 @@ func opensToEveryone(policy string) bool {
 		}
 	}
 	return false
+}
+
+// duplicateKey is the first key found twice in one object of the JSON
+// document s ("" when none, or when s is not JSON): Go keeps the last
+// value, another parser may keep the first, so a statement such as
+// {"Effect": "Allow", ..., "Effect": "Deny"} must not be read at all.
+func duplicateKey(s string) string {
+	dec := json.NewDecoder(strings.NewReader(s))
+	var walk func() string
+	walk = func() string {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return ""
+				}
+				key, _ := k.(string)
+				if seen[key] {
+					return key
+				}
+				seen[key] = true
+				if d := walk(); d != "" {
+					return d
+				}
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if d := walk(); d != "" {
+					return d
+				}
+			}
+			_, _ = dec.Token()
+		}
+		return ""
+	}
+	return walk()
 }
