@@ -63,7 +63,7 @@ func ResolveAllowed(ctx context.Context, ids IdentityAPI, caller CallerAPI, arns
 		if arn != a {
 			return nil, fmt.Errorf("--allow-role %s: IAM knows it as %s (another account or path): give that ARN", a, arn)
 		}
-		if !uniqueID.MatchString(strings.TrimSuffix(id, ":*")) {
+		if !uniqueID.MatchString(strings.TrimSuffix(id, ":*")) || !allowedPattern.MatchString(id) {
 			return nil, fmt.Errorf("--allow-role %s: IAM gave it the unexpected unique id %q", a, id)
 		}
 		if !seen[id] {
@@ -75,12 +75,30 @@ func ResolveAllowed(ctx context.Context, ids IdentityAPI, caller CallerAPI, arns
 	if err != nil {
 		return nil, fmt.Errorf("who is running the freeze (sts:GetCallerIdentity): %w", err)
 	}
-	id := aws.ToString(me.UserId)
-	if i := strings.IndexByte(id, ':'); i > 0 {
-		id = id[:i] + ":*" // a role session: every session of its role
+	id, err := callerPattern(aws.ToString(me.UserId))
+	if err != nil {
+		return nil, fmt.Errorf("who is running the freeze (sts:GetCallerIdentity, %s): %w", aws.ToString(me.Arn), err)
 	}
 	if !seen[id] {
 		out = append(out, Allowed{ARN: aws.ToString(me.Arn), UserID: id, Caller: true})
 	}
 	return out, nil
+}
+
+// callerPattern is the aws:userid pattern that lets the caller (its
+// sts:GetCallerIdentity UserId) through: a role session's "AROA...:NAME"
+// becomes "AROA...:*" (every session of the role, so that another session
+// can unfreeze); a user's or root's id, and a federated user's
+// "ACCOUNT:NAME", stay exact ("ACCOUNT:*" would let every federated user
+// of the account through). An id with anything else (a wildcard in the
+// answer) is refused.
+func callerPattern(userID string) (string, error) {
+	p := userID
+	if role, _, ok := strings.Cut(userID, ":"); ok && strings.HasPrefix(role, "AROA") {
+		p = role + ":*"
+	}
+	if !allowedPattern.MatchString(p) {
+		return "", fmt.Errorf("unexpected unique id %q: run the freeze as an IAM role or user", userID)
+	}
+	return p, nil
 }

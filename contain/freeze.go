@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,6 +85,9 @@ type journalEntry struct {
 	Before         custody.Artifact  `json:"before"`
 	BeforeManifest string            `json:"beforeManifest"`
 	Frozen         *custody.Artifact `json:"frozen,omitempty"` // the bucket's posture once frozen
+	// Posture is the bucket's posture sealed with the before-state (absent
+	// from journals written before it was kept).
+	Posture *custody.Artifact `json:"posture,omitempty"`
 }
 
 // Step is one step of a freeze or an unfreeze, as it went.
@@ -147,6 +151,35 @@ var (
 	ErrNotFrozen = errors.New("not frozen")
 	ErrOtherCase = errors.New("frozen under another case")
 )
+
+// ErrOtherAllowed is a freeze run again with an --allow-role the
+// bucket's freeze does not allow: a re-run resumes (or confirms) the
+// sealed freeze, and cannot widen it.
+var ErrOtherAllowed = errors.New("frozen with other allowed roles")
+
+// notAllowedBy are the ARNs of want (the caller aside) that the sealed
+// freeze does not allow.
+func notAllowedBy(sealed, want []Allowed) []string {
+	have := map[string]bool{}
+	for _, a := range sealed {
+		have[a.UserID] = true
+	}
+	var out []string
+	for _, a := range want {
+		if !a.Caller && !have[a.UserID] {
+			out = append(out, a.ARN)
+		}
+	}
+	return out
+}
+
+func arns(as []Allowed) string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ARN
+	}
+	return strings.Join(out, ", ")
+}
 
 // errStop is what AfterStep's error is wrapped in.
 var errStop = errors.New("stopped")
@@ -231,6 +264,9 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 		if st, err = f.sealedBefore(ctx, e); err != nil {
 			return res, err
 		}
+		if missing := notAllowedBy(st.Allowed, o.Allowed); len(missing) > 0 {
+			return res, fmt.Errorf("%w: bucket %s is %s (freeze %s) allowing only %s; %s not among them: unfreeze it and freeze it again with every role, or run without them", ErrOtherAllowed, f.Bucket, e.Phase, e.FreezeID, arns(st.Allowed), strings.Join(missing, ", "))
+		}
 		res.Resumed, res.Already = e.Phase == PhaseFreezing, e.Phase == PhaseFrozen
 		res.Manifests = append(res.Manifests, e.BeforeManifest)
 	default:
@@ -257,7 +293,7 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("seal the before-state of %s (nothing was changed): %w", f.Bucket, err)
 		}
-		e = journalEntry{FreezeID: st.FreezeID, Case: f.Case, Phase: PhaseFreezing, Before: rec.Artifacts[0], BeforeManifest: rec.Key}
+		e = journalEntry{FreezeID: st.FreezeID, Case: f.Case, Phase: PhaseFreezing, Before: rec.Artifacts[0], BeforeManifest: rec.Key, Posture: &rec.Artifacts[1]}
 		if err := f.setJournal(ctx, e); err != nil {
 			return res, err
 		}
@@ -288,6 +324,11 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 			{Name: "posture-frozen.json", Kind: "posture", JSON: f.Snapshot(ctx), Source: "s3://" + f.Bucket},
 		}})
 	if err != nil {
+		if stepErr != nil {
+			// Interrupted (Ctrl-C cancels the context the seal needs too):
+			// half-frozen, and not sealed as such.
+			return res, fmt.Errorf("bucket %s is only partly frozen, and sealing that failed: re-run custody freeze to finish and seal it, or custody unfreeze --bucket %s --case %s to put back the sealed before-state: %w", f.Bucket, f.Bucket, f.Case, errors.Join(stepErr, err))
+		}
 		return res, fmt.Errorf("bucket %s is frozen but sealing it failed (re-run custody freeze to seal it): %w", f.Bucket, errors.Join(stepErr, err))
 	}
 	res.Manifests = append(res.Manifests, rec.Key)

@@ -12,7 +12,7 @@ const FreezeSid = "CustodyFreeze"
 
 // frozenActions are what the freeze denies every principal but the
 // allowed ones: object writes and deletes (of any version, of retention,
-// legal holds and tags), and the bucket settings that would undo the
+// legal holds and tags, and replicas written into it), and the bucket settings that would undo the
 // freeze or race a restore (policy, lifecycle, replication, versioning,
 // public access, Object Lock, encryption, the bucket itself). Deleting a
 // lifecycle or replication configuration, or a public access block, needs
@@ -22,6 +22,12 @@ var frozenActions = []string{
 	"s3:PutObjectAcl", "s3:PutObjectVersionAcl",
 	"s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention",
 	"s3:PutObjectTagging", "s3:DeleteObjectTagging",
+	// A version's tags and ACL need their own permissions on AWS (a deny
+	// of PutObjectTagging leaves PutObjectTagging?versionId= open); a
+	// replication rule of another bucket writes replicas and delete
+	// markers into this one with the Replicate* permissions.
+	"s3:PutObjectVersionTagging", "s3:DeleteObjectVersionTagging",
+	"s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags",
 	"s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
 	"s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration",
 	"s3:PutBucketVersioning", "s3:PutBucketAcl", "s3:PutBucketPublicAccessBlock",
@@ -67,8 +73,18 @@ func parseBucketPolicy(s string) (policyDoc, error) {
 		return policyDoc{"Version": "2012-10-17", "Statement": []any{}}, nil
 	}
 	var d policyDoc
-	if err := json.Unmarshal([]byte(s), &d); err != nil {
+	// Numbers as written: a condition's number must not come back as a
+	// rounded float in the frozen policy.
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("the bucket policy is not JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("the bucket policy is not one JSON object")
+	}
+	if k := duplicateKey(s); k != "" {
+		return nil, fmt.Errorf("the bucket policy has the key %q twice in one object: ambiguous (IAM and custody could read different values); rewrite it without the duplicate", k)
 	}
 	if d == nil {
 		return nil, fmt.Errorf("the bucket policy is not a JSON object")
@@ -288,4 +304,47 @@ func opensToEveryone(policy string) bool {
 		}
 	}
 	return false
+}
+
+// duplicateKey is the first key found twice in one object of the JSON
+// document s ("" when none, or when s is not JSON): Go keeps the last
+// value, another parser may keep the first, so a statement such as
+// {"Effect": "Allow", ..., "Effect": "Deny"} must not be read at all.
+func duplicateKey(s string) string {
+	dec := json.NewDecoder(strings.NewReader(s))
+	var walk func() string
+	walk = func() string {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return ""
+				}
+				key, _ := k.(string)
+				if seen[key] {
+					return key
+				}
+				seen[key] = true
+				if d := walk(); d != "" {
+					return d
+				}
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if d := walk(); d != "" {
+					return d
+				}
+			}
+			_, _ = dec.Token()
+		}
+		return ""
+	}
+	return walk()
 }

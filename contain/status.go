@@ -3,6 +3,7 @@ package contain
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,13 +18,30 @@ type PolicyAPI interface {
 
 // FreezeStatus is what a bucket's policy says of a freeze.
 type FreezeStatus struct {
+	// Frozen: the policy holds freeze's own deny statement, exactly (as
+	// FreezeStatement writes it for this bucket and these patterns).
 	Frozen bool
+	// LookAlike: the policy has a statement named FreezeSid that is not
+	// freeze's own (narrowed, widened, a wildcard among the patterns, an
+	// extra condition): it does not freeze the bucket, and must not pass
+	// for a freeze.
+	LookAlike bool
 	// Allowed are the aws:userid patterns the freeze lets through.
 	Allowed []string
 }
 
+// allowedPattern is an aws:userid pattern a freeze writes: a unique id
+// (AIDA..., or a root's account id), a role's unique id (AROA...) with
+// ":*" (every session of the role), or a federated user's exact
+// "ACCOUNT:name" (never "ACCOUNT:*": that is every federated user of the
+// account). No other wildcard.
+var allowedPattern = regexp.MustCompile(`^[A-Za-z0-9]{8,128}$|^AROA[A-Z0-9]{4,124}:\*$|^\d{12}:[\w+=,.@-]{2,64}$`)
+
 // ReadFreeze reads whether the bucket carries a freeze's deny statement,
-// and whom it allows.
+// and whom it allows. A statement with freeze's Sid counts only when it
+// is exactly the statement freeze writes for the patterns it lists: a
+// look-alike (another Effect, fewer actions or resources, an extra
+// condition, a wildcard pattern) is reported as such, not as a freeze.
 func ReadFreeze(ctx context.Context, api PolicyAPI, bucket string) (FreezeStatus, error) {
 	out, err := api.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
 	if code(err) == "NoSuchBucketPolicy" {
@@ -36,31 +54,57 @@ func ReadFreeze(ctx context.Context, api PolicyAPI, bucket string) (FreezeStatus
 	if err != nil {
 		return FreezeStatus{}, fmt.Errorf("bucket %s: %w", bucket, err)
 	}
+	var res FreezeStatus
 	for _, st := range d.statements() {
 		if sid(st) != FreezeSid {
 			continue
 		}
-		m, _ := st.(map[string]any)
-		cond, _ := m["Condition"].(map[string]any)
-		like, _ := cond["StringNotLike"].(map[string]any)
-		var ids []string
-		for k, v := range like {
-			if strings.EqualFold(k, "aws:userid") {
-				switch t := v.(type) {
-				case string:
-					ids = append(ids, t)
-				case []any:
-					for _, x := range t {
-						if s, ok := x.(string); ok {
-							ids = append(ids, s)
-						}
-					}
-				}
+		ids, ok := freezePatterns(st)
+		if ok {
+			allowed := make([]Allowed, len(ids))
+			for i, id := range ids {
+				allowed[i] = Allowed{UserID: id}
 			}
+			ok = sameStatement(st, FreezeStatement(bucket, allowed))
 		}
-		return FreezeStatus{Frozen: true, Allowed: ids}, nil
+		if !ok {
+			res.LookAlike = true
+			continue
+		}
+		res.Frozen, res.Allowed = true, ids
 	}
-	return FreezeStatus{}, nil
+	return res, nil
+}
+
+// freezePatterns are the aws:userid patterns of a statement written the
+// way freeze writes them; ok is false when any is not a pattern freeze
+// writes.
+func freezePatterns(st any) ([]string, bool) {
+	m, _ := st.(map[string]any)
+	cond, _ := m["Condition"].(map[string]any)
+	like, _ := cond["StringNotLike"].(map[string]any)
+	var ids []string
+	switch t := like["aws:userid"].(type) {
+	case string:
+		ids = append(ids, t)
+	case []any:
+		for _, x := range t {
+			s, ok := x.(string)
+			if !ok {
+				return nil, false
+			}
+			ids = append(ids, s)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, false
+	}
+	for _, id := range ids {
+		if !allowedPattern.MatchString(id) {
+			return nil, false
+		}
+	}
+	return ids, true
 }
 
 // Allows reports whether the freeze lets the caller with this unique id

@@ -59,7 +59,7 @@ func (f *Freezer) Unfreeze(ctx context.Context, o UnfreezeOptions) (Result, erro
 		if err != nil {
 			return res, err
 		}
-		if st.Frozen {
+		if st.Frozen || st.LookAlike {
 			return res, fmt.Errorf("bucket %s was unfrozen (freeze %s) but its policy has a %s statement again, which custody did not put back: inspect it", f.Bucket, e.FreezeID, FreezeSid)
 		}
 		res.FreezeID, res.Phase, res.Already = e.FreezeID, PhaseUnfrozen, true
@@ -153,34 +153,52 @@ type unfreezeRecord struct {
 }
 
 // foreign lists the settings that are neither as the freeze made them nor
-// as they were before it (an interrupted freeze or unfreeze leaves each
-// setting one or the other).
+// as they were before it. Only an interrupted freeze or unfreeze leaves a
+// managed setting as it was before: once the journal says frozen, each
+// must be as the freeze made it (a freeze statement removed, or expiring
+// rules enabled again, is someone undoing the freeze). The settings the
+// freeze does not manage must be as they were before it (the posture
+// sealed with the before-state) and as the sealed frozen posture shows
+// them: a change made between a killed freeze and its re-run is not hidden
+// by the posture the re-run seals.
 func (f *Freezer) foreign(ctx context.Context, e journalEntry, st BeforeState, cur Settings) []string {
 	var out []string
+	strict := e.Phase == PhaseFrozen
 	frozenPolicy, _ := withFreeze(st.Settings.Policy, st.Statement)
-	if !samePolicy(cur.Policy, frozenPolicy) && !samePolicy(cur.Policy, st.Settings.Policy) {
+	if !samePolicy(cur.Policy, frozenPolicy) && (strict || !samePolicy(cur.Policy, st.Settings.Policy)) {
 		out = append(out, policyChanges(frozenPolicy, cur.Policy)...)
 	}
-	if !cur.PublicAccessBlockUnsupported && !samePAB(cur.PublicAccessBlock, blockAll()) && !samePAB(cur.PublicAccessBlock, st.Settings.PublicAccessBlock) {
+	if !cur.PublicAccessBlockUnsupported && !samePAB(cur.PublicAccessBlock, blockAll()) && (strict || !samePAB(cur.PublicAccessBlock, st.Settings.PublicAccessBlock)) {
 		out = append(out, "publicAccessBlock: all on -> "+short(canonical(cur.PublicAccessBlock)))
 	}
 	frozenRules, _ := suspended(st.Settings.Lifecycle)
-	if !sameRules(cur.Lifecycle, frozenRules) && !sameRules(cur.Lifecycle, st.Settings.Lifecycle) {
+	if !sameRules(cur.Lifecycle, frozenRules) && (strict || !sameRules(cur.Lifecycle, st.Settings.Lifecycle)) {
 		out = append(out, "lifecycle: "+short(canonical(frozenRules))+" -> "+short(canonical(cur.Lifecycle)))
 	}
-	if e.Frozen != nil {
-		if b, err := f.Seal.ReadArtifact(ctx, *e.Frozen); err == nil {
-			var then collector.Snapshot
-			if json.Unmarshal(b, &then) == nil {
-				now := f.Snapshot(ctx)
-				for _, c := range collector.Diff(&then, &now) {
-					if !managed[c.Setting] {
-						out = append(out, c.Setting+": "+short(string(c.Before.Value)+c.Before.State)+" -> "+short(string(c.After.Value)+c.After.State))
-					}
-				}
+	var now *collector.Snapshot
+	seen := map[string]bool{}
+	for _, a := range []*custody.Artifact{e.Frozen, e.Posture} {
+		if a == nil {
+			continue
+		}
+		b, err := f.Seal.ReadArtifact(ctx, *a)
+		var then collector.Snapshot
+		if err == nil {
+			err = json.Unmarshal(b, &then)
+		}
+		if err != nil {
+			out = append(out, "the sealed posture "+a.Key+" cannot be read back: "+err.Error())
+			continue
+		}
+		if now == nil {
+			s := f.Snapshot(ctx)
+			now = &s
+		}
+		for _, c := range collector.Diff(&then, now) {
+			if !managed[c.Setting] && !seen[c.Setting] {
+				seen[c.Setting] = true
+				out = append(out, c.Setting+": "+short(string(c.Before.Value)+c.Before.State)+" -> "+short(string(c.After.Value)+c.After.State))
 			}
-		} else {
-			out = append(out, "the sealed posture of the frozen bucket cannot be read back: "+err.Error())
 		}
 	}
 	sort.Strings(out)

@@ -281,7 +281,7 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 		}
 	}
 	res, err := f.Freeze(ctx, fo)
-	if errors.Is(err, contain.ErrOtherCase) {
+	if errors.Is(err, contain.ErrOtherCase) || errors.Is(err, contain.ErrOtherAllowed) {
 		return cli.UsageError{Err: err}
 	}
 	if perr := d.printer().Result(res, func(w io.Writer) { printFreeze(w, res, "freeze") }); perr != nil && err == nil {

@@ -197,6 +197,31 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 	if code != 0 || !strings.Contains(out, `"already": true`) {
 		t.Fatalf("freezing again: exit %d\n%s%s", code, out, errOut)
 	}
+	// The responder forgot recover's role: running the freeze again with
+	// it must not answer "already frozen" and drop it.
+	rr, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role + "-recover"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = run(t, append(base, "--allow-role", roleARN, "--allow-role", aws.ToString(rr.Role.Arn), "--yes")...)
+	if code != cli.ExitUsage || !strings.Contains(errOut, aws.ToString(rr.Role.Arn)) || !strings.Contains(errOut, "not among them") {
+		t.Fatalf("freezing again with another role: exit %d, %s; want exit 2 naming the role", code, errOut)
+	}
+	// Someone takes the freeze statement out (the exposure back as it was
+	// before): that is undoing the freeze, not a half-done run, and
+	// unfreeze must show it; freeze run again puts the statement back.
+	frozenPolicy := policyNow()
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(exposed)}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, "-c", cfgFile, "unfreeze", "--bucket", bucket, "--case", "IR-9", "--dry-run")
+	if code != 1 || !strings.Contains(out, "CustodyFreeze removed") {
+		t.Fatalf("unfreeze --dry-run of a bucket whose freeze was taken out: exit %d, want 1 naming the statement\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, append(base, "--allow-role", roleARN, "--yes")...)
+	if code != 0 || !strings.Contains(out, "policy") || !strings.Contains(policyNow(), "CustodyFreeze") || anonymousPut("refrozen") != http.StatusForbidden {
+		t.Fatalf("freezing again after the statement was taken out: exit %d\n%s%s\n(policy frozen was %s)", code, out, errOut, frozenPolicy)
+	}
 
 	// A local attacker points the journal at a before-state of their own
 	// (no policy: the freeze gone, nothing sealed says so), planted in

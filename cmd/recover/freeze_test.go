@@ -71,6 +71,51 @@ func TestRecoverKnowsAboutFreezes(t *testing.T) {
 	}
 }
 
+// TestRecoverSeesThroughALookAlikeFreeze: a statement named
+// CustodyFreeze that is not custody's freeze (here a deny of tagging only,
+// or the full statement with a "*" among its allowed patterns: both deny
+// nothing recover or an attacker writes) used to be taken for a freeze:
+// recover said the bucket was frozen and allowed it, so the responder got
+// no warning that writers could race the restore. It warns that the
+// bucket is not frozen, naming the look-alike.
+func TestRecoverSeesThroughALookAlikeFreeze(t *testing.T) {
+	e := testaws.Require(t)
+	e.Setenv(t)
+	ctx := context.Background()
+	c := e.S3(t)
+	bucket := testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("a.txt"), Body: strings.NewReader("good")}); err != nil {
+		t.Fatal(err)
+	}
+	target := testaws.Cut().Format(time.RFC3339Nano)
+	me, err := e.Config(t).STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := contain.FreezeStatement(bucket, []contain.Allowed{{UserID: aws.ToString(me.UserId)}})
+	narrow := map[string]any{}
+	for k, v := range own {
+		narrow[k] = v
+	}
+	narrow["Action"] = []string{"s3:PutObjectTagging"}
+	everyone := map[string]any{}
+	for k, v := range own {
+		everyone[k] = v
+	}
+	everyone["Condition"] = map[string]any{"StringNotLike": map[string]any{"aws:userid": []string{aws.ToString(me.UserId), "*"}}}
+	journal := filepath.Join(t.TempDir(), "journal.db")
+	for name, stmt := range map[string]map[string]any{"tagging only": narrow, "a * pattern": everyone} {
+		doc := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[%s]}`, mustJSON(t, stmt))
+		if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+		out, code := run(t, "--bucket", bucket, "--since", target, "--dry-run", "--ledger", journal)
+		if code != 0 || !strings.Contains(out, "is not frozen") || !strings.Contains(out, "not custody's freeze") || strings.Contains(out, "which the freeze allows") {
+			t.Errorf("a look-alike freeze (%s): exit %d, want the not-frozen warning naming it\n%s", name, code, out)
+		}
+	}
+}
+
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)

@@ -292,6 +292,10 @@ func (s *session) checkFreeze(ctx context.Context) error {
 		fmt.Fprintf(s.g.stderr, "warning: cannot tell whether s3://%s is frozen: %v\n", s.o.bucket, err)
 		return nil
 	}
+	if !st.Frozen && st.LookAlike {
+		fmt.Fprintf(s.g.stderr, "warning: s3://%s is not frozen: its policy has a statement named %s that is not custody's freeze (changed, or written by someone else): inspect the bucket policy; a writer, a running job or a lifecycle rule can race the restore\n", s.o.bucket, contain.FreezeSid)
+		return nil
+	}
 	if !st.Frozen {
 		fmt.Fprintf(s.g.stderr, "warning: s3://%s is not frozen: a writer, a running job or a lifecycle rule can race the restore (custody freeze --bucket %s --case ID --allow-role <this role> first)\n", s.o.bucket, s.o.bucket)
 		return nil
