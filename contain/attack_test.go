@@ -39,7 +39,7 @@ func TestUnfreezeSeesTheFreezeUndone(t *testing.T) {
 	// The bucket's owner (unbound by MinIO's policies, as an allowed
 	// principal would be on AWS) puts the exposure and the rules back.
 	w.putPolicy(before.Policy)
-	if err := putLifecycle(ctx, w.c, w.bucket, before.Lifecycle); err != nil {
+	if err := putLifecycle(ctx, w.c, w.bucket, before.Lifecycle, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, dry := range []bool{true, false} {
@@ -321,7 +321,7 @@ func TestFreezeLifecycleEveryShape(t *testing.T) {
 		{ID: aws.String("markers"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("m/")}, Expiration: &s3types.LifecycleExpiration{ExpiredObjectDeleteMarker: aws.Bool(true)}},
 		{ID: aws.String("off"), Status: s3types.ExpirationStatusDisabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("o/")}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(1)}},
 	}
-	if err := putLifecycle(ctx, w.c, w.bucket, rules); err != nil {
+	if err := putLifecycle(ctx, w.c, w.bucket, rules, ""); err != nil {
 		t.Fatal(err)
 	}
 	before := w.settings()
@@ -445,4 +445,45 @@ func FuzzParseBucketPolicy(f *testing.F) {
 		}
 		_, _ = withFreeze(canonical(d), FreezeStatement("b", allowed))
 	})
+}
+
+// awsLifecycle is the real client with a lifecycle configuration as AWS
+// answers it, with its TransitionDefaultMinimumObjectSize (MinIO keeps
+// none), and the value each PUT carried.
+type awsLifecycle struct {
+	*s3.Client
+	puts *[]s3types.TransitionDefaultMinimumObjectSize
+}
+
+func (a awsLifecycle) GetBucketLifecycleConfiguration(ctx context.Context, in *s3.GetBucketLifecycleConfigurationInput, opts ...func(*s3.Options)) (*s3.GetBucketLifecycleConfigurationOutput, error) {
+	out, err := a.Client.GetBucketLifecycleConfiguration(ctx, in, opts...)
+	if err == nil {
+		out.TransitionDefaultMinimumObjectSize = s3types.TransitionDefaultMinimumObjectSizeVariesByStorageClass
+	}
+	return out, err
+}
+
+func (a awsLifecycle) PutBucketLifecycleConfiguration(ctx context.Context, in *s3.PutBucketLifecycleConfigurationInput, opts ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error) {
+	*a.puts = append(*a.puts, in.TransitionDefaultMinimumObjectSize)
+	return a.Client.PutBucketLifecycleConfiguration(ctx, in, opts...)
+}
+
+// TestLifecycleKeepsItsTransitionDefault: the lifecycle configuration's
+// TransitionDefaultMinimumObjectSize goes back with its rules, in the
+// freeze and in the unfreeze: without it AWS resets it to its default.
+func TestLifecycleKeepsItsTransitionDefault(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	var puts []s3types.TransitionDefaultMinimumObjectSize
+	f := w.freezer()
+	f.API = awsLifecycle{Client: w.c, puts: &puts}
+	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Unfreeze(ctx, UnfreezeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(puts) != 2 || puts[0] != s3types.TransitionDefaultMinimumObjectSizeVariesByStorageClass || puts[1] != puts[0] {
+		t.Errorf("the lifecycle PUTs carried %q, want the configuration's varies_by_storage_class twice", puts)
+	}
 }

@@ -109,8 +109,9 @@ type Freezer struct {
 	Case     string
 	Now      func() time.Time
 	// Vouch, when set, checks that a record read back (the before-state
-	// unfreeze restores) is sealed by a manifest that verifies, so that a
-	// local journal pointed at a planted object is caught.
+	// unfreeze restores, the postures it compares with) is sealed by a
+	// manifest that verifies, so that a local journal pointed at a planted
+	// object is caught.
 	Vouch func(ctx context.Context, a custody.Artifact) error
 	// AfterStep, when set, runs after each step; an error stops the run
 	// there, as a kill would (the tests' crash points).
@@ -459,7 +460,7 @@ func (f *Freezer) freezeSteps(ctx context.Context, st BeforeState, plan bool) ([
 	if len(ids) == 0 {
 		skip(StepLifecycle, "none", "no enabled lifecycle rule expires or transitions versions")
 	} else if err := do(StepLifecycle, fmt.Sprintf("suspend lifecycle rules %q", ids), func() error {
-		return putLifecycle(ctx, f.API, f.Bucket, want)
+		return putLifecycle(ctx, f.API, f.Bucket, want, cur.LifecycleTransitionDefault)
 	}); err != nil {
 		return steps, err
 	}

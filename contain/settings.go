@@ -44,6 +44,10 @@ type Settings struct {
 	PublicAccessBlockUnsupported bool `json:"publicAccessBlockUnsupported,omitempty"`
 	// Lifecycle are the lifecycle rules; nil: no configuration.
 	Lifecycle []s3types.LifecycleRule `json:"lifecycle,omitempty"`
+	// LifecycleTransitionDefault is the configuration's
+	// TransitionDefaultMinimumObjectSize, put back with its rules (S3
+	// would otherwise reset it to its default).
+	LifecycleTransitionDefault s3types.TransitionDefaultMinimumObjectSize `json:"lifecycleTransitionDefault,omitempty"`
 }
 
 // readSettings reads the settings freeze changes.
@@ -69,7 +73,7 @@ func readSettings(ctx context.Context, api BucketAPI, bucket string) (Settings, 
 	lc, err := api.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})
 	switch {
 	case err == nil:
-		s.Lifecycle = lc.Rules
+		s.Lifecycle, s.LifecycleTransitionDefault = lc.Rules, lc.TransitionDefaultMinimumObjectSize
 		if s.Lifecycle == nil {
 			s.Lifecycle = []s3types.LifecycleRule{}
 		}
@@ -149,13 +153,13 @@ func putPAB(ctx context.Context, api BucketAPI, bucket string, c *s3types.Public
 	return err
 }
 
-func putLifecycle(ctx context.Context, api BucketAPI, bucket string, rules []s3types.LifecycleRule) error {
+func putLifecycle(ctx context.Context, api BucketAPI, bucket string, rules []s3types.LifecycleRule, transitionDefault s3types.TransitionDefaultMinimumObjectSize) error {
 	var err error
 	if len(rules) == 0 {
 		_, err = api.DeleteBucketLifecycle(ctx, &s3.DeleteBucketLifecycleInput{Bucket: aws.String(bucket)})
 	} else {
 		_, err = api.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String(bucket),
-			LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: rules}})
+			LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: rules}, TransitionDefaultMinimumObjectSize: transitionDefault})
 	}
 	return err
 }

@@ -182,6 +182,9 @@ func (f *Freezer) foreign(ctx context.Context, e journalEntry, st BeforeState, c
 			continue
 		}
 		b, err := f.Seal.ReadArtifact(ctx, *a)
+		if err == nil && f.Vouch != nil {
+			err = f.Vouch(ctx, *a)
+		}
 		var then collector.Snapshot
 		if err == nil {
 			err = json.Unmarshal(b, &then)
@@ -251,7 +254,9 @@ func (f *Freezer) unfreezeSteps(ctx context.Context, st BeforeState, cur Setting
 	if sameRules(cur.Lifecycle, st.Settings.Lifecycle) {
 		skip(StepLifecycle, "already", "the lifecycle rules are as before the freeze")
 	} else {
-		do(StepLifecycle, "put back the lifecycle rules as sealed", func() error { return putLifecycle(ctx, f.API, f.Bucket, st.Settings.Lifecycle) })
+		do(StepLifecycle, "put back the lifecycle rules as sealed", func() error {
+			return putLifecycle(ctx, f.API, f.Bucket, st.Settings.Lifecycle, st.Settings.LifecycleTransitionDefault)
+		})
 	}
 	switch {
 	case cur.PublicAccessBlockUnsupported:

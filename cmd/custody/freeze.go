@@ -177,27 +177,32 @@ func freezer(ctx context.Context, o freezeOptions, d deps) (*contain.Freezer, fu
 // local ledger says where the before-state is, the verified chain says
 // whether custody sealed it.
 func vouch(cfg config.Config, d deps) func(context.Context, custody.Artifact) error {
+	var sealed map[[3]string]bool // verified once, on first use
 	return func(ctx context.Context, a custody.Artifact) error {
-		trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
-		if err != nil {
-			return fmt.Errorf("no trusted key to check the manifest that sealed it (configure trust): %w", err)
-		}
-		sc, err := cli.StoreAWS(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		v, err := cli.Verifier(sc, cfg, trust, nil, d.now)
-		if err != nil {
-			return err
-		}
-		sealed, _, err := v.Sealed(ctx)
-		if err != nil {
-			return err
-		}
-		for _, s := range sealed {
-			if s.Key == a.Key && s.VersionID == a.VersionID && s.SHA256 == a.SHA256 {
-				return nil
+		if sealed == nil {
+			trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+			if err != nil {
+				return fmt.Errorf("no trusted key to check the manifest that sealed it (configure trust): %w", err)
 			}
+			sc, err := cli.StoreAWS(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			v, err := cli.Verifier(sc, cfg, trust, nil, d.now)
+			if err != nil {
+				return err
+			}
+			all, _, err := v.Sealed(ctx)
+			if err != nil {
+				return err
+			}
+			sealed = map[[3]string]bool{}
+			for _, s := range all {
+				sealed[[3]string{s.Key, s.VersionID, s.SHA256}] = true
+			}
+		}
+		if sealed[[3]string{a.Key, a.VersionID, a.SHA256}] {
+			return nil
 		}
 		return fmt.Errorf("s3://%s/%s (version %s) is not sealed by any manifest that verifies: the local journal or the evidence bucket was changed; nothing was restored; run custody verify", a.Bucket, a.Key, a.VersionID)
 	}
