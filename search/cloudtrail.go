@@ -55,7 +55,13 @@ var ErrMalformedLog = errors.New("not a CloudTrail log file")
 // that is not an object of the expected shape stops the file: its bytes
 // were sealed as they were, and the caller reports it.
 func readCloudTrail(b []byte, fn func(*Record) error) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
+	return decodeCloudTrail(bytes.NewReader(b), fn)
+}
+
+// decodeCloudTrail is readCloudTrail over a stream: memory holds one
+// record at a time.
+func decodeCloudTrail(r io.Reader, fn func(*Record) error) error {
+	dec := json.NewDecoder(r)
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}

@@ -36,9 +36,13 @@ type Stats struct {
 	// Unread are the files of the window not read at all: the index
 	// (the terms of an earlier read of the same sealed bytes) shows
 	// none of the filter's values in them.
-	Unread  int64 `json:"unread"`
-	Bytes   int64 `json:"bytes"`   // compressed bytes read
-	Records int64 `json:"records"` // records parsed
+	Unread int64 `json:"unread"`
+	// Unindexed are the files read because the index held no terms of
+	// them yet (collected before the index, or a crash or a busy agent
+	// left them out): their terms are recorded now.
+	Unindexed int64 `json:"unindexed"`
+	Bytes     int64 `json:"bytes"`   // compressed bytes read
+	Records   int64 `json:"records"` // records parsed
 	// Malformed are access-log lines that are not records (sealed as
 	// delivered; the collector reported them as access-log-malformed).
 	Malformed int64 `json:"malformed"`
@@ -156,6 +160,9 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 			return nil, nil
 		}
 		indexing = fl.SHA256 != "" && !s.Index.Known(fl)
+		if indexing {
+			atomic.AddInt64(&st.Unindexed, 1)
+		}
 	}
 	atomic.AddInt64(&st.Read, 1)
 	body, err := s.open(ctx, fl)
