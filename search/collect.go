@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -343,34 +342,57 @@ func fileTerms(kind, sha string, body []byte) ([]string, error) {
 	if hex.EncodeToString(sum[:]) != sha {
 		return nil, errors.New("the captured bytes are not what was stored")
 	}
-	br := bufio.NewReader(bytes.NewReader(body))
-	var src io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
+	var src io.Reader = bytes.NewReader(body)
+	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
+		gz, err := newGzip(src)
 		if err != nil {
 			return nil, err
 		}
+		defer gzReaders.Put(gz)
 		src = gz
 	} else if kind == KindCloudTrailLog {
 		return nil, errors.New("not gzip")
 	}
-	lim := &io.LimitedReader{R: src, N: MaxFileSize + 1}
+	buf := termBufs.Get().(*bytes.Buffer)
+	defer termBufs.Put(buf)
+	buf.Reset()
+	if _, err := io.Copy(buf, io.LimitReader(src, MaxFileSize+1)); err != nil {
+		return nil, err // a gzip stream cut short, or its checksum wrong
+	}
+	if buf.Len() > MaxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes decompressed", MaxFileSize)
+	}
 	set := map[string]bool{}
 	each := func(r *Record) error { termsOf(r, set); return nil }
 	var err error
 	if kind == KindAccessLog {
-		_, err = decodeAccessLog(lim, each)
+		_, err = readAccessLog(buf.Bytes(), each)
 	} else {
-		err = decodeCloudTrail(lim, each)
+		err = readCloudTrail(buf.Bytes(), each)
 	}
-	if err == nil && lim.N <= 0 {
-		err = fmt.Errorf("larger than %d bytes decompressed", MaxFileSize)
-	}
-	if err == nil {
-		_, err = io.Copy(io.Discard, src) // to the gzip trailer, whose checksum search also checks
+	if buf.Cap() > 4<<20 {
+		buf.Reset()
+		*buf = bytes.Buffer{} // a large file's buffer is not kept
 	}
 	if err != nil {
 		return nil, err
 	}
 	return sortedTerms(set), nil
+}
+
+var (
+	termBufs  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	gzReaders sync.Pool
+)
+
+// newGzip is a gzip reader of r, reused.
+func newGzip(r io.Reader) (*gzip.Reader, error) {
+	if gz, ok := gzReaders.Get().(*gzip.Reader); ok {
+		if err := gz.Reset(r); err != nil {
+			gzReaders.Put(gz)
+			return nil, err
+		}
+		return gz, nil
+	}
+	return gzip.NewReader(r)
 }

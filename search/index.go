@@ -76,19 +76,42 @@ func (x *LedgerIndex) Record(ctx context.Context, fl File, terms []string) error
 
 // termsOf are a record's terms: what Filter's literal fields compare.
 func termsOf(r *Record, into map[string]bool) {
-	add := func(prefix, v string) {
-		if v != "" {
-			into[prefix+v] = true
+	var buf [256]byte
+	add := func(prefix, v string, fold bool) {
+		if v == "" {
+			return
+		}
+		b := append(append(buf[:0], prefix...), v...)
+		if fold {
+			b = lowerASCII(b, len(prefix), v)
+		}
+		if !into[string(b)] { // no allocation unless new
+			into[string(b)] = true
 		}
 	}
-	add("k:", r.AccessKey)
-	add("ip:", r.SourceIP)
-	add("b:", r.Bucket)
-	add("e:", strings.ToLower(r.Action))
-	add("p:", strings.ToLower(r.Principal))
+	add("k:", r.AccessKey, false)
+	add("ip:", r.SourceIP, false)
+	add("b:", r.Bucket, false)
+	add("e:", r.Action, true)
+	add("p:", r.Principal, true)
 	for _, n := range r.names {
-		add("p:", strings.ToLower(n))
+		add("p:", n, true)
 	}
+}
+
+// lowerASCII lowers b after its prefix in place when it is ASCII, else
+// as strings.ToLower lowers v (what mayMatch compares with).
+func lowerASCII(b []byte, prefix int, v string) []byte {
+	for i := prefix; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= 0x80:
+			return append(b[:prefix], strings.ToLower(v)...)
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
 }
 
 func sortedTerms(set map[string]bool) []string {

@@ -178,7 +178,8 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		var gz *gzip.Reader
-		if gz, err = gzip.NewReader(br); err == nil {
+		if gz, err = newGzip(br); err == nil {
+			defer gzReaders.Put(gz)
 			src = gz
 		}
 	} else if fl.Kind == KindCloudTrailLog {
