@@ -124,6 +124,9 @@ func (s Searcher) Run(ctx context.Context, files []File, f Filter, emit func(Rec
 		cancel()
 		wg.Wait() // the workers' counts are final
 		stats = *st
+		if fl, ok := s.Index.(interface{ Flush(context.Context) error }); ok && err == nil {
+			err = fl.Flush(context.WithoutCancel(ctx))
+		}
 	}()
 	for i := range files {
 		var res result

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
+	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/testaws"
 )
 
@@ -171,6 +172,45 @@ sources:
 		}
 		b.ReportMetric(jqTotal.Seconds()/float64(rounds), "s-zcat-jq")
 		b.ReportMetric(collectTime.Seconds(), "s-collect")
+
+		// A one-day query over the year reads that day's files only (and
+		// the delivery lag's): the GETs of log files, counted in the AWS
+		// call log, are the files delivered in the window.
+		day := start.Add(time.Duration(hours/2) * time.Hour).Truncate(24 * time.Hour)
+		if day.Before(start) {
+			day = day.Add(24 * time.Hour)
+		}
+		wantFiles := 0
+		for h := 0; h < hours; h++ {
+			for i := 0; i < perHour; i++ {
+				at := start.Add(time.Duration(h)*time.Hour + time.Duration(i)*time.Minute).Truncate(time.Minute)
+				if !at.Before(day) && !at.After(day.Add(25*time.Hour)) { // --until a day on, and the 1h delivery lag
+					wantFiles++
+				}
+			}
+		}
+		calls := filepath.Join(dir, "calls.ndjson")
+		b.Setenv(awsclient.CallLogEnv, calls)
+		_, out := bin("--json", "search", "--event", "GetObject", "--since", day.Format(time.RFC3339), "--until", day.Add(24*time.Hour).Format(time.RFC3339))
+		os.Unsetenv(awsclient.CallLogEnv)
+		var res struct{ Stats struct{ Read, Files int } }
+		if err := json.Unmarshal(out, &res); err != nil {
+			b.Fatal(err)
+		}
+		gets := 0
+		log, _ := os.ReadFile(calls)
+		for _, line := range bytes.Split(log, []byte("\n")) {
+			var c awsclient.Call
+			if json.Unmarshal(line, &c) == nil && c.Operation == "GetObject" && len(c.Needs) > 0 &&
+				strings.HasPrefix(c.Needs[0].Resource, "arn:aws:s3:::"+store+"/") && strings.Contains(c.Needs[0].Resource, "_CloudTrail_") {
+				gets++
+			}
+		}
+		if gets != wantFiles || res.Stats.Read != wantFiles || res.Stats.Files != wantFiles {
+			b.Fatalf("one-day query over %d files: %d GETs of log files, %d read, %d in the window; want %d", n, gets, res.Stats.Read, res.Stats.Files, wantFiles)
+		}
+		b.Logf("a one-day query over the %d files: %d GETs of log files, the day's %d", n, gets, wantFiles)
+		b.ReportMetric(float64(gets), "GETs-one-day")
 	}
 }
 

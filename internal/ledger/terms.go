@@ -41,16 +41,6 @@ func (l *Ledger) EachLogTerms(ctx context.Context, bucket string, fn func(key, v
 	return rows.Err()
 }
 
-// RecordLogTerms records one file's terms (again replaces them).
-func (l *Ledger) RecordLogTerms(ctx context.Context, bucket, key, version, sha string, terms []string) error {
-	_, err := l.db.ExecContext(ctx, `INSERT INTO log_terms (bucket, key, version_id, sha256, terms) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (bucket, key, version_id) DO UPDATE SET sha256 = excluded.sha256, terms = excluded.terms`, bucket, key, version, sha, strings.Join(terms, "\n"))
-	if err != nil {
-		return fmt.Errorf("ledger: record the terms of %s: %w", key, err)
-	}
-	return nil
-}
-
 // LogTerms are one sealed file's terms, for RecordSealedLogTerms.
 type LogTerms struct {
 	Bucket, Key, VersionID, SHA256 string
