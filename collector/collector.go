@@ -103,12 +103,15 @@ func RunOne(ctx context.Context, chain *custody.Chain, c Collector, opts ...RunO
 		case <-time.After(time.Duration(try+1) * 2 * time.Second):
 		}
 	}
-	if ro.index != nil { // the search index: see logindex.go
-		if err != nil {
-			ro.index.Unsealed(run.ID)
-		} else {
-			ro.index.Sealed(run.ID)
-		}
+	if ro.index != nil { // the search index (logindex.go), told last: its writes wait for the run's own
+		sealed := err == nil
+		defer func() {
+			if sealed {
+				ro.index.Sealed(run.ID)
+			} else {
+				ro.index.Unsealed(run.ID)
+			}
+		}()
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s: %w: %w", c.Name(), ErrUnsealed, err)

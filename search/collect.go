@@ -55,7 +55,7 @@ type CollectIndexOptions struct {
 	MaxFile    int64 // largest file captured (default 16 MiB)
 	MaxPending int64 // bytes of terms waiting for their runs' seals (default 64 MiB)
 	Queue      int   // files queued for the worker (default 4096)
-	Batch      int   // files' terms recorded per transaction (default 500)
+	Batch      int   // files' terms recorded per transaction (default 100: a short hold of the ledger's write lock)
 }
 
 // collectRun is what a run stored, until its seal.
@@ -87,7 +87,7 @@ func NewCollectIndex(l *ledger.Ledger, log *slog.Logger, o CollectIndexOptions) 
 		o.Queue = 4096
 	}
 	if o.Batch <= 0 {
-		o.Batch = 500
+		o.Batch = 100
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
