@@ -49,6 +49,9 @@ type Agent struct {
 	// its stream with nothing new, so that verify can tell a live stream
 	// from a cut one (stream-stale). A graceful stop closes the stream.
 	Heartbeat time.Duration
+	// LogIndex, if set, indexes the log files runs store, for custody
+	// search (logindex.go).
+	LogIndex LogIndexer
 
 	metrics    *metrics
 	mu         sync.Mutex
@@ -251,7 +254,7 @@ func (a *Agent) runOnce(ctx context.Context, col Collector) {
 	a.resealFailed(ctx)
 	name := col.Name()
 	start := a.Now()
-	res, err := RunOne(ctx, a.Chain, col)
+	res, err := RunOne(ctx, a.Chain, col, IndexLogs(a.LogIndex))
 	if errors.Is(err, ErrUnsealed) {
 		a.mu.Lock()
 		a.unsealed = append(a.unsealed, res.Run)

@@ -71,14 +71,18 @@ var ErrUnsealed = errors.New("run not sealed")
 
 // RunOne runs c as one custody run: start, collect, seal (also on error),
 // then the collector's after-seal step.
-func RunOne(ctx context.Context, chain *custody.Chain, c Collector) (Result, error) {
+func RunOne(ctx context.Context, chain *custody.Chain, c Collector, opts ...RunOption) (Result, error) {
 	res := Result{Collector: c.Name()}
+	var ro runOptions
+	for _, o := range opts {
+		o(&ro)
+	}
 	run, err := chain.StartRun(ctx, c.Kind())
 	if err != nil {
 		return res, err
 	}
 	res.Run = run.ID
-	out, cerr := c.Collect(ctx, run)
+	out, cerr := c.Collect(ctx, ro.indexed(run))
 	// Seal with a context that outlives a cancelled one: what was stored
 	// must not stay unsealed because SIGTERM arrived mid-run.
 	sealCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -98,6 +102,16 @@ func RunOne(ctx context.Context, chain *custody.Chain, c Collector) (Result, err
 		case <-sealCtx.Done():
 		case <-time.After(time.Duration(try+1) * 2 * time.Second):
 		}
+	}
+	if ro.index != nil { // the search index (logindex.go), told last: its writes wait for the run's own
+		sealed := err == nil
+		defer func() {
+			if sealed {
+				ro.index.Sealed(run.ID)
+			} else {
+				ro.index.Unsealed(run.ID)
+			}
+		}()
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s: %w: %w", c.Name(), ErrUnsealed, err)

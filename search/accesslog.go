@@ -38,7 +38,12 @@ var operations = map[string]string{
 // file. A line that is not a record is counted in malformed and skipped:
 // the file was sealed as delivered.
 func readAccessLog(b []byte, fn func(*Record) error) (malformed int, err error) {
-	r := accesslog.NewReader(bytes.NewReader(b))
+	return decodeAccessLog(bytes.NewReader(b), fn)
+}
+
+// decodeAccessLog is readAccessLog over a stream.
+func decodeAccessLog(in io.Reader, fn func(*Record) error) (malformed int, err error) {
+	r := accesslog.NewReader(in)
 	for {
 		rec, err := r.Next()
 		var le *accesslog.LineError

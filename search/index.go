@@ -25,10 +25,11 @@ type TermIndex interface {
 // LedgerIndex keeps the terms in the ledger (log_terms). Load reads them
 // for one filter, keeping per file only whether it may match.
 type LedgerIndex struct {
-	Ledger *ledger.Ledger
-	Bucket string
-	mu     sync.Mutex
-	known  map[string]indexed
+	Ledger  *ledger.Ledger
+	Bucket  string
+	mu      sync.Mutex
+	known   map[string]indexed
+	pending []ledger.LogTerms // recorded, not yet written
 }
 
 type indexed struct {
@@ -69,26 +70,74 @@ func (x *LedgerIndex) Known(fl File) bool {
 	return ok && fl.SHA256 != "" && t.sha == fl.SHA256
 }
 
-// Record stores a file's terms.
+// Record stores a file's terms: in batches, one transaction each (a
+// transaction a file, with the search's readers all writing, kept them
+// waiting on SQLite's lock); Flush records the rest. Terms are recorded
+// only for a file the ledger holds sealed with the SHA-256 they were read
+// from.
 func (x *LedgerIndex) Record(ctx context.Context, fl File, terms []string) error {
-	return x.Ledger.RecordLogTerms(ctx, x.Bucket, fl.Key, fl.VersionID, fl.SHA256, terms)
+	x.mu.Lock()
+	x.pending = append(x.pending, ledger.LogTerms{Bucket: x.Bucket, Key: fl.Key, VersionID: fl.VersionID, SHA256: fl.SHA256, Terms: terms})
+	var batch []ledger.LogTerms
+	if len(x.pending) >= indexBatch {
+		batch, x.pending = x.pending, nil
+	}
+	x.mu.Unlock()
+	_, err := x.Ledger.RecordSealedLogTerms(ctx, batch)
+	return err
+}
+
+// indexBatch is how many files' terms a search records per transaction.
+const indexBatch = 500
+
+// Flush records the terms Record holds.
+func (x *LedgerIndex) Flush(ctx context.Context) error {
+	x.mu.Lock()
+	batch := x.pending
+	x.pending = nil
+	x.mu.Unlock()
+	_, err := x.Ledger.RecordSealedLogTerms(ctx, batch)
+	return err
 }
 
 // termsOf are a record's terms: what Filter's literal fields compare.
 func termsOf(r *Record, into map[string]bool) {
-	add := func(prefix, v string) {
-		if v != "" {
-			into[prefix+v] = true
+	var buf [256]byte
+	add := func(prefix, v string, fold bool) {
+		if v == "" {
+			return
+		}
+		b := append(append(buf[:0], prefix...), v...)
+		if fold {
+			b = lowerASCII(b, len(prefix), v)
+		}
+		if !into[string(b)] { // no allocation unless new
+			into[string(b)] = true
 		}
 	}
-	add("k:", r.AccessKey)
-	add("ip:", r.SourceIP)
-	add("b:", r.Bucket)
-	add("e:", strings.ToLower(r.Action))
-	add("p:", strings.ToLower(r.Principal))
+	add("k:", r.AccessKey, false)
+	add("ip:", r.SourceIP, false)
+	add("b:", r.Bucket, false)
+	add("e:", r.Action, true)
+	add("p:", r.Principal, true)
 	for _, n := range r.names {
-		add("p:", strings.ToLower(n))
+		add("p:", n, true)
 	}
+}
+
+// lowerASCII lowers b after its prefix in place when it is ASCII, else
+// as strings.ToLower lowers v (what mayMatch compares with).
+func lowerASCII(b []byte, prefix int, v string) []byte {
+	for i := prefix; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= 0x80:
+			return append(b[:prefix], strings.ToLower(v)...)
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
 }
 
 func sortedTerms(set map[string]bool) []string {

@@ -36,9 +36,13 @@ type Stats struct {
 	// Unread are the files of the window not read at all: the index
 	// (the terms of an earlier read of the same sealed bytes) shows
 	// none of the filter's values in them.
-	Unread  int64 `json:"unread"`
-	Bytes   int64 `json:"bytes"`   // compressed bytes read
-	Records int64 `json:"records"` // records parsed
+	Unread int64 `json:"unread"`
+	// Unindexed are the files read because the index held no terms of
+	// them yet (collected before the index, or a crash or a busy agent
+	// left them out): their terms are recorded now.
+	Unindexed int64 `json:"unindexed"`
+	Bytes     int64 `json:"bytes"`   // compressed bytes read
+	Records   int64 `json:"records"` // records parsed
 	// Malformed are access-log lines that are not records (sealed as
 	// delivered; the collector reported them as access-log-malformed).
 	Malformed int64 `json:"malformed"`
@@ -120,6 +124,9 @@ func (s Searcher) Run(ctx context.Context, files []File, f Filter, emit func(Rec
 		cancel()
 		wg.Wait() // the workers' counts are final
 		stats = *st
+		if fl, ok := s.Index.(interface{ Flush(context.Context) error }); ok && err == nil {
+			err = fl.Flush(context.WithoutCancel(ctx))
+		}
 	}()
 	for i := range files {
 		var res result
@@ -156,6 +163,9 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 			return nil, nil
 		}
 		indexing = fl.SHA256 != "" && !s.Index.Known(fl)
+		if indexing {
+			atomic.AddInt64(&st.Unindexed, 1)
+		}
 	}
 	atomic.AddInt64(&st.Read, 1)
 	body, err := s.open(ctx, fl)
@@ -171,7 +181,8 @@ func (s Searcher) file(ctx context.Context, fl File, f Filter, needles [][]strin
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		var gz *gzip.Reader
-		if gz, err = gzip.NewReader(br); err == nil {
+		if gz, err = newGzip(br); err == nil {
+			defer gzReaders.Put(gz)
 			src = gz
 		}
 	} else if fl.Kind == KindCloudTrailLog {

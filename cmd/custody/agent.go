@@ -95,6 +95,9 @@ func runAgent(ctx context.Context, _ agentOptions, d deps) error {
 		Chain: ev.Chain, Collectors: cs, Schedules: cfg.Schedules, Jitter: jitter, Log: log, UnhealthyAfter: cfg.Agent.UnhealthyAfter,
 		Now: d.now, Heartbeat: cfg.Agent.HeartbeatPeriod(),
 	}
+	var stopIndex func()
+	a.LogIndex, stopIndex = startCollectIndex(ctx, ev, log) // custody search's index (searchindex.go)
+	defer stopIndex()
 	if ln != nil {
 		defer serve(ctx, ln, a.Handler(), log)()
 	}

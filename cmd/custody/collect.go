@@ -100,7 +100,9 @@ func runCollect(ctx context.Context, o collectOptions, d deps) error {
 	if !since.IsZero() && collector.BackfillFrom(cs, since) == 0 {
 		return cli.Usagef("--since reopens the window of cloudtrail collectors, and none is selected")
 	}
-	results, errs := runCollectors(ctx, ev, cs)
+	ix, stopIndex := startCollectIndex(ctx, ev, nil) // custody search's index (searchindex.go)
+	results, errs := runCollectors(ctx, ev, cs, collector.IndexLogs(ix))
+	stopIndex()
 	if err := d.printer().Result(results, func(w io.Writer) { printCollect(w, results) }); err != nil {
 		return err
 	}
@@ -128,11 +130,11 @@ func resolveCollectors(ctx context.Context, all []collector.Collector, name stri
 }
 
 // runCollectors runs each collector once, collecting every failure.
-func runCollectors(ctx context.Context, ev *cli.Evidence, cs []collector.Collector) ([]collector.Result, []error) {
+func runCollectors(ctx context.Context, ev *cli.Evidence, cs []collector.Collector, opts ...collector.RunOption) ([]collector.Result, []error) {
 	var results []collector.Result
 	var errs []error
 	for _, c := range cs {
-		res, err := collector.RunOne(ctx, ev.Chain, c)
+		res, err := collector.RunOne(ctx, ev.Chain, c, opts...)
 		results = append(results, res)
 		if err != nil {
 			errs = append(errs, err)

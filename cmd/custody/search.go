@@ -35,6 +35,9 @@ type searchOptions struct {
 	// bundle searches an exported package offline, pinned by these.
 	bundle                    string
 	keys, keyIDs, witnessKeys []string
+	// [search index]
+	reindex bool
+	// [end search index]
 }
 
 // searchResult is search's --json output.
@@ -111,6 +114,9 @@ record per line and --csv a header and one row per record, in file order
 	fs.StringArrayVar(&o.keyIDs, "key-id", nil, "with --bundle: the signer's key id, as the sender gave it to you by a separate channel (repeatable)")
 	fs.StringArrayVar(&o.keys, "signer-key", nil, "with --bundle: the signer's public key you hold, a PEM file or awskms://... (verify --bundle's --key; repeatable)")
 	fs.StringArrayVar(&o.witnessKeys, "witness-key", nil, "with --bundle: a witness's Ed25519 public key you hold, as NAME=FILE (repeatable)")
+	// [search index]
+	fs.BoolVar(&o.reindex, "reindex", false, "forget the index's terms of the window's files and read every one of them again, recording their terms anew")
+	// [end search index]
 	return cmd
 }
 
@@ -139,8 +145,8 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	f := search.Filter{AccessKeys: o.accessKeys, Principals: o.principals, SourceIPs: o.sourceIPs, Buckets: o.buckets, Key: o.key,
 		Events: o.events, Errors: o.errors, Since: since, Until: until}
 	if o.bundle != "" {
-		if o.seal || o.noLedger {
-			return cli.Usagef("--bundle searches a package offline: --seal and --no-ledger do not apply")
+		if o.seal || o.noLedger || o.reindex {
+			return cli.Usagef("--bundle searches a package offline: --seal, --no-ledger and --reindex do not apply")
 		}
 		return searchBundle(ctx, o, d, f, lag)
 	}
@@ -161,6 +167,13 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	if err != nil {
 		return err
 	}
+	// [search index]
+	if o.reindex {
+		if err := src.reindex(ctx, files); err != nil {
+			return err
+		}
+	}
+	// [end search index]
 
 	res := searchResult{Since: since.UTC(), Until: until.UTC(), Records: []search.Record{}, Problems: []search.Problem{}, Catalog: catalogName}
 	emit, flush := searchOutput(d, o, &res)

@@ -41,12 +41,62 @@ func (l *Ledger) EachLogTerms(ctx context.Context, bucket string, fn func(key, v
 	return rows.Err()
 }
 
-// RecordLogTerms records one file's terms (again replaces them).
-func (l *Ledger) RecordLogTerms(ctx context.Context, bucket, key, version, sha string, terms []string) error {
-	_, err := l.db.ExecContext(ctx, `INSERT INTO log_terms (bucket, key, version_id, sha256, terms) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (bucket, key, version_id) DO UPDATE SET sha256 = excluded.sha256, terms = excluded.terms`, bucket, key, version, sha, strings.Join(terms, "\n"))
-	if err != nil {
-		return fmt.Errorf("ledger: record the terms of %s: %w", key, err)
+// LogTerms are one sealed file's terms, for RecordSealedLogTerms.
+type LogTerms struct {
+	Bucket, Key, VersionID, SHA256 string
+	Terms                          []string
+}
+
+// RecordSealedLogTerms records the terms of files in one transaction, each
+// only if the ledger holds its artifact sealed with that SHA-256: terms
+// of a file no manifest seals (a run that never sealed) or of other bytes
+// are not recorded. It returns how many were. A crash leaves the batch
+// recorded whole or not at all.
+func (l *Ledger) RecordSealedLogTerms(ctx context.Context, files []LogTerms) (int, error) {
+	if len(files) == 0 {
+		return 0, nil
 	}
-	return nil
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: record log terms: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO log_terms (bucket, key, version_id, sha256, terms)
+SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (
+	SELECT 1 FROM artifacts WHERE bucket = ?1 AND key = ?2 AND version_id = ?3 AND sha256 = ?4 AND manifest_seq IS NOT NULL)
+ON CONFLICT (bucket, key, version_id) DO UPDATE SET sha256 = excluded.sha256, terms = excluded.terms`)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: record log terms: %w", err)
+	}
+	defer st.Close()
+	n := 0
+	for _, f := range files {
+		res, err := st.ExecContext(ctx, f.Bucket, f.Key, f.VersionID, f.SHA256, strings.Join(f.Terms, "\n"))
+		if err != nil {
+			return 0, fmt.Errorf("ledger: record the terms of %s: %w", f.Key, err)
+		}
+		if k, _ := res.RowsAffected(); k > 0 {
+			n++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("ledger: record log terms: %w", err)
+	}
+	return n, nil
+}
+
+// ForgetLogTerms removes the recorded terms of the given files of bucket
+// (custody search --reindex: the next read records them again).
+func (l *Ledger) ForgetLogTerms(ctx context.Context, bucket string, keys []ArtifactRef) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: forget log terms: %w", err)
+	}
+	defer tx.Rollback()
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM log_terms WHERE bucket = ? AND key = ? AND version_id = ?`, bucket, k.Key, k.VersionID); err != nil {
+			return fmt.Errorf("ledger: forget the terms of %s: %w", k.Key, err)
+		}
+	}
+	return tx.Commit()
 }

@@ -46,6 +46,9 @@ type Trail struct {
 	// wrong hash and signature of its predecessor.
 	BadLinkAt   map[int]bool
 	Concurrency int
+	// LogBody, if set, makes the JSON (before gzip) of log file i of hour
+	// h, delivered at at, instead of three generic GetObject records.
+	LogBody func(at time.Time, h, i int) []byte
 }
 
 // Written is what Write produced.
@@ -197,6 +200,9 @@ func logFile(t Trail, at time.Time, h, i int) (key string, gz []byte, sha string
 		recs.Records = append(recs.Records, event{"1.08", at.Add(time.Duration(j) * time.Second).Format(time.RFC3339), "s3.amazonaws.com", "GetObject", t.Region, fmt.Sprintf("REQ%04d%02d%02d", h, i, j), []any{}})
 	}
 	raw, _ := json.Marshal(recs)
+	if t.LogBody != nil {
+		raw = t.LogBody(at, h, i)
+	}
 	sum := sha256.Sum256(raw)
 	base := "AWSLogs/"
 	if t.Prefix != "" {
