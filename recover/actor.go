@@ -21,6 +21,12 @@ const (
 	Uncovered ActionKind = "uncovered"
 )
 
+// Sources of a Write.
+const (
+	SourceCloudTrail = "cloudtrail"
+	SourceAccessLog  = "access-log"
+)
+
 // WriteEvents are the S3 calls that create versions or delete markers,
 // as CloudTrail data events name them.
 var WriteEvents = []string{"PutObject", "CopyObject", "CompleteMultipartUpload", "DeleteObject", "DeleteObjects"}
@@ -39,6 +45,11 @@ type Write struct {
 	// manifest.
 	Evidence string `json:"evidence"`
 	Manifest string `json:"manifest,omitempty"`
+	// Source is where it was read: "cloudtrail" (a data event, which
+	// names the version it created) or "access-log" (an S3 server access
+	// log record, which never does: the log's version id is the
+	// request's).
+	Source string `json:"source,omitempty"`
 	// Actor is whether the write is the actor's.
 	Actor bool `json:"-"`
 }
@@ -150,6 +161,9 @@ func decideActor(key string, live []entry, writes []Write, o ActorOptions) (Acti
 		if w.VersionID == "" {
 			a.Kind = Uncovered
 			a.Evidence = fmt.Sprintf("%s by %s (event %s) names no version: the evidence does not say what it created", w.Action, o.Actor, w.EventID)
+			if w.Source == SourceAccessLog {
+				a.Evidence = fmt.Sprintf("the S3 server access log records %s by %s (request %s), and no CloudTrail data event does: an access log never names the version a write created, so nothing is undone on a guess (the trail's S3 data events would name it)", w.Action, o.Actor, w.EventID)
+			}
 			return a, true
 		}
 	}

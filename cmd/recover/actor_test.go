@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/collector/accesslog/altest"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/testaws"
 	recovery "github.com/custody-ir/custody/recover"
@@ -262,4 +263,89 @@ func versionsCount(t *testing.T, c *s3.Client, bucket string) int {
 		t.Fatal(err)
 	}
 	return len(out.Versions)
+}
+
+// TestRecoverActorFromAccessLogs: the actor's writes are in the sealed S3
+// server access logs too, one of them only there (the trail missed it).
+// A write both record is undone from the CloudTrail event, which names
+// the version it created; the one only the access log records is
+// reported as not covered (the log never names the created version),
+// never undone on a guess; the application's write is left alone.
+func TestRecoverActorFromAccessLogs(t *testing.T) {
+	e := testaws.Require(t)
+	e.Setenv(t)
+	ctx := context.Background()
+	c := e.S3(t)
+	cfgFile, cfg, _ := evidenceStore(t, "responder")
+	in := &incident{t: t, c: c, bucket: testaws.CreateBucket(t, c, testaws.BucketOptions{Versioning: true})}
+	for _, k := range []string{"both", "log-only", "app"} {
+		in.put(k, "original "+k, false)
+	}
+	in.records = nil
+	target := testaws.Cut()
+	var lines []string
+	logged := func(key, requester string) {
+		lines = append(lines, altest.Entry{Owner: altest.Owner, Bucket: in.bucket, Time: time.Now().UTC(), RemoteIP: "203.0.113.7", Requester: requester,
+			RequestID: fmt.Sprintf("ALREQ%04d", len(lines)), Operation: "REST.PUT.OBJECT", Key: key, RequestURI: "PUT /" + in.bucket + "/" + key + " HTTP/1.1",
+			Status: 200, BytesSent: -1, Size: 12, TotalMS: 9, TurnMS: 3, UserAgent: "aws-cli/2.15.0", SigV: "SigV4", Auth: "AuthHeader"}.Line())
+	}
+	in.put("both", "ransom note", true)
+	logged("both", attackerARN)
+	in.put("log-only", "ransom note", true)
+	in.records = in.records[:len(in.records)-1] // the trail has no data event of it
+	logged("log-only", attackerARN)
+	in.put("app", "app update", false)
+	logged("app", appARN)
+
+	ev, err := cli.OpenEvidence(ctx, cfg, time.Now, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]any{"Records": in.records})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(raw); err != nil {
+		panic(err)
+	}
+	zw.Close()
+	delivered := time.Now().UTC().Add(time.Minute)
+	for _, f := range []struct {
+		collector, kind, src string
+		body                 io.Reader
+	}{
+		{"cloudtrail", "cloudtrail-log", fmt.Sprintf("AWSLogs/111122223333/CloudTrail/us-east-1/%s/111122223333_CloudTrail_us-east-1_%s_0000000000000002.json.gz", delivered.Format("2006/01/02"), delivered.Format("20060102T1504Z")), &gz},
+		{"accesslogs", "access-log", "logs/" + delivered.Format("2006-01-02-15-04-05") + "-0A1B2C3D4E5F6071", strings.NewReader(strings.Join(lines, "\n") + "\n")},
+	} {
+		run, err := ev.Chain.StartRun(ctx, f.collector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run.Put(ctx, custody.ArtifactPath("custody", "111122223333", "us-east-1", f.collector, time.Now(), run.ID, f.src), f.body,
+			custody.PutOptions{Kind: f.kind, Account: "111122223333", Region: "us-east-1", Source: "s3://logs/" + f.src}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run.Seal(ctx, custody.SealRequest{Event: custody.EventCollect}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev.Close()
+
+	out, code := run2(t, "--bucket", in.bucket, "--since", target.Format(time.RFC3339Nano), "--principal", attackerARN, "--config", cfgFile, "--dry-run", "--json")
+	var dry struct{ Plan recovery.Plan }
+	if err := json.Unmarshal([]byte(stdout(out)), &dry); err != nil || code != 0 {
+		t.Fatalf("recover --principal --dry-run: exit %d, %v\n%s", code, err, out)
+	}
+	got := map[string]recovery.Action{}
+	for _, a := range dry.Plan.Actions {
+		got[a.Key] = a
+	}
+	if got["both"].Kind != recovery.CopyBack {
+		t.Errorf("a write both the trail and the access log record: %s, want copy (from the data event's version)\n%s", got["both"].Kind, out)
+	}
+	if a := got["log-only"]; a.Kind != recovery.Uncovered || !strings.Contains(a.Evidence, "access log") {
+		t.Errorf("a write only the access log records: %s (%q), want uncovered, saying why", a.Kind, a.Evidence)
+	}
+	if _, ok := got["app"]; ok || len(got) != 2 {
+		t.Errorf("the plan must hold the actor's two keys only: %+v", dry.Plan.Actions)
+	}
 }
