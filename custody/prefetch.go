@@ -30,6 +30,8 @@ type prefetched struct {
 	body []byte
 	meta ObjectMeta
 	err  error
+	// decoded is what the prefetch's decode made of body, if it had one.
+	decoded any
 }
 
 func newPrefetchSource(src evidenceSource, concurrency int) *prefetchSource {
@@ -39,6 +41,15 @@ func newPrefetchSource(src evidenceSource, concurrency int) *prefetchSource {
 // prefetch starts reading vs (up to maxEnvelopeSize each) and returns at
 // once; Open waits for what it needs.
 func (p *prefetchSource) prefetch(ctx context.Context, vs []ObjectVersion) {
+	p.prefetchDecoded(ctx, vs, nil)
+}
+
+// prefetchDecoded is prefetch that also runs decode (when not nil) over
+// each body read, once its read is done and outside the bound on reads in
+// flight: the CPU work of checking small objects runs in parallel with
+// the reads and with the checks that take them in order (openDecoded).
+// decode must not keep body and must be safe to run concurrently.
+func (p *prefetchSource) prefetchDecoded(ctx context.Context, vs []ObjectVersion, decode func(ov ObjectVersion, body []byte) any) {
 	for _, ov := range vs {
 		id := ov.Key + "\x00" + ov.VersionID
 		p.mu.Lock()
@@ -59,36 +70,47 @@ func (p *prefetchSource) prefetch(ctx context.Context, vs []ObjectVersion) {
 				e.err = ctx.Err()
 				return
 			}
-			defer func() { <-p.sem }()
 			rc, meta, err := p.evidenceSource.Open(ctx, ov.Key, ov.VersionID)
 			if err == nil {
 				e.body, err = io.ReadAll(io.LimitReader(rc, maxEnvelopeSize+1))
 				rc.Close()
 			}
+			<-p.sem
 			e.meta, e.err = meta, err
+			if err == nil && decode != nil {
+				e.decoded = decode(ov, e.body)
+			}
 		}()
 	}
 }
 
 // Open serves a version read ahead (once), else reads it.
 func (p *prefetchSource) Open(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
+	rc, meta, _, err := p.openDecoded(ctx, key, versionID)
+	return rc, meta, err
+}
+
+// openDecoded is Open that also returns what the prefetch's decode made
+// of the bytes (nil when the version was not read ahead with one).
+func (p *prefetchSource) openDecoded(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, any, error) {
 	id := key + "\x00" + versionID
 	p.mu.Lock()
 	e, ok := p.cache[id]
 	delete(p.cache, id)
 	p.mu.Unlock()
 	if !ok {
-		return p.evidenceSource.Open(ctx, key, versionID)
+		rc, meta, err := p.evidenceSource.Open(ctx, key, versionID)
+		return rc, meta, nil, err
 	}
 	select {
 	case <-e.done:
 	case <-ctx.Done():
-		return nil, ObjectMeta{}, ctx.Err()
+		return nil, ObjectMeta{}, nil, ctx.Err()
 	}
 	if e.err != nil {
-		return nil, e.meta, e.err
+		return nil, e.meta, nil, e.err
 	}
-	return io.NopCloser(bytes.NewReader(e.body)), e.meta, nil
+	return io.NopCloser(bytes.NewReader(e.body)), e.meta, e.decoded, nil
 }
 
 // prefetch reads ahead through v's source when it is a prefetchSource.

@@ -80,7 +80,32 @@ func (s s3Source) ServerTime() time.Time {
 func (s s3Source) Offline() bool { return false }
 
 func (s s3Source) Versions(ctx context.Context, prefix string, fn func(ObjectVersion) error) error {
-	p := s3.NewListObjectVersionsPaginator(s.api, &s3.ListObjectVersionsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
+	return s.list(ctx, prefix, "", fn, nil)
+}
+
+// Folders lists what is directly under prefix: the versions and delete
+// markers of its keys without a further "/", in key order, and the
+// folders below it (each a prefix ending in "/"). Listing every folder
+// with Versions and adding the versions given here lists all of prefix.
+func (s s3Source) Folders(ctx context.Context, prefix string) ([]ObjectVersion, []string, error) {
+	var vs []ObjectVersion
+	var dirs []string
+	err := s.list(ctx, prefix, "/", func(ov ObjectVersion) error {
+		vs = append(vs, ov)
+		return nil
+	}, func(dir string) { dirs = append(dirs, dir) })
+	return vs, dirs, err
+}
+
+// list is Versions, with delimiter (if not empty) grouping the keys
+// under prefix that contain it after prefix into folders, each passed to
+// dir.
+func (s s3Source) list(ctx context.Context, prefix, delimiter string, fn func(ObjectVersion) error, dir func(string)) error {
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
+	p := s3.NewListObjectVersionsPaginator(s.api, in)
 	var marker [2]string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -110,6 +135,11 @@ func (s s3Source) Versions(ctx context.Context, prefix string, fn func(ObjectVer
 		for _, v := range vs {
 			if err := fn(v); err != nil {
 				return err
+			}
+		}
+		for _, cp := range page.CommonPrefixes {
+			if dir != nil {
+				dir(aws.ToString(cp.Prefix))
 			}
 		}
 	}

@@ -128,10 +128,16 @@ func verifyEnvelope(env Envelope, trust []TrustedKey, t time.Time) (TrustedKey, 
 // wrote; the server's is not theirs to choose, so a retired key cannot
 // sign today under an old date.
 func verifyEnvelopeAt(env Envelope, trust []TrustedKey, t, stored time.Time, tolerance time.Duration) (TrustedKey, finding.Kind, string) {
+	return verifySignedAt(newSignatureChecks(env, trust), trust, t, stored, tolerance)
+}
+
+// verifySignedAt is verifyEnvelopeAt with the signature checks given:
+// sigs.verifies(i) tells whether trust[i] verifies the envelope.
+func verifySignedAt(sigs *signatureChecks, trust []TrustedKey, t, stored time.Time, tolerance time.Duration) (TrustedKey, finding.Kind, string) {
 	var outside *TrustedKey
 	claimedOnly := false // valid at the claimed time, not at S3's
 	for i, k := range trust {
-		if err := env.VerifyWith(k.Verifier); err != nil {
+		if !sigs.verifies(i) {
 			continue
 		}
 		claimed, server := k.ValidAt(t), stored.IsZero() || k.validAround(stored, tolerance)
@@ -160,4 +166,38 @@ func (k TrustedKey) validAround(t time.Time, tolerance time.Duration) bool {
 		return false
 	}
 	return true
+}
+
+// signatureChecks remembers which trusted keys verify one envelope, each
+// checked once and only when asked: a reader can check the first ahead,
+// in parallel, and the verifier then asks in trust order as before.
+type signatureChecks struct {
+	env   Envelope
+	trust []TrustedKey
+	state []int8 // per key: 0 not checked, 1 verifies, -1 does not
+}
+
+func newSignatureChecks(env Envelope, trust []TrustedKey) *signatureChecks {
+	return &signatureChecks{env: env, trust: trust, state: make([]int8, len(trust))}
+}
+
+// verifies tells whether trust[i] verifies the envelope's signature.
+func (s *signatureChecks) verifies(i int) bool {
+	if s.state[i] == 0 {
+		s.state[i] = -1
+		if s.env.VerifyWith(s.trust[i].Verifier) == nil {
+			s.state[i] = 1
+		}
+	}
+	return s.state[i] > 0
+}
+
+// first checks keys in trust order up to the first that verifies: the
+// checks verifySignedAt makes first, whatever the times.
+func (s *signatureChecks) first() {
+	for i := range s.trust {
+		if s.verifies(i) {
+			return
+		}
+	}
 }

@@ -238,14 +238,14 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 		}
 		r.Findings = append(r.Findings, fs...)
 	}
-	idx, err := v.index(ctx)
-	if ctx.Err() != nil {
-		return nil, nil, ctx.Err()
-	}
-	if err != nil {
+	idx, rest, err := v.indexAhead(ctx)
+	if err != nil || ctx.Err() != nil {
+		_ = rest()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
 		return nil, nil, err
 	}
-	r.Checked.Objects = len(idx.objects)
 	if !v.src.Offline() {
 		// Manifests, tokens and checkpoint versions are read ahead, in
 		// parallel, for the checks that take them in order.
@@ -256,6 +256,13 @@ func (v *Verifier) verify(ctx context.Context, o VerifyOptions) (*Report, *store
 
 	failed := r.Findings.Failures()
 	chains := v.checkChains(ctx, idx, r)
+	if err := rest(); ctx.Err() != nil || err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	r.Checked.Objects = len(idx.objects)
 	v.checkRegistry(ctx, idx, chains, r)
 	if err := v.checkWitnesses(ctx, idx, chains, r); err != nil {
 		return nil, nil, err
@@ -319,50 +326,111 @@ type storeIndex struct {
 }
 
 func (v *Verifier) index(ctx context.Context) (*storeIndex, error) {
-	idx := &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{}, logCheckpoints: map[string][]ObjectVersion{},
+	idx, rest, err := v.indexAhead(ctx)
+	if err := rest(); err != nil {
+		return idx, err
+	}
+	return idx, err
+}
+
+// indexAhead lists the manifests' folder into the index and returns; the
+// rest of the store is listed meanwhile, in the background, and rest (to
+// be called once, whatever err is) waits for it and adds it to the index.
+// The chains, which need only the manifests' folder, are checked while
+// the artifacts are still being listed. A source that cannot list by
+// folder is listed whole at once.
+func (v *Verifier) indexAhead(ctx context.Context) (idx *storeIndex, rest func() error, err error) {
+	idx = &storeIndex{objects: map[string][]ObjectVersion{}, manifests: map[string]map[int64][]ObjectVersion{}, checkpoints: map[string][]ObjectVersion{}, logCheckpoints: map[string][]ObjectVersion{},
 		timestamps: map[string]map[int64][]ObjectVersion{}, cpTokens: map[string]map[string][]ObjectVersion{}, cpChecked: map[string]bool{}, cpTokenOf: map[string]ObjectVersion{}}
+	add := func(ov ObjectVersion) error {
+		idx.add(v.prefix, ov)
+		return nil
+	}
+	none := func() error { return nil }
 	prefix := strings.Trim(v.prefix, "/")
 	if prefix != "" {
 		prefix += "/"
 	}
-	err := v.src.Versions(ctx, prefix, func(ov ObjectVersion) error {
-		if stream, seq, ok := ParseManifestKey(v.prefix, ov.Key); ok {
-			if idx.manifests[stream] == nil {
-				idx.manifests[stream] = map[int64][]ObjectVersion{}
+	src, ok := v.src.(s3Source)
+	if !ok {
+		return idx, none, v.src.Versions(ctx, prefix, add)
+	}
+	top, dirs, err := src.Folders(ctx, prefix)
+	if err != nil {
+		return idx, none, err
+	}
+	manifests := ManifestPrefix(v.prefix)
+	// The rest is listed without moving S3's clock: freshness is judged
+	// by S3's time at the end of the manifests' listing, as before the
+	// chains were checked.
+	quiet := src
+	quiet.clock = nil
+	var others []ObjectVersion
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for _, d := range dirs {
+			if d == manifests {
+				continue
 			}
-			idx.manifests[stream][seq] = append(idx.manifests[stream][seq], ov)
-			return nil
-		}
-		if stream, seq, ok := ParseTimestampKey(v.prefix, ov.Key); ok {
-			if idx.timestamps[stream] == nil {
-				idx.timestamps[stream] = map[int64][]ObjectVersion{}
+			if err = quiet.Versions(ctx, d, func(ov ObjectVersion) error {
+				others = append(others, ov)
+				return nil
+			}); err != nil {
+				break
 			}
-			idx.timestamps[stream][seq] = append(idx.timestamps[stream][seq], ov)
-			return nil
 		}
-		if stream, ok := IsCheckpointKey(v.prefix, ov.Key); ok {
-			idx.checkpoints[stream] = append(idx.checkpoints[stream], ov)
-			return nil
+		done <- err
+	}()
+	rest = func() error {
+		err := <-done
+		for _, ov := range top {
+			idx.add(v.prefix, ov)
 		}
-		if stream, ok := IsLogCheckpointKey(v.prefix, ov.Key); ok {
-			idx.logCheckpoints[stream] = append(idx.logCheckpoints[stream], ov)
-			return nil
+		for _, ov := range others {
+			idx.add(v.prefix, ov)
 		}
-		if stream, sum, ok := IsLogCheckpointTimestampKey(v.prefix, ov.Key); ok {
-			if idx.cpTokens[stream] == nil {
-				idx.cpTokens[stream] = map[string][]ObjectVersion{}
-			}
-			idx.cpTokens[stream][sum] = append(idx.cpTokens[stream][sum], ov)
-			return nil
+		return err
+	}
+	return idx, rest, src.Versions(ctx, manifests, add)
+}
+
+// add files one listed version in the index.
+func (idx *storeIndex) add(prefix string, ov ObjectVersion) {
+	if stream, seq, ok := ParseManifestKey(prefix, ov.Key); ok {
+		if idx.manifests[stream] == nil {
+			idx.manifests[stream] = map[int64][]ObjectVersion{}
 		}
-		if strings.HasPrefix(ov.Key, RegistryPrefix(v.prefix)) {
-			idx.registry = append(idx.registry, ov)
-			return nil
+		idx.manifests[stream][seq] = append(idx.manifests[stream][seq], ov)
+		return
+	}
+	if stream, seq, ok := ParseTimestampKey(prefix, ov.Key); ok {
+		if idx.timestamps[stream] == nil {
+			idx.timestamps[stream] = map[int64][]ObjectVersion{}
 		}
-		idx.objects[ov.Key] = append(idx.objects[ov.Key], ov)
-		return nil
-	})
-	return idx, err
+		idx.timestamps[stream][seq] = append(idx.timestamps[stream][seq], ov)
+		return
+	}
+	if stream, ok := IsCheckpointKey(prefix, ov.Key); ok {
+		idx.checkpoints[stream] = append(idx.checkpoints[stream], ov)
+		return
+	}
+	if stream, ok := IsLogCheckpointKey(prefix, ov.Key); ok {
+		idx.logCheckpoints[stream] = append(idx.logCheckpoints[stream], ov)
+		return
+	}
+	if stream, sum, ok := IsLogCheckpointTimestampKey(prefix, ov.Key); ok {
+		if idx.cpTokens[stream] == nil {
+			idx.cpTokens[stream] = map[string][]ObjectVersion{}
+		}
+		idx.cpTokens[stream][sum] = append(idx.cpTokens[stream][sum], ov)
+		return
+	}
+	if strings.HasPrefix(ov.Key, RegistryPrefix(prefix)) {
+		idx.registry = append(idx.registry, ov)
+		return
+	}
+	idx.objects[ov.Key] = append(idx.objects[ov.Key], ov)
 }
 
 // version returns the stored version of key with id versionID.

@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"path"
 	"sort"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/ledger"
@@ -86,7 +89,7 @@ func (v *Verifier) checkChains(ctx context.Context, idx *storeIndex, r *Report) 
 					ahead = append(ahead, seqs[s]...)
 					ahead = append(ahead, idx.timestamps[stream][s]...)
 				}
-				v.prefetch(ctx, ahead)
+				v.prefetchManifests(ctx, ahead)
 			}
 			key := ManifestKey(v.prefix, stream, seq)
 			m := v.checkManifest(ctx, stream, seq, key, seqs[seq], idx.timestamps[stream][seq], r, usedKeys)
@@ -225,26 +228,25 @@ func (v *Verifier) checkManifest(ctx context.Context, stream string, seq int64, 
 }
 
 func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, key string, ov ObjectVersion, obj string, stamps []ObjectVersion, r *Report, used map[string]KeyRecord) (*ManifestRecord, bool) {
-	rc, meta, err := v.src.Open(ctx, key, ov.VersionID)
+	rc, meta, decoded, err := v.openDecoded(ctx, key, ov.VersionID)
 	if err != nil {
 		r.Findings.Fail(finding.ManifestUnreadable, obj, "check the verifier's s3:GetObject and s3:GetObjectVersion permissions", "cannot read: %v", err)
 		return nil, false
 	}
-	env, err := ParseEnvelope(rc)
+	d, ok := decoded.(*decodedManifest)
+	if !ok {
+		d = v.decodeManifest(rc)
+	}
 	rc.Close()
-	if err != nil {
-		r.Findings.Fail(finding.ManifestMalformed, obj, remedyChain, "%v", err)
+	if d.err != nil {
+		r.Findings.Fail(finding.ManifestMalformed, obj, remedyChain, "%v", d.err)
 		return nil, false
 	}
-	st, err := env.Statement()
-	if err != nil {
-		r.Findings.Fail(finding.ManifestMalformed, obj, remedyChain, "%v", err)
-		return nil, false
-	}
+	env, st := d.env, d.st
 	p := st.Predicate
 	m := &ManifestRecord{Stream: stream, Sequence: seq, Key: key, VersionID: ov.VersionID, EnvelopeSHA256: env.SHA256, Event: p.Event,
 		Collector: p.What.Collector, Case: p.Case, SealedAt: p.When.SealedAt, Who: p.Who, Where: p.Where, SubjectCount: len(st.Subject), statement: st}
-	m.leaf = leafHash(env.Raw)
+	m.leaf = d.leaf
 	m.storedAt = ov.LastModified
 	v.checkStoredAt(obj, fmt.Sprintf("manifest %d of stream %q", seq, stream), p.When.SealedAt, ov.LastModified, r)
 	r.Findings = append(r.Findings, v.checkFloor(obj, meta, ov.LastModified)...)
@@ -252,7 +254,7 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 	if ts, ok := v.checkTimestamp(ctx, env, stream, seq, stamps, p.When.SealedAt, r); ok {
 		signedAt, m.TimestampedAt = ts, ts
 	}
-	key0, kind, msg := verifyEnvelopeAt(env, v.trust, signedAt, ov.LastModified, v.tolerance())
+	key0, kind, msg := verifySignedAt(d.sigs, v.trust, signedAt, ov.LastModified, v.tolerance())
 	if kind != "" {
 		r.Findings.Fail(kind, obj, "add the signing key to trust: with its validity window, or treat this manifest as forged", "%s", msg)
 		return m, false
@@ -274,6 +276,60 @@ func (v *Verifier) readManifest(ctx context.Context, stream string, seq int64, k
 		}
 	}
 	return m, true
+}
+
+// decodedManifest is a manifest version's bytes decoded: its envelope,
+// statement and leaf hash, and its signature checks, or why it is
+// malformed.
+type decodedManifest struct {
+	env  Envelope
+	st   Statement
+	leaf tlog.Hash
+	sigs *signatureChecks
+	err  error
+}
+
+// decodeManifest decodes a manifest version read from r and checks its
+// signature with the first trusted key that verifies it; the verifier
+// then judges the keys' validity in order (verifySignedAt). It reads
+// nothing else and keeps no state: the prefetch runs it in parallel.
+func (v *Verifier) decodeManifest(r io.Reader) *decodedManifest {
+	d := &decodedManifest{}
+	if d.env, d.err = ParseEnvelope(r); d.err != nil {
+		return d
+	}
+	if d.st, d.err = d.env.Statement(); d.err != nil {
+		return d
+	}
+	d.leaf = leafHash(d.env.Raw)
+	d.sigs = newSignatureChecks(d.env, v.trust)
+	d.sigs.first()
+	return d
+}
+
+// prefetchManifests reads vs ahead, decoding and checking the signature
+// of each manifest among them as it arrives.
+func (v *Verifier) prefetchManifests(ctx context.Context, vs []ObjectVersion) {
+	p, ok := v.src.(*prefetchSource)
+	if !ok || len(vs) == 0 {
+		return
+	}
+	p.prefetchDecoded(ctx, vs, func(ov ObjectVersion, body []byte) any {
+		if _, _, ok := ParseManifestKey(v.prefix, ov.Key); !ok {
+			return nil // a timestamp token
+		}
+		return v.decodeManifest(bytes.NewReader(body))
+	})
+}
+
+// openDecoded opens a version, with what a prefetch decoded of it (nil
+// if it was not read ahead with a decode).
+func (v *Verifier) openDecoded(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, any, error) {
+	if p, ok := v.src.(*prefetchSource); ok {
+		return p.openDecoded(ctx, key, versionID)
+	}
+	rc, meta, err := v.src.Open(ctx, key, versionID)
+	return rc, meta, nil, err
 }
 
 // checkTimestamp verifies the RFC 3161 token of a manifest, if any, and
