@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -314,8 +315,22 @@ func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfte
 	if d.format == config.AccessLogSimple {
 		in.Delimiter = aws.String("/") // what is under a folder is not this delivery's
 	}
+	// The copies are made by Concurrency workers, each for the whole
+	// delivery (a goroutine for each object would grow a new stack
+	// through the SDK and the ledger every time).
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.concurrency())
+	type task struct{ key, source string }
+	tasks := make(chan task)
+	for range c.concurrency() {
+		g.Go(func() error {
+			for t := range tasks {
+				if err := c.copyOne(gctx, run, d, t.key, t.source, now, stats, note); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	newest := ""
 	p := s3.NewListObjectsV2Paginator(c.API, in)
 	token := ""
@@ -330,18 +345,23 @@ list:
 			listErr = &unreadableError{fmt.Errorf("list s3://%s/%s: %w", d.bucket, d.prefix, awsclient.CollectorRole.Explain(err))}
 			break
 		}
+		var keys, sources []string
 		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			if !d.belongs(key) {
-				continue
+			if key := aws.ToString(o.Key); d.belongs(key) {
+				keys, sources = append(keys, key), append(sources, "s3://"+d.bucket+"/"+key)
 			}
-			source := "s3://" + d.bucket + "/" + key
-			// Sealed by an earlier run (one whose cursor a crash kept from
-			// moving, or listed again within the late-delivery margin).
-			if sealed, err := c.Ledger.SourceSealed(gctx, source); err != nil {
-				listErr = err
-				break list
-			} else if sealed {
+		}
+		// Sealed by an earlier run (one whose cursor a crash kept from
+		// moving, or listed again within the late-delivery margin): the
+		// page's objects are looked up at once.
+		sealed, err := c.Ledger.SealedSources(gctx, sources)
+		if err != nil {
+			listErr = err
+			break
+		}
+		for i, key := range keys {
+			source := sources[i]
+			if sealed[source] {
 				stats.skipped.Add(1)
 			} else if _, dup := seen.Load(source); !dup {
 				if *left == 0 {
@@ -350,13 +370,18 @@ list:
 				}
 				*left--
 				seen.Store(source, true)
-				g.Go(func() error { return c.copyOne(gctx, run, d, key, source, now, stats, note) })
+				select {
+				case tasks <- task{key, source}:
+				case <-gctx.Done():
+					break list
+				}
 			}
 			if key > newest {
 				newest = key
 			}
 		}
 	}
+	close(tasks)
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
@@ -383,6 +408,21 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 	}
 	kind, contentType := KindLogFile, aws.ToString(obj.ContentType)
 	artifact := custody.ArtifactPath(c.Prefix, c.Account, c.Region, "accesslogs", now, run.RunID(), d.bucket+"/"+key)
+	if size := aws.ToInt64(obj.ContentLength); d.format != "" && size >= 0 && size <= maxInlineLog {
+		// Most log objects are small: read whole, parsed here, then stored
+		// from memory (a parser's goroutine and pipe for each cost more).
+		b := make([]byte, size)
+		if _, err := io.ReadFull(obj.Body, b); err != nil {
+			return &unreadableError{fmt.Errorf("read %s: %w", source, err)}
+		}
+		n := countRecords(bytes.NewReader(b))
+		if _, err := run.Put(ctx, artifact, bytes.NewReader(b),
+			custody.PutOptions{Kind: KindAccessLog, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: "text/plain"}); err != nil {
+			return err
+		}
+		c.count(source, n, stats, note)
+		return nil
+	}
 	if d.format != "" {
 		// Parsed as it streams to the store: the parser reads what Put
 		// reads, and is told of Put's end (or failure) by the pipe.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -51,7 +52,7 @@ func (r *Run) RunID() string { return r.ID }
 // access denial names the permission the agent's role lacks.
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID
-	a, err := r.chain.store.Put(ctx, r.chain.ledger, key, body, o)
+	a, err := r.chain.store.Put(ctx, runJournal{r.chain.ledger}, key, body, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			r.mu.Lock()
@@ -67,6 +68,21 @@ func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions)
 	r.req.Artifacts = append(r.req.Artifacts, a)
 	r.mu.Unlock()
 	return a, nil
+}
+
+// runJournal records a run's uploads: each intent committed before its
+// upload starts, each stored version queued for the ledger's next commit
+// (ledger.QueueArtifact), all of them committed by Seal before the run is
+// sealed. A crash before that commit leaves the intent, and the upload is
+// located in the bucket as one whose answer was lost (settle, Reseal).
+type runJournal struct{ l *ledger.Ledger }
+
+func (j runJournal) AddIntent(ctx context.Context, a ledger.Artifact) error {
+	return j.l.AddIntent(ctx, a)
+}
+
+func (j runJournal) StoreArtifact(ctx context.Context, a ledger.Artifact) error {
+	return j.l.QueueArtifact(ctx, a)
 }
 
 // Artifacts are what the run stored so far.
@@ -91,9 +107,13 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The versions of the run's uploads, queued by Put, are committed
+	// before anything reads the ledger for the seal; one that could not be
+	// is written again by settle.
+	ferr := r.chain.ledger.Flush(ctx, r.ID)
 	settled, err := r.settle(ctx)
 	if err != nil {
-		return ledger.Manifest{}, fmt.Errorf("seal run %s: %w", r.ID, err)
+		return ledger.Manifest{}, fmt.Errorf("seal run %s: %w", r.ID, errors.Join(err, ferr))
 	}
 	req.Findings = append(req.Findings, settled...)
 	if len(r.req.Artifacts) == 0 {
@@ -115,8 +135,9 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 	return m, r.chain.ledger.FinishRun(ctx, r.ID, status, errText)
 }
 
-// settle accounts for every upload of this run the ledger knows of but
-// the run does not: an upload whose answer never came (its context was
+// settle records the version of every upload of the run whose queued
+// record did not reach the ledger, and accounts for every upload of this
+// run the ledger knows of but the run does not: an upload whose answer never came (its context was
 // cancelled by SIGTERM, or every try failed) may have landed all the
 // same. What landed is sealed with the rest, read back from the bucket,
 // each with a warning that says so (those bytes were hashed as found, not
@@ -128,12 +149,19 @@ func (r *Run) settle(ctx context.Context) ([]Finding, error) {
 		return nil, err
 	}
 	var findings []Finding
-	have := make(map[string]bool, len(r.req.Artifacts))
+	have := make(map[string]Artifact, len(r.req.Artifacts))
 	for _, a := range r.req.Artifacts {
-		have[a.Key] = true
+		have[a.Key] = a
 	}
 	for _, a := range rows {
-		if have[a.Key] {
+		if stored, ok := have[a.Key]; ok {
+			if a.VersionID == "" {
+				// Its version was queued but not committed (Flush said
+				// why): record it now, or the seal fails.
+				if err := r.chain.ledger.StoreArtifact(ctx, stored); err != nil {
+					return nil, err
+				}
+			}
 			continue
 		}
 		if a.VersionID != "" {
