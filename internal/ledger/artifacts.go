@@ -232,9 +232,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.Stream, m.Seq, m.Bucket, m.Key, m.VersionID, m.EnvelopeSHA256, prev, m.Event, run, ts(m.SignedAt)); err != nil {
 		return fmt.Errorf("record manifest %s/%d: %w", m.Stream, m.Seq, err)
 	}
+	// Prepared once for the manifest's artifacts (thousands for a run of
+	// access logs), not once for each.
+	mark, err := tx.PrepareContext(ctx, `UPDATE artifacts SET manifest_stream = ?, manifest_seq = ? WHERE bucket = ? AND key = ? AND version_id = ?`)
+	if err != nil {
+		return fmt.Errorf("record manifest %s/%d: %w", m.Stream, m.Seq, err)
+	}
+	defer mark.Close()
 	for _, a := range sealed {
-		if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET manifest_stream = ?, manifest_seq = ? WHERE bucket = ? AND key = ? AND version_id = ?`,
-			m.Stream, m.Seq, a.Bucket, a.Key, a.VersionID); err != nil {
+		if _, err := mark.ExecContext(ctx, m.Stream, m.Seq, a.Bucket, a.Key, a.VersionID); err != nil {
 			return fmt.Errorf("mark %s sealed: %w", a.Key, err)
 		}
 	}
