@@ -331,6 +331,33 @@ func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfte
 			return nil
 		})
 	}
+	// The copies are handed to the workers as many at a time as there are
+	// workers, their intents recorded together first (custody.Run.Intend):
+	// one commit for them rather than one each.
+	batch := make([]task, 0, c.concurrency())
+	dispatch := func() error {
+		defer func() { batch = batch[:0] }()
+		if len(batch) == 0 {
+			return nil
+		}
+		if in, ok := run.(intender); ok {
+			intents := make([]custody.Intent, len(batch))
+			for i, t := range batch {
+				intents[i] = custody.Intent{Key: c.artifactKey(run, d, t.key, now), Options: c.putOptions(d, t.source, "")}
+			}
+			if err := in.Intend(gctx, intents); err != nil {
+				return err
+			}
+		}
+		for _, t := range batch {
+			select {
+			case tasks <- t:
+			case <-gctx.Done():
+				return nil // the workers' error, or the context's, is returned
+			}
+		}
+		return nil
+	}
 	newest := ""
 	p := s3.NewListObjectsV2Paginator(c.API, in)
 	token := ""
@@ -370,16 +397,19 @@ list:
 				}
 				*left--
 				seen.Store(source, true)
-				select {
-				case tasks <- task{key, source}:
-				case <-gctx.Done():
-					break list
+				if batch = append(batch, task{key, source}); len(batch) == cap(batch) {
+					if listErr = dispatch(); listErr != nil {
+						break list
+					}
 				}
 			}
 			if key > newest {
 				newest = key
 			}
 		}
+	}
+	if err := dispatch(); listErr == nil {
+		listErr = err
 	}
 	close(tasks)
 	if err := g.Wait(); err != nil {
@@ -406,8 +436,9 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 	if version == "" {
 		version = aws.ToString(obj.ETag)
 	}
-	kind, contentType := KindLogFile, aws.ToString(obj.ContentType)
-	artifact := custody.ArtifactPath(c.Prefix, c.Account, c.Region, "accesslogs", now, run.RunID(), d.bucket+"/"+key)
+	contentType := aws.ToString(obj.ContentType)
+	artifact := c.artifactKey(run, d, key, now)
+	opts := c.putOptions(d, source, version)
 	if size := aws.ToInt64(obj.ContentLength); d.format != "" && size >= 0 && size <= maxInlineLog {
 		// Most log objects are small: read whole, parsed here, then stored
 		// from memory (a parser's goroutine and pipe for each cost more).
@@ -416,8 +447,7 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 			return &unreadableError{fmt.Errorf("read %s: %w", source, err)}
 		}
 		n := countRecords(bytes.NewReader(b))
-		if _, err := run.Put(ctx, artifact, bytes.NewReader(b),
-			custody.PutOptions{Kind: KindAccessLog, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: "text/plain"}); err != nil {
+		if _, err := run.Put(ctx, artifact, bytes.NewReader(b), opts); err != nil {
 			return err
 		}
 		c.count(source, n, stats, note)
@@ -429,8 +459,7 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 		pr, pw := io.Pipe()
 		parsed := make(chan logCount, 1)
 		go func() { parsed <- countRecords(pr) }()
-		_, err := run.Put(ctx, artifact, io.TeeReader(obj.Body, pw),
-			custody.PutOptions{Kind: KindAccessLog, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: "text/plain"})
+		_, err := run.Put(ctx, artifact, io.TeeReader(obj.Body, pw), opts)
 		pw.CloseWithError(err)
 		n := <-parsed
 		if err != nil {
@@ -442,12 +471,34 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	if _, err := run.Put(ctx, artifact, obj.Body,
-		custody.PutOptions{Kind: kind, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: contentType}); err != nil {
+	opts.ContentType = contentType
+	if _, err := run.Put(ctx, artifact, obj.Body, opts); err != nil {
 		return err
 	}
 	stats.files.Add(1)
 	return nil
+}
+
+// intender is a run that records the intents of uploads in advance
+// (custody.Run).
+type intender interface {
+	Intend(ctx context.Context, intents []custody.Intent) error
+}
+
+var _ intender = (*custody.Run)(nil)
+
+// artifactKey is where the copy of a delivery's object is stored.
+func (c *AccessLogs) artifactKey(run Run, d delivery, key string, now time.Time) string {
+	return custody.ArtifactPath(c.Prefix, c.Account, c.Region, "accesslogs", now, run.RunID(), d.bucket+"/"+key)
+}
+
+// putOptions describe the copy of a delivery's object (an opaque file's
+// content type is its own, set by copyOne).
+func (c *AccessLogs) putOptions(d delivery, source, version string) custody.PutOptions {
+	if d.format == "" {
+		return custody.PutOptions{Kind: KindLogFile, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version}
+	}
+	return custody.PutOptions{Kind: KindAccessLog, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: "text/plain"}
 }
 
 // logCount is what parsing one log object found.

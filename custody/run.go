@@ -34,6 +34,9 @@ type Run struct {
 	cut map[string]bool
 	// cutOver closes when the wait for all of them together is over.
 	cutOver chan struct{}
+	// intended are the keys whose intents Intend recorded and Put has
+	// not yet used.
+	intended map[string]bool
 }
 
 // StartRun records the start of a run in the ledger.
@@ -52,7 +55,7 @@ func (r *Run) RunID() string { return r.ID }
 // access denial names the permission the agent's role lacks.
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID
-	a, err := r.chain.store.Put(ctx, runJournal{r.chain.ledger}, key, body, o)
+	a, err := r.chain.store.Put(ctx, runJournal{r}, key, body, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			r.mu.Lock()
@@ -75,14 +78,57 @@ func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions)
 // (ledger.QueueArtifact), all of them committed by Seal before the run is
 // sealed. A crash before that commit leaves the intent, and the upload is
 // located in the bucket as one whose answer was lost (settle, Reseal).
-type runJournal struct{ l *ledger.Ledger }
+// An intent recorded by Intend is not recorded again.
+type runJournal struct{ r *Run }
 
 func (j runJournal) AddIntent(ctx context.Context, a ledger.Artifact) error {
-	return j.l.AddIntent(ctx, a)
+	j.r.mu.Lock()
+	intended := j.r.intended[a.Key]
+	delete(j.r.intended, a.Key)
+	j.r.mu.Unlock()
+	if intended {
+		return nil
+	}
+	return j.r.chain.ledger.AddIntent(ctx, a)
 }
 
 func (j runJournal) StoreArtifact(ctx context.Context, a ledger.Artifact) error {
-	return j.l.QueueArtifact(ctx, a)
+	return j.r.chain.ledger.QueueArtifact(ctx, a)
+}
+
+// Intent is an upload about to start: the key and options Put will be
+// given.
+type Intent struct {
+	Key     string
+	Options PutOptions
+}
+
+// Intend records the intents of uploads about to start in one commit, so
+// that Put of each does not wait for a commit of its own (their source
+// versions, not known yet, are recorded with the versions stored). Call
+// it just before the uploads, for as many as are about to run: an intent
+// whose upload never starts is looked for in the bucket when the run is
+// sealed (or by Reseal after a crash) like an upload whose answer was
+// lost, and dropped.
+func (r *Run) Intend(ctx context.Context, intents []Intent) error {
+	rows := make([]ledger.Artifact, len(intents))
+	for i, in := range intents {
+		o := in.Options
+		rows[i] = Artifact{Bucket: r.chain.store.bucket, Key: in.Key, RunID: r.ID, Kind: o.Kind, Account: o.Account, Region: o.Region,
+			Source: o.Source, SourceVersion: o.SourceVersion, Case: o.Case}
+	}
+	if err := r.chain.ledger.AddIntents(ctx, rows); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.intended == nil {
+		r.intended = map[string]bool{}
+	}
+	for _, in := range intents {
+		r.intended[in.Key] = true
+	}
+	r.mu.Unlock()
+	return nil
 }
 
 // Artifacts are what the run stored so far.

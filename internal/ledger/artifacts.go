@@ -42,12 +42,29 @@ type Artifact struct {
 // run which keys to look for in the bucket. It returns once the intent is
 // committed (with the others queued meanwhile: batch.go).
 func (l *Ledger) AddIntent(ctx context.Context, a Artifact) error {
-	return l.write(ctx, pendingWrite{query: `
+	w := l.intentWrite(a)
+	w.done = make(chan error, 1)
+	return l.write(ctx, w)
+}
+
+func (l *Ledger) intentWrite(a Artifact) pendingWrite {
+	return pendingWrite{query: `
 INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, kind, account, region, source, source_version, source_bucket, case_id, stored_at)
 VALUES (?, ?, '', ?, '', 0, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO NOTHING`,
 		args:  []any{a.Bucket, a.Key, a.RunID, a.Kind, a.Account, a.Region, a.Source, a.SourceVersion, sourceBucket(a), a.Case, ts(l.now())},
-		runID: a.RunID, what: "record intent for " + a.Key, done: make(chan error, 1)})
+		runID: a.RunID, what: "record intent for " + a.Key}
+}
+
+// AddIntents records the intents of several uploads about to start, in
+// one commit, and returns once they are committed.
+func (l *Ledger) AddIntents(ctx context.Context, as []Artifact) error {
+	ws := make([]pendingWrite, len(as))
+	for i, a := range as {
+		ws[i] = l.intentWrite(a)
+		ws[i].done = make(chan error, 1)
+	}
+	return l.writeAll(ctx, ws, false)
 }
 
 // StoreArtifact records a completed upload, filling in its intent row (or
@@ -90,7 +107,7 @@ func (l *Ledger) storeWrite(a Artifact) (pendingWrite, error) {
 INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, source_bucket, case_id, retain_until, legal_hold, stored_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO UPDATE SET
-	version_id = excluded.version_id, sha256 = excluded.sha256, size = excluded.size,
+	version_id = excluded.version_id, sha256 = excluded.sha256, size = excluded.size, source_version = excluded.source_version,
 	part_size = excluded.part_size, retain_until = excluded.retain_until,
 	legal_hold = excluded.legal_hold, stored_at = excluded.stored_at`,
 		args: []any{a.Bucket, a.Key, a.VersionID, a.RunID, a.SHA256, a.Size, a.PartSize, a.Kind, a.Account, a.Region,

@@ -60,18 +60,32 @@ func (q *writeQueue) init() {
 // write commits w, with whatever else is queued, and returns once it is
 // committed (w.done set), or queues it (w.done nil).
 func (l *Ledger) write(ctx context.Context, w pendingWrite) error {
+	return l.writeAll(ctx, []pendingWrite{w}, w.done == nil)
+}
+
+// writeAll commits ws (each with its done channel) in the next commit and
+// returns once they are all committed, with their errors; or, queued,
+// queues them (no done channels).
+func (l *Ledger) writeAll(ctx context.Context, ws []pendingWrite, queued bool) error {
 	q := &l.writes
 	q.mu.Lock()
-	q.queue = append(q.queue, w)
-	if w.done == nil {
-		q.queued++
+	q.queue = append(q.queue, ws...)
+	if queued {
+		q.queued += len(ws)
 	}
-	if q.running || (w.done == nil && q.queued < maxQueued) {
-		q.mu.Unlock()
-		if w.done == nil {
+	wait := func() error {
+		if queued {
 			return nil
 		}
-		return <-w.done
+		var errs []error
+		for _, w := range ws {
+			errs = append(errs, <-w.done)
+		}
+		return errors.Join(errs...)
+	}
+	if q.running || (queued && q.queued < maxQueued) {
+		q.mu.Unlock()
+		return wait()
 	}
 	q.running = true
 	q.mu.Unlock()
@@ -87,10 +101,7 @@ func (l *Ledger) write(ctx context.Context, w pendingWrite) error {
 		q.idle.Broadcast()
 	}
 	q.mu.Unlock()
-	if w.done == nil {
-		return nil
-	}
-	return <-w.done
+	return wait()
 }
 
 // drain commits until the queue is empty.
