@@ -320,7 +320,9 @@ func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfte
 	// through the SDK and the ledger every time).
 	g, gctx := errgroup.WithContext(ctx)
 	type task struct{ key, source string }
-	tasks := make(chan task)
+	// A batch may wait while the workers take the one before: listing the
+	// next page and recording its intents never leaves them idle.
+	tasks := make(chan task, c.concurrency())
 	for range c.concurrency() {
 		g.Go(func() error {
 			for t := range tasks {
