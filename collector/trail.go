@@ -297,7 +297,7 @@ func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fr
 				var listed []cloudtrail.LogFile
 				if err = ctx.Err(); err == nil {
 					if isDigest {
-						if err = c.intend(ctx, run, now, intendDigests, cloudtrail.KindDigest); err == nil {
+						if err = c.intend(ctx, run, src, now, intendDigests, cloudtrail.KindDigest); err == nil {
 							listed, err = c.copyDigest(ctx, run, src, fresh[t.digest], now)
 						}
 						if err == nil && len(listed) > 0 {
@@ -307,7 +307,7 @@ func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fr
 							for i, lf := range listed {
 								keys[i] = lf.S3Object
 							}
-							err = c.intend(ctx, run, now, keys, cloudtrail.KindLog)
+							err = c.intend(ctx, run, src, now, keys, cloudtrail.KindLog)
 						}
 					} else if err = c.copyFile(ctx, run, src, t.file.S3Object, cloudtrail.KindLog, now, nil); errors.Is(err, errMissing) {
 						note(custody.Finding{Severity: custody.SeverityFailure, Kind: finding.CloudTrailLogMissing, Object: "s3://" + c.Trail.Bucket + "/" + t.file.S3Object,
@@ -333,7 +333,7 @@ func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fr
 
 // intend records in one commit the intents of copies of the trail's
 // files about to start, those not sealed already (custody.Run.Intend).
-func (c *CloudTrail) intend(ctx context.Context, run Run, now time.Time, keys []string, kind string) error {
+func (c *CloudTrail) intend(ctx context.Context, run Run, src *copiedSource, now time.Time, keys []string, kind string) error {
 	in, ok := run.(intender)
 	if !ok || len(keys) == 0 {
 		return nil
@@ -348,6 +348,7 @@ func (c *CloudTrail) intend(ctx context.Context, run Run, now time.Time, keys []
 	}
 	var intents []custody.Intent
 	for i, k := range keys {
+		src.knowSealed(k, sealed[sources[i]]) // copyFile need not ask again
 		if !sealed[sources[i]] {
 			intents = append(intents, custody.Intent{Key: custody.ArtifactPath(c.Prefix, c.Account, c.Region, "cloudtrail", now, run.RunID(), k),
 				Options: custody.PutOptions{Kind: kind, Account: c.Account, Region: c.Region, Source: sources[i], ContentType: "application/gzip"}})
@@ -392,9 +393,12 @@ func (c *CloudTrail) copyDigest(ctx context.Context, run Run, src *copiedSource,
 // one sealed copy is the evidence. A digest is still read, for the log
 // files it lists.
 func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, key, kind string, now time.Time, keep *[]byte) error {
-	sealed, err := c.Ledger.SourceSealed(ctx, "s3://"+c.Trail.Bucket+"/"+key)
-	if err != nil {
-		return err
+	sealed, known := src.sealedKnown(key)
+	if !known {
+		var err error
+		if sealed, err = c.Ledger.SourceSealed(ctx, "s3://"+c.Trail.Bucket+"/"+key); err != nil {
+			return err
+		}
 	}
 	if sealed && keep == nil {
 		return nil
@@ -486,6 +490,7 @@ type copiedSource struct {
 	digests map[string]keptObject
 	kept    int64
 	sums    map[string]cloudtrail.LogSum
+	sealed  sync.Map // key -> whether it is sealed already (knowSealed)
 }
 
 type keptObject struct {
@@ -555,6 +560,19 @@ func (s *copiedSource) keepDigest(key string, body []byte, meta map[string]strin
 	}
 	s.kept += int64(len(body))
 	s.digests[key] = keptObject{body: body, meta: meta}
+}
+
+// knowSealed notes whether a file is sealed already, looked up with
+// others (intend), for copyFile.
+func (s *copiedSource) knowSealed(key string, sealed bool) { s.sealed.Store(key, sealed) }
+
+// sealedKnown is what knowSealed noted of key, forgotten once told.
+func (s *copiedSource) sealedKnown(key string) (sealed, ok bool) {
+	v, ok := s.sealed.LoadAndDelete(key)
+	if !ok {
+		return false, false
+	}
+	return v.(bool), true
 }
 
 func (s *copiedSource) keepSum(key string, sum cloudtrail.LogSum) {
