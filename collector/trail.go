@@ -231,7 +231,6 @@ func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fr
 		ready   = sync.NewCond(&mu)
 		logs    []logTask
 		next    int             // the next digest to copy
-		ahead   int             // digests before it have their intents recorded
 		busy    int             // copies under way
 		pending = map[int]int{} // log files of each digest still to copy
 		failed  error
@@ -283,32 +282,12 @@ func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fr
 					return
 				}
 				busy++
-				// The intents of the next Concurrency digests are recorded
-				// together, before the first of them is copied.
-				var intendDigests []string
-				if isDigest && t.digest >= ahead {
-					ahead = min(t.digest+c.concurrency(), len(fresh))
-					for _, d := range fresh[t.digest:ahead] {
-						intendDigests = append(intendDigests, d.String())
-					}
-				}
 				mu.Unlock()
 				var err error
 				var listed []cloudtrail.LogFile
 				if err = ctx.Err(); err == nil {
 					if isDigest {
-						if err = c.intend(ctx, run, src, now, intendDigests, cloudtrail.KindDigest); err == nil {
-							listed, err = c.copyDigest(ctx, run, src, fresh[t.digest], now)
-						}
-						if err == nil && len(listed) > 0 {
-							// The log files it lists: their intents in one
-							// commit too.
-							keys := make([]string, len(listed))
-							for i, lf := range listed {
-								keys[i] = lf.S3Object
-							}
-							err = c.intend(ctx, run, src, now, keys, cloudtrail.KindLog)
-						}
+						listed, err = c.copyDigest(ctx, run, src, fresh[t.digest], now)
 					} else if err = c.copyFile(ctx, run, src, t.file.S3Object, cloudtrail.KindLog, now, nil); errors.Is(err, errMissing) {
 						note(custody.Finding{Severity: custody.SeverityFailure, Kind: finding.CloudTrailLogMissing, Object: "s3://" + c.Trail.Bucket + "/" + t.file.S3Object,
 							Message: "listed by digest " + fresh[t.digest].String() + " but not in the trail's bucket"})
@@ -329,35 +308,6 @@ func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fr
 	}
 	wg.Wait()
 	return done, failed
-}
-
-// intend records in one commit the intents of copies of the trail's
-// files about to start, those not sealed already (custody.Run.Intend).
-func (c *CloudTrail) intend(ctx context.Context, run Run, src *copiedSource, now time.Time, keys []string, kind string) error {
-	in, ok := run.(intender)
-	if !ok || len(keys) == 0 {
-		return nil
-	}
-	sources := make([]string, len(keys))
-	for i, k := range keys {
-		sources[i] = "s3://" + c.Trail.Bucket + "/" + k
-	}
-	sealed, err := c.Ledger.SealedSources(ctx, sources)
-	if err != nil {
-		return err
-	}
-	var intents []custody.Intent
-	for i, k := range keys {
-		src.knowSealed(k, sealed[sources[i]]) // copyFile need not ask again
-		if !sealed[sources[i]] {
-			intents = append(intents, custody.Intent{Key: custody.ArtifactPath(c.Prefix, c.Account, c.Region, "cloudtrail", now, run.RunID(), k),
-				Options: custody.PutOptions{Kind: kind, Account: c.Account, Region: c.Region, Source: sources[i], ContentType: "application/gzip"}})
-		}
-	}
-	if len(intents) == 0 {
-		return nil
-	}
-	return in.Intend(ctx, intents)
 }
 
 // errMissing means an object listed a moment ago is gone.
@@ -393,12 +343,9 @@ func (c *CloudTrail) copyDigest(ctx context.Context, run Run, src *copiedSource,
 // one sealed copy is the evidence. A digest is still read, for the log
 // files it lists.
 func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, key, kind string, now time.Time, keep *[]byte) error {
-	sealed, known := src.sealedKnown(key)
-	if !known {
-		var err error
-		if sealed, err = c.Ledger.SourceSealed(ctx, "s3://"+c.Trail.Bucket+"/"+key); err != nil {
-			return err
-		}
+	sealed, err := c.Ledger.SourceSealed(ctx, "s3://"+c.Trail.Bucket+"/"+key)
+	if err != nil {
+		return err
 	}
 	if sealed && keep == nil {
 		return nil
@@ -490,7 +437,6 @@ type copiedSource struct {
 	digests map[string]keptObject
 	kept    int64
 	sums    map[string]cloudtrail.LogSum
-	sealed  sync.Map // key -> whether it is sealed already (knowSealed)
 }
 
 type keptObject struct {
@@ -560,19 +506,6 @@ func (s *copiedSource) keepDigest(key string, body []byte, meta map[string]strin
 	}
 	s.kept += int64(len(body))
 	s.digests[key] = keptObject{body: body, meta: meta}
-}
-
-// knowSealed notes whether a file is sealed already, looked up with
-// others (intend), for copyFile.
-func (s *copiedSource) knowSealed(key string, sealed bool) { s.sealed.Store(key, sealed) }
-
-// sealedKnown is what knowSealed noted of key, forgotten once told.
-func (s *copiedSource) sealedKnown(key string) (sealed, ok bool) {
-	v, ok := s.sealed.LoadAndDelete(key)
-	if !ok {
-		return false, false
-	}
-	return v.(bool), true
 }
 
 func (s *copiedSource) keepSum(key string, sum cloudtrail.LogSum) {
