@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -314,8 +315,51 @@ func (c *AccessLogs) collect(ctx context.Context, run Run, d delivery, startAfte
 	if d.format == config.AccessLogSimple {
 		in.Delimiter = aws.String("/") // what is under a folder is not this delivery's
 	}
+	// The copies are made by Concurrency workers, each for the whole
+	// delivery (a goroutine for each object would grow a new stack
+	// through the SDK and the ledger every time).
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.concurrency())
+	type task struct{ key, source string }
+	// A batch may wait while the workers take the one before: listing the
+	// next page and recording its intents never leaves them idle.
+	tasks := make(chan task, c.concurrency())
+	for range c.concurrency() {
+		g.Go(func() error {
+			for t := range tasks {
+				if err := c.copyOne(gctx, run, d, t.key, t.source, now, stats, note); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	// The copies are handed to the workers as many at a time as there are
+	// workers, their intents recorded together first (custody.Run.Intend):
+	// one commit for them rather than one each.
+	batch := make([]task, 0, c.concurrency())
+	dispatch := func() error {
+		defer func() { batch = batch[:0] }()
+		if len(batch) == 0 {
+			return nil
+		}
+		if in, ok := run.(intender); ok {
+			intents := make([]custody.Intent, len(batch))
+			for i, t := range batch {
+				intents[i] = custody.Intent{Key: c.artifactKey(run, d, t.key, now), Options: c.putOptions(d, t.source, "")}
+			}
+			if err := in.Intend(gctx, intents); err != nil {
+				return err
+			}
+		}
+		for _, t := range batch {
+			select {
+			case tasks <- t:
+			case <-gctx.Done():
+				return nil // the workers' error, or the context's, is returned
+			}
+		}
+		return nil
+	}
 	newest := ""
 	p := s3.NewListObjectsV2Paginator(c.API, in)
 	token := ""
@@ -330,18 +374,23 @@ list:
 			listErr = &unreadableError{fmt.Errorf("list s3://%s/%s: %w", d.bucket, d.prefix, awsclient.CollectorRole.Explain(err))}
 			break
 		}
+		var keys, sources []string
 		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			if !d.belongs(key) {
-				continue
+			if key := aws.ToString(o.Key); d.belongs(key) {
+				keys, sources = append(keys, key), append(sources, "s3://"+d.bucket+"/"+key)
 			}
-			source := "s3://" + d.bucket + "/" + key
-			// Sealed by an earlier run (one whose cursor a crash kept from
-			// moving, or listed again within the late-delivery margin).
-			if sealed, err := c.Ledger.SourceSealed(gctx, source); err != nil {
-				listErr = err
-				break list
-			} else if sealed {
+		}
+		// Sealed by an earlier run (one whose cursor a crash kept from
+		// moving, or listed again within the late-delivery margin): the
+		// page's objects are looked up at once.
+		sealed, err := c.Ledger.SealedSources(gctx, sources)
+		if err != nil {
+			listErr = err
+			break
+		}
+		for i, key := range keys {
+			source := sources[i]
+			if sealed[source] {
 				stats.skipped.Add(1)
 			} else if _, dup := seen.Load(source); !dup {
 				if *left == 0 {
@@ -350,13 +399,21 @@ list:
 				}
 				*left--
 				seen.Store(source, true)
-				g.Go(func() error { return c.copyOne(gctx, run, d, key, source, now, stats, note) })
+				if batch = append(batch, task{key, source}); len(batch) == cap(batch) {
+					if listErr = dispatch(); listErr != nil {
+						break list
+					}
+				}
 			}
 			if key > newest {
 				newest = key
 			}
 		}
 	}
+	if err := dispatch(); listErr == nil {
+		listErr = err
+	}
+	close(tasks)
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
@@ -381,16 +438,30 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 	if version == "" {
 		version = aws.ToString(obj.ETag)
 	}
-	kind, contentType := KindLogFile, aws.ToString(obj.ContentType)
-	artifact := custody.ArtifactPath(c.Prefix, c.Account, c.Region, "accesslogs", now, run.RunID(), d.bucket+"/"+key)
+	contentType := aws.ToString(obj.ContentType)
+	artifact := c.artifactKey(run, d, key, now)
+	opts := c.putOptions(d, source, version)
+	if size := aws.ToInt64(obj.ContentLength); d.format != "" && size >= 0 && size <= maxInlineLog {
+		// Most log objects are small: read whole, parsed here, then stored
+		// from memory (a parser's goroutine and pipe for each cost more).
+		b := make([]byte, size)
+		if _, err := io.ReadFull(obj.Body, b); err != nil {
+			return &unreadableError{fmt.Errorf("read %s: %w", source, err)}
+		}
+		n := countRecords(bytes.NewReader(b))
+		if _, err := run.Put(ctx, artifact, bytes.NewReader(b), opts); err != nil {
+			return err
+		}
+		c.count(source, n, stats, note)
+		return nil
+	}
 	if d.format != "" {
 		// Parsed as it streams to the store: the parser reads what Put
 		// reads, and is told of Put's end (or failure) by the pipe.
 		pr, pw := io.Pipe()
 		parsed := make(chan logCount, 1)
 		go func() { parsed <- countRecords(pr) }()
-		_, err := run.Put(ctx, artifact, io.TeeReader(obj.Body, pw),
-			custody.PutOptions{Kind: KindAccessLog, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: "text/plain"})
+		_, err := run.Put(ctx, artifact, io.TeeReader(obj.Body, pw), opts)
 		pw.CloseWithError(err)
 		n := <-parsed
 		if err != nil {
@@ -402,12 +473,34 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	if _, err := run.Put(ctx, artifact, obj.Body,
-		custody.PutOptions{Kind: kind, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: contentType}); err != nil {
+	opts.ContentType = contentType
+	if _, err := run.Put(ctx, artifact, obj.Body, opts); err != nil {
 		return err
 	}
 	stats.files.Add(1)
 	return nil
+}
+
+// intender is a run that records the intents of uploads in advance
+// (custody.Run).
+type intender interface {
+	Intend(ctx context.Context, intents []custody.Intent) error
+}
+
+var _ intender = (*custody.Run)(nil)
+
+// artifactKey is where the copy of a delivery's object is stored.
+func (c *AccessLogs) artifactKey(run Run, d delivery, key string, now time.Time) string {
+	return custody.ArtifactPath(c.Prefix, c.Account, c.Region, "accesslogs", now, run.RunID(), d.bucket+"/"+key)
+}
+
+// putOptions describe the copy of a delivery's object (an opaque file's
+// content type is its own, set by copyOne).
+func (c *AccessLogs) putOptions(d delivery, source, version string) custody.PutOptions {
+	if d.format == "" {
+		return custody.PutOptions{Kind: KindLogFile, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version}
+	}
+	return custody.PutOptions{Kind: KindAccessLog, Account: c.Account, Region: c.Region, Source: source, SourceVersion: version, ContentType: "text/plain"}
 }
 
 // logCount is what parsing one log object found.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/custody"
@@ -216,55 +215,99 @@ func (c *CloudTrail) Collect(ctx context.Context, run Run) (Outcome, error) {
 // Concurrency objects at a time across all of them, and reports which
 // digests were copied whole (the digest and every log file it lists).
 // It stops at the first error (the context's included).
+//
+// Concurrency workers take the copies from one queue, log files before
+// the next digest (so the log files listed wait in memory for as short a
+// time as they can), each worker for the whole run: a goroutine for each
+// file would grow a new stack through the SDK and the ledger every time.
 func (c *CloudTrail) copyAll(ctx context.Context, run Run, src *copiedSource, fresh []cloudtrail.DigestKey, now time.Time, note func(custody.Finding)) ([]bool, error) {
 	done := make([]bool, len(fresh))
-	sem := make(chan struct{}, c.concurrency())
-	g, gctx := errgroup.WithContext(ctx)
-	acquire := func() error {
-		select {
-		case sem <- struct{}{}:
-			return nil
-		case <-gctx.Done():
-			return gctx.Err()
+	type logTask struct {
+		digest int
+		file   cloudtrail.LogFile
+	}
+	var (
+		mu      sync.Mutex
+		ready   = sync.NewCond(&mu)
+		logs    []logTask
+		next    int             // the next digest to copy
+		busy    int             // copies under way
+		pending = map[int]int{} // log files of each digest still to copy
+		failed  error
+	)
+	// take returns the next copy to make; ok is false when there is none
+	// left (or a copy failed). Called with mu held.
+	take := func() (t logTask, digest bool, ok bool) {
+		for {
+			switch {
+			case failed != nil:
+				return t, false, false
+			case len(logs) > 0:
+				t, logs = logs[len(logs)-1], logs[:len(logs)-1]
+				return t, false, true
+			case next < len(fresh):
+				next++
+				return logTask{digest: next - 1}, true, true
+			case busy == 0:
+				return t, false, false
+			}
+			ready.Wait()
 		}
 	}
-	for i, d := range fresh {
-		g.Go(func() error {
-			if err := acquire(); err != nil {
-				return err
+	// finish accounts for a copy that ended. Called with mu held.
+	finish := func(i int, err error) {
+		busy--
+		switch {
+		case failed != nil:
+		case err != nil:
+			failed = err
+		default:
+			if pending[i]--; pending[i] == 0 {
+				delete(pending, i)
+				done[i] = true
 			}
-			logs, err := c.copyDigest(gctx, run, src, d, now)
-			<-sem
-			if err != nil {
-				return err
-			}
-			lg, lctx := errgroup.WithContext(gctx)
-			for _, lf := range logs {
-				if err := acquire(); err != nil {
-					break
-				}
-				lg.Go(func() error {
-					defer func() { <-sem }()
-					err := c.copyFile(lctx, run, src, lf.S3Object, cloudtrail.KindLog, now, nil)
-					if errors.Is(err, errMissing) {
-						note(custody.Finding{Severity: custody.SeverityFailure, Kind: finding.CloudTrailLogMissing, Object: "s3://" + c.Trail.Bucket + "/" + lf.S3Object,
-							Message: "listed by digest " + d.String() + " but not in the trail's bucket"})
-						return nil
-					}
-					return err
-				})
-			}
-			if err := lg.Wait(); err != nil {
-				return err
-			}
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			done[i] = true
-			return nil
-		})
+		}
+		ready.Broadcast()
 	}
-	return done, g.Wait()
+	var wg sync.WaitGroup
+	for range c.concurrency() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			for {
+				t, isDigest, ok := take()
+				if !ok {
+					return
+				}
+				busy++
+				mu.Unlock()
+				var err error
+				var listed []cloudtrail.LogFile
+				if err = ctx.Err(); err == nil {
+					if isDigest {
+						listed, err = c.copyDigest(ctx, run, src, fresh[t.digest], now)
+					} else if err = c.copyFile(ctx, run, src, t.file.S3Object, cloudtrail.KindLog, now, nil); errors.Is(err, errMissing) {
+						note(custody.Finding{Severity: custody.SeverityFailure, Kind: finding.CloudTrailLogMissing, Object: "s3://" + c.Trail.Bucket + "/" + t.file.S3Object,
+							Message: "listed by digest " + fresh[t.digest].String() + " but not in the trail's bucket"})
+						err = nil
+					}
+				}
+				mu.Lock()
+				if isDigest && err == nil {
+					// The digest counts as one of its own copies, done now.
+					pending[t.digest] += len(listed) + 1
+					for _, lf := range listed {
+						logs = append(logs, logTask{digest: t.digest, file: lf})
+					}
+				}
+				finish(t.digest, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return done, failed
 }
 
 // errMissing means an object listed a moment ago is gone.
@@ -323,14 +366,25 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, k
 	}
 	var body io.Reader = obj.Body
 	var summer *cloudtrail.Summer
-	if keep != nil {
+	var sum *cloudtrail.LogSum
+	switch size := aws.ToInt64(obj.ContentLength); {
+	case keep != nil:
 		b, err := io.ReadAll(io.LimitReader(obj.Body, 64<<20))
 		if err != nil {
 			return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, err)
 		}
 		*keep, body = b, bytes.NewReader(b)
 		src.keepDigest(key, b, obj.Metadata)
-	} else {
+	case size >= 0 && size <= maxInlineLog:
+		// Most log files are small: read whole, hashed here, then stored
+		// from memory (a Summer's goroutine and pipe for each cost more).
+		b := make([]byte, size)
+		if _, err := io.ReadFull(obj.Body, b); err != nil {
+			return fmt.Errorf("read s3://%s/%s: %w", c.Trail.Bucket, key, err)
+		}
+		s := cloudtrail.SumLog(bytes.NewReader(b))
+		sum, body = &s, bytes.NewReader(b)
+	default:
 		summer = cloudtrail.NewSummer(obj.Body)
 		body = summer
 	}
@@ -344,13 +398,19 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, k
 	_, err = run.Put(ctx, custody.ArtifactPath(c.Prefix, c.Account, c.Region, "cloudtrail", now, run.RunID(), key), body, custody.PutOptions{
 		Kind: kind, Account: c.Account, Region: c.Region, Source: "s3://" + c.Trail.Bucket + "/" + key, SourceVersion: version,
 		Metadata: meta, ContentType: "application/gzip"})
-	if summer != nil {
+	switch {
+	case summer != nil:
 		if sum, ok := summer.Sum(err); ok {
 			src.keepSum(key, sum)
 		}
+	case sum != nil && err == nil:
+		src.keepSum(key, *sum)
 	}
 	return err
 }
+
+// maxInlineLog is the largest log file copyFile reads whole into memory.
+const maxInlineLog = 1 << 20
 
 func (c *CloudTrail) lookback() time.Duration {
 	if c.Lookback > 0 {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -33,6 +34,9 @@ type Run struct {
 	cut map[string]bool
 	// cutOver closes when the wait for all of them together is over.
 	cutOver chan struct{}
+	// intended are the keys whose intents Intend recorded and Put has
+	// not yet used.
+	intended map[string]bool
 }
 
 // StartRun records the start of a run in the ledger.
@@ -51,7 +55,7 @@ func (r *Run) RunID() string { return r.ID }
 // access denial names the permission the agent's role lacks.
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID
-	a, err := r.chain.store.Put(ctx, r.chain.ledger, key, body, o)
+	a, err := r.chain.store.Put(ctx, runJournal{r}, key, body, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			r.mu.Lock()
@@ -67,6 +71,64 @@ func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions)
 	r.req.Artifacts = append(r.req.Artifacts, a)
 	r.mu.Unlock()
 	return a, nil
+}
+
+// runJournal records a run's uploads: each intent committed before its
+// upload starts, each stored version queued for the ledger's next commit
+// (ledger.QueueArtifact), all of them committed by Seal before the run is
+// sealed. A crash before that commit leaves the intent, and the upload is
+// located in the bucket as one whose answer was lost (settle, Reseal).
+// An intent recorded by Intend is not recorded again.
+type runJournal struct{ r *Run }
+
+func (j runJournal) AddIntent(ctx context.Context, a ledger.Artifact) error {
+	j.r.mu.Lock()
+	intended := j.r.intended[a.Key]
+	delete(j.r.intended, a.Key)
+	j.r.mu.Unlock()
+	if intended {
+		return nil
+	}
+	return j.r.chain.ledger.AddIntent(ctx, a)
+}
+
+func (j runJournal) StoreArtifact(ctx context.Context, a ledger.Artifact) error {
+	return j.r.chain.ledger.QueueArtifact(ctx, a)
+}
+
+// Intent is an upload about to start: the key and options Put will be
+// given.
+type Intent struct {
+	Key     string
+	Options PutOptions
+}
+
+// Intend records the intents of uploads about to start in one commit, so
+// that Put of each does not wait for a commit of its own (their source
+// versions, not known yet, are recorded with the versions stored). Call
+// it just before the uploads, for as many as are about to run: an intent
+// whose upload never starts is looked for in the bucket when the run is
+// sealed (or by Reseal after a crash) like an upload whose answer was
+// lost, and dropped.
+func (r *Run) Intend(ctx context.Context, intents []Intent) error {
+	rows := make([]ledger.Artifact, len(intents))
+	for i, in := range intents {
+		o := in.Options
+		rows[i] = Artifact{Bucket: r.chain.store.bucket, Key: in.Key, RunID: r.ID, Kind: o.Kind, Account: o.Account, Region: o.Region,
+			Source: o.Source, SourceVersion: o.SourceVersion, Case: o.Case}
+	}
+	if err := r.chain.ledger.AddIntents(ctx, rows); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.intended == nil {
+		r.intended = map[string]bool{}
+	}
+	for _, in := range intents {
+		r.intended[in.Key] = true
+	}
+	r.mu.Unlock()
+	return nil
 }
 
 // Artifacts are what the run stored so far.
@@ -91,9 +153,13 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The versions of the run's uploads, queued by Put, are committed
+	// before anything reads the ledger for the seal; one that could not be
+	// is written again by settle.
+	ferr := r.chain.ledger.Flush(ctx, r.ID)
 	settled, err := r.settle(ctx)
 	if err != nil {
-		return ledger.Manifest{}, fmt.Errorf("seal run %s: %w", r.ID, err)
+		return ledger.Manifest{}, fmt.Errorf("seal run %s: %w", r.ID, errors.Join(err, ferr))
 	}
 	req.Findings = append(req.Findings, settled...)
 	if len(r.req.Artifacts) == 0 {
@@ -115,8 +181,9 @@ func (r *Run) Seal(ctx context.Context, req SealRequest, runErr error) (ledger.M
 	return m, r.chain.ledger.FinishRun(ctx, r.ID, status, errText)
 }
 
-// settle accounts for every upload of this run the ledger knows of but
-// the run does not: an upload whose answer never came (its context was
+// settle records the version of every upload of the run whose queued
+// record did not reach the ledger, and accounts for every upload of this
+// run the ledger knows of but the run does not: an upload whose answer never came (its context was
 // cancelled by SIGTERM, or every try failed) may have landed all the
 // same. What landed is sealed with the rest, read back from the bucket,
 // each with a warning that says so (those bytes were hashed as found, not
@@ -128,12 +195,19 @@ func (r *Run) settle(ctx context.Context) ([]Finding, error) {
 		return nil, err
 	}
 	var findings []Finding
-	have := make(map[string]bool, len(r.req.Artifacts))
+	have := make(map[string]Artifact, len(r.req.Artifacts))
 	for _, a := range r.req.Artifacts {
-		have[a.Key] = true
+		have[a.Key] = a
 	}
 	for _, a := range rows {
-		if have[a.Key] {
+		if stored, ok := have[a.Key]; ok {
+			if a.VersionID == "" {
+				// Its version was queued but not committed (Flush said
+				// why): record it now, or the seal fails.
+				if err := r.chain.ledger.StoreArtifact(ctx, stored); err != nil {
+					return nil, err
+				}
+			}
 			continue
 		}
 		if a.VersionID != "" {

@@ -87,8 +87,9 @@ type Store struct {
 	PartSize        int64
 	PartConcurrency int
 
-	bufs sync.Pool // *[]byte of PartSize, shared by every Put
-	reg  registryWriter
+	bufs   sync.Pool // *[]byte of PartSize, shared by every Put
+	smalls sync.Pool // *[]byte of smallPut, the head every Put reads first
+	reg    registryWriter
 }
 
 // smallPut is how much of an artifact Put reads before it takes a whole
@@ -101,6 +102,18 @@ func (s *Store) buffer() []byte {
 	}
 	return make([]byte, s.PartSize)
 }
+
+// smallBuffer is a buffer of smallPut bytes (or PartSize, if less) from
+// the pool: every Put reads its head into one.
+func (s *Store) smallBuffer() []byte {
+	size := min(smallPut, s.PartSize)
+	if b, ok := s.smalls.Get().(*[]byte); ok && int64(len(*b)) == size {
+		return *b
+	}
+	return make([]byte, size)
+}
+
+func (s *Store) releaseSmall(b []byte) { s.smalls.Put(&b) }
 
 // release returns a part buffer to the pool. The pool holds pointers
 // (staticcheck SA6002): a slice put in as an interface value is copied.
@@ -192,7 +205,8 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 	// Most artifacts are small: read a small head first, and take a whole
 	// part buffer only for what does not fit in it, so that many
 	// concurrent small Puts do not each hold PartSize bytes.
-	head := make([]byte, min(smallPut, s.PartSize))
+	small := s.smallBuffer()
+	head := small
 	n, err := io.ReadFull(r, head)
 	if err == nil && int64(n) < s.PartSize {
 		first := s.buffer()
@@ -215,10 +229,12 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 		if pooled {
 			s.release(head)
 		}
+		s.releaseSmall(small)
 		return a, fmt.Errorf("read artifact for %s: %w", key, err)
 	default:
 		err = s.putMultipart(ctx, &a, head, r, o.ContentType, lock)
 	}
+	s.releaseSmall(small)
 	if err != nil {
 		return a, err
 	}

@@ -39,24 +39,61 @@ type Artifact struct {
 
 // AddIntent records, before an upload starts, that key is about to be
 // written by run. After a crash, intents without a version tell the next
-// run which keys to look for in the bucket.
+// run which keys to look for in the bucket. It returns once the intent is
+// committed (with the others queued meanwhile: batch.go).
 func (l *Ledger) AddIntent(ctx context.Context, a Artifact) error {
-	_, err := l.exec(ctx, `
+	w := l.intentWrite(a)
+	w.done = make(chan error, 1)
+	return l.write(ctx, w)
+}
+
+func (l *Ledger) intentWrite(a Artifact) pendingWrite {
+	return pendingWrite{query: `
 INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, kind, account, region, source, source_version, source_bucket, case_id, stored_at)
 VALUES (?, ?, '', ?, '', 0, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO NOTHING`,
-		a.Bucket, a.Key, a.RunID, a.Kind, a.Account, a.Region, a.Source, a.SourceVersion, sourceBucket(a), a.Case, ts(l.now()))
-	if err != nil {
-		return fmt.Errorf("record intent for %s: %w", a.Key, err)
+		args:  []any{a.Bucket, a.Key, a.RunID, a.Kind, a.Account, a.Region, a.Source, a.SourceVersion, sourceBucket(a), a.Case, ts(l.now())},
+		runID: a.RunID, what: "record intent for " + a.Key}
+}
+
+// AddIntents records the intents of several uploads about to start, in
+// one commit, and returns once they are committed.
+func (l *Ledger) AddIntents(ctx context.Context, as []Artifact) error {
+	ws := make([]pendingWrite, len(as))
+	for i, a := range as {
+		ws[i] = l.intentWrite(a)
+		ws[i].done = make(chan error, 1)
 	}
-	return nil
+	return l.writeAll(ctx, ws, false)
 }
 
 // StoreArtifact records a completed upload, filling in its intent row (or
-// inserting one).
+// inserting one), and returns once it is committed.
 func (l *Ledger) StoreArtifact(ctx context.Context, a Artifact) error {
+	w, err := l.storeWrite(a)
+	if err != nil {
+		return err
+	}
+	w.done = make(chan error, 1)
+	return l.write(ctx, w)
+}
+
+// QueueArtifact records a completed upload as StoreArtifact does, in the
+// next commit rather than one of its own: it returns at once, and Flush
+// returns the error of a row that could not be written. The upload's
+// intent must be committed (AddIntent): until the row is, a crash leaves
+// the upload to be located in the bucket like one whose answer was lost.
+func (l *Ledger) QueueArtifact(ctx context.Context, a Artifact) error {
+	w, err := l.storeWrite(a)
+	if err != nil {
+		return err
+	}
+	return l.write(ctx, w)
+}
+
+func (l *Ledger) storeWrite(a Artifact) (pendingWrite, error) {
 	if a.VersionID == "" || a.SHA256 == "" {
-		return fmt.Errorf("record artifact %s: version id and SHA-256 are required", a.Key)
+		return pendingWrite{}, fmt.Errorf("record artifact %s: version id and SHA-256 are required", a.Key)
 	}
 	retain := ""
 	if !a.RetainUntil.IsZero() {
@@ -66,19 +103,16 @@ func (l *Ledger) StoreArtifact(ctx context.Context, a Artifact) error {
 	if stored.IsZero() {
 		stored = l.now()
 	}
-	_, err := l.exec(ctx, `
+	return pendingWrite{query: `
 INSERT INTO artifacts (bucket, key, version_id, run_id, sha256, size, part_size, kind, account, region, source, source_version, source_bucket, case_id, retain_until, legal_hold, stored_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key, run_id) DO UPDATE SET
-	version_id = excluded.version_id, sha256 = excluded.sha256, size = excluded.size,
+	version_id = excluded.version_id, sha256 = excluded.sha256, size = excluded.size, source_version = excluded.source_version,
 	part_size = excluded.part_size, retain_until = excluded.retain_until,
 	legal_hold = excluded.legal_hold, stored_at = excluded.stored_at`,
-		a.Bucket, a.Key, a.VersionID, a.RunID, a.SHA256, a.Size, a.PartSize, a.Kind, a.Account, a.Region,
-		a.Source, a.SourceVersion, sourceBucket(a), a.Case, retain, a.LegalHold, ts(stored))
-	if err != nil {
-		return fmt.Errorf("record artifact %s: %w", a.Key, err)
-	}
-	return nil
+		args: []any{a.Bucket, a.Key, a.VersionID, a.RunID, a.SHA256, a.Size, a.PartSize, a.Kind, a.Account, a.Region,
+			a.Source, a.SourceVersion, sourceBucket(a), a.Case, retain, a.LegalHold, ts(stored)},
+		runID: a.RunID, what: "record artifact " + a.Key}, nil
 }
 
 // DropIntent removes an intent whose upload never reached the bucket.
@@ -215,9 +249,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.Stream, m.Seq, m.Bucket, m.Key, m.VersionID, m.EnvelopeSHA256, prev, m.Event, run, ts(m.SignedAt)); err != nil {
 		return fmt.Errorf("record manifest %s/%d: %w", m.Stream, m.Seq, err)
 	}
+	// Prepared once for the manifest's artifacts (thousands for a run of
+	// access logs), not once for each.
+	mark, err := tx.PrepareContext(ctx, `UPDATE artifacts SET manifest_stream = ?, manifest_seq = ? WHERE bucket = ? AND key = ? AND version_id = ?`)
+	if err != nil {
+		return fmt.Errorf("record manifest %s/%d: %w", m.Stream, m.Seq, err)
+	}
+	defer mark.Close()
 	for _, a := range sealed {
-		if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET manifest_stream = ?, manifest_seq = ? WHERE bucket = ? AND key = ? AND version_id = ?`,
-			m.Stream, m.Seq, a.Bucket, a.Key, a.VersionID); err != nil {
+		if _, err := mark.ExecContext(ctx, m.Stream, m.Seq, a.Bucket, a.Key, a.VersionID); err != nil {
 			return fmt.Errorf("mark %s sealed: %w", a.Key, err)
 		}
 	}
@@ -270,4 +310,39 @@ func (l *Ledger) SourceSealed(ctx context.Context, source string) (bool, error) 
 		return false, fmt.Errorf("ledger: look up %s: %w", source, err)
 	}
 	return true, nil
+}
+
+// SealedSources reports which of sources (s3://bucket/key) are sealed
+// already, as SourceSealed does for one, in one query for each few
+// hundred: a collector asks for a listing page at once.
+func (l *Ledger) SealedSources(ctx context.Context, sources []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	const chunk = 500
+	for len(sources) > 0 {
+		part := sources[:min(chunk, len(sources))]
+		sources = sources[len(part):]
+		args := make([]any, len(part))
+		for i, s := range part {
+			args[i] = s
+		}
+		rows, err := l.db.QueryContext(ctx, `SELECT DISTINCT source FROM artifacts
+WHERE manifest_seq IS NOT NULL AND source <> '' AND source IN (?`+strings.Repeat(",?", len(part)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: look up %d sources: %w", len(part), err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ledger: look up %d sources: %w", len(part), err)
+			}
+			out[s] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("ledger: look up %d sources: %w", len(part), err)
+		}
+	}
+	return out, nil
 }

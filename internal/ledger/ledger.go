@@ -30,6 +30,8 @@ type Ledger struct {
 	// stmts caches the prepared statements of the hot paths (every
 	// artifact's writes), by query text.
 	stmts sync.Map
+	// writes queues the artifacts' rows for shared commits (batch.go).
+	writes writeQueue
 }
 
 // stmt returns query prepared once: preparing it again for every artifact
@@ -47,15 +49,6 @@ func (l *Ledger) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 		return prev.(*sql.Stmt), nil
 	}
 	return s, nil
-}
-
-// exec runs a cached prepared statement.
-func (l *Ledger) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := l.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.ExecContext(ctx, args...)
 }
 
 // Option adjusts Open.
@@ -94,7 +87,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
+	// The uploads of a run look up sealed sources many at a time: keep
+	// their connections (and the statements prepared on them) open
+	// rather than open a new one for each lookup.
+	db.SetMaxIdleConns(maxIdleConns)
 	l := &Ledger{db: db, path: path, now: defaultClock}
+	l.writes.init()
 	for _, o := range opts {
 		o(l)
 	}
@@ -143,10 +141,14 @@ func (l *Ledger) wrap(what string, err error) error {
 	return fmt.Errorf("%s %s: %w", what, l.path, err)
 }
 
-// Close closes the database.
+// maxIdleConns is how many idle connections the pool keeps.
+const maxIdleConns = 16
+
+// Close commits what is queued and closes the database.
 func (l *Ledger) Close() error {
+	ferr := l.Flush(context.Background(), "")
 	l.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
-	return l.db.Close()
+	return errors.Join(ferr, l.db.Close())
 }
 
 // Path is the file the ledger lives in.
