@@ -66,3 +66,15 @@ func (o runOptions) indexed(run Run) Run {
 	}
 	return indexingRun{Run: run, ix: o.index}
 }
+
+// Intend forwards a batch of intents to the run when it records them in
+// advance (the access-log collector's batches): indexing must not cost
+// the copy its shared ledger commits. Otherwise each Put records its own.
+func (r indexingRun) Intend(ctx context.Context, intents []custody.Intent) error {
+	if in, ok := r.Run.(intender); ok {
+		return in.Intend(ctx, intents)
+	}
+	return nil
+}
+
+var _ intender = indexingRun{}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/custody-ir/custody/collector/cloudtrail"
 	"github.com/custody-ir/custody/collector/cloudtrail/cttest"
+	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/testaws"
 	"github.com/custody-ir/custody/search"
@@ -82,4 +83,33 @@ func containsTerm(ts []string, t string) bool {
 		}
 	}
 	return false
+}
+
+// intendingRun counts the intents a run is handed in advance.
+type intendingRun struct {
+	Run
+	intents int
+}
+
+func (r *intendingRun) Intend(_ context.Context, in []custody.Intent) error {
+	r.intents += len(in)
+	return nil
+}
+
+// TestIndexingRunForwardsIntents: wrapping a run to index its logs keeps
+// the access-log collector's batched intents (one ledger commit a batch);
+// a run that records none is left to record each with its Put.
+func TestIndexingRunForwardsIntents(t *testing.T) {
+	inner := &intendingRun{}
+	var r Run = indexingRun{Run: inner}
+	in, ok := r.(intender)
+	if !ok {
+		t.Fatal("an indexing run does not take intents in advance")
+	}
+	if err := in.Intend(context.Background(), make([]custody.Intent, 3)); err != nil || inner.intents != 3 {
+		t.Fatalf("forwarded %d intents (%v), want 3", inner.intents, err)
+	}
+	if err := (indexingRun{Run: struct{ Run }{}}).Intend(context.Background(), make([]custody.Intent, 2)); err != nil {
+		t.Fatalf("a run without intents in advance: %v", err)
+	}
 }
