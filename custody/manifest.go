@@ -173,6 +173,12 @@ func ParseEnvelope(r io.Reader) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, err
 	}
+	return ParseEnvelopeBytes(raw)
+}
+
+// ParseEnvelopeBytes is ParseEnvelope over bytes already read; the
+// envelope keeps raw as its Raw, which must not change afterwards.
+func ParseEnvelopeBytes(raw []byte) (Envelope, error) {
 	if len(raw) > maxEnvelopeSize {
 		return Envelope{}, fmt.Errorf("%w: larger than %d bytes", ErrMalformedEnvelope, maxEnvelopeSize)
 	}
@@ -186,16 +192,12 @@ func ParseEnvelope(r io.Reader) (Envelope, error) {
 	if len(e.DSSE.Signatures) == 0 {
 		return e, fmt.Errorf("%w: no signatures", ErrMalformedEnvelope)
 	}
+	var err error
 	e.Payload, err = base64.StdEncoding.DecodeString(e.DSSE.Payload)
 	if err != nil {
 		return e, fmt.Errorf("%w: payload is not base64: %v", ErrMalformedEnvelope, err)
 	}
 	return e, nil
-}
-
-// VerifyWith checks the envelope's signature with v.
-func (e Envelope) VerifyWith(v signature.Verifier) error {
-	return sigdsse.WrapVerifier(v, sigdsse.WithExpectedPayloadType(e.DSSE.PayloadType)).VerifySignature(bytes.NewReader(e.Raw), nil)
 }
 
 // Statement decodes the payload as a manifest statement and checks it is
