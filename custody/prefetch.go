@@ -3,6 +3,7 @@ package custody
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"sync"
 	"time"
@@ -45,10 +46,12 @@ func (p *prefetchSource) prefetch(ctx context.Context, vs []ObjectVersion) {
 }
 
 // prefetchDecoded is prefetch that also runs decode (when not nil) over
-// each body read, once its read is done and outside the bound on reads in
+// each body read (checked against S3's checksum first, see
+// OpenSelfChecked), once its read is done and outside the bound on reads in
 // flight: the CPU work of checking small objects runs in parallel with
 // the reads and with the checks that take them in order (openDecoded).
-// decode must not keep body and must be safe to run concurrently.
+// decode may keep body, which nothing changes, and must be safe to run
+// concurrently.
 func (p *prefetchSource) prefetchDecoded(ctx context.Context, vs []ObjectVersion, decode func(ov ObjectVersion, body []byte) any) {
 	for _, ov := range vs {
 		id := ov.Key + "\x00" + ov.VersionID
@@ -70,10 +73,20 @@ func (p *prefetchSource) prefetchDecoded(ctx context.Context, vs []ObjectVersion
 				e.err = ctx.Err()
 				return
 			}
-			rc, meta, err := p.evidenceSource.Open(ctx, ov.Key, ov.VersionID)
+			open := p.evidenceSource.Open
+			if decode != nil {
+				open = func(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
+					return openSelfChecked(ctx, p.evidenceSource, key, versionID)
+				}
+			}
+			rc, meta, err := open(ctx, ov.Key, ov.VersionID)
 			if err == nil {
-				e.body, err = io.ReadAll(io.LimitReader(rc, maxEnvelopeSize+1))
+				e.body, err = readAllSized(rc, meta.Size, maxEnvelopeSize+1)
 				rc.Close()
+			}
+			if err == nil && decode != nil && len(e.body) <= maxEnvelopeSize {
+				sum := sha256.Sum256(e.body)
+				err = checkTransfer(meta, sum[:])
 			}
 			<-p.sem
 			e.meta, e.err = meta, err
@@ -82,6 +95,18 @@ func (p *prefetchSource) prefetchDecoded(ctx context.Context, vs []ObjectVersion
 			}
 		}()
 	}
+}
+
+// OpenSelfChecked is openSelfChecked through the prefetch: a version
+// read ahead was checked against S3's checksum as it was read.
+func (p *prefetchSource) OpenSelfChecked(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
+	p.mu.Lock()
+	_, ok := p.cache[key+"\x00"+versionID]
+	p.mu.Unlock()
+	if ok {
+		return p.Open(ctx, key, versionID)
+	}
+	return openSelfChecked(ctx, p.evidenceSource, key, versionID)
 }
 
 // Open serves a version read ahead (once), else reads it.
@@ -126,4 +151,24 @@ func (p *prefetchSource) ServerTime() time.Time {
 		return s.ServerTime()
 	}
 	return time.Time{}
+}
+
+// readAllSized reads r to its end, up to limit bytes, into one buffer the
+// size the server declared (size, -1 if unknown) rather than growing one:
+// verify reads 100,000 manifests. A body longer or shorter than declared
+// is read as it is.
+func readAllSized(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size >= limit {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	buf := make([]byte, size+1) // one byte more shows a longer body
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return buf[:n], nil
+	case err != nil:
+		return buf[:n], err
+	}
+	rest, err := io.ReadAll(io.LimitReader(r, limit-int64(n)))
+	return append(buf, rest...), err
 }

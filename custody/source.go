@@ -2,10 +2,13 @@ package custody
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/custody-ir/custody/internal/awsclient"
 )
@@ -156,7 +160,20 @@ func sortVersions(vs []ObjectVersion) {
 }
 
 func (s s3Source) Open(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
-	out, err := awsclient.GetObject(ctx, s.api, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), VersionId: aws.String(versionID), ChecksumMode: types.ChecksumModeEnabled})
+	return s.open(ctx, s.api, key, versionID)
+}
+
+// OpenSelfChecked is Open for a caller that hashes every byte it reads
+// with SHA-256 and compares the sum with S3's (ObjectMeta.ChecksumSHA256,
+// see checkTransfer) itself: the SDK's own check of the response against
+// that checksum is left out, so that each byte is hashed once. Verify
+// reads every manifest and artifact this way.
+func (s s3Source) OpenSelfChecked(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
+	return s.open(ctx, selfCheckedGetter{s.api}, key, versionID)
+}
+
+func (s s3Source) open(ctx context.Context, api awsclient.ObjectGetter, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
+	out, err := awsclient.GetObject(ctx, api, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), VersionId: aws.String(versionID), ChecksumMode: types.ChecksumModeEnabled})
 	if st := httpStatus(err); st == http.StatusNotFound || st == http.StatusMethodNotAllowed {
 		return nil, ObjectMeta{}, ErrVersionMissing
 	}
@@ -168,4 +185,54 @@ func (s s3Source) Open(ctx context.Context, key, versionID string) (io.ReadClose
 		LegalHold: out.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn, ChecksumSHA256: aws.ToString(out.ChecksumSHA256),
 		Size: aws.ToInt64(out.ContentLength),
 	}, nil
+}
+
+// selfCheckedGetter gets objects without the SDK's response checksum
+// validation (a resumed read's requests too).
+type selfCheckedGetter struct{ api awsclient.ObjectGetter }
+
+// sdkResponseValidation is the SDK's middleware that hashes a response
+// body to compare it with the checksum S3 sent.
+const sdkResponseValidation = "AWSChecksum:ValidateOutputPayloadChecksum"
+
+func (g selfCheckedGetter) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	return g.api.GetObject(ctx, in, append(opts, func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			// Not there (another SDK version): the SDK checks as well,
+			// which costs time, not safety.
+			_, _ = st.Deserialize.Remove(sdkResponseValidation)
+			return nil
+		})
+	})...)
+}
+
+// selfChecked is implemented by sources that can leave the check of what
+// is read against S3's checksum to the caller.
+type selfChecked interface {
+	OpenSelfChecked(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error)
+}
+
+// openSelfChecked opens a version whose every byte the caller hashes and
+// passes to checkTransfer; sources without the SDK's check open as usual.
+func openSelfChecked(ctx context.Context, src evidenceSource, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
+	if s, ok := src.(selfChecked); ok {
+		return s.OpenSelfChecked(ctx, key, versionID)
+	}
+	return src.Open(ctx, key, versionID)
+}
+
+// errTransfer means the bytes read of a version do not hash to the
+// checksum S3 holds for it: damaged on the way, or in storage.
+var errTransfer = errors.New("the bytes read do not match S3's SHA-256 checksum of this version")
+
+// checkTransfer compares the SHA-256 of the bytes read of a version with
+// the whole-object checksum S3 returned with them, as the SDK would have:
+// nil when they agree or S3 sent none (or a checksum of parts, "…-N",
+// which the SDK does not check either).
+func checkTransfer(meta ObjectMeta, sum []byte) error {
+	c := meta.ChecksumSHA256
+	if c == "" || strings.Contains(c, "-") || c == base64.StdEncoding.EncodeToString(sum) {
+		return nil
+	}
+	return fmt.Errorf("%w (S3 has %s, read %s)", errTransfer, c, base64.StdEncoding.EncodeToString(sum))
 }

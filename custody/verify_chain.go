@@ -1,7 +1,6 @@
 package custody
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -294,8 +293,18 @@ type decodedManifest struct {
 // then judges the keys' validity in order (verifySignedAt). It reads
 // nothing else and keeps no state: the prefetch runs it in parallel.
 func (v *Verifier) decodeManifest(r io.Reader) *decodedManifest {
+	raw, err := io.ReadAll(io.LimitReader(r, maxEnvelopeSize+1))
+	if err != nil {
+		return &decodedManifest{err: err}
+	}
+	return v.decodeManifestBytes(raw)
+}
+
+// decodeManifestBytes is decodeManifest over bytes already read, which
+// the decoded envelope keeps.
+func (v *Verifier) decodeManifestBytes(raw []byte) *decodedManifest {
 	d := &decodedManifest{}
-	if d.env, d.err = ParseEnvelope(r); d.err != nil {
+	if d.env, d.err = ParseEnvelopeBytes(raw); d.err != nil {
 		return d
 	}
 	if d.st, d.err = d.env.Statement(); d.err != nil {
@@ -318,7 +327,7 @@ func (v *Verifier) prefetchManifests(ctx context.Context, vs []ObjectVersion) {
 		if _, _, ok := ParseManifestKey(v.prefix, ov.Key); !ok {
 			return nil // a timestamp token
 		}
-		return v.decodeManifest(bytes.NewReader(body))
+		return v.decodeManifestBytes(body)
 	})
 }
 

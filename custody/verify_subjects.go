@@ -96,7 +96,7 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 		}
 		return fs, n
 	}
-	rc, meta, err := v.src.Open(ctx, s.Name, a.VersionID)
+	rc, meta, err := openSelfChecked(ctx, v.src, s.Name, a.VersionID)
 	if errors.Is(err, ErrVersionMissing) {
 		fs.Fail(finding.ArtifactMissing, obj, remedyArtifact, "the version sealed by manifest %d of %q does not exist", m.Sequence, m.Stream)
 		return fs, 0
@@ -121,7 +121,12 @@ func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *Manifes
 		fs.Fail(finding.ArtifactUnreadable, obj, "retry; if it persists the stored object is damaged", "read failed after %d bytes: %v", n, err)
 		return fs, n
 	}
-	got := hex.EncodeToString(h.Sum(nil))
+	sum := h.Sum(nil)
+	if err := checkTransfer(meta, sum); err != nil {
+		fs.Fail(finding.ArtifactUnreadable, obj, "retry; if it persists the stored object is damaged", "%v", err)
+		return fs, n
+	}
+	got := hex.EncodeToString(sum)
 	if got != want {
 		fs.Fail(finding.ArtifactDigestMismatch, obj, remedyArtifact, "bytes hash to %s, manifest %d of %q sealed %s", got, m.Sequence, m.Stream, want)
 	}
