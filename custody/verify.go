@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -481,6 +482,11 @@ func (v *Verifier) selectManifests(chains map[string][]*ManifestRecord, o Verify
 		streams = append(streams, s)
 	}
 	sort.Strings(streams)
+	total := len(r.Manifests)
+	for _, s := range streams {
+		total += len(chains[s])
+	}
+	r.Manifests = slices.Grow(r.Manifests, total-len(r.Manifests))
 	for _, s := range streams {
 		picked := false
 		for _, m := range chains[s] {
