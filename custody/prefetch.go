@@ -15,6 +15,10 @@ import (
 // throughput, not one round trip at a time, in bounded memory.
 const prefetchWindow = 256
 
+// trustedSize is the largest body size a server's declaration makes
+// readAllSized allocate before the bytes arrive.
+const trustedSize = 1 << 20
+
 // prefetchSource is an evidence source whose small objects can be read
 // ahead, in parallel and in the background: Open waits for a version
 // being read ahead and serves it once, from memory; anything else is read
@@ -156,9 +160,11 @@ func (p *prefetchSource) ServerTime() time.Time {
 // readAllSized reads r to its end, up to limit bytes, into one buffer the
 // size the server declared (size, -1 if unknown) rather than growing one:
 // verify reads 100,000 manifests. A body longer or shorter than declared
-// is read as it is.
+// is read as it is. Only a small declared size is trusted up front: a
+// server claiming a huge body grows the buffer with the bytes it really
+// sends, as io.ReadAll does.
 func readAllSized(r io.Reader, size, limit int64) ([]byte, error) {
-	if size < 0 || size >= limit {
+	if size < 0 || size >= limit || size > trustedSize {
 		return io.ReadAll(io.LimitReader(r, limit))
 	}
 	buf := make([]byte, size+1) // one byte more shows a longer body

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -25,6 +26,7 @@ func TestReadAllSized(t *testing.T) {
 		{"empty body declared empty", 0, 1 << 20, ""},
 		{"limit below the body", 800, 100, body[:100]},
 		{"declared shorter, limit below the body", 10, 100, body[:100]},
+		{"a huge size declared: not allocated up front", 200 << 20, 256 << 20, body},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := body
@@ -36,6 +38,17 @@ func TestReadAllSized(t *testing.T) {
 				t.Fatalf("got %d bytes, %v; want %d bytes", len(got), err, len(tc.want))
 			}
 		})
+	}
+	// A server that declares 200 MiB and sends 800 bytes costs 800 bytes,
+	// not 200 MiB, per manifest read ahead.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := readAllSized(strings.NewReader(body), 200<<20, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("a declared size allocated %d bytes up front", grew)
 	}
 	broken := errors.New("connection reset")
 	got, err := readAllSized(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(broken)), 800, 1<<20)
