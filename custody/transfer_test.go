@@ -7,13 +7,18 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/custody-ir/custody/custody/finding"
+	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/testaws"
 )
 
@@ -95,5 +100,36 @@ func TestCheckTransfer(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errTransfer)) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// The reads verify hashes itself really leave out the SDK's own hashing of
+// the body (else each byte is hashed twice, and an SDK that renamed its
+// check would bring it back unseen): against a server whose checksum
+// header is wrong, the SDK's plain read fails and the self-checked one
+// reads the bytes, for checkTransfer to judge.
+func TestSelfCheckedReadsSkipTheSDKCheck(t *testing.T) {
+	wrong := sha256.Sum256([]byte("other bytes"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-amz-checksum-sha256", base64.StdEncoding.EncodeToString(wrong[:]))
+		_, _ = io.WriteString(w, "evidence")
+	}))
+	defer srv.Close()
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	read := func(api awsclient.ObjectGetter) error {
+		out, err := api.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), VersionId: aws.String("v"), ChecksumMode: types.ChecksumModeEnabled})
+		if err != nil {
+			return err
+		}
+		defer out.Body.Close()
+		_, err = io.ReadAll(out.Body)
+		return err
+	}
+	if err := read(client); err == nil {
+		t.Fatal("the SDK's plain read did not check the body against S3's checksum: the test server is not what it should be")
+	}
+	if err := read(selfCheckedGetter{client}); err != nil {
+		t.Fatalf("the self-checked read still ran the SDK's check (%q renamed?): %v", sdkResponseValidation, err)
 	}
 }
