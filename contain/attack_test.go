@@ -289,6 +289,12 @@ func TestFreezeAgainWithAnotherRole(t *testing.T) {
 	if res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed[:1]}); err != nil || !res.Already {
 		t.Fatalf("freezing again with the same role: %+v, %v", res, err)
 	}
+	// Legal holds asked for only now were dropped the same way, with
+	// "already frozen" and exit 0: refused too, naming the version.
+	hold := []Version{{Key: "data/asked-now.csv", VersionID: "v-asked-now"}}
+	if res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, Hold: hold}); !errors.Is(err, ErrOtherHolds) || !strings.Contains(err.Error(), "asked-now.csv") || res.Already {
+		t.Fatalf("freezing again with a new legal hold: %+v, %v; want it refused, naming the version", res, err)
+	}
 	if w.events(custody.EventFreeze) != n {
 		t.Fatal("a re-run sealed something")
 	}

@@ -158,6 +158,27 @@ var (
 // sealed freeze, and cannot widen it.
 var ErrOtherAllowed = errors.New("frozen with other allowed roles")
 
+// ErrOtherHolds is a freeze run again with --hold-versions (or an actor)
+// asking for legal holds the bucket's sealed freeze did not place: a
+// re-run resumes (or confirms) the sealed freeze, so they would be
+// dropped while the run said "already frozen".
+var ErrOtherHolds = errors.New("frozen with other legal holds")
+
+// notHeldBy are the versions of want the sealed freeze does not hold.
+func notHeldBy(sealed []Hold, want []Version) []Version {
+	have := map[Version]bool{}
+	for _, h := range sealed {
+		have[h.Version] = true
+	}
+	var out []Version
+	for _, v := range want {
+		if !have[v] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // notAllowedBy are the ARNs of want (the caller aside) that the sealed
 // freeze does not allow.
 func notAllowedBy(sealed, want []Allowed) []string {
@@ -267,6 +288,10 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 		}
 		if missing := notAllowedBy(st.Allowed, o.Allowed); len(missing) > 0 {
 			return res, fmt.Errorf("%w: bucket %s is %s (freeze %s) allowing only %s; %s not among them: unfreeze it and freeze it again with every role, or run without them", ErrOtherAllowed, f.Bucket, e.Phase, e.FreezeID, arns(st.Allowed), strings.Join(missing, ", "))
+		}
+		if missing := notHeldBy(st.Holds, o.Hold); len(missing) > 0 {
+			return res, fmt.Errorf("%w: bucket %s is %s (freeze %s) holding %d version(s); %d asked for now are not among them (first s3://%s/%s version %s): unfreeze it and freeze it again with the holds, or run without --hold-versions",
+				ErrOtherHolds, f.Bucket, e.Phase, e.FreezeID, len(st.Holds), len(missing), f.Bucket, missing[0].Key, missing[0].VersionID)
 		}
 		res.Resumed, res.Already = e.Phase == PhaseFreezing, e.Phase == PhaseFrozen
 		res.Manifests = append(res.Manifests, e.BeforeManifest)

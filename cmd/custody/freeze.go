@@ -286,7 +286,7 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 		}
 	}
 	res, err := f.Freeze(ctx, fo)
-	if errors.Is(err, contain.ErrOtherCase) || errors.Is(err, contain.ErrOtherAllowed) {
+	if errors.Is(err, contain.ErrOtherCase) || errors.Is(err, contain.ErrOtherAllowed) || errors.Is(err, contain.ErrOtherHolds) {
 		return cli.UsageError{Err: err}
 	}
 	if perr := d.printer().Result(res, func(w io.Writer) { printFreeze(w, res, "freeze") }); perr != nil && err == nil {
