@@ -151,7 +151,10 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 // completes reports whether the current state shows the change of the
 // interrupted containment p in place.
 func completes(now *State, p *Sealed) bool {
-	if !now.Contained || p.State.Action != now.Action {
+	// The same principal too: a key's source is shared by runs that name
+	// different roles for it, and one role's before-state must not be
+	// sealed beside another's after-state.
+	if !now.Contained || p.State.Action != now.Action || p.State.Principal != now.Principal {
 		return false
 	}
 	if now.Action == ActionDeactivateKey {

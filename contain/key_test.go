@@ -93,6 +93,13 @@ func TestPendingAndFirst(t *testing.T) {
 	if completes(now, p) {
 		t.Fatal("an older policy completes the pending containment")
 	}
+	// Nor does another principal's state: runs naming different roles for
+	// one access key share its source.
+	now.Role.RevokedBefore = changed.Format(RevokeTimeFormat)
+	p.State.Principal, now.Principal = "arn:aws:iam::123456789012:role/x", "arn:aws:iam::123456789012:role/y"
+	if completes(now, p) {
+		t.Fatal("role y's state completes the pending containment of role x")
+	}
 }
 
 // FuzzParseRoleARN: no input crashes the parser, and what it accepts is
