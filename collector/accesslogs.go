@@ -363,7 +363,7 @@ func (c *AccessLogs) copyOne(ctx context.Context, run Run, d delivery, key, sour
 	contentType := aws.ToString(obj.ContentType)
 	artifact := c.artifactKey(run, d, key, now)
 	opts := c.putOptions(d, source, version)
-	if size := aws.ToInt64(obj.ContentLength); d.format != "" && size >= 0 && size <= maxInlineLog {
+	if size, inline := inlineSize(obj.ContentLength); d.format != "" && inline {
 		// Most log objects are small: read whole, parsed here, then stored
 		// from memory (a parser's goroutine and pipe for each cost more).
 		b := make([]byte, size)

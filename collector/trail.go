@@ -367,7 +367,7 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, k
 	var body io.Reader = obj.Body
 	var summer *cloudtrail.Summer
 	var sum *cloudtrail.LogSum
-	switch size := aws.ToInt64(obj.ContentLength); {
+	switch size, inline := inlineSize(obj.ContentLength); {
 	case keep != nil:
 		b, err := io.ReadAll(io.LimitReader(obj.Body, 64<<20))
 		if err != nil {
@@ -375,7 +375,7 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, k
 		}
 		*keep, body = b, bytes.NewReader(b)
 		src.keepDigest(key, b, obj.Metadata)
-	case size >= 0 && size <= maxInlineLog:
+	case inline:
 		// Most log files are small: read whole, hashed here, then stored
 		// from memory (a Summer's goroutine and pipe for each cost more).
 		b := make([]byte, size)
@@ -411,6 +411,16 @@ func (c *CloudTrail) copyFile(ctx context.Context, run Run, src *copiedSource, k
 
 // maxInlineLog is the largest log file copyFile reads whole into memory.
 const maxInlineLog = 1 << 20
+
+// inlineSize is the size of a log object small enough to read whole
+// (maxInlineLog at most), from its Content-Length; false when it is
+// larger or unknown (no Content-Length: not an empty object).
+func inlineSize(contentLength *int64) (int64, bool) {
+	if contentLength == nil || *contentLength < 0 || *contentLength > maxInlineLog {
+		return 0, false
+	}
+	return *contentLength, true
+}
 
 func (c *CloudTrail) lookback() time.Duration {
 	if c.Lookback > 0 {

@@ -296,3 +296,26 @@ func TestCloudTrailFirstRunReaches90Days(t *testing.T) {
 		t.Fatalf("first run: %d artifacts, want %d: %v", res.Artifacts, inside+1, err)
 	}
 }
+
+// A log object whose answer has no Content-Length is of unknown size:
+// streamed, never read "whole" as an empty object and sealed so.
+func TestInlineSize(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		name   string
+		length *int64
+		size   int64
+		inline bool
+	}{
+		{"no Content-Length", nil, 0, false},
+		{"empty", n(0), 0, true},
+		{"small", n(1234), 1234, true},
+		{"at the limit", n(maxInlineLog), maxInlineLog, true},
+		{"over the limit", n(maxInlineLog + 1), 0, false},
+		{"negative", n(-1), 0, false},
+	} {
+		if size, inline := inlineSize(tc.length); size != tc.size || inline != tc.inline {
+			t.Errorf("%s: %d, %v; want %d, %v", tc.name, size, inline, tc.size, tc.inline)
+		}
+	}
+}
