@@ -137,6 +137,10 @@ func BenchmarkVerifyGeneratedLog(b *testing.B) {
 	}
 	var list, raw, full time.Duration
 	var versions []ObjectVersion
+	// CUSTODY_BENCH_SERVER_PID (MinIO's pid) adds, per round, the CPU
+	// seconds this process and the server spent in each loop: both share
+	// the cores, so the ratio of wall times is a ratio of their sums.
+	cpu := newBenchCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N*rounds; i++ {
 		list0, raw0, full0 := list, raw, full
@@ -144,6 +148,7 @@ func BenchmarkVerifyGeneratedLog(b *testing.B) {
 		// (pooled buffers, as verify's reads), 16 at a time. x-raw
 		// compares verify with the reads alone, x-raw-listed with both.
 		t0 := time.Now()
+		cpu.mark()
 		versions = versions[:0]
 		if err := (s3Source{api: e.s3, bucket: e.cfg.Bucket}).Versions(ctx, "custody/", func(ov ObjectVersion) error {
 			versions = append(versions, ov)
@@ -152,6 +157,7 @@ func BenchmarkVerifyGeneratedLog(b *testing.B) {
 			b.Fatal(err)
 		}
 		list += time.Since(t0)
+		cpu.phase("list", "raw")
 		t0 = time.Now()
 		// Profile labels (go tool pprof -tagfocus phase=verify) tell the
 		// loops apart in -cpuprofile.
@@ -176,6 +182,7 @@ func BenchmarkVerifyGeneratedLog(b *testing.B) {
 			b.Fatal(err)
 		}
 		raw += time.Since(t0)
+		cpu.phase("raw", "verify")
 
 		vctx := pprof.WithLabels(ctx, pprof.Labels("phase", "verify"))
 		pprof.SetGoroutineLabels(vctx)
@@ -187,12 +194,14 @@ func BenchmarkVerifyGeneratedLog(b *testing.B) {
 			b.Fatal(err)
 		}
 		full += time.Since(t0)
+		cpu.phase("verify", "")
 		if r.Checked.Manifests != n || !r.OK {
 			for _, f := range r.Findings[:min(5, len(r.Findings))] {
 				b.Log(f)
 			}
 			b.Fatalf("verified %d manifests, ok %v", r.Checked.Manifests, r.OK)
 		}
+		cpu.log()
 		if rounds > 1 {
 			b.Logf("round %d: %.3fx raw, %.3fx raw listed", i+1, (raw-raw0).Seconds()/(full-full0).Seconds(), (raw-raw0+list-list0).Seconds()/(full-full0).Seconds())
 		}

@@ -28,6 +28,13 @@ type prefetchSource struct {
 	sem   chan struct{} // bounds the reads in flight
 	mu    sync.Mutex
 	cache map[string]*prefetched
+	// queue holds the reads not yet started, in the order asked for,
+	// which workers take: up to twice as many as reads may be in flight,
+	// so that decoding does not hold a read's place. A worker goes on
+	// while there is work, rather than a goroutine per object, whose
+	// stack the SDK's deep calls would grow anew each time.
+	queue   []prefetchJob
+	workers int
 }
 
 type prefetched struct {
@@ -37,6 +44,14 @@ type prefetched struct {
 	err  error
 	// decoded is what the prefetch's decode made of body, if it had one.
 	decoded any
+}
+
+// prefetchJob is one read ahead, waiting for a worker.
+type prefetchJob struct {
+	ctx    context.Context
+	ov     ObjectVersion
+	e      *prefetched
+	decode func(ov ObjectVersion, body []byte) any
 }
 
 func newPrefetchSource(src evidenceSource, concurrency int) *prefetchSource {
@@ -57,47 +72,69 @@ func (p *prefetchSource) prefetch(ctx context.Context, vs []ObjectVersion) {
 // decode may keep body, which nothing changes, and must be safe to run
 // concurrently.
 func (p *prefetchSource) prefetchDecoded(ctx context.Context, vs []ObjectVersion, decode func(ov ObjectVersion, body []byte) any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, ov := range vs {
 		id := ov.Key + "\x00" + ov.VersionID
-		p.mu.Lock()
-		_, dup := p.cache[id]
-		e := &prefetched{done: make(chan struct{})}
-		if !dup && !ov.DeleteMarker {
-			p.cache[id] = e
-		}
-		p.mu.Unlock()
-		if dup || ov.DeleteMarker {
+		if _, dup := p.cache[id]; dup || ov.DeleteMarker {
 			continue
 		}
-		go func() {
-			defer close(e.done)
-			select {
-			case p.sem <- struct{}{}:
-			case <-ctx.Done():
-				e.err = ctx.Err()
-				return
-			}
-			open := p.evidenceSource.Open
-			if decode != nil {
-				open = func(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
-					return openSelfChecked(ctx, p.evidenceSource, key, versionID)
-				}
-			}
-			rc, meta, err := open(ctx, ov.Key, ov.VersionID)
-			if err == nil {
-				e.body, err = readAllSized(rc, meta.Size, maxEnvelopeSize+1)
-				rc.Close()
-			}
-			if err == nil && decode != nil && len(e.body) <= maxEnvelopeSize {
-				sum := sha256.Sum256(e.body)
-				err = checkTransfer(meta, sum[:])
-			}
-			<-p.sem
-			e.meta, e.err = meta, err
-			if err == nil && decode != nil {
-				e.decoded = decode(ov, e.body)
-			}
-		}()
+		e := &prefetched{done: make(chan struct{})}
+		p.cache[id] = e
+		p.queue = append(p.queue, prefetchJob{ctx: ctx, ov: ov, e: e, decode: decode})
+	}
+	for p.workers < 2*cap(p.sem) && p.workers < len(p.queue) {
+		p.workers++
+		go p.work()
+	}
+}
+
+// work runs queued reads until there are none.
+func (p *prefetchSource) work() {
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.workers--
+			p.mu.Unlock()
+			return
+		}
+		j := p.queue[0]
+		p.queue[0] = prefetchJob{}
+		p.queue = p.queue[1:]
+		p.mu.Unlock()
+		p.read(j)
+	}
+}
+
+// read runs one read ahead, and its decode.
+func (p *prefetchSource) read(j prefetchJob) {
+	ctx, e := j.ctx, j.e
+	defer close(e.done)
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		e.err = ctx.Err()
+		return
+	}
+	open := p.evidenceSource.Open
+	if j.decode != nil {
+		open = func(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectMeta, error) {
+			return openSelfChecked(ctx, p.evidenceSource, key, versionID)
+		}
+	}
+	rc, meta, err := open(ctx, j.ov.Key, j.ov.VersionID)
+	if err == nil {
+		e.body, err = readAllSized(rc, meta.Size, maxEnvelopeSize+1)
+		rc.Close()
+	}
+	if err == nil && j.decode != nil && len(e.body) <= maxEnvelopeSize {
+		sum := sha256.Sum256(e.body)
+		err = checkTransfer(meta, sum[:])
+	}
+	<-p.sem
+	e.meta, e.err = meta, err
+	if err == nil && j.decode != nil {
+		e.decoded = j.decode(j.ov, e.body)
 	}
 }
 

@@ -13,10 +13,10 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digitorus/timestamp"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
@@ -44,22 +44,30 @@ func (v *Verifier) checkSubjects(ctx context.Context, idx *storeIndex, selected 
 	}
 	p := &progress{fn: o.Progress}
 	p.total.Store(int64(len(jobs)))
+	// A few workers take the subjects in turn, rather than a goroutine
+	// each: every new goroutine would grow its stack anew through the
+	// SDK's deep calls, 100,000 times in a large store.
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.Concurrency)
-	for _, j := range jobs {
-		g.Go(func() error {
-			fs, n := v.checkSubject(gctx, idx, j.m, j.s, o)
-			mu.Lock()
-			r.Findings = append(r.Findings, fs...)
-			r.Checked.Subjects++
-			r.Checked.Bytes += n
-			mu.Unlock()
-			p.add(n)
-			return nil
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(max(o.Concurrency, 1), len(jobs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				fs, n := v.checkSubject(ctx, idx, jobs[i].m, jobs[i].s, o)
+				mu.Lock()
+				r.Findings = append(r.Findings, fs...)
+				r.Checked.Subjects++
+				r.Checked.Bytes += n
+				mu.Unlock()
+				p.add(n)
+			}
 		})
 	}
-	_ = g.Wait()
+	wg.Wait()
 }
 
 func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *ManifestRecord, s Subject, o VerifyOptions) (Findings, int64) {
