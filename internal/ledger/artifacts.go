@@ -40,11 +40,10 @@ type Artifact struct {
 // AddIntent records, before an upload starts, that key is about to be
 // written by run. After a crash, intents without a version tell the next
 // run which keys to look for in the bucket. It returns once the intent is
-// committed (with the others queued meanwhile: batch.go).
+// committed (with the others queued meanwhile: batch.go), or once ctx is
+// done: the commit goes on without it.
 func (l *Ledger) AddIntent(ctx context.Context, a Artifact) error {
-	w := l.intentWrite(a)
-	w.done = make(chan error, 1)
-	return l.write(ctx, w)
+	return l.write(ctx, l.intentWrite(a))
 }
 
 func (l *Ledger) intentWrite(a Artifact) pendingWrite {
@@ -57,24 +56,24 @@ ON CONFLICT (bucket, key, run_id) DO NOTHING`,
 }
 
 // AddIntents records the intents of several uploads about to start, in
-// one commit, and returns once they are committed.
+// one commit, and returns once they are committed (or ctx is done, as
+// AddIntent).
 func (l *Ledger) AddIntents(ctx context.Context, as []Artifact) error {
 	ws := make([]pendingWrite, len(as))
 	for i, a := range as {
 		ws[i] = l.intentWrite(a)
-		ws[i].done = make(chan error, 1)
 	}
-	return l.writeAll(ctx, ws, false)
+	return l.write(ctx, ws...)
 }
 
 // StoreArtifact records a completed upload, filling in its intent row (or
-// inserting one), and returns once it is committed.
+// inserting one), and returns once it is committed (or ctx is done, as
+// AddIntent).
 func (l *Ledger) StoreArtifact(ctx context.Context, a Artifact) error {
 	w, err := l.storeWrite(a)
 	if err != nil {
 		return err
 	}
-	w.done = make(chan error, 1)
 	return l.write(ctx, w)
 }
 
@@ -88,7 +87,7 @@ func (l *Ledger) QueueArtifact(ctx context.Context, a Artifact) error {
 	if err != nil {
 		return err
 	}
-	return l.write(ctx, w)
+	return l.queueWrite(ctx, w)
 }
 
 func (l *Ledger) storeWrite(a Artifact) (pendingWrite, error) {

@@ -2,11 +2,17 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 func startRun(t *testing.T, l *Ledger, id string) {
@@ -149,7 +155,7 @@ func TestFailedRowFailsAlone(t *testing.T) {
 	var wg sync.WaitGroup
 	var intentErr error
 	l.writes.mu.Lock() // hold the queue so that all of these share one commit
-	l.writes.running = true
+	l.writes.start()
 	l.writes.mu.Unlock()
 	for i := 0; i < 3; i++ {
 		if err := l.QueueArtifact(ctx, Artifact{Bucket: "evidence", Key: fmt.Sprintf("good%d", i), RunID: "run-1", VersionID: "v", SHA256: "aa"}); err != nil {
@@ -174,10 +180,14 @@ func TestFailedRowFailsAlone(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	before := attempts(l)
 	l.drain(ctx) // release the queue: one commit, which fails, then each alone
 	wg.Wait()
-	if intentErr == nil || !strings.Contains(intentErr.Error(), "orphan-intent") {
+	if intentErr == nil || !strings.Contains(intentErr.Error(), "orphan-intent") || !hasCode(intentErr, sqlite3.SQLITE_CONSTRAINT) {
 		t.Fatalf("AddIntent of an unknown run: %v", intentErr)
+	}
+	if got := attempts(l) - before; got != 1+5 {
+		t.Fatalf("%d transactions, want the batch's and one for each of its 5 rows", got)
 	}
 	if err := l.Flush(ctx, "run-1"); err != nil {
 		t.Fatalf("Flush of run-1: %v", err)
@@ -191,6 +201,177 @@ func TestFailedRowFailsAlone(t *testing.T) {
 	}
 	if err := l.Flush(ctx, "run-unknown"); err != nil {
 		t.Fatalf("the error was returned twice: %v", err)
+	}
+}
+
+// openBusy opens a ledger whose writers wait busy for another process's
+// write.
+func openBusy(t *testing.T, busy time.Duration) *Ledger {
+	t.Helper()
+	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), withBusyTimeout(busy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// lockLedger holds the write lock of l's file on a connection of its own,
+// as another process's write would, until release is called.
+func lockLedger(t *testing.T, l *Ledger) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", l.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+func attempts(l *Ledger) int {
+	l.writes.mu.Lock()
+	defer l.writes.mu.Unlock()
+	return l.writes.attempts
+}
+
+func hasCode(err error, code int) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == code
+}
+
+// A commit refused because another process holds the ledger (busy after
+// the busy timeout) fails all its rows at once: tried one by one, each
+// would wait the busy timeout again.
+func TestBusyCommitFailsEveryRowAtOnce(t *testing.T) {
+	ctx := context.Background()
+	l := openBusy(t, 50*time.Millisecond)
+	startRun(t, l, "run-1")
+	release := lockLedger(t, l)
+	const n = 4
+	var as []Artifact
+	for i := 0; i < n; i++ {
+		as = append(as, Artifact{Bucket: "evidence", Key: fmt.Sprintf("k%d", i), RunID: "run-1", Kind: "log"})
+	}
+	before := attempts(l)
+	err := l.AddIntents(ctx, as)
+	if !hasCode(err, sqlite3.SQLITE_BUSY) {
+		t.Fatalf("AddIntents while the ledger is locked: %v, want SQLITE_BUSY", err)
+	}
+	for _, a := range as {
+		if !strings.Contains(err.Error(), "record intent for "+a.Key+":") {
+			t.Fatalf("the error does not name %s: %v", a.Key, err)
+		}
+	}
+	if got := attempts(l) - before; got != 1 {
+		t.Fatalf("%d transactions for a commit of %d rows refused as busy, want 1", got, n)
+	}
+
+	// Queued rows: their commit, by Flush, fails once too.
+	for _, a := range as {
+		a.VersionID, a.SHA256 = "v", "aa"
+		if err := l.QueueArtifact(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before = attempts(l)
+	err = l.Flush(ctx, "run-1")
+	if !hasCode(err, sqlite3.SQLITE_BUSY) || !strings.Contains(err.Error(), "record artifact k3:") {
+		t.Fatalf("Flush while the ledger is locked: %v, want SQLITE_BUSY for each row", err)
+	}
+	if got := attempts(l) - before; got != 1 {
+		t.Fatalf("Flush: %d transactions for %d queued rows refused as busy, want 1", got, n)
+	}
+
+	release()
+	if v := versions(t, l, "run-1"); len(v) != 0 {
+		t.Fatalf("rows written while the ledger was locked: %v", v)
+	}
+	if err := l.AddIntents(ctx, as); err != nil {
+		t.Fatalf("once the lock is released: %v", err)
+	}
+	if v := versions(t, l, "run-1"); len(v) != n {
+		t.Fatalf("%d rows after the lock was released, want %d", len(v), n)
+	}
+}
+
+// A caller whose context is cancelled while its commit waits for another
+// process's lock returns at once; its rows stay in the commit, which goes
+// on: each is committed, or its error is returned by its run's Flush.
+func TestCancelledWaiterLeavesItsRowsToTheCommit(t *testing.T) {
+	ctx := context.Background()
+	// Longer than the test waits: the commit stays blocked until the
+	// lock is released.
+	l := openBusy(t, time.Minute)
+	startRun(t, l, "run-1")
+	release := lockLedger(t, l)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		got <- l.AddIntents(cctx, []Artifact{
+			{Bucket: "evidence", Key: "kept", RunID: "run-1", Kind: "log"},
+			{Bucket: "evidence", Key: "orphan", RunID: "run-unknown", Kind: "log"}, // refused by the foreign key
+		})
+	}()
+	for attempts(l) == 0 { // the commit has begun, and waits for the lock
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	var err error
+	select {
+	case err = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("AddIntents still waits for a commit after its context was cancelled")
+	}
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "record intent for kept") {
+		t.Fatalf("AddIntents with its context cancelled: %v, want context.Canceled naming the row", err)
+	}
+	// A Flush whose context is done does not wait either.
+	fctx, fcancel := context.WithCancel(ctx)
+	fcancel()
+	if err := l.Flush(fctx, "run-1"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Flush with its context cancelled: %v", err)
+	}
+	l.writes.mu.Lock()
+	running := l.writes.idle != nil
+	l.writes.mu.Unlock()
+	if !running || attempts(l) != 1 {
+		t.Fatalf("the commit ended (running %v, %d transactions) before the lock was released", running, attempts(l))
+	}
+
+	release()
+	if err := l.Flush(ctx, "run-1"); err != nil {
+		t.Fatalf("Flush of run-1: %v", err)
+	}
+	if v, ok := versions(t, l, "run-1")["kept"]; !ok || v != "" {
+		t.Fatalf("the intent of the cancelled caller was not committed (%q, %v)", v, ok)
+	}
+	err = l.Flush(ctx, "run-unknown")
+	if !hasCode(err, sqlite3.SQLITE_CONSTRAINT) || !strings.Contains(err.Error(), "record intent for orphan") {
+		t.Fatalf("Flush of the unknown run: %v, want the refused row of the cancelled caller", err)
+	}
+	l.writes.mu.Lock()
+	defer l.writes.mu.Unlock()
+	if l.writes.idle != nil || len(l.writes.queue) != 0 || len(l.writes.gone) != 0 {
+		t.Fatalf("after Flush: running %v, %d queued, %d given up still tracked", l.writes.idle != nil, len(l.writes.queue), len(l.writes.gone))
 	}
 }
 

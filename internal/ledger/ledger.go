@@ -27,6 +27,7 @@ type Ledger struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+	busy time.Duration // how long a writer waits for another process's write
 	// stmts caches the prepared statements of the hot paths (every
 	// artifact's writes), by query text.
 	stmts sync.Map
@@ -60,6 +61,9 @@ func WithClock(now func() time.Time) Option { return func(l *Ledger) { l.now = n
 // busyTimeout is how long a writer waits for another process's write.
 const busyTimeout = 10 * time.Second
 
+// withBusyTimeout sets the busy timeout (tests shorten it).
+func withBusyTimeout(d time.Duration) Option { return func(l *Ledger) { l.busy = d } }
+
 // Open opens (creating if needed) the ledger at path and applies any
 // pending migrations. A ledger from a newer schema returns ErrNewerSchema
 // and is not modified.
@@ -67,10 +71,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	if path == "" {
 		return nil, errors.New("open ledger: no path configured (set ledger: in the config)")
 	}
+	l := &Ledger{path: path, now: defaultClock, busy: busyTimeout}
+	l.writes.init()
+	for _, o := range opts {
+		o(l)
+	}
 	q := url.Values{}
 	// The busy timeout first, so that it already applies while another
 	// process is switching a new file to WAL.
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", l.busy.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -91,11 +100,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	// their connections (and the statements prepared on them) open
 	// rather than open a new one for each lookup.
 	db.SetMaxIdleConns(maxIdleConns)
-	l := &Ledger{db: db, path: path, now: defaultClock}
-	l.writes.init()
-	for _, o := range opts {
-		o(l)
-	}
+	l.db = db
 	if err := l.migrate(ctx); err != nil {
 		db.Close()
 		return nil, l.wrap("open ledger", err)
@@ -173,7 +178,7 @@ func (l *Ledger) migrate(ctx context.Context) error {
 	// The wait is a timer, not a deadline read from the clock.
 	var tx *sql.Tx
 	var err error
-	deadline := time.NewTimer(busyTimeout)
+	deadline := time.NewTimer(l.busy)
 	defer deadline.Stop()
 	for expired := false; ; {
 		tx, err = l.db.BeginTx(ctx, nil)
