@@ -288,7 +288,8 @@ func runContain(ctx context.Context, o containOptions, d deps) error {
 }
 
 // containIssuer finds the role whose session a temporary key is, from
-// the sealed CloudTrail logs. A dry run reads without the ledger's term
+// the sealed CloudTrail logs. A dry run opens the ledger read-only (an
+// older custody's is not migrated) and reads without the ledger's term
 // index, which records what it reads.
 func containIssuer(ctx context.Context, o containOptions, d deps, loadCfg func() (config.Config, error)) (*contain.RoleARN, string, error) {
 	now := d.now()
@@ -300,7 +301,7 @@ func containIssuer(ctx context.Context, o containOptions, d deps, loadCfg func()
 	if err != nil {
 		return nil, "", err
 	}
-	src, err := openSearchSource(ctx, d, cfg, false)
+	src, err := openSearchSource(ctx, d, cfg, false, o.dryRun)
 	if err != nil {
 		return nil, "", err
 	}

@@ -157,7 +157,7 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSearchSource(ctx, d, cfg, o.noLedger)
+	src, err := openSearchSource(ctx, d, cfg, o.noLedger, false)
 	if err != nil {
 		return err
 	}
@@ -318,15 +318,21 @@ func (s *searchSource) close() {
 }
 
 // openSearchSource opens the store and the ledger's catalog, or (with
-// noLedger, or without a ledger file) the manifests'.
-func openSearchSource(ctx context.Context, d deps, cfg config.Config, noLedger bool) (*searchSource, error) {
+// noLedger, or without a ledger file) the manifests'. With readOnly (a
+// dry run) the ledger is opened read-only, as it is: an older custody's
+// is not migrated.
+func openSearchSource(ctx context.Context, d deps, cfg config.Config, noLedger, readOnly bool) (*searchSource, error) {
 	ac, err := cli.StoreAWS(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	src := &searchSource{api: ac.S3(), name: "ledger"}
 	if _, statErr := os.Stat(cfg.Ledger); statErr == nil && !noLedger {
-		if src.ledger, err = ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now)); err != nil {
+		open := ledger.Open
+		if readOnly {
+			open = ledger.OpenReadOnly
+		}
+		if src.ledger, err = open(ctx, cfg.Ledger, ledger.WithClock(d.now)); err != nil {
 			return nil, err
 		}
 		src.catalog = search.LedgerCatalog{Ledger: src.ledger, Bucket: cfg.Store.Bucket}
