@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
+	"github.com/custody-ir/custody/contain"
 	"github.com/custody-ir/custody/internal/ledger"
 	"github.com/custody-ir/custody/internal/testaws"
 )
@@ -63,6 +64,40 @@ func oldLedger(t *testing.T, path string) {
 // sessionKey is a temporary access key id of this test alone.
 func sessionKey() string {
 	return "ASIA" + strings.ToUpper(fmt.Sprintf("%016x", time.Now().UnixNano()))
+}
+
+// TestContainDeclinedWritesNothing: a temporary key's containment that
+// is not confirmed (no --yes, no terminal) or is a dry run finds the
+// role in the sealed CloudTrail logs through the ledger, and leaves the
+// ledger byte for byte as it was: the terms its search read are not
+// recorded in the search index (they were, before the refusal), and
+// nothing else is written.
+func TestContainDeclinedWritesNothing(t *testing.T) {
+	f := newContainFixture(t)
+	roleName := "contain-declined-" + f.suffix
+	roleARN := f.role(t, roleName)
+	session := sessionKey()
+	f.sealTrail(t, []map[string]any{trailRecord(session, "arn:aws:sts::123456789012:assumed-role/"+roleName+"/i-0abc", "GetObject", 1)})
+	versions, before := f.versions(t), ledgerFile(t, f.ledger)
+
+	_, errOut, code := f.contain(t, "key", "--access-key", session, "--case", "IR-D")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "pass --yes") || !strings.Contains(errOut, "issued by role "+roleName) {
+		t.Fatalf("contain key (ASIA) without --yes or a terminal: exit %d; want a usage error after finding role %s\n%s", code, roleName, errOut)
+	}
+	if after := ledgerFile(t, f.ledger); after != before {
+		t.Errorf("the declined containment wrote the ledger (%d -> %d bytes): a run that is not confirmed must write nothing", len(before), len(after))
+	}
+	before = ledgerFile(t, f.ledger)
+	res, errOut, code := f.contain(t, "key", "--access-key", session, "--case", "IR-D", "--dry-run")
+	if code != 0 || res.Principal != roleARN || res.Action != contain.ActionRevokeSessions {
+		t.Fatalf("dry run: exit %d, %+v\n%s", code, res, errOut)
+	}
+	if after := ledgerFile(t, f.ledger); after != before {
+		t.Errorf("the dry run wrote the ledger (%d -> %d bytes)", len(before), len(after))
+	}
+	if !sameStrings(f.versions(t), versions) || f.revokePolicy(t, roleName) != "" {
+		t.Fatal("the declined containment or the dry run changed the store or IAM")
+	}
 }
 
 // TestFreezeDryRunLeavesAnOldLedgerAsItIs: the dry runs of freeze (with
