@@ -50,6 +50,23 @@ const PrincipalEveryone = "*"
 // error, never a panic. Statement may be one object or a list; a value
 // may be a string or a list of strings.
 func TrustedPrincipals(doc []byte) ([]string, error) {
+	return allowedPrincipals(doc, false)
+}
+
+// UnconditionalPrincipals lists, as TrustedPrincipals names them, the
+// principals of the Allow statements that have no Condition: "*" among
+// them is a policy open to everyone (custody unfreeze warns before it puts
+// one back). A statement with a Condition is left out, its condition
+// unjudged (aws:SourceVpce or aws:PrincipalOrgID confine it; others may
+// not); an empty Condition ({} or null) is no condition. An error says a
+// statement could not be read: what it grants is unknown.
+func UnconditionalPrincipals(doc []byte) ([]string, error) {
+	return allowedPrincipals(doc, true)
+}
+
+// allowedPrincipals is TrustedPrincipals, and with unconditional
+// UnconditionalPrincipals.
+func allowedPrincipals(doc []byte, unconditional bool) ([]string, error) {
 	var p struct {
 		Statement json.RawMessage
 	}
@@ -60,6 +77,7 @@ func TrustedPrincipals(doc []byte) ([]string, error) {
 		Effect       string
 		Principal    json.RawMessage
 		NotPrincipal json.RawMessage
+		Condition    json.RawMessage
 	}
 	var stmts []statement
 	if len(bytes.TrimSpace(p.Statement)) == 0 || string(bytes.TrimSpace(p.Statement)) == "null" {
@@ -77,6 +95,15 @@ func TrustedPrincipals(doc []byte) ([]string, error) {
 	for i, s := range stmts {
 		if s.Effect != "Allow" {
 			continue
+		}
+		if unconditional {
+			cond, err := hasCondition(s.Condition)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("statement %d: %w", i, err))
+			}
+			if cond || err != nil {
+				continue
+			}
 		}
 		if len(s.NotPrincipal) > 0 && string(s.NotPrincipal) != "null" {
 			set[PrincipalEveryone] = true
@@ -98,6 +125,19 @@ func TrustedPrincipals(doc []byte) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, errors.Join(errs...)
+}
+
+// hasCondition reports whether a statement's Condition says anything: an
+// absent one, null or {} does not. One that is not an object is an error.
+func hasCondition(raw json.RawMessage) (bool, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return false, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return false, errors.New("the Condition is not an object")
+	}
+	return len(m) > 0, nil
 }
 
 // principalNames reads one Principal element: "*", or {"TYPE": value}

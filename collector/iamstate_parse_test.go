@@ -144,3 +144,33 @@ func FuzzParseCredentialReport(f *testing.F) {
 		}
 	})
 }
+
+// TestUnconditionalPrincipals: TrustedPrincipals' names, of the Allow
+// statements without a Condition only ({} and null are none); a Condition
+// that is not an object is an error, the statement unread.
+func TestUnconditionalPrincipals(t *testing.T) {
+	for _, c := range []struct {
+		name, doc, want string
+		err             bool
+	}{
+		{"everyone", `{"Statement":[{"Effect":"Allow","Principal":"*"}]}`, "*", false},
+		{"AWS everyone among others", `{"Statement":[{"Effect":"Allow","Principal":{"Service":"s","AWS":["1","*"]}}]}`, "*,AWS:1,Service:s", false},
+		{"NotPrincipal", `{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"x"}}}`, "*", false},
+		{"a condition leaves it out", `{"Statement":[{"Effect":"Allow","Principal":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},{"Effect":"Allow","Principal":{"AWS":"a"}}]}`, "AWS:a", false},
+		{"NotPrincipal with a condition", `{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"x"},"Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`, "", false},
+		{"an empty condition", `{"Statement":[{"Effect":"Allow","Principal":"*","Condition":{}}]}`, "*", false},
+		{"a null condition", `{"Statement":[{"Effect":"Allow","Principal":"*","Condition":null}]}`, "*", false},
+		{"Deny", `{"Statement":[{"Effect":"Deny","Principal":"*"}]}`, "", false},
+		{"a condition not an object", `{"Statement":[{"Effect":"Allow","Principal":"*","Condition":"x"}]}`, "", true},
+		{"not JSON", `{`, "", true},
+	} {
+		got, err := UnconditionalPrincipals([]byte(c.doc))
+		if strings.Join(got, ",") != c.want || (err != nil) != c.err {
+			t.Errorf("%s: %q, %v; want %q (error %v)", c.name, got, err, c.want, c.err)
+		}
+	}
+	// TrustedPrincipals keeps counting a conditional Allow.
+	if got, err := TrustedPrincipals([]byte(`{"Statement":[{"Effect":"Allow","Principal":"*","Condition":{"StringEquals":{"k":"v"}}}]}`)); err != nil || strings.Join(got, ",") != "*" {
+		t.Errorf("TrustedPrincipals of a conditional Allow: %q, %v", got, err)
+	}
+}

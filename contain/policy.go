@@ -3,8 +3,11 @@ package contain
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/custody-ir/custody/collector"
 )
 
 // FreezeSid names the statement freeze adds to a bucket policy.
@@ -288,22 +291,29 @@ func policyChanges(then, now string) []string {
 const maxPolicyBytes = 20 << 10
 
 // opensToEveryone reports whether a policy allows something to everyone
-// without a condition: an exposure, which unfreeze would put back.
-func opensToEveryone(policy string) bool {
-	d, err := parseBucketPolicy(policy)
+// without a condition: an exposure, which unfreeze would put back. An
+// Allow names everyone with "Principal": "*", with {"AWS": "*"} (alone or
+// among others), or with NotPrincipal (everyone it does not name); the
+// principals are read as collector.TrustedPrincipals reads them. An Allow
+// with a Condition is not counted. A policy that cannot be read (not
+// JSON, a key twice in one object, a principal or condition of no known
+// form) is an error: whom it opens to is unknown, which is no answer of
+// "not open".
+func opensToEveryone(policy string) (bool, error) {
+	if strings.TrimSpace(policy) == "" {
+		return false, nil
+	}
+	if _, err := parseBucketPolicy(policy); err != nil {
+		return false, err
+	}
+	ps, err := collector.UnconditionalPrincipals([]byte(policy))
+	if slices.Contains(ps, collector.PrincipalEveryone) {
+		return true, nil
+	}
 	if err != nil {
-		return false
+		return false, fmt.Errorf("the bucket policy cannot be read whole: %w", err)
 	}
-	for _, st := range d.statements() {
-		m, _ := st.(map[string]any)
-		if m["Effect"] != "Allow" || m["Condition"] != nil {
-			continue
-		}
-		if p, ok := m["Principal"]; ok && everyone(normalize("Principal", p)) {
-			return true
-		}
-	}
-	return false
+	return false, nil
 }
 
 // duplicateKey is the first key found twice in one object of the JSON

@@ -76,7 +76,10 @@ func (f *Freezer) Unfreeze(ctx context.Context, o UnfreezeOptions) (Result, erro
 		return res, err
 	}
 	res.Changes = f.foreign(ctx, e, st, cur)
-	if opensToEveryone(st.Settings.Policy) {
+	switch open, err := opensToEveryone(st.Settings.Policy); {
+	case err != nil:
+		res.Warnings = append(res.Warnings, "could not read the sealed before-state's bucket policy ("+err.Error()+"): check it before unfreezing, it may allow access to everyone; unfreeze puts it back as it was")
+	case open:
 		res.Warnings = append(res.Warnings, "the sealed before-state's bucket policy allows access to everyone without a condition (the incident's exposure?): unfreeze puts it back as it was; change the policy afterwards if it should not be")
 	}
 	if len(res.Changes) > 0 && !o.Force {

@@ -67,7 +67,8 @@ changes nothing and seals the state after. Nothing is ever deleted.
 
 --dry-run reads IAM (and the sealed CloudTrail logs) and writes nothing:
 not IAM, not the evidence store, not the ledger. Without --dry-run the
-command asks on a terminal, and otherwise needs --yes.
+command asks on a terminal, and otherwise needs --yes; a run that is not
+confirmed writes nothing either.
 
 Reverse by hand: aws iam update-access-key --user-name USER --access-key-id
 KEY --status Active; aws iam delete-role-policy --role-name ROLE
@@ -288,8 +289,10 @@ func runContain(ctx context.Context, o containOptions, d deps) error {
 }
 
 // containIssuer finds the role whose session a temporary key is, from
-// the sealed CloudTrail logs. A dry run reads without the ledger's term
-// index, which records what it reads.
+// the sealed CloudTrail logs. It runs before the containment is
+// confirmed: unless --yes said to change, the ledger is opened read-only
+// and its search index records nothing, so that a dry run or a run the
+// responder declines writes nothing (and migrates no older ledger).
 func containIssuer(ctx context.Context, o containOptions, d deps, loadCfg func() (config.Config, error)) (*contain.RoleARN, string, error) {
 	now := d.now()
 	since, err := recovery.ParseTime("--since", o.since, now)
@@ -300,17 +303,14 @@ func containIssuer(ctx context.Context, o containOptions, d deps, loadCfg func()
 	if err != nil {
 		return nil, "", err
 	}
-	src, err := openSearchSource(ctx, d, cfg, false)
+	src, err := openSearchSource(ctx, d, cfg, false, !o.yes)
 	if err != nil {
 		return nil, "", err
 	}
 	defer src.close()
-	f := search.Filter{AccessKeys: []string{o.accessKey}}
-	sr := search.Searcher{API: src.api}
-	if !o.dryRun {
-		if sr, err = src.searcher(ctx, f); err != nil {
-			return nil, "", err
-		}
+	sr, err := src.searcher(ctx, search.Filter{AccessKeys: []string{o.accessKey}})
+	if err != nil {
+		return nil, "", err
 	}
 	is, problems, err := contain.FindIssuer(ctx, src.catalog, sr, o.accessKey, since, now)
 	for _, p := range problems {

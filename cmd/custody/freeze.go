@@ -147,7 +147,8 @@ func freezer(ctx context.Context, o freezeOptions, d deps) (*contain.Freezer, fu
 	f := &contain.Freezer{API: api, Snapshot: posture.Snapshot, Bucket: o.bucket, Case: o.caseID, Now: d.now, Vouch: vouch(cfg, d)}
 	if o.dryRun {
 		// A dry run reads the journal and the sealed before-state, and
-		// writes nothing: no stream lock, no reseal, no ledger created.
+		// writes nothing: no stream lock, no reseal, no ledger created,
+		// and an older custody's ledger read as it is, not migrated.
 		sc, err := cli.StoreAWS(ctx, cfg)
 		if err != nil {
 			return nil, func() {}, err
@@ -155,7 +156,7 @@ func freezer(ctx context.Context, o freezeOptions, d deps) (*contain.Freezer, fu
 		f.Seal = readOnlySealer{api: sc.S3()}
 		f.Journal = noJournal{}
 		if _, err := os.Stat(cfg.Ledger); err == nil {
-			l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now))
+			l, err := ledger.OpenReadOnly(ctx, cfg.Ledger, ledger.WithClock(d.now))
 			if err != nil {
 				return nil, func() {}, err
 			}

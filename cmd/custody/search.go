@@ -157,7 +157,7 @@ func runSearch(ctx context.Context, o searchOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSearchSource(ctx, d, cfg, o.noLedger)
+	src, err := openSearchSource(ctx, d, cfg, o.noLedger, false)
 	if err != nil {
 		return err
 	}
@@ -300,6 +300,9 @@ type searchSource struct {
 	// index is the ledger's record of which values occur in which sealed
 	// file (nil without the ledger).
 	index *search.LedgerIndex
+	// readOnly: the ledger is open read-only, and the search records no
+	// terms in its index.
+	readOnly bool
 }
 
 // searcher reads from the source for filter f, through its index when it
@@ -308,7 +311,11 @@ func (s *searchSource) searcher(ctx context.Context, f search.Filter) (search.Se
 	if s.index == nil {
 		return search.Searcher{API: s.api}, nil
 	}
-	return search.Searcher{API: s.api, Index: s.index}, s.index.Load(ctx, f)
+	var ix search.TermIndex = s.index
+	if s.readOnly {
+		ix = readOnlyIndex{s.index}
+	}
+	return search.Searcher{API: s.api, Index: ix}, s.index.Load(ctx, f)
 }
 
 func (s *searchSource) close() {
@@ -318,15 +325,22 @@ func (s *searchSource) close() {
 }
 
 // openSearchSource opens the store and the ledger's catalog, or (with
-// noLedger, or without a ledger file) the manifests'.
-func openSearchSource(ctx context.Context, d deps, cfg config.Config, noLedger bool) (*searchSource, error) {
+// noLedger, or without a ledger file) the manifests'. With readOnly (a
+// dry run, or a run not confirmed yet) the ledger is opened read-only,
+// as it is (an older custody's is not migrated), and the search reads
+// the terms its index holds and records none.
+func openSearchSource(ctx context.Context, d deps, cfg config.Config, noLedger, readOnly bool) (*searchSource, error) {
 	ac, err := cli.StoreAWS(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	src := &searchSource{api: ac.S3(), name: "ledger"}
+	src := &searchSource{api: ac.S3(), name: "ledger", readOnly: readOnly}
 	if _, statErr := os.Stat(cfg.Ledger); statErr == nil && !noLedger {
-		if src.ledger, err = ledger.Open(ctx, cfg.Ledger, ledger.WithClock(d.now)); err != nil {
+		open := ledger.Open
+		if readOnly {
+			open = ledger.OpenReadOnly
+		}
+		if src.ledger, err = open(ctx, cfg.Ledger, ledger.WithClock(d.now)); err != nil {
 			return nil, err
 		}
 		src.catalog = search.LedgerCatalog{Ledger: src.ledger, Bucket: cfg.Store.Bucket}

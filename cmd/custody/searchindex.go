@@ -49,3 +49,15 @@ func (s *searchSource) reindex(ctx context.Context, files []search.File) error {
 	}
 	return s.ledger.ForgetLogTerms(ctx, s.index.Bucket, refs)
 }
+
+// readOnlyIndex is the ledger's index for a search that must write
+// nothing: it skips the files the recorded terms rule out and records no
+// terms. Every file counts as known, so that none is parsed whole for
+// terms that would not be kept.
+type readOnlyIndex struct{ ix *search.LedgerIndex }
+
+func (r readOnlyIndex) Skip(fl search.File) bool { return r.ix.Skip(fl) }
+
+func (readOnlyIndex) Known(search.File) bool { return true }
+
+func (readOnlyIndex) Record(context.Context, search.File, []string) error { return nil }

@@ -78,7 +78,7 @@ func runTimeline(ctx context.Context, o timelineOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSearchSource(ctx, d, cfg, false)
+	src, err := openSearchSource(ctx, d, cfg, false, false)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,10 @@ type Ledger struct {
 	stmts sync.Map
 	// writes queues the artifacts' rows for shared commits (batch.go).
 	writes writeQueue
+	// readOnly is a ledger OpenReadOnly opened, at schema (which may be
+	// older than this build's).
+	readOnly bool
+	schema   int
 }
 
 // stmt returns query prepared once: preparing it again for every artifact
@@ -107,6 +111,53 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	}
 	return l, nil
 }
+
+// OpenReadOnly opens the existing ledger at path to read only, as a dry
+// run must: it creates no ledger, applies no migration, leaves the
+// journal mode as it is, and writes through it fail. A ledger at an older
+// schema is read as it is, its old tables as usual; what a later
+// migration adds reads as the migration would make it, empty (Cursor,
+// SealedOfKind and EachLogTerms find nothing where their table is not
+// there yet). A ledger of a newer schema returns ErrNewerSchema. SQLite
+// may create the empty -wal and -shm files that any reader of a WAL
+// database needs; the database is not changed.
+func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
+	if path == "" {
+		return nil, errors.New("open ledger: no path configured (set ledger: in the config)")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open ledger %s to read it: %w", path, err)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "query_only(1)")
+	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	db.SetMaxIdleConns(maxIdleConns)
+	l := &Ledger{db: db, path: path, now: defaultClock, readOnly: true}
+	l.writes.init()
+	for _, o := range opts {
+		o(l)
+	}
+	v, err := l.SchemaVersion(ctx)
+	if err == nil && v > len(migrations) {
+		err = fmt.Errorf("%w: file has schema %d, this build knows up to %d; upgrade custody or point ledger: at another file", ErrNewerSchema, v, len(migrations))
+	}
+	if err != nil {
+		db.Close()
+		return nil, l.wrap("open ledger", err)
+	}
+	l.schema = v
+	return l, nil
+}
+
+// lacks reports whether the ledger is one OpenReadOnly opened at a schema
+// older than migration n: what n adds is not there to read.
+func (l *Ledger) lacks(n int) bool { return l.readOnly && l.schema < n }
 
 // createPrivate creates path, empty and with mode 0600, unless it exists.
 func createPrivate(path string) error {

@@ -13,6 +13,9 @@ var ErrNotFound = errors.New("not found in ledger")
 
 // Cursor returns a collector's cursor for scope, or ErrNotFound.
 func (l *Ledger) Cursor(ctx context.Context, collector, scope string) (string, error) {
+	if l.lacks(migrationFirst) {
+		return "", ErrNotFound
+	}
 	var v string
 	err := l.db.QueryRowContext(ctx,
 		`SELECT value FROM cursors WHERE collector = ? AND scope = ?`, collector, scope).Scan(&v)

@@ -142,6 +142,13 @@ CREATE INDEX artifacts_by_source_bucket ON artifacts(kind, source_bucket, stored
 	logTermsSchema,
 }
 
+// The migrations that add what a read-only ledger of an older schema may
+// not have (OpenReadOnly, Ledger.lacks).
+const (
+	migrationFirst    = 1 // runs, artifacts, manifests, cursors, ...
+	migrationLogTerms = 5 // log_terms
+)
+
 // migrationFills complete a migration with what SQL cannot derive: fill
 // i runs in the same transaction, right after migration i.
 var migrationFills = map[int]func(context.Context, *sql.Tx) error{

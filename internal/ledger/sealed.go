@@ -8,6 +8,9 @@ import (
 // SealedOfKind returns the sealed artifacts of one kind in bucket, with
 // the manifest sealing each: what custody search reads.
 func (l *Ledger) SealedOfKind(ctx context.Context, bucket, kind string) ([]Artifact, error) {
+	if l.lacks(migrationFirst) {
+		return nil, nil
+	}
 	rows, err := l.db.QueryContext(ctx, `
 SELECT bucket, key, version_id, sha256, size, kind, account, region, source, manifest_stream, manifest_seq
 FROM artifacts WHERE bucket = ? AND kind = ? AND manifest_seq IS NOT NULL ORDER BY key`, bucket, kind)

@@ -26,6 +26,9 @@ CREATE TABLE log_terms (
 // one row at a time (a year of logs is tens of thousands of rows: they
 // are not all held at once).
 func (l *Ledger) EachLogTerms(ctx context.Context, bucket string, fn func(key, version, sha string, terms []string)) error {
+	if l.lacks(migrationLogTerms) {
+		return nil
+	}
 	rows, err := l.db.QueryContext(ctx, `SELECT key, version_id, sha256, terms FROM log_terms WHERE bucket = ?`, bucket)
 	if err != nil {
 		return fmt.Errorf("ledger: read log terms: %w", err)

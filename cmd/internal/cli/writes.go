@@ -22,6 +22,8 @@ import (
 // one only an access log records is kept without a version, so that the
 // plan reports it rather than guessing. Files that cannot be believed
 // make the answer incomplete: an error, so that nothing is planned on it.
+// It only reads: the ledger is opened read-only (a dry run's ledger is
+// left as it is, at its schema).
 func SealedWrites(ctx context.Context, cfg config.Config, now func() time.Time, bucket string, actor search.Filter, since, until time.Time) ([]recovery.Write, error) {
 	ac, err := StoreAWS(ctx, cfg)
 	if err != nil {
@@ -30,7 +32,7 @@ func SealedWrites(ctx context.Context, cfg config.Config, now func() time.Time, 
 	var catalog search.Catalog
 	var manifests *search.ManifestCatalog
 	if _, statErr := os.Stat(cfg.Ledger); statErr == nil {
-		l, err := ledger.Open(ctx, cfg.Ledger, ledger.WithClock(now))
+		l, err := ledger.OpenReadOnly(ctx, cfg.Ledger, ledger.WithClock(now))
 		if err != nil {
 			return nil, err
 		}
