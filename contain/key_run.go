@@ -1,8 +1,10 @@
 package contain
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -71,8 +73,10 @@ func Would(st *State) string {
 //  1. the before-state is sealed as an event of its own, before anything
 //     changes: whatever happens next, what was there is in the store;
 //  2. IAM is changed (UpdateAccessKey to Inactive, or PutRolePolicy);
-//  3. IAM is read back and the after-state sealed, with the before-state
-//     again, naming the before-state's manifest.
+//  3. IAM is read back (again, a few times, while it still shows the
+//     state before: it is eventually consistent) and the after-state
+//     sealed, with the before-state again, naming the before-state's
+//     manifest.
 //
 // A run killed between 1 and 3 leaves a before-state no after-state
 // follows (Pending). The re-run finds it and, when IAM shows the change
@@ -119,7 +123,7 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 		out.Changed = true
 	}
 
-	after, err := k.Read(ctx, t)
+	after, problem, stale, err := k.readBack(ctx, t, before, out.Changed, changedAt)
 	if err != nil {
 		return out, fmt.Errorf("read back after containment: %w (the state before is sealed in manifest %s; run again to seal the state after)", err, out.BeforeManifest)
 	}
@@ -128,7 +132,10 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 		after.ChangedAt = &changedAt
 	}
 	out.After = after
-	if problem := unconfirmed(after, out.Changed, changedAt); problem != "" {
+	switch {
+	case stale:
+		return out, fmt.Errorf("read back after containment: %w: run the same command again (%s; the state before is sealed in manifest %s)", ErrNotVisible, problem, out.BeforeManifest)
+	case problem != "":
 		return out, fmt.Errorf("read back after containment: %s (the state before is sealed in manifest %s)", problem, out.BeforeManifest)
 	}
 	afterRaw, err := json.MarshalIndent(after, "", "  ")
@@ -164,19 +171,79 @@ func completes(now *State, p *Sealed) bool {
 	return err == nil && !t.Before(p.State.ReadAt.Truncate(time.Millisecond))
 }
 
+// ErrNotVisible is a change IAM does not show on read-back after every
+// try: IAM is eventually consistent, and the same command run again
+// completes the containment.
+var ErrNotVisible = errors.New("IAM does not show the change yet (eventual consistency)")
+
+// readBack reads the target after containment. A read that still shows
+// the state before the change is read again after each of the waits
+// (IAM is eventually consistent). problem says what is wrong with the
+// last read ("" when it confirms the containment); stale: it still shows
+// the state before the change, not another one.
+func (k *Keys) readBack(ctx context.Context, t Target, before *State, changed bool, at time.Time) (after *State, problem string, stale bool, err error) {
+	waits := k.ReadBackWaits
+	if waits == nil {
+		waits = readBackWaits
+	}
+	var waited time.Duration
+	for try := 0; ; try++ {
+		if after, err = k.Read(ctx, t); err != nil {
+			return nil, "", false, err
+		}
+		problem, stale = unconfirmed(before, after, changed, at)
+		switch {
+		case !stale:
+			return after, problem, false, nil
+		case try == len(waits):
+			return after, fmt.Sprintf("%s after %d reads over %s", problem, try+1, waited), true, nil
+		}
+		if err := k.sleep(ctx, waits[try]); err != nil {
+			return nil, "", false, err
+		}
+		waited += waits[try]
+	}
+}
+
 // unconfirmed says what is wrong when IAM, read back, does not show the
-// containment ("" when it does).
-func unconfirmed(after *State, changed bool, at time.Time) string {
+// containment ("" when it does); stale when what it shows is the state
+// before the change (IAM has not caught up with it yet), not another one.
+func unconfirmed(before, after *State, changed bool, at time.Time) (msg string, stale bool) {
 	switch {
 	case !after.Contained && after.Action == ActionDeactivateKey:
-		return fmt.Sprintf("IAM still lists access key %s as Active", after.AccessKey)
-	case !after.Contained:
-		return fmt.Sprintf("role %s has no %s policy", after.Principal, RevokePolicyName)
-	case changed && after.Action == ActionRevokeSessions && after.Role.RevokedBefore != at.UTC().Format(RevokeTimeFormat):
-		return fmt.Sprintf("role %s's %s policy denies sessions issued before %q, not %s: another writer replaced it", after.Principal, RevokePolicyName,
-			after.Role.RevokedBefore, at.UTC().Format(RevokeTimeFormat))
+		return fmt.Sprintf("IAM still lists access key %s as Active", after.AccessKey), changed
+	case !changed && !after.Contained:
+		return fmt.Sprintf("role %s has no %s policy", after.Principal, RevokePolicyName), false
+	case !changed || after.Action != ActionRevokeSessions:
+		return "", false
 	}
-	return ""
+	want := at.UTC().Format(RevokeTimeFormat)
+	switch {
+	case after.Contained && after.Role.RevokedBefore == want:
+		return "", false
+	case after.Contained == before.Contained && samePolicyDoc(after.Role.RevokePolicy, before.Role.RevokePolicy):
+		if !after.Contained {
+			return fmt.Sprintf("role %s has no %s policy yet", after.Principal, RevokePolicyName), true
+		}
+		return fmt.Sprintf("role %s's %s policy still denies sessions issued before %q, not %s", after.Principal, RevokePolicyName, after.Role.RevokedBefore, want), true
+	case !after.Contained:
+		return fmt.Sprintf("role %s has no %s policy, though this run put it (denying sessions issued before %s): another writer deleted it", after.Principal, RevokePolicyName, want), false
+	}
+	return fmt.Sprintf("role %s's %s policy denies sessions issued before %q, not %s: another writer replaced it", after.Principal, RevokePolicyName,
+		after.Role.RevokedBefore, want), false
+}
+
+// samePolicyDoc reports whether two policy documents (as ReadRole keeps
+// them; nil for none) are the same, whitespace aside.
+func samePolicyDoc(a, b json.RawMessage) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
 // details are the custody event's details the timeline reads.

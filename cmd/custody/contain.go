@@ -61,9 +61,11 @@ sealed in the evidence store of --config (else $CUSTODY_CONFIG, else
 The state before is sealed as a custody event (type contain, phase before)
 before anything changes; then IAM is changed and read back, and the state
 after is sealed with the state before as a second event (phase after)
-naming the first. A run killed in between is completed by running the same
-command again: it finds the sealed state before, sees the change in place,
-changes nothing and seals the state after. Nothing is ever deleted.
+naming the first. IAM is eventually consistent: a read-back that still shows
+the state before is read again for about ten seconds, then reported (exit 3:
+run the same command again). A run killed in between is completed by running
+the same command again: it finds the sealed state before, sees the change in
+place, changes nothing and seals the state after. Nothing is ever deleted.
 
 --dry-run reads IAM (and the sealed CloudTrail logs) and writes nothing:
 not IAM, not the evidence store, not the ledger. Without --dry-run the
