@@ -51,15 +51,23 @@ type Outcome struct {
 	// an earlier run began (its before-state sealed, its change made, its
 	// after-state never sealed).
 	Changed, Completed bool
+	// CompletedManifest sealed the completion of the earlier run when this
+	// run then changed IAM again (a role's policy put again with this
+	// run's time): the state this run found is that run's after-state and
+	// this run's before-state. Empty otherwise (Manifest completes it).
+	CompletedManifest string
 }
 
 // Would says what a containment of st would do, for --dry-run.
-func Would(st *State) string {
+func Would(st *State, now time.Time) string {
 	switch {
 	case st.Action == ActionDeactivateKey && st.Contained:
 		return fmt.Sprintf("access key %s of %s is Inactive already: nothing to change; its state would be sealed", st.AccessKey, st.Principal)
 	case st.Action == ActionDeactivateKey:
 		return fmt.Sprintf("would seal the state of %s's access keys, set %s Inactive (iam:UpdateAccessKey; never deleted), read them back and seal that", st.Principal, st.AccessKey)
+	case !needsChange(st, now):
+		return fmt.Sprintf("role %s's %s policy denies sessions issued before %s, not earlier than now: it would be kept (never moved back) and its state sealed",
+			st.Principal, RevokePolicyName, st.Role.RevokedBefore)
 	case st.Role.RevokePolicy != nil:
 		return fmt.Sprintf("would seal role %s's %s policy (sessions issued before %s denied), replace it to deny every session issued before now (iam:PutRolePolicy), read it back and seal that",
 			st.Principal, RevokePolicyName, st.Role.RevokedBefore)
@@ -78,24 +86,44 @@ func Would(st *State) string {
 //     sealed, with the before-state again, naming the before-state's
 //     manifest.
 //
+// A key found Inactive stays as it is. A role's policy is put again with
+// this run's time on every run (sessions issued since an earlier
+// revocation are revoked too), unless the policy in place already denies
+// sessions issued before a time not earlier than now: a revocation is
+// never moved back.
+//
 // A run killed between 1 and 3 leaves a before-state no after-state
 // follows (Pending). The re-run finds it and, when IAM shows the change
 // in place (the key Inactive; the role's policy denying sessions issued
-// at or after that before-state was read), changes nothing and seals the
-// after-state against the first run's before-state, which is the true
-// one: the re-run's own read already shows the change. Otherwise it
-// starts afresh. A key is never deleted.
+// at or after that before-state was read), seals what it found as the
+// after-state of that first run, against its before-state, which is the
+// true one. A key is left as it is (that one event is the re-run's); a
+// role's policy is then put again with the re-run's time, the state it
+// found, sealed in the completion, being this change's state before.
+// Otherwise the re-run starts afresh. A key is never deleted.
 func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*Outcome, error) {
 	hist, err := s.History(ctx, Source(before))
 	if err != nil {
 		return nil, fmt.Errorf("read the sealed containments of %s: %w", Source(before), err)
 	}
 	out := &Outcome{Before: before}
+	change := needsChange(before, k.Now().UTC())
 	var beforeRaw []byte
-	if p := Pending(hist, t.Case); p != nil && completes(before, p) {
+	p := Pending(hist, t.Case)
+	switch {
+	case p != nil && completes(before, p) && !change:
 		out.Completed = true
 		out.Before, out.BeforeManifest, beforeRaw = &p.State, p.Manifest, p.Raw
-	} else {
+	case p != nil && completes(before, p):
+		if out.CompletedManifest, err = sealCompletion(ctx, s, p, before); err != nil {
+			return out, fmt.Errorf("seal the state after of the interrupted containment (before-state manifest %s; nothing was changed): %w", p.Manifest, err)
+		}
+		out.Completed, out.BeforeManifest = true, out.CompletedManifest
+		before.Phase = PhaseBefore
+		if beforeRaw, err = json.MarshalIndent(before, "", "  "); err != nil {
+			return out, err
+		}
+	default:
 		before.Phase = PhaseBefore
 		if beforeRaw, err = json.MarshalIndent(before, "", "  "); err != nil {
 			return nil, err
@@ -107,10 +135,8 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 		}
 	}
 
-	// A key found Inactive stays as it is; a role's policy is put again
-	// with the new time, unless this run completes one that put it.
 	var changedAt time.Time
-	if !out.Completed && (before.Action == ActionRevokeSessions || !before.Contained) {
+	if change {
 		changedAt = k.Now().UTC()
 		if before.Action == ActionRevokeSessions {
 			err = k.Revoke(ctx, before, changedAt)
@@ -153,6 +179,37 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 		return out, fmt.Errorf("contained, but sealing the state after failed: %w (the state before is sealed in manifest %s; run the same command again to seal the state after)", err, out.BeforeManifest)
 	}
 	return out, nil
+}
+
+// sealCompletion seals found, what this run read, as the after-state of
+// the interrupted containment p (which changed IAM, as found shows),
+// with p's before-state: p is no longer pending.
+func sealCompletion(ctx context.Context, s Sealer, p *Sealed, found *State) (string, error) {
+	done := *found
+	done.Phase, done.Changed, done.ChangedAt, done.BeforeManifest = PhaseAfter, false, nil, p.Manifest
+	raw, err := json.MarshalIndent(&done, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	d := details(&done)
+	d["changed"], d["beforeManifest"] = "false", p.Manifest
+	return s.Seal(ctx, SealRequest{Phase: PhaseAfter, Case: done.Case, Source: Source(found), Description: describe(&done, PhaseAfter), Details: d,
+		Records: map[string][]byte{BeforeRecord: p.Raw, AfterRecord: raw}})
+}
+
+// needsChange reports whether a containment of st changes IAM at now: a
+// key that is not Inactive; a role without a revoke policy, or whose
+// policy denies only sessions issued before a time earlier than now (a
+// time not earlier than now is kept: a revocation never moves back).
+func needsChange(st *State, now time.Time) bool {
+	if st.Action == ActionDeactivateKey {
+		return !st.Contained
+	}
+	if !st.Contained || st.Role == nil {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339Nano, st.Role.RevokedBefore)
+	return err != nil || t.Before(now.Truncate(time.Millisecond))
 }
 
 // completes reports whether the current state shows the change of the

@@ -303,3 +303,66 @@ func mustHistory(t *testing.T, s *memSealer, tg Target) []Sealed {
 	}
 	return h
 }
+
+// TestRerunRevokesAgain: a run killed after putting the revoke policy
+// (time T1), before sealing; the attacker assumes the role again after
+// T1. The re-run completes the first run (its before-state and the state
+// found, T1, sealed as one event) and puts the policy again with its own
+// time T2, sealing T2 as the state after. A policy whose time is later
+// than now is kept: a revocation never moves back.
+func TestRerunRevokesAgain(t *testing.T) {
+	f := &lagIAM{}
+	c, s := &clock{t: time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC)}, &sleeps{}
+	k := newLagKeys(f, c, s)
+	sealed := &memSealer{failAfter: true}
+	if _, err := runContain(t, k, sealed, roleTarget); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the killed run: %v", err)
+	}
+	t1 := tokenIssueTime(decodePolicy(f.puts[0]))
+	c.advance(10 * time.Minute) // the attacker's new session is issued in between
+	sealed.failAfter = false
+	out, err := runContain(t, k, sealed, roleTarget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.After == nil || out.After.ChangedAt == nil {
+		t.Fatalf("the re-run did not put the policy again (the first run's time %s kept): %+v", t1, out)
+	}
+	t2 := out.After.ChangedAt.Format(RevokeTimeFormat)
+	if len(f.puts) != 2 || tokenIssueTime(decodePolicy(*f.policy)) != t2 || t2 <= t1 {
+		t.Fatalf("the re-run must put the policy again with its own time: puts %q, in force %s, T1 %s", f.puts, *f.policy, t1)
+	}
+	if !out.Completed || !out.Changed || out.CompletedManifest != "s/2" || out.BeforeManifest != "s/2" || out.Manifest != "s/3" || len(sealed.events) != 3 {
+		t.Fatalf("outcome %+v, %d events: want the first run completed in s/2, the new time sealed in s/3", out, len(sealed.events))
+	}
+	// s/2 completes the first run: its before-state (no policy) and what
+	// the re-run found (T1).
+	firstBefore, found := sealed.state(t, 2, BeforeRecord), sealed.state(t, 2, AfterRecord)
+	if firstBefore.Contained || string(sealed.events[1].Records[BeforeRecord]) != string(sealed.events[0].Records[BeforeRecord]) ||
+		!found.Contained || found.Role.RevokedBefore != t1 || found.BeforeManifest != "s/1" || found.Phase != PhaseAfter {
+		t.Fatalf("the completion: before %+v, after %+v", firstBefore, found)
+	}
+	// s/3: the re-run's change, from T1 to T2, read back.
+	b, a := sealed.state(t, 3, BeforeRecord), sealed.state(t, 3, AfterRecord)
+	if b.Role.RevokedBefore != t1 || b.Phase != PhaseBefore || a.Role.RevokedBefore != t2 || !a.Changed || a.BeforeManifest != "s/2" {
+		t.Fatalf("the re-run's event: before %+v, after %+v", b, a)
+	}
+	if p := Pending(mustHistory(t, sealed, roleTarget), "IR-1"); p != nil {
+		t.Fatalf("still pending: %+v", p)
+	}
+	if first := First(mustHistory(t, sealed, roleTarget)); first == nil || first.Manifest != "s/2" {
+		t.Fatalf("First = %+v, want the completion", first)
+	}
+
+	// Someone revoked up to a time later than now (a clock ahead, or a
+	// revocation set forward): kept, not moved back; its state sealed.
+	later := RevokePolicy(c.now().Add(time.Hour))
+	f.policy = &later
+	out, err = runContain(t, k, sealed, roleTarget)
+	if err != nil || out.Changed || out.Completed || len(f.puts) != 2 || out.After.Role.RevokedBefore != tokenIssueTime(decodePolicy(later)) || len(sealed.events) != 5 {
+		t.Fatalf("a later revocation in place: %+v, %v, puts %d, events %d", out, err, len(f.puts), len(sealed.events))
+	}
+	if w := Would(out.Before, c.now()); !strings.Contains(w, "kept") {
+		t.Errorf("dry run of a later revocation: %s", w)
+	}
+}
