@@ -95,6 +95,9 @@ type Step struct {
 	Name   string `json:"name"`
 	Status string `json:"status"` // done, already, unsupported, none, failed, planned
 	Detail string `json:"detail,omitempty"`
+	// Versions are the versions a legal-holds step put (or would put)
+	// under legal hold: on a frozen bucket, holds found lifted.
+	Versions []Version `json:"versions,omitempty"`
 }
 
 // Freezer freezes a bucket and puts it back.
@@ -305,7 +308,7 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 	}
 	res.FreezeID, res.Allowed, res.Holds, res.Phase = st.FreezeID, st.Allowed, st.Holds, PhaseFreezing
 	if o.DryRun {
-		res.Steps, err = f.freezeSteps(ctx, st, true)
+		res.Steps, err = f.freezeSteps(ctx, st, true, res.Already)
 		return res, err
 	}
 	if !ok || e.Phase == PhaseUnfrozen {
@@ -329,7 +332,7 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 			return res, err
 		}
 	}
-	steps, stepErr := f.freezeSteps(ctx, st, false)
+	steps, stepErr := f.freezeSteps(ctx, st, false, res.Already)
 	res.Steps = append(res.Steps, steps...)
 	if errors.Is(stepErr, errStop) {
 		return res, stepErr
@@ -338,12 +341,18 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 		res.Phase = PhaseFrozen
 		return res, nil
 	}
-	phase := "frozen"
+	// A frozen bucket found changed since (its freeze statement taken
+	// out, a hold lifted) is frozen again, not "already frozen": sealed
+	// as such, the steps naming what was made again.
+	phase, what := "frozen", "frozen"
+	if res.Already {
+		res.Already, what = false, "frozen again (changes found undone since the freeze made again)"
+	}
 	if stepErr != nil {
-		phase = "incomplete"
+		phase, what = "incomplete", "incomplete"
 	}
 	rec, err := f.Seal.Record(ctx, custody.Event{Type: custody.EventFreeze, Case: f.Case,
-		Description: "freeze of s3://" + f.Bucket + ": " + phase,
+		Description: "freeze of s3://" + f.Bucket + ": " + what,
 		Details:     map[string]string{"bucket": f.Bucket, "phase": phase, "freeze": st.FreezeID},
 		Records: []custody.Record{
 			{Name: "freeze.json", Kind: "freeze-record", JSON: freezeRecord{FreezeID: st.FreezeID, Steps: steps, Error: errText(stepErr), Before: e.BeforeManifest}, Source: "s3://" + f.Bucket},
@@ -433,8 +442,10 @@ func (f *Freezer) before(ctx context.Context, o FreezeOptions) (BeforeState, err
 }
 
 // freezeSteps makes (or, planning, describes) each change of a freeze,
-// after checking the bucket: a change already made is left alone.
-func (f *Freezer) freezeSteps(ctx context.Context, st BeforeState, plan bool) ([]Step, error) {
+// after checking the bucket: a change already made is left alone. frozen:
+// the freeze was sealed as done, so a change still to make was undone
+// since (a hold lifted).
+func (f *Freezer) freezeSteps(ctx context.Context, st BeforeState, plan, frozen bool) ([]Step, error) {
 	var steps []Step
 	cur, err := readSettings(ctx, f.API, f.Bucket)
 	if err != nil {
@@ -490,33 +501,68 @@ func (f *Freezer) freezeSteps(ctx context.Context, st BeforeState, plan bool) ([
 		return steps, err
 	}
 	if len(st.Holds) > 0 {
-		n := 0
-		for _, h := range st.Holds {
-			if h.Prior == "OFF" {
-				n++
-			}
+		missing, err := f.notHeld(ctx, st.Holds)
+		if err != nil {
+			steps = append(steps, Step{Name: StepHolds, Status: "failed", Detail: err.Error()})
+			return steps, fmt.Errorf("%s: %w", StepHolds, err)
 		}
-		if err := do(StepHolds, fmt.Sprintf("legal holds on %d versions (%d already held)", n, len(st.Holds)-n), func() error {
-			return f.setHolds(ctx, st.Holds, s3types.ObjectLockLegalHoldStatusOn)
-		}); err != nil {
+		if len(missing) == 0 {
+			skip(StepHolds, "already", fmt.Sprintf("%d legal holds in place", len(st.Holds)))
+			return steps, nil
+		}
+		detail := fmt.Sprintf("legal holds on %d versions (%d already held)", len(missing), len(st.Holds)-len(missing))
+		if frozen {
+			detail = fmt.Sprintf("legal holds put again on %d of the freeze's %d versions, found lifted since it: %s", len(missing), len(st.Holds), versionList(f.Bucket, missing))
+		}
+		if err := do(StepHolds, detail, func() error { return f.putHolds(ctx, missing) }); err != nil {
 			return steps, err
 		}
+		steps[len(steps)-1].Versions = missing
 	}
 	return steps, nil
 }
 
-// setHolds sets the legal hold of every version whose prior status was
-// OFF (the holds freeze places, and unfreeze lifts).
-func (f *Freezer) setHolds(ctx context.Context, holds []Hold, status s3types.ObjectLockLegalHoldStatus) error {
+// notHeld are the versions of holds not under legal hold now: every one
+// the freeze holds (those it placed, and those held before it), checked
+// one by one (GetObjectLegalHold), so that a re-run puts only those
+// missing: lifted since, or not reached by an interrupted run.
+func (f *Freezer) notHeld(ctx context.Context, holds []Hold) ([]Version, error) {
+	var out []Version
 	for _, h := range holds {
-		if h.Prior != "OFF" {
-			continue
+		got, err := f.API.GetObjectLegalHold(ctx, &s3.GetObjectLegalHoldInput{Bucket: aws.String(f.Bucket), Key: aws.String(h.Key), VersionId: aws.String(h.VersionID)})
+		switch {
+		case err == nil && got.LegalHold != nil && got.LegalHold.Status == s3types.ObjectLockLegalHoldStatusOn:
+		case err == nil || code(err) == "NoSuchObjectLockConfiguration": // never held
+			out = append(out, h.Version)
+		default:
+			return nil, fmt.Errorf("read the legal hold of s3://%s/%s (version %s): %w", f.Bucket, h.Key, h.VersionID, err)
 		}
-		_, err := f.API.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String(f.Bucket), Key: aws.String(h.Key), VersionId: aws.String(h.VersionID),
-			LegalHold: &s3types.ObjectLockLegalHold{Status: status}})
+	}
+	return out, nil
+}
+
+// putHolds puts a legal hold on each version.
+func (f *Freezer) putHolds(ctx context.Context, vs []Version) error {
+	for _, v := range vs {
+		_, err := f.API.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String(f.Bucket), Key: aws.String(v.Key), VersionId: aws.String(v.VersionID),
+			LegalHold: &s3types.ObjectLockLegalHold{Status: s3types.ObjectLockLegalHoldStatusOn}})
 		if err != nil {
-			return fmt.Errorf("legal hold %s on s3://%s/%s (version %s): %w", status, f.Bucket, h.Key, h.VersionID, err)
+			return fmt.Errorf("legal hold ON on s3://%s/%s (version %s): %w", f.Bucket, v.Key, v.VersionID, err)
 		}
 	}
 	return nil
+}
+
+// versionList names versions for a step's detail: the first few (the
+// step's versions list them all).
+func versionList(bucket string, vs []Version) string {
+	var out []string
+	for i, v := range vs {
+		if i == 5 {
+			out = append(out, fmt.Sprintf("and %d more", len(vs)-i))
+			break
+		}
+		out = append(out, fmt.Sprintf("s3://%s/%s (version %s)", bucket, v.Key, v.VersionID))
+	}
+	return strings.Join(out, ", ")
 }

@@ -139,13 +139,15 @@ func (w *world) settings() Settings {
 // countingSealer counts the events sealed, by type.
 type countingSealer struct {
 	EventSealer
-	n map[string]int
+	n    map[string]int
+	last custody.Recorded // the last event sealed
 }
 
 func (c *countingSealer) Record(ctx context.Context, e custody.Event) (custody.Recorded, error) {
 	r, err := c.EventSealer.Record(ctx, e)
 	if err == nil {
 		c.n[e.Type]++
+		c.last = r
 	}
 	return r, err
 }

@@ -182,6 +182,30 @@ type RoleInfo struct {
 type Keys struct {
 	IAM IAM
 	Now func() time.Time
+	// Sleep waits between the read-backs of a change IAM does not show
+	// yet (it is eventually consistent); nil waits for real, ctx ending
+	// the wait. Tests make it instant.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// ReadBackWaits are the waits before each read-back after the first;
+	// nil: readBackWaits.
+	ReadBackWaits []time.Duration
+}
+
+// readBackWaits: five reads over ten seconds, IAM's usual lag and more.
+var readBackWaits = []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}
+
+func (k *Keys) sleep(ctx context.Context, d time.Duration) error {
+	if k.Sleep != nil {
+		return k.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // ReadKey reads a long-term key's state: its user (GetAccessKeyLastUsed

@@ -1,8 +1,10 @@
 package contain
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -49,15 +51,23 @@ type Outcome struct {
 	// an earlier run began (its before-state sealed, its change made, its
 	// after-state never sealed).
 	Changed, Completed bool
+	// CompletedManifest sealed the completion of the earlier run when this
+	// run then changed IAM again (a role's policy put again with this
+	// run's time): the state this run found is that run's after-state and
+	// this run's before-state. Empty otherwise (Manifest completes it).
+	CompletedManifest string
 }
 
 // Would says what a containment of st would do, for --dry-run.
-func Would(st *State) string {
+func Would(st *State, now time.Time) string {
 	switch {
 	case st.Action == ActionDeactivateKey && st.Contained:
 		return fmt.Sprintf("access key %s of %s is Inactive already: nothing to change; its state would be sealed", st.AccessKey, st.Principal)
 	case st.Action == ActionDeactivateKey:
 		return fmt.Sprintf("would seal the state of %s's access keys, set %s Inactive (iam:UpdateAccessKey; never deleted), read them back and seal that", st.Principal, st.AccessKey)
+	case !needsChange(st, now):
+		return fmt.Sprintf("role %s's %s policy denies sessions issued before %s, not earlier than now: it would be kept (never moved back) and its state sealed",
+			st.Principal, RevokePolicyName, st.Role.RevokedBefore)
 	case st.Role.RevokePolicy != nil:
 		return fmt.Sprintf("would seal role %s's %s policy (sessions issued before %s denied), replace it to deny every session issued before now (iam:PutRolePolicy), read it back and seal that",
 			st.Principal, RevokePolicyName, st.Role.RevokedBefore)
@@ -71,27 +81,49 @@ func Would(st *State) string {
 //  1. the before-state is sealed as an event of its own, before anything
 //     changes: whatever happens next, what was there is in the store;
 //  2. IAM is changed (UpdateAccessKey to Inactive, or PutRolePolicy);
-//  3. IAM is read back and the after-state sealed, with the before-state
-//     again, naming the before-state's manifest.
+//  3. IAM is read back (again, a few times, while it still shows the
+//     state before: it is eventually consistent) and the after-state
+//     sealed, with the before-state again, naming the before-state's
+//     manifest.
+//
+// A key found Inactive stays as it is. A role's policy is put again with
+// this run's time on every run (sessions issued since an earlier
+// revocation are revoked too), unless the policy in place already denies
+// sessions issued before a time not earlier than now: a revocation is
+// never moved back.
 //
 // A run killed between 1 and 3 leaves a before-state no after-state
 // follows (Pending). The re-run finds it and, when IAM shows the change
 // in place (the key Inactive; the role's policy denying sessions issued
-// at or after that before-state was read), changes nothing and seals the
-// after-state against the first run's before-state, which is the true
-// one: the re-run's own read already shows the change. Otherwise it
-// starts afresh. A key is never deleted.
+// at or after that before-state was read), seals what it found as the
+// after-state of that first run, against its before-state, which is the
+// true one. A key is left as it is (that one event is the re-run's); a
+// role's policy is then put again with the re-run's time, the state it
+// found, sealed in the completion, being this change's state before.
+// Otherwise the re-run starts afresh. A key is never deleted.
 func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*Outcome, error) {
 	hist, err := s.History(ctx, Source(before))
 	if err != nil {
 		return nil, fmt.Errorf("read the sealed containments of %s: %w", Source(before), err)
 	}
 	out := &Outcome{Before: before}
+	change := needsChange(before, k.Now().UTC())
 	var beforeRaw []byte
-	if p := Pending(hist, t.Case); p != nil && completes(before, p) {
+	p := Pending(hist, t.Case)
+	switch {
+	case p != nil && completes(before, p) && !change:
 		out.Completed = true
 		out.Before, out.BeforeManifest, beforeRaw = &p.State, p.Manifest, p.Raw
-	} else {
+	case p != nil && completes(before, p):
+		if out.CompletedManifest, err = sealCompletion(ctx, s, p, before); err != nil {
+			return out, fmt.Errorf("seal the state after of the interrupted containment (before-state manifest %s; nothing was changed): %w", p.Manifest, err)
+		}
+		out.Completed, out.BeforeManifest = true, out.CompletedManifest
+		before.Phase = PhaseBefore
+		if beforeRaw, err = json.MarshalIndent(before, "", "  "); err != nil {
+			return out, err
+		}
+	default:
 		before.Phase = PhaseBefore
 		if beforeRaw, err = json.MarshalIndent(before, "", "  "); err != nil {
 			return nil, err
@@ -103,10 +135,8 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 		}
 	}
 
-	// A key found Inactive stays as it is; a role's policy is put again
-	// with the new time, unless this run completes one that put it.
 	var changedAt time.Time
-	if !out.Completed && (before.Action == ActionRevokeSessions || !before.Contained) {
+	if change {
 		changedAt = k.Now().UTC()
 		if before.Action == ActionRevokeSessions {
 			err = k.Revoke(ctx, before, changedAt)
@@ -119,7 +149,7 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 		out.Changed = true
 	}
 
-	after, err := k.Read(ctx, t)
+	after, problem, stale, err := k.readBack(ctx, t, before, out.Changed, changedAt)
 	if err != nil {
 		return out, fmt.Errorf("read back after containment: %w (the state before is sealed in manifest %s; run again to seal the state after)", err, out.BeforeManifest)
 	}
@@ -128,7 +158,10 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 		after.ChangedAt = &changedAt
 	}
 	out.After = after
-	if problem := unconfirmed(after, out.Changed, changedAt); problem != "" {
+	switch {
+	case stale:
+		return out, fmt.Errorf("read back after containment: %w: run the same command again (%s; the state before is sealed in manifest %s)", ErrNotVisible, problem, out.BeforeManifest)
+	case problem != "":
 		return out, fmt.Errorf("read back after containment: %s (the state before is sealed in manifest %s)", problem, out.BeforeManifest)
 	}
 	afterRaw, err := json.MarshalIndent(after, "", "  ")
@@ -148,6 +181,37 @@ func Contain(ctx context.Context, k *Keys, s Sealer, t Target, before *State) (*
 	return out, nil
 }
 
+// sealCompletion seals found, what this run read, as the after-state of
+// the interrupted containment p (which changed IAM, as found shows),
+// with p's before-state: p is no longer pending.
+func sealCompletion(ctx context.Context, s Sealer, p *Sealed, found *State) (string, error) {
+	done := *found
+	done.Phase, done.Changed, done.ChangedAt, done.BeforeManifest = PhaseAfter, false, nil, p.Manifest
+	raw, err := json.MarshalIndent(&done, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	d := details(&done)
+	d["changed"], d["beforeManifest"] = "false", p.Manifest
+	return s.Seal(ctx, SealRequest{Phase: PhaseAfter, Case: done.Case, Source: Source(found), Description: describe(&done, PhaseAfter), Details: d,
+		Records: map[string][]byte{BeforeRecord: p.Raw, AfterRecord: raw}})
+}
+
+// needsChange reports whether a containment of st changes IAM at now: a
+// key that is not Inactive; a role without a revoke policy, or whose
+// policy denies only sessions issued before a time earlier than now (a
+// time not earlier than now is kept: a revocation never moves back).
+func needsChange(st *State, now time.Time) bool {
+	if st.Action == ActionDeactivateKey {
+		return !st.Contained
+	}
+	if !st.Contained || st.Role == nil {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339Nano, st.Role.RevokedBefore)
+	return err != nil || t.Before(now.Truncate(time.Millisecond))
+}
+
 // completes reports whether the current state shows the change of the
 // interrupted containment p in place.
 func completes(now *State, p *Sealed) bool {
@@ -164,19 +228,79 @@ func completes(now *State, p *Sealed) bool {
 	return err == nil && !t.Before(p.State.ReadAt.Truncate(time.Millisecond))
 }
 
+// ErrNotVisible is a change IAM does not show on read-back after every
+// try: IAM is eventually consistent, and the same command run again
+// completes the containment.
+var ErrNotVisible = errors.New("IAM does not show the change yet (eventual consistency)")
+
+// readBack reads the target after containment. A read that still shows
+// the state before the change is read again after each of the waits
+// (IAM is eventually consistent). problem says what is wrong with the
+// last read ("" when it confirms the containment); stale: it still shows
+// the state before the change, not another one.
+func (k *Keys) readBack(ctx context.Context, t Target, before *State, changed bool, at time.Time) (after *State, problem string, stale bool, err error) {
+	waits := k.ReadBackWaits
+	if waits == nil {
+		waits = readBackWaits
+	}
+	var waited time.Duration
+	for try := 0; ; try++ {
+		if after, err = k.Read(ctx, t); err != nil {
+			return nil, "", false, err
+		}
+		problem, stale = unconfirmed(before, after, changed, at)
+		switch {
+		case !stale:
+			return after, problem, false, nil
+		case try == len(waits):
+			return after, fmt.Sprintf("%s after %d reads over %s", problem, try+1, waited), true, nil
+		}
+		if err := k.sleep(ctx, waits[try]); err != nil {
+			return nil, "", false, err
+		}
+		waited += waits[try]
+	}
+}
+
 // unconfirmed says what is wrong when IAM, read back, does not show the
-// containment ("" when it does).
-func unconfirmed(after *State, changed bool, at time.Time) string {
+// containment ("" when it does); stale when what it shows is the state
+// before the change (IAM has not caught up with it yet), not another one.
+func unconfirmed(before, after *State, changed bool, at time.Time) (msg string, stale bool) {
 	switch {
 	case !after.Contained && after.Action == ActionDeactivateKey:
-		return fmt.Sprintf("IAM still lists access key %s as Active", after.AccessKey)
-	case !after.Contained:
-		return fmt.Sprintf("role %s has no %s policy", after.Principal, RevokePolicyName)
-	case changed && after.Action == ActionRevokeSessions && after.Role.RevokedBefore != at.UTC().Format(RevokeTimeFormat):
-		return fmt.Sprintf("role %s's %s policy denies sessions issued before %q, not %s: another writer replaced it", after.Principal, RevokePolicyName,
-			after.Role.RevokedBefore, at.UTC().Format(RevokeTimeFormat))
+		return fmt.Sprintf("IAM still lists access key %s as Active", after.AccessKey), changed
+	case !changed && !after.Contained:
+		return fmt.Sprintf("role %s has no %s policy", after.Principal, RevokePolicyName), false
+	case !changed || after.Action != ActionRevokeSessions:
+		return "", false
 	}
-	return ""
+	want := at.UTC().Format(RevokeTimeFormat)
+	switch {
+	case after.Contained && after.Role.RevokedBefore == want:
+		return "", false
+	case after.Contained == before.Contained && samePolicyDoc(after.Role.RevokePolicy, before.Role.RevokePolicy):
+		if !after.Contained {
+			return fmt.Sprintf("role %s has no %s policy yet", after.Principal, RevokePolicyName), true
+		}
+		return fmt.Sprintf("role %s's %s policy still denies sessions issued before %q, not %s", after.Principal, RevokePolicyName, after.Role.RevokedBefore, want), true
+	case !after.Contained:
+		return fmt.Sprintf("role %s has no %s policy, though this run put it (denying sessions issued before %s): another writer deleted it", after.Principal, RevokePolicyName, want), false
+	}
+	return fmt.Sprintf("role %s's %s policy denies sessions issued before %q, not %s: another writer replaced it", after.Principal, RevokePolicyName,
+		after.Role.RevokedBefore, want), false
+}
+
+// samePolicyDoc reports whether two policy documents (as ReadRole keeps
+// them; nil for none) are the same, whitespace aside.
+func samePolicyDoc(a, b json.RawMessage) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
 // details are the custody event's details the timeline reads.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/custody-ir/custody/collector"
@@ -285,4 +287,20 @@ func placed(holds []Hold) int {
 		}
 	}
 	return n
+}
+
+// setHolds sets the legal hold of every version whose prior status was
+// OFF (the holds freeze places, and unfreeze lifts).
+func (f *Freezer) setHolds(ctx context.Context, holds []Hold, status s3types.ObjectLockLegalHoldStatus) error {
+	for _, h := range holds {
+		if h.Prior != "OFF" {
+			continue
+		}
+		_, err := f.API.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String(f.Bucket), Key: aws.String(h.Key), VersionId: aws.String(h.VersionID),
+			LegalHold: &s3types.ObjectLockLegalHold{Status: status}})
+		if err != nil {
+			return fmt.Errorf("legal hold %s on s3://%s/%s (version %s): %w", status, f.Bucket, h.Key, h.VersionID, err)
+		}
+	}
+	return nil
 }

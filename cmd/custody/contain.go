@@ -44,12 +44,15 @@ type containResult struct {
 	Plan      string `json:"plan,omitempty"` // what a dry run would do
 	// Changed: this run changed IAM. Completed: it sealed the state after
 	// of a containment an interrupted run had begun.
-	Changed        bool           `json:"changed"`
-	Completed      bool           `json:"completed"`
-	BeforeManifest string         `json:"beforeManifest,omitempty"`
-	Manifest       string         `json:"manifest,omitempty"`
-	Before         *contain.State `json:"before"`
-	After          *contain.State `json:"after,omitempty"`
+	Changed   bool `json:"changed"`
+	Completed bool `json:"completed"`
+	// CompletedManifest sealed the interrupted run's state after when this
+	// run then changed IAM again (a role's policy put again with its time).
+	CompletedManifest string         `json:"completedManifest,omitempty"`
+	BeforeManifest    string         `json:"beforeManifest,omitempty"`
+	Manifest          string         `json:"manifest,omitempty"`
+	Before            *contain.State `json:"before"`
+	After             *contain.State `json:"after,omitempty"`
 }
 
 const containLong = `The containment credentials are the AWS SDK's standard chain (AWS_PROFILE,
@@ -61,9 +64,12 @@ sealed in the evidence store of --config (else $CUSTODY_CONFIG, else
 The state before is sealed as a custody event (type contain, phase before)
 before anything changes; then IAM is changed and read back, and the state
 after is sealed with the state before as a second event (phase after)
-naming the first. A run killed in between is completed by running the same
-command again: it finds the sealed state before, sees the change in place,
-changes nothing and seals the state after. Nothing is ever deleted.
+naming the first. IAM is eventually consistent: a read-back that still shows
+the state before is read again for about ten seconds, then reported (exit 3:
+run the same command again). A run killed in between is completed by running
+the same command again: it finds the sealed state before, sees the change in
+place and seals the state after; a role's policy is then put again with the
+re-run's time. Nothing is ever deleted.
 
 --dry-run reads IAM (and the sealed CloudTrail logs) and writes nothing:
 not IAM, not the evidence store, not the ledger. Without --dry-run the
@@ -115,8 +121,9 @@ session of the role issued before now is revoked as IAM's "Revoke active
 sessions" does: iam:PutRolePolicy writes the inline policy
 AWSRevokeOlderSessions, denying everything when aws:TokenIssueTime is
 before now. A policy of that name already there is sealed in the state
-before, then replaced with the new time. iam:GetRole and iam:GetRolePolicy
-read the state.
+before, then replaced with the new time (kept if its time is not earlier than
+now: a revocation never moves back). iam:GetRole and iam:GetRolePolicy read
+the state.
 
 ` + containLong + cli.ExitCodesHelp,
 		Args: cli.NoArgs(),
@@ -243,7 +250,7 @@ func runContain(ctx context.Context, o containOptions, d deps) error {
 	}
 	res := containResult{Action: before.Action, AccessKey: before.AccessKey, Principal: before.Principal, Case: o.caseID, DryRun: o.dryRun, Before: before}
 	if o.dryRun {
-		res.Plan = contain.Would(before)
+		res.Plan = contain.Would(before, d.now())
 		return d.printer().Result(res, func(w io.Writer) {
 			fmt.Fprintf(w, "dry run: %s\n", res.Plan)
 			printContainState(w, "now", before)
@@ -271,10 +278,19 @@ func runContain(ctx context.Context, o containOptions, d deps) error {
 		return containErr(err)
 	}
 	res.Before, res.After, res.Changed, res.Completed, res.BeforeManifest, res.Manifest = out.Before, out.After, out.Changed, out.Completed, out.BeforeManifest, out.Manifest
+	res.CompletedManifest = out.CompletedManifest
 	return d.printer().Result(res, func(w io.Writer) {
 		switch {
+		case out.CompletedManifest != "":
+			fmt.Fprintf(w, "completed the containment an interrupted run began (sealed in manifest %s)\n", out.CompletedManifest)
 		case out.Completed:
 			fmt.Fprintf(w, "completed the containment an interrupted run began (its state before: manifest %s)\n", out.BeforeManifest)
+		}
+		switch {
+		case out.Completed && !out.Changed:
+			// said above: that run's change, sealed
+		case !out.Changed && out.After.Action == contain.ActionRevokeSessions:
+			fmt.Fprintf(w, "role %s's %s policy denies sessions issued before %s already, not earlier than now: kept\n", out.After.Principal, contain.RevokePolicyName, out.After.Role.RevokedBefore)
 		case !out.Changed:
 			fmt.Fprintf(w, "access key %s was Inactive already: nothing changed\n", out.After.AccessKey)
 		case out.After.Action == contain.ActionDeactivateKey:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -278,6 +279,18 @@ func TestContainKey(t *testing.T) {
 	}
 }
 
+// issueTime is the aws:TokenIssueTime of a revoke policy document.
+func issueTime(t *testing.T, doc string) string {
+	t.Helper()
+	var p struct {
+		Statement []struct{ Condition map[string]map[string]string }
+	}
+	if err := json.Unmarshal([]byte(doc), &p); err != nil || len(p.Statement) != 1 || p.Statement[0].Condition["DateLessThan"]["aws:TokenIssueTime"] == "" {
+		t.Fatalf("not a revoke policy (%v): %s", err, doc)
+	}
+	return p.Statement[0].Condition["DateLessThan"]["aws:TokenIssueTime"]
+}
+
 // failingSealer seals through the real sealer but fails the after-state:
 // as a run killed between the change and its seal.
 type failingSealer struct{ contain.Sealer }
@@ -291,9 +304,12 @@ func (s failingSealer) Seal(ctx context.Context, r contain.SealRequest) (string,
 
 // TestContainKilledBetweenChangeAndSeal: a containment whose run stops
 // after changing IAM, before sealing the state after, is completed by the
-// re-run (the binary): it changes nothing, seals the state after against
-// the first run's state before, and the case verifies. For a key and for
-// a role (whose policy keeps the first run's time).
+// re-run (the binary): it seals the state after against the first run's
+// state before, and the case verifies. For a key the re-run changes
+// nothing. For a role it puts the policy again with its own, later time
+// (sessions issued since the first run's time, an attacker's new one,
+// are revoked too): the first run is completed with the state found (its
+// time) and the re-run's change sealed after it, its time read back.
 func TestContainKilledBetweenChangeAndSeal(t *testing.T) {
 	f := newContainFixture(t)
 	ctx := context.Background()
@@ -329,15 +345,36 @@ func TestContainKilledBetweenChangeAndSeal(t *testing.T) {
 				t.Fatalf("the killed run did not change IAM: %q", changed)
 			}
 			res, errOut, code := f.contain(t, tc.args...)
-			if code != 0 || !res.Completed || res.Changed || res.Before.Contained || !res.After.Contained || res.After.BeforeManifest != res.BeforeManifest {
+			if code != 0 || !res.Completed || !res.After.Contained || res.After.BeforeManifest != res.BeforeManifest {
 				t.Fatalf("the re-run: exit %d, %+v\n%s", code, res, errOut)
 			}
-			if tc.check() != changed {
-				t.Fatalf("the re-run changed IAM again: %q, was %q", tc.check(), changed)
-			}
 			sealed := f.sealedStates(t, res.Manifest)
-			if sealed[contain.BeforeRecord].Contained || !sealed[contain.AfterRecord].Contained || sealed[contain.AfterRecord].Changed {
-				t.Fatalf("completed event's states: %+v", sealed)
+			if tc.name == "key" {
+				if res.Changed || res.Before.Contained || res.CompletedManifest != "" || tc.check() != changed {
+					t.Fatalf("the re-run of a key: %+v; key %q, was %q", res, tc.check(), changed)
+				}
+				if sealed[contain.BeforeRecord].Contained || !sealed[contain.AfterRecord].Contained || sealed[contain.AfterRecord].Changed {
+					t.Fatalf("completed event's states: %+v", sealed)
+				}
+			} else {
+				// T1: the killed run's time; T2: the re-run's, in force.
+				t1, t2 := issueTime(t, changed), issueTime(t, tc.check())
+				if !res.Changed || t2 <= t1 || res.After.Role.RevokedBefore != t2 || res.After.ChangedAt == nil || res.After.ChangedAt.Format(contain.RevokeTimeFormat) != t2 ||
+					!res.Before.Contained || res.Before.Role.RevokedBefore != t1 || res.CompletedManifest == "" || res.BeforeManifest != res.CompletedManifest {
+					t.Fatalf("the re-run must put the policy again with its own time (T1 %s, now %s): %+v", t1, t2, res)
+				}
+				b, a := sealed[contain.BeforeRecord], sealed[contain.AfterRecord]
+				if b.Role.RevokedBefore != t1 || a.Role.RevokedBefore != t2 || !a.Changed || a.BeforeManifest != res.CompletedManifest {
+					t.Fatalf("the re-run's event: before %+v\nafter %+v", b, a)
+				}
+				// The completion of the killed run: its state before (no
+				// policy), sealed by it, and the state the re-run found (T1).
+				m := regexp.MustCompile(`state before is sealed in manifest ([^;) ]+)`).FindStringSubmatch(err.Error())
+				done := f.sealedStates(t, res.CompletedManifest)
+				db, da := done[contain.BeforeRecord], done[contain.AfterRecord]
+				if m == nil || db.Contained || db.Phase != contain.PhaseBefore || !da.Contained || da.Role.RevokedBefore != t1 || da.BeforeManifest != m[1] || da.Phase != contain.PhaseAfter {
+					t.Fatalf("the completion (the killed run said %q): before %+v\nafter %+v", err, db, da)
+				}
 			}
 			if out, errOut, code := f.bin.run(t, "verify", "--case", "IR-K"); code != 0 {
 				t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)

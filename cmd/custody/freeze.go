@@ -355,6 +355,8 @@ func printFreeze(w io.Writer, r contain.Result, verb string) {
 	switch {
 	case r.DryRun:
 		state = "dry run: nothing changed or sealed"
+	case r.Already && verb == "freeze" && len(r.Holds) > 0:
+		state = fmt.Sprintf("already %s (%d holds in place)", r.Phase, len(r.Holds))
 	case r.Already:
 		state = "already " + r.Phase
 	case r.Resumed:

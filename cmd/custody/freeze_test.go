@@ -203,9 +203,30 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 		t.Errorf("the timeline shows %d custody events, want the freeze's two:\n%s", n, out)
 	}
 
+	versionsNow := storeVersions()
 	out, errOut, code = run(t, append([]string{"--json"}, append(base, "--allow-role", roleARN, "--yes")...)...)
 	if code != 0 || !strings.Contains(out, `"already": true`) {
 		t.Fatalf("freezing again: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := storeVersions(); n != versionsNow || holdStatus() != "ON" {
+		t.Fatalf("freezing again with its hold in place sealed %d more object(s) (want none), hold %s:\n%s", n-versionsNow, holdStatus(), out)
+	}
+	// Someone lifts the hold (the owner: MinIO's policies do not bind
+	// it). The freeze run again puts that hold back and seals that it
+	// did, naming the version; run again, it is already frozen.
+	if _, err := c.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String(bucket), Key: aws.String("report.csv"), VersionId: put.VersionId,
+		LegalHold: &s3types.ObjectLockLegalHold{Status: s3types.ObjectLockLegalHoldStatusOff}}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, append([]string{"--json"}, append(base, "--allow-role", roleARN, "--yes")...)...)
+	if code != 0 || strings.Contains(out, `"already": true`) || !strings.Contains(out, "put again on 1 of the freeze's 1 versions") || !strings.Contains(out, `"versionId": "`+aws.ToString(put.VersionId)+`"`) ||
+		holdStatus() != "ON" || storeVersions() == versionsNow {
+		t.Fatalf("freezing again after the hold was lifted: exit %d, hold %s, %d object(s) sealed\n%s%s", code, holdStatus(), storeVersions()-versionsNow, out, errOut)
+	}
+	versionsNow = storeVersions()
+	out, errOut, code = run(t, append(base, "--allow-role", roleARN, "--yes")...)
+	if code != 0 || !strings.Contains(out, "already frozen (1 holds in place)") || storeVersions() != versionsNow {
+		t.Fatalf("freezing once more: exit %d, %d object(s) sealed\n%s%s", code, storeVersions()-versionsNow, out, errOut)
 	}
 	// The responder forgot recover's role: running the freeze again with
 	// it must not answer "already frozen" and drop it.
