@@ -12,6 +12,9 @@ package custody
 // CUSTODY_BENCH_ROUNDS=3 alternates baseline and verify three times on the
 // same store and logs each round's ratio: MinIO shares the machine's
 // cores with both, so one pair of loops swings with its load.
+// CUSTODY_BENCH_SERVER_PID=$(pgrep -f 'minio.*primary') adds each phase's
+// CPU seconds, client and server, and allocations; CUSTODY_BENCH_PROFILES=DIR
+// writes a CPU and an allocation profile per phase and round.
 
 import (
 	"bytes"
