@@ -95,8 +95,9 @@ func (g *gatedSource) Open(ctx context.Context, key, versionID string) (io.ReadC
 }
 
 // The read-ahead runs on at most twice as many workers as reads may be in
-// flight (not a goroutine per object), serves each version once, and leaves no goroutine behind; a cancelled read
-// ahead answers with the context's error rather than hanging.
+// flight (not a goroutine per object), serves each version once, and
+// leaves no goroutine behind; a cancelled read ahead answers with the
+// context's error rather than hanging.
 func TestPrefetchWorkers(t *testing.T) {
 	const concurrency, n = 4, 200
 	g := &gatedSource{release: make(chan struct{}), started: make(chan struct{}, n)}

@@ -13,13 +13,13 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/digitorus/timestamp"
 
 	"github.com/custody-ir/custody/custody/finding"
 	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/workers"
 )
 
 // copyBuffers are the read buffers of subject checks, reused: a store of
@@ -44,30 +44,17 @@ func (v *Verifier) checkSubjects(ctx context.Context, idx *storeIndex, selected 
 	}
 	p := &progress{fn: o.Progress}
 	p.total.Store(int64(len(jobs)))
-	// A few workers take the subjects in turn, rather than a goroutine
-	// each: every new goroutine would grow its stack anew through the
-	// SDK's deep calls, 100,000 times in a large store.
+	// A few workers take the subjects in turn (see internal/workers).
 	var mu sync.Mutex
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(max(o.Concurrency, 1), len(jobs)) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(jobs) {
-					return
-				}
-				fs, n := v.checkSubject(ctx, idx, jobs[i].m, jobs[i].s, o)
-				mu.Lock()
-				r.Findings = append(r.Findings, fs...)
-				r.Checked.Subjects++
-				r.Checked.Bytes += n
-				mu.Unlock()
-				p.add(n)
-			}
-		})
-	}
-	wg.Wait()
+	workers.Each(len(jobs), o.Concurrency, func(i int) {
+		fs, n := v.checkSubject(ctx, idx, jobs[i].m, jobs[i].s, o)
+		mu.Lock()
+		r.Findings = append(r.Findings, fs...)
+		r.Checked.Subjects++
+		r.Checked.Bytes += n
+		mu.Unlock()
+		p.add(n)
+	})
 }
 
 func (v *Verifier) checkSubject(ctx context.Context, idx *storeIndex, m *ManifestRecord, s Subject, o VerifyOptions) (Findings, int64) {

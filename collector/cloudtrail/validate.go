@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/custody-ir/custody/custody/finding"
+	"github.com/custody-ir/custody/internal/workers"
 )
 
 // Source is where the trail's files are read from. Keys are the files'
@@ -103,43 +104,37 @@ func Validate(ctx context.Context, src Source, o Options) (*Result, error) {
 		res.Findings = append(res.Findings, fs...)
 		mu.Unlock()
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.Concurrency)
-	for i, k := range keys {
-		g.Go(func() error {
-			rec, fs := checkDigest(gctx, src, o, k)
-			records[i] = rec
-			add(fs)
-			return nil
-		})
-	}
-	_ = g.Wait()
+	workers.Each(len(keys), o.Concurrency, func(i int) {
+		rec, fs := checkDigest(ctx, src, o, keys[i])
+		records[i] = rec
+		add(fs)
+	})
 	res.Checked.Digests = len(keys)
 
 	res.Checked.Chains = checkChain(o, records, &res.Findings)
 
-	var logs int
-	var bytesHashed int64
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(o.Concurrency)
+	type logJob struct {
+		r  *digestRecord
+		lf LogFile
+	}
+	var jobs []logJob
 	for _, r := range records {
 		if r == nil || r.d == nil {
 			continue
 		}
 		for _, lf := range r.d.LogFiles {
-			logs++
-			g.Go(func() error {
-				n, fs := checkLogFile(gctx, src, r, lf)
-				mu.Lock()
-				bytesHashed += n
-				res.Findings = append(res.Findings, fs...)
-				mu.Unlock()
-				return nil
-			})
+			jobs = append(jobs, logJob{r, lf})
 		}
 	}
-	_ = g.Wait()
-	res.Checked.LogFiles, res.Checked.Bytes = logs, bytesHashed
+	var bytesHashed int64
+	workers.Each(len(jobs), o.Concurrency, func(i int) {
+		n, fs := checkLogFile(ctx, src, jobs[i].r, jobs[i].lf)
+		mu.Lock()
+		bytesHashed += n
+		res.Findings = append(res.Findings, fs...)
+		mu.Unlock()
+	})
+	res.Checked.LogFiles, res.Checked.Bytes = len(jobs), bytesHashed
 	sort.SliceStable(res.Findings, func(i, j int) bool {
 		if res.Findings[i].Severity != res.Findings[j].Severity {
 			return res.Findings[i].Severity == finding.Failure
