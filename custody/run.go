@@ -35,8 +35,8 @@ type Run struct {
 	// cutOver closes when the wait for all of them together is over.
 	cutOver chan struct{}
 	// intended are the keys whose intents Intend recorded and Put has
-	// not yet used.
-	intended map[string]bool
+	// not yet used, each with the source version its intent holds.
+	intended map[string]string
 }
 
 // StartRun records the start of a run in the ledger.
@@ -55,6 +55,13 @@ func (r *Run) RunID() string { return r.ID }
 // access denial names the permission the agent's role lacks.
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID
+	r.mu.Lock()
+	if v, ok := r.intended[key]; ok && v == "" {
+		// Its intent does not say which source version is copied: the
+		// copy does, for a locate after a lost answer.
+		o.keepSourceVersion = true
+	}
+	r.mu.Unlock()
 	a, err := r.chain.store.Put(ctx, runJournal{r}, key, body, o)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -83,7 +90,7 @@ type runJournal struct{ r *Run }
 
 func (j runJournal) AddIntent(ctx context.Context, a ledger.Artifact) error {
 	j.r.mu.Lock()
-	intended := j.r.intended[a.Key]
+	_, intended := j.r.intended[a.Key]
 	delete(j.r.intended, a.Key)
 	j.r.mu.Unlock()
 	if intended {
@@ -105,7 +112,9 @@ type Intent struct {
 
 // Intend records the intents of uploads about to start in one commit, so
 // that Put of each does not wait for a commit of its own (their source
-// versions, not known yet, are recorded with the versions stored). Call
+// versions, not known yet, are recorded with the versions stored, and
+// kept on the stored objects, x-amz-meta-custody-source-version, for a
+// copy whose answer is lost: locate reads it back from there). Call
 // it just before the uploads, for as many as are about to run: an intent
 // whose upload never starts is looked for in the bucket when the run is
 // sealed (or by Reseal after a crash) like an upload whose answer was
@@ -122,10 +131,10 @@ func (r *Run) Intend(ctx context.Context, intents []Intent) error {
 	}
 	r.mu.Lock()
 	if r.intended == nil {
-		r.intended = map[string]bool{}
+		r.intended = map[string]string{}
 	}
 	for _, in := range intents {
-		r.intended[in.Key] = true
+		r.intended[in.Key] = in.Options.SourceVersion
 	}
 	r.mu.Unlock()
 	return nil
@@ -368,20 +377,20 @@ func (c *Chain) ResealRuns(ctx context.Context, ids []string) (int, error) {
 
 // restoreMetadata reads back the user metadata an artifact was stored
 // with (a CloudTrail digest's signature), which the ledger does not keep
-// and the manifest must carry.
+// and the manifest must carry (fromStoredMetadata).
 func (c *Chain) restoreMetadata(ctx context.Context, a *Artifact) error {
 	h, err := c.store.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
 	if err != nil {
 		return fmt.Errorf("read the metadata of s3://%s/%s?versionId=%s: %w", a.Bucket, a.Key, a.VersionID, err)
 	}
-	if len(h.Metadata) > 0 {
-		a.Metadata = h.Metadata
-	}
+	fromStoredMetadata(a, h.Metadata)
 	return nil
 }
 
 // locate finds the version an in-flight upload left in the bucket, hashes
-// it and records it; ok is false when the upload never completed.
+// it and records it, with the source version it was stored with when its
+// intent has none (fromStoredMetadata); ok is false when the upload never
+// completed.
 func (c *Chain) locate(ctx context.Context, a Artifact) (Artifact, bool, error) {
 	out, err := c.reader.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(a.Bucket), Prefix: aws.String(a.Key)})
 	if err != nil {
@@ -407,9 +416,7 @@ func (c *Chain) locate(ctx context.Context, a Artifact) (Artifact, bool, error) 
 			a.PartSize = c.store.PartSize
 		}
 		a.StoredAt = aws.ToTime(v.LastModified)
-		if len(obj.Metadata) > 0 {
-			a.Metadata = obj.Metadata
-		}
+		fromStoredMetadata(&a, obj.Metadata)
 		if err := c.ledger.StoreArtifact(ctx, a); err != nil {
 			return a, false, err
 		}

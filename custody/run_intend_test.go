@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/custody-ir/custody/internal/config"
 	"github.com/custody-ir/custody/internal/testaws"
 )
@@ -42,6 +45,23 @@ func TestIntendThenPutThenSeal(t *testing.T) {
 	if len(run.intended) != 1 {
 		t.Fatalf("intents not used by Put: %v", run.intended)
 	}
+	// An upload whose intent was not recorded ahead (its intent holds
+	// its source version) is stored as before, with no metadata added.
+	plain := ArtifactKey(e.cfg.Prefix, "123456789012", "us-east-1", "test", e.clock.now(), run.ID, "plain.log")
+	if _, err := run.Put(ctx, plain, strings.NewReader("line\n"), PutOptions{Kind: "log", Source: "s3://logs/plain.log", SourceVersion: "src-v2"}); err != nil {
+		t.Fatal(err)
+	}
+	// The intended copies keep their source version on the stored object,
+	// for a seal that finds one whose answer was lost.
+	for key, want := range map[string]string{intents[0].Key: "src-v1", plain: ""} {
+		h, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(e.cfg.Bucket), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Metadata[sourceVersionKey]; got != want || want == "" && len(h.Metadata) != 0 {
+			t.Fatalf("%s stored with metadata %v, want %s %q", key, h.Metadata, sourceVersionKey, want)
+		}
+	}
 	m, err := run.Seal(ctx, SealRequest{Event: EventCollect}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,14 +80,21 @@ func TestIntendThenPutThenSeal(t *testing.T) {
 			sealed++
 		}
 	}
-	if sealed != 2 || len(run.Artifacts()) != 2 {
+	if sealed != 2 || len(run.Artifacts()) != 3 {
 		t.Fatalf("%d sources sealed, %d artifacts, want 2 (manifest %d)", sealed, len(run.Artifacts()), m.Seq)
 	}
 	var version string
 	if err := e.ledger.DB().QueryRowContext(ctx, `SELECT source_version FROM artifacts WHERE key = ?`, intents[0].Key).Scan(&version); err != nil || version != "src-v1" {
 		t.Fatalf("source version %q (%v), want src-v1", version, err)
 	}
-	if fs := testaws.Failures(e.verify(VerifyOptions{}).Findings); len(fs) != 0 {
+	r := e.verify(VerifyOptions{})
+	if fs := testaws.Failures(r.Findings); len(fs) != 0 {
 		t.Fatalf("verify: %v", fs)
+	}
+	// The manifest names the source version, and no metadata of custody's.
+	for _, s := range r.Manifests[0].Subjects() {
+		if s.Annotations.SourceVersion == "" || len(s.Annotations.Metadata) != 0 {
+			t.Fatalf("sealed %s as %+v", s.Name, s.Annotations)
+		}
 	}
 }

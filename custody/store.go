@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,48 @@ type PutOptions struct {
 	// CloudTrail digest's signature): stored as x-amz-meta-* on the
 	// artifact and recorded, signed, in the manifest.
 	Metadata map[string]string
+	// keepSourceVersion stores SourceVersion on the artifact too, as
+	// x-amz-meta-custody-source-version (not in Metadata, nor in the
+	// manifest's metadata): set by Run.Put when the upload's intent was
+	// recorded without it (Run.Intend), so that a copy whose answer is
+	// lost is sealed with its source version all the same (locate).
+	keepSourceVersion bool
+}
+
+// sourceVersionKey is the user metadata key under which an artifact
+// keeps its source version when its intent does not (keepSourceVersion).
+const sourceVersionKey = "custody-source-version"
+
+// storedMetadata is the user metadata to store an artifact with: its
+// Metadata, and its source version when o says so and it is a valid
+// header value (printable ASCII: version ids and ETags are).
+func storedMetadata(a Artifact, o PutOptions) map[string]string {
+	if !o.keepSourceVersion || a.SourceVersion == "" || strings.IndexFunc(a.SourceVersion, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+		return a.Metadata
+	}
+	m := maps.Clone(a.Metadata)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[sourceVersionKey] = a.SourceVersion
+	return m
+}
+
+// fromStoredMetadata sets what an artifact's object was stored with (read
+// back from the bucket) on a: its Metadata, and its source version when
+// the ledger did not have it, taken out of the metadata so that the
+// manifest says what it says of a copy sealed normally.
+func fromStoredMetadata(a *Artifact, m map[string]string) {
+	if v, ok := m[sourceVersionKey]; ok {
+		if a.SourceVersion == "" {
+			a.SourceVersion = v
+		}
+		m = maps.Clone(m)
+		delete(m, sourceVersionKey)
+	}
+	if len(m) > 0 {
+		a.Metadata = m
+	}
 }
 
 const (
@@ -200,7 +244,7 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 		}
 	}
 	a.RetainUntil = s.now().UTC().Add(s.retention.Period()).Truncate(time.Second).Add(time.Second)
-	lock := lockHeaders{mode: types.ObjectLockMode(s.retention.Mode), until: a.RetainUntil, hold: a.LegalHold}
+	hdr := putHeaders{mode: types.ObjectLockMode(s.retention.Mode), until: a.RetainUntil, hold: a.LegalHold, meta: storedMetadata(a, o)}
 
 	// Most artifacts are small: read a small head first, and take a whole
 	// part buffer only for what does not fit in it, so that many
@@ -221,7 +265,7 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 	pooled := int64(len(head)) == s.PartSize
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		err = s.putSingle(ctx, &a, head[:n], o.ContentType, lock)
+		err = s.putSingle(ctx, &a, head[:n], o.ContentType, hdr)
 		if pooled {
 			s.release(head)
 		}
@@ -232,7 +276,7 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 		s.releaseSmall(small)
 		return a, fmt.Errorf("read artifact for %s: %w", key, err)
 	default:
-		err = s.putMultipart(ctx, &a, head, r, o.ContentType, lock)
+		err = s.putMultipart(ctx, &a, head, r, o.ContentType, hdr)
 	}
 	s.releaseSmall(small)
 	if err != nil {
@@ -247,13 +291,16 @@ func (s *Store) Put(ctx context.Context, j Journal, key string, r io.Reader, o P
 	return a, nil
 }
 
-type lockHeaders struct {
+// putHeaders are the headers of an upload besides its content: Object
+// Lock's, and the user metadata.
+type putHeaders struct {
 	mode  types.ObjectLockMode
 	until time.Time
 	hold  bool
+	meta  map[string]string
 }
 
-func (l lockHeaders) legalHold() types.ObjectLockLegalHoldStatus {
+func (l putHeaders) legalHold() types.ObjectLockLegalHoldStatus {
 	if l.hold {
 		return types.ObjectLockLegalHoldStatusOn
 	}
@@ -265,7 +312,7 @@ func (l lockHeaders) legalHold() types.ObjectLockLegalHoldStatus {
 // whose answer was lost, S3 refuses the second copy instead of adding a
 // version no manifest would seal, and the version that landed is adopted
 // once its checksum proves it is these bytes.
-func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, contentType string, lock lockHeaders) error {
+func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, contentType string, hdr putHeaders) error {
 	sum := sha256.Sum256(body)
 	checksum := base64.StdEncoding.EncodeToString(sum[:])
 	out, err := s.api.PutObject(ctx, &s3.PutObjectInput{
@@ -274,12 +321,12 @@ func (s *Store) putSingle(ctx context.Context, a *Artifact, body []byte, content
 		Body:                      bytes.NewReader(body),
 		ContentLength:             aws.Int64(int64(len(body))),
 		ContentType:               nonEmpty(contentType),
-		Metadata:                  a.Metadata,
+		Metadata:                  hdr.meta,
 		ChecksumSHA256:            aws.String(checksum),
 		IfNoneMatch:               aws.String("*"),
-		ObjectLockMode:            lock.mode,
-		ObjectLockRetainUntilDate: aws.Time(lock.until),
-		ObjectLockLegalHoldStatus: lock.legalHold(),
+		ObjectLockMode:            hdr.mode,
+		ObjectLockRetainUntilDate: aws.Time(hdr.until),
+		ObjectLockLegalHoldStatus: hdr.legalHold(),
 	})
 	version := ""
 	switch st := httpStatus(err); {
@@ -317,16 +364,16 @@ func (s *Store) landed(ctx context.Context, key, checksum string) (string, error
 
 // putMultipart uploads first (a full part) and the rest of r in parts;
 // it takes ownership of first.
-func (s *Store) putMultipart(ctx context.Context, a *Artifact, first []byte, r io.Reader, contentType string, lock lockHeaders) (err error) {
+func (s *Store) putMultipart(ctx context.Context, a *Artifact, first []byte, r io.Reader, contentType string, hdr putHeaders) (err error) {
 	created, err := s.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:                    aws.String(s.bucket),
 		Key:                       aws.String(a.Key),
 		ContentType:               nonEmpty(contentType),
-		Metadata:                  a.Metadata,
+		Metadata:                  hdr.meta,
 		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
-		ObjectLockMode:            lock.mode,
-		ObjectLockRetainUntilDate: aws.Time(lock.until),
-		ObjectLockLegalHoldStatus: lock.legalHold(),
+		ObjectLockMode:            hdr.mode,
+		ObjectLockRetainUntilDate: aws.Time(hdr.until),
+		ObjectLockLegalHoldStatus: hdr.legalHold(),
 	})
 	if err != nil {
 		return fmt.Errorf("start multipart upload of s3://%s/%s: %w", s.bucket, a.Key, err)
