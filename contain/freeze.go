@@ -124,8 +124,12 @@ type Freezer struct {
 // FreezeOptions are what a freeze does beyond its defaults.
 type FreezeOptions struct {
 	Allowed []Allowed
-	Hold    []Version
-	DryRun  bool
+	// Partition is the caller's AWS partition (ResolveAllowed,
+	// CallerPartition): the freeze statement names the bucket's ARNs in
+	// it. A new freeze needs it; none is assumed.
+	Partition string
+	Hold      []Version
+	DryRun    bool
 }
 
 // Result is what a freeze or an unfreeze did.
@@ -409,7 +413,10 @@ func changedAny(steps []Step) bool {
 func (f *Freezer) before(ctx context.Context, o FreezeOptions) (BeforeState, error) {
 	now := f.Now().UTC()
 	st := BeforeState{Bucket: f.Bucket, Case: f.Case, FreezeID: now.Format("20060102T150405.000Z"), TakenAt: now, Allowed: o.Allowed}
-	st.Statement = FreezeStatement(f.Bucket, o.Allowed)
+	if !partitionRE.MatchString(o.Partition) {
+		return st, fmt.Errorf("bucket %s: the caller's AWS partition is unknown (%q): the freeze statement must name the bucket's ARN in it; nothing was changed", f.Bucket, o.Partition)
+	}
+	st.Statement = FreezeStatement(o.Partition, f.Bucket, o.Allowed)
 	var err error
 	if st.Settings, err = readSettings(ctx, f.API, f.Bucket); err != nil {
 		return st, err

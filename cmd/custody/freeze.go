@@ -264,7 +264,7 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 	}
 	fo := contain.FreezeOptions{DryRun: o.dryRun}
 	if len(o.allow) > 0 {
-		if fo.Allowed, err = contain.ResolveAllowed(ctx, iam.NewFromConfig(ac.AWS), ac.STS(), o.allow); err != nil {
+		if fo.Allowed, fo.Partition, err = contain.ResolveAllowed(ctx, iam.NewFromConfig(ac.AWS), ac.STS(), o.allow); err != nil {
 			return cli.UsageError{Err: err}
 		}
 	}
