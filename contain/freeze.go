@@ -293,6 +293,9 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 		if st, err = f.sealedBefore(ctx, e); err != nil {
 			return res, err
 		}
+		if p := statementPartition(st.Statement); o.Partition != "" && p != o.Partition {
+			return res, fmt.Errorf("bucket %s is %s (freeze %s) with a deny statement naming the bucket in partition %q, but the caller is of partition %s: that statement denies nothing here; unfreeze it (custody unfreeze --bucket %s --case %s) and freeze it again", f.Bucket, e.Phase, e.FreezeID, p, o.Partition, f.Bucket, e.Case)
+		}
 		if missing := notAllowedBy(st.Allowed, o.Allowed); len(missing) > 0 {
 			return res, fmt.Errorf("%w: bucket %s is %s (freeze %s) allowing only %s; %s not among them: unfreeze it and freeze it again with every role, or run without them", ErrOtherAllowed, f.Bucket, e.Phase, e.FreezeID, arns(st.Allowed), strings.Join(missing, ", "))
 		}

@@ -14,6 +14,8 @@ var (
 	// callerARNRE is an identity sts:GetCallerIdentity names: a role
 	// session or a federated user (sts), a user or root (iam).
 	callerARNRE = regexp.MustCompile(`^arn:(` + partitionExpr + `):(?:sts|iam)::\d{12}:\S+$`)
+	// s3ARNRE is the start of an S3 bucket or object ARN.
+	s3ARNRE = regexp.MustCompile(`^arn:(` + partitionExpr + `):s3:::`)
 )
 
 // CallerPartition is the partition of the identity running custody (the
@@ -33,4 +35,27 @@ func CallerPartition(arn string) (string, error) {
 // bucketARNs are the ARNs of a bucket and of its objects in a partition.
 func bucketARNs(partition, bucket string) []string {
 	return []string{"arn:" + partition + ":s3:::" + bucket, "arn:" + partition + ":s3:::" + bucket + "/*"}
+}
+
+// statementPartition is the partition a freeze statement's first
+// resource names ("" when it names none that parses).
+func statementPartition(stmt map[string]any) string {
+	var first string
+	switch r := stmt["Resource"].(type) {
+	case []string:
+		if len(r) > 0 {
+			first = r[0]
+		}
+	case []any:
+		if len(r) > 0 {
+			first, _ = r[0].(string)
+		}
+	case string:
+		first = r
+	}
+	m := s3ARNRE.FindStringSubmatch(first)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }

@@ -184,7 +184,8 @@ func TestAllowRoleOfAnotherPartition(t *testing.T) {
 // the caller's partition and for its bucket: one naming another partition
 // (the statement an older custody wrote in GovCloud, which denies
 // nothing), another bucket, or both partitions, is a look-alike; a freeze
-// finds such a statement in its way and refuses.
+// finds such a statement in its way and refuses, and a sealed freeze of
+// another partition is not taken for "already frozen".
 func TestPartitionLookAlikes(t *testing.T) {
 	ctx := context.Background()
 	stmt := func(partition, bucket string, edit func(m map[string]any)) string {
@@ -223,5 +224,16 @@ func TestPartitionLookAlikes(t *testing.T) {
 	f.API = api
 	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, Partition: "aws-us-gov"}); err == nil || !strings.Contains(err.Error(), "custody did not write") {
 		t.Errorf("a GovCloud freeze over an aws-partition %s statement: %v; want it refused as a look-alike", FreezeSid, err)
+	}
+
+	// A freeze sealed with an aws-partition statement (as custody wrote it
+	// in GovCloud before), run again by a GovCloud caller.
+	g := newWorld(t)
+	if _, err := g.freezer().Freeze(ctx, FreezeOptions{Allowed: allowed, Partition: "aws"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.freezer().Freeze(ctx, FreezeOptions{Allowed: allowed, Partition: "aws-us-gov"})
+	if err == nil || res.Already || !strings.Contains(err.Error(), `partition "aws"`) || !strings.Contains(err.Error(), "partition aws-us-gov") || !strings.Contains(err.Error(), "custody unfreeze") {
+		t.Errorf("re-running an aws-partition freeze under a GovCloud caller: %+v, %v; want it refused, naming both partitions", res, err)
 	}
 }

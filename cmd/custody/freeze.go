@@ -267,6 +267,9 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 		if fo.Allowed, fo.Partition, err = contain.ResolveAllowed(ctx, iam.NewFromConfig(ac.AWS), ac.STS(), o.allow); err != nil {
 			return cli.UsageError{Err: err}
 		}
+	} else if fo.Partition, err = contain.Partition(ctx, ac.STS()); err != nil {
+		// A re-run checks the sealed statement's partition against it.
+		return err
 	}
 	if o.holdSince != "" {
 		t, err := recovery.ParseSince(o.holdSince, d.now())
