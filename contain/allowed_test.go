@@ -28,9 +28,12 @@ func TestResolveAllowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ResolveAllowed(ctx, ic, sc, []string{aws.ToString(role.Role.Arn), aws.ToString(user.User.Arn), aws.ToString(role.Role.Arn)})
+	got, partition, err := ResolveAllowed(ctx, ic, sc, []string{aws.ToString(role.Role.Arn), aws.ToString(user.User.Arn), aws.ToString(role.Role.Arn)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if partition != "aws" {
+		t.Errorf("the partition of moto's caller: %q, want aws", partition)
 	}
 	if len(got) != 3 || got[0].UserID != aws.ToString(role.Role.RoleId)+":*" || got[1].UserID != aws.ToString(user.User.UserId) || !got[2].Caller || got[0].Caller {
 		t.Fatalf("resolved %+v", got)
@@ -49,7 +52,7 @@ func TestResolveAllowed(t *testing.T) {
 		"arn:aws:iam::123456789012:role/responder-" + suffix:     "another account or path",
 		"AROAEXAMPLE": "want the ARN",
 	} {
-		if _, err := ResolveAllowed(ctx, ic, sc, []string{arn}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := ResolveAllowed(ctx, ic, sc, []string{arn}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--allow-role %s: %v, want an error saying %q", arn, err, want)
 		}
 	}

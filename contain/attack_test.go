@@ -33,7 +33,7 @@ func TestUnfreezeSeesTheFreezeUndone(t *testing.T) {
 	w := newWorld(t)
 	before := w.settings()
 	f := w.freezer()
-	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+	if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); err != nil {
 		t.Fatal(err)
 	}
 	// The bucket's owner (unbound by MinIO's policies, as an allowed
@@ -85,7 +85,7 @@ func TestUnfreezeSeesAChangeMadeBetweenAKillAndTheRerun(t *testing.T) {
 				}
 				return nil
 			}
-			if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); !errors.Is(err, errStop) {
+			if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); !errors.Is(err, errStop) {
 				t.Fatalf("the killed freeze: %v", err)
 			}
 			f.AfterStep = nil
@@ -93,7 +93,7 @@ func TestUnfreezeSeesAChangeMadeBetweenAKillAndTheRerun(t *testing.T) {
 				t.Fatal(err)
 			}
 			if rerun {
-				if res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil || res.Phase != PhaseFrozen {
+				if res, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); err != nil || res.Phase != PhaseFrozen {
 					t.Fatalf("the re-run: %+v, %v", res, err)
 				}
 			}
@@ -118,7 +118,7 @@ func TestUnfreezeSeesAChangeMadeBetweenAKillAndTheRerun(t *testing.T) {
 func TestReadFreezeSeesThroughLookAlikes(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	own := FreezeStatement(w.bucket, allowed[:1])
+	own := FreezeStatement("aws", w.bucket, allowed[:1])
 	variant := func(edit func(m map[string]any)) string {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(canonical(own)), &m); err != nil {
@@ -155,7 +155,7 @@ func TestReadFreezeSeesThroughLookAlikes(t *testing.T) {
 	}
 	for name, p := range frozen {
 		w.putPolicy(p)
-		st, err := ReadFreeze(ctx, w.c, w.bucket)
+		st, err := ReadFreeze(ctx, w.c, "aws", w.bucket)
 		if err != nil || !st.Frozen || st.LookAlike || !st.Allows("AROAEXAMPLERESPONDER:alice") || st.Allows("AROAEXAMPLERESPONDER2:alice") {
 			t.Errorf("%s: %+v, %v; want frozen, allowing the responder role's sessions only", name, st, err)
 		}
@@ -163,7 +163,7 @@ func TestReadFreezeSeesThroughLookAlikes(t *testing.T) {
 	// AWS takes a single statement without its list; MinIO refuses it, so
 	// that shape is read from a policy handed over as S3 would return it.
 	single := `{"Version":"2012-10-17","Statement":` + canonical(own) + `}`
-	if st, err := ReadFreeze(ctx, policyOnly(single), w.bucket); err != nil || !st.Frozen || st.LookAlike {
+	if st, err := ReadFreeze(ctx, policyOnly(single), "aws", w.bucket); err != nil || !st.Frozen || st.LookAlike {
 		t.Errorf("a single statement: %+v, %v; want frozen", st, err)
 	}
 	// AWS takes condition keys in any case (MinIO refuses "aws:UserId"):
@@ -172,7 +172,7 @@ func TestReadFreezeSeesThroughLookAlikes(t *testing.T) {
 	recased := policy(variant(func(m map[string]any) {
 		m["Condition"] = map[string]any{"StringNotLike": map[string]any{"aws:UserId": []any{"AROAEXAMPLERESPONDER:*", "*"}}}
 	}))
-	if st, err := ReadFreeze(ctx, policyOnly(recased), w.bucket); err != nil || st.Frozen || !st.LookAlike {
+	if st, err := ReadFreeze(ctx, policyOnly(recased), "aws", w.bucket); err != nil || st.Frozen || !st.LookAlike {
 		t.Errorf("the condition key's case: %+v, %v; want a look-alike", st, err)
 	}
 	for name, p := range lookAlike {
@@ -180,7 +180,7 @@ func TestReadFreezeSeesThroughLookAlikes(t *testing.T) {
 			t.Errorf("%s: MinIO refused the policy: %v", name, err)
 			continue
 		}
-		st, err := ReadFreeze(ctx, w.c, w.bucket)
+		st, err := ReadFreeze(ctx, w.c, "aws", w.bucket)
 		if err != nil || st.Frozen || !st.LookAlike {
 			t.Errorf("%s: %+v, %v; want a look-alike, not a freeze", name, st, err)
 		}
@@ -234,11 +234,11 @@ func TestCallerPattern(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ResolveAllowed(ctx, ic, stubCaller{UserId: aws.String("123456789012:bob"), Arn: aws.String("arn:aws:sts::123456789012:federated-user/bob")}, []string{aws.ToString(role.Role.Arn)})
+	got, _, err := ResolveAllowed(ctx, ic, stubCaller{UserId: aws.String("123456789012:bob"), Arn: aws.String("arn:aws:sts::123456789012:federated-user/bob")}, []string{aws.ToString(role.Role.Arn)})
 	if err != nil || len(got) != 2 || got[1].UserID != "123456789012:bob" {
 		t.Errorf("a federated caller: %+v, %v; want it allowed exactly", got, err)
 	}
-	if _, err := ResolveAllowed(ctx, ic, stubCaller{UserId: aws.String("*"), Arn: aws.String("arn:aws:iam::123456789012:user/x")}, []string{aws.ToString(role.Role.Arn)}); err == nil || !strings.Contains(err.Error(), "unexpected unique id") {
+	if _, _, err := ResolveAllowed(ctx, ic, stubCaller{UserId: aws.String("*"), Arn: aws.String("arn:aws:iam::123456789012:user/x")}, []string{aws.ToString(role.Role.Arn)}); err == nil || !strings.Contains(err.Error(), "unexpected unique id") {
 		t.Errorf("a caller id with a wildcard: %v; want it refused", err)
 	}
 }
@@ -277,22 +277,22 @@ func TestFreezeAgainWithAnotherRole(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	f := w.freezer()
-	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+	if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); err != nil {
 		t.Fatal(err)
 	}
 	n := w.events(custody.EventFreeze)
 	more := append(append([]Allowed(nil), allowed...), Allowed{ARN: "arn:aws:iam::123456789012:role/custody-recover", UserID: "AROAEXAMPLERECOVER:*"})
-	res, err := f.Freeze(ctx, FreezeOptions{Allowed: more})
+	res, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: more})
 	if !errors.Is(err, ErrOtherAllowed) || !strings.Contains(err.Error(), "role/custody-recover") || res.Already {
 		t.Fatalf("freezing again with another role: %+v, %v; want it refused, naming the role", res, err)
 	}
-	if res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed[:1]}); err != nil || !res.Already {
+	if res, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed[:1]}); err != nil || !res.Already {
 		t.Fatalf("freezing again with the same role: %+v, %v", res, err)
 	}
 	// Legal holds asked for only now were dropped the same way, with
 	// "already frozen" and exit 0: refused too, naming the version.
 	hold := []Version{{Key: "data/asked-now.csv", VersionID: "v-asked-now"}}
-	if res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, Hold: hold}); !errors.Is(err, ErrOtherHolds) || !strings.Contains(err.Error(), "asked-now.csv") || res.Already {
+	if res, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed, Hold: hold}); !errors.Is(err, ErrOtherHolds) || !strings.Contains(err.Error(), "asked-now.csv") || res.Already {
 		t.Fatalf("freezing again with a new legal hold: %+v, %v; want it refused, naming the version", res, err)
 	}
 	if w.events(custody.EventFreeze) != n {
@@ -305,8 +305,8 @@ func TestFreezeAgainWithAnotherRole(t *testing.T) {
 // float64: 2^53+1 came back rounded, a condition changed by the freeze).
 func TestFrozenPolicyKeepsNumbers(t *testing.T) {
 	p := `{"Version":"2012-10-17","Statement":[{"Sid":"Big","Effect":"Deny","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b","Condition":{"NumericGreaterThan":{"s3:max-keys":9007199254740993}}}]}`
-	got, err := withFreeze(p, FreezeStatement("b", allowed))
-	if err != nil || !strings.Contains(got, "9007199254740993") || !hasFreeze(got, FreezeStatement("b", allowed)) {
+	got, err := withFreeze(p, FreezeStatement("aws", "b", allowed))
+	if err != nil || !strings.Contains(got, "9007199254740993") || !hasFreeze(got, FreezeStatement("aws", "b", allowed)) {
 		t.Fatalf("frozen policy: %s, %v", got, err)
 	}
 }
@@ -332,7 +332,7 @@ func TestFreezeLifecycleEveryShape(t *testing.T) {
 	}
 	before := w.settings()
 	f := w.freezer()
-	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+	if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range w.settings().Lifecycle {
@@ -371,11 +371,11 @@ func TestFreezeInterruptedByCtrlC(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := w.freezer()
 	f.API = interrupting{Client: w.c, cancel: cancel}
-	_, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed})
+	_, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed})
 	if err == nil || strings.Contains(err.Error(), "is frozen") || !strings.Contains(err.Error(), "partly frozen") || !strings.Contains(err.Error(), "custody unfreeze") {
 		t.Fatalf("a freeze interrupted in its lifecycle step: %v; want partly frozen, with how to finish or roll back", err)
 	}
-	res, err := w.freezer().Freeze(context.Background(), FreezeOptions{Allowed: allowed})
+	res, err := w.freezer().Freeze(context.Background(), FreezeOptions{Partition: "aws", Allowed: allowed})
 	if err != nil || res.Phase != PhaseFrozen || !res.Resumed {
 		t.Fatalf("the re-run after Ctrl-C: %+v, %v", res, err)
 	}
@@ -393,7 +393,7 @@ func TestFreezeInterruptedByCtrlC(t *testing.T) {
 // s3:PutObjectTagging, so the stand-in cannot show the difference.)
 func TestFreezeStatementDeniesEveryWrite(t *testing.T) {
 	got := map[string]bool{}
-	for _, a := range FreezeStatement("b", allowed)["Action"].([]string) {
+	for _, a := range FreezeStatement("aws", "b", allowed)["Action"].([]string) {
 		got[a] = true
 	}
 	for _, a := range []string{
@@ -418,16 +418,16 @@ func TestFreezeStatementDeniesEveryWrite(t *testing.T) {
 // warns that it cannot tell whether the bucket is frozen, and freeze
 // refuses, before sealing or changing anything.
 func TestDuplicateKeysAreRefused(t *testing.T) {
-	own := canonical(FreezeStatement("b", allowed))
+	own := canonical(FreezeStatement("aws", "b", allowed))
 	dup := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` + own[1:] + `]}`
 	if !strings.Contains(dup, `"Effect":"Deny"`) {
 		t.Fatalf("test policy: %s", dup)
 	}
-	st, err := ReadFreeze(context.Background(), policyOnly(dup), "b")
+	st, err := ReadFreeze(context.Background(), policyOnly(dup), "aws", "b")
 	if err == nil || st.Frozen || !strings.Contains(err.Error(), `"Effect" twice`) {
 		t.Errorf("the status of a freeze statement with two Effects: %+v, %v; want an error naming the key", st, err)
 	}
-	if _, err := withFreeze(`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Resource":"arn:aws:s3:::b/public/*"}]}`, FreezeStatement("b", allowed)); err == nil {
+	if _, err := withFreeze(`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Resource":"arn:aws:s3:::b/public/*"}]}`, FreezeStatement("aws", "b", allowed)); err == nil {
 		t.Error("freeze over a policy with a duplicate key: no error")
 	}
 	if k := duplicateKey(`{"a":[{"b":1,"c":{"b":2}},{"b":3}],"d":{"e":1}}`); k != "" {
@@ -449,7 +449,7 @@ func FuzzParseBucketPolicy(f *testing.F) {
 		if strings.TrimSpace(s) != "" && duplicateKey(s) != "" {
 			t.Fatalf("parsed a policy with a duplicate key: %q", s)
 		}
-		_, _ = withFreeze(canonical(d), FreezeStatement("b", allowed))
+		_, _ = withFreeze(canonical(d), FreezeStatement("aws", "b", allowed))
 	})
 }
 
@@ -483,7 +483,7 @@ func TestLifecycleKeepsItsTransitionDefault(t *testing.T) {
 	var puts []s3types.TransitionDefaultMinimumObjectSize
 	f := w.freezer()
 	f.API = awsLifecycle{Client: w.c, puts: &puts}
-	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+	if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Unfreeze(ctx, UnfreezeOptions{}); err != nil {

@@ -124,8 +124,12 @@ type Freezer struct {
 // FreezeOptions are what a freeze does beyond its defaults.
 type FreezeOptions struct {
 	Allowed []Allowed
-	Hold    []Version
-	DryRun  bool
+	// Partition is the caller's AWS partition (ResolveAllowed,
+	// CallerPartition): the freeze statement names the bucket's ARNs in
+	// it. A new freeze needs it; none is assumed.
+	Partition string
+	Hold      []Version
+	DryRun    bool
 }
 
 // Result is what a freeze or an unfreeze did.
@@ -289,6 +293,9 @@ func (f *Freezer) Freeze(ctx context.Context, o FreezeOptions) (Result, error) {
 		if st, err = f.sealedBefore(ctx, e); err != nil {
 			return res, err
 		}
+		if p := statementPartition(st.Statement); o.Partition != "" && p != o.Partition {
+			return res, fmt.Errorf("bucket %s is %s (freeze %s) with a deny statement naming the bucket in partition %q, but the caller is of partition %s: that statement denies nothing here; unfreeze it (custody unfreeze --bucket %s --case %s) and freeze it again", f.Bucket, e.Phase, e.FreezeID, p, o.Partition, f.Bucket, e.Case)
+		}
 		if missing := notAllowedBy(st.Allowed, o.Allowed); len(missing) > 0 {
 			return res, fmt.Errorf("%w: bucket %s is %s (freeze %s) allowing only %s; %s not among them: unfreeze it and freeze it again with every role, or run without them", ErrOtherAllowed, f.Bucket, e.Phase, e.FreezeID, arns(st.Allowed), strings.Join(missing, ", "))
 		}
@@ -409,7 +416,10 @@ func changedAny(steps []Step) bool {
 func (f *Freezer) before(ctx context.Context, o FreezeOptions) (BeforeState, error) {
 	now := f.Now().UTC()
 	st := BeforeState{Bucket: f.Bucket, Case: f.Case, FreezeID: now.Format("20060102T150405.000Z"), TakenAt: now, Allowed: o.Allowed}
-	st.Statement = FreezeStatement(f.Bucket, o.Allowed)
+	if !partitionRE.MatchString(o.Partition) {
+		return st, fmt.Errorf("bucket %s: the caller's AWS partition is unknown (%q): the freeze statement must name the bucket's ARN in it; nothing was changed", f.Bucket, o.Partition)
+	}
+	st.Statement = FreezeStatement(o.Partition, f.Bucket, o.Allowed)
 	var err error
 	if st.Settings, err = readSettings(ctx, f.API, f.Bucket); err != nil {
 		return st, err

@@ -36,7 +36,7 @@ func TestFreezeAgainChecksHolds(t *testing.T) {
 	f := w.freezer()
 	api := &holdPuts{BucketAPI: w.c}
 	f.API = api
-	o := FreezeOptions{Allowed: allowed, Hold: []Version{a, b, c}}
+	o := FreezeOptions{Partition: "aws", Allowed: allowed, Hold: []Version{a, b, c}}
 	if res, err := f.Freeze(ctx, o); err != nil || res.Phase != PhaseFrozen || len(api.put) != 3 || w.events(custody.EventFreeze) != 2 {
 		t.Fatalf("freeze: %+v, %v; %d holds put, %d events", res, err, len(api.put), w.events(custody.EventFreeze))
 	}

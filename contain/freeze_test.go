@@ -158,7 +158,7 @@ func (w *world) events(kind string) int { return w.sealed.n[kind] }
 func (w *world) assertFrozen(before Settings) {
 	w.t.Helper()
 	s := w.settings()
-	if !hasFreeze(s.Policy, FreezeStatement(w.bucket, allowed)) {
+	if !hasFreeze(s.Policy, FreezeStatement("aws", w.bucket, allowed)) {
 		w.t.Errorf("the policy has no freeze statement: %s", s.Policy)
 	}
 	want, ids := suspended(before.Lifecycle)
@@ -225,7 +225,7 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 	before, beforeXML := w.settings(), w.rawLifecycle()
 	f := w.freezer()
 
-	plan, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, DryRun: true})
+	plan, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 	if _, err := f.Freeze(ctx, FreezeOptions{}); err == nil || !strings.Contains(err.Error(), "at least one allowed role") {
 		t.Fatalf("a freeze with no allowed role: %v", err)
 	}
-	res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed})
+	res, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,13 +257,13 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 		t.Errorf("the bucket's owner (allowed) could not write to the frozen bucket: %v", err)
 	}
 
-	again, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed})
+	again, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed})
 	if err != nil || !again.Already || w.events(custody.EventFreeze) != 2 {
 		t.Fatalf("freezing a frozen bucket again: %+v, %v, %d events; want already frozen and nothing sealed", again, err, w.events(custody.EventFreeze))
 	}
 	other := w.freezer()
 	other.Case = "IR-8"
-	if _, err := other.Freeze(ctx, FreezeOptions{Allowed: allowed}); err == nil || !strings.Contains(err.Error(), "under case IR-7") {
+	if _, err := other.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); err == nil || !strings.Contains(err.Error(), "under case IR-7") {
 		t.Fatalf("a freeze under another case: %v", err)
 	}
 
@@ -300,7 +300,7 @@ func TestUnfreezeRefusesAForeignChange(t *testing.T) {
 	w := newWorld(t)
 	before := w.settings()
 	f := w.freezer()
-	if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); err != nil {
+	if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
@@ -322,7 +322,7 @@ func TestUnfreezeRefusesAForeignChange(t *testing.T) {
 			t.Errorf("the changes shown do not name the policy statement and the tags:\n%s", joined)
 		}
 	}
-	if w.events(custody.EventUnfreeze) != 0 || !hasFreeze(w.settings().Policy, FreezeStatement(w.bucket, allowed)) {
+	if w.events(custody.EventUnfreeze) != 0 || !hasFreeze(w.settings().Policy, FreezeStatement("aws", w.bucket, allowed)) {
 		t.Fatal("a refused unfreeze changed or sealed something")
 	}
 	res, err := f.Unfreeze(ctx, UnfreezeOptions{Force: true})
@@ -343,7 +343,7 @@ func TestFreezeRefusesALookAlikeStatement(t *testing.T) {
 	w := newWorld(t)
 	w.putPolicy(fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"CustodyFreeze","Effect":"Deny","Principal":"*","Action":"s3:PutObjectTagging","Resource":"arn:aws:s3:::%[1]s/*"},{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::%[1]s/*"}]}`, w.bucket))
 	before := w.settings()
-	_, err := w.freezer().Freeze(ctx, FreezeOptions{Allowed: allowed})
+	_, err := w.freezer().Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed})
 	if err == nil || !strings.Contains(err.Error(), "did not write") {
 		t.Fatalf("freeze over a look-alike statement: %v", err)
 	}
@@ -371,11 +371,11 @@ func TestKillAtEveryStep(t *testing.T) {
 				}
 				return nil
 			}
-			if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, Hold: []Version{hold}}); !errors.Is(err, errStop) {
+			if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed, Hold: []Version{hold}}); !errors.Is(err, errStop) {
 				t.Fatalf("the killed freeze: %v", err)
 			}
 			f.AfterStep = nil
-			res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, Hold: []Version{hold}})
+			res, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed, Hold: []Version{hold}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -410,7 +410,7 @@ func TestKillAtEveryStep(t *testing.T) {
 				if got := w.holdStatus(hold); got != "OFF" {
 					t.Errorf("the legal hold after unfreeze: %s", got)
 				}
-				if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, Hold: []Version{hold}}); err != nil {
+				if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed, Hold: []Version{hold}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -427,7 +427,7 @@ func TestKillAtEveryStep(t *testing.T) {
 				}
 				return nil
 			}
-			if _, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed}); !errors.Is(err, errStop) {
+			if _, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed}); !errors.Is(err, errStop) {
 				t.Fatalf("the killed freeze: %v", err)
 			}
 			f.AfterStep = nil
@@ -450,7 +450,7 @@ func TestHoldVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := w.freezer()
-	res, err := f.Freeze(ctx, FreezeOptions{Allowed: allowed, Hold: []Version{mine, theirs}})
+	res, err := f.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed, Hold: []Version{mine, theirs}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +469,7 @@ func TestHoldVersions(t *testing.T) {
 	plain := testaws.CreateBucket(t, w.c, testaws.BucketOptions{Versioning: true})
 	g := w.freezer()
 	g.Bucket = plain
-	if _, err := g.Freeze(ctx, FreezeOptions{Allowed: allowed, Hold: []Version{{Key: "k", VersionID: "v"}}}); err == nil || !strings.Contains(err.Error(), "no Object Lock") {
+	if _, err := g.Freeze(ctx, FreezeOptions{Partition: "aws", Allowed: allowed, Hold: []Version{{Key: "k", VersionID: "v"}}}); err == nil || !strings.Contains(err.Error(), "no Object Lock") {
 		t.Fatalf("holding versions in a bucket without Object Lock: %v", err)
 	}
 }
@@ -520,7 +520,7 @@ func TestSuspended(t *testing.T) {
 // TestSamePolicy: the forms S3 servers rewrite a policy into compare
 // equal; a changed action, principal or condition does not.
 func TestSamePolicy(t *testing.T) {
-	st := FreezeStatement("b", allowed)
+	st := FreezeStatement("aws", "b", allowed)
 	asMinIO := `{"Version":"2012-10-17","Statement":[{"Sid":"CustodyFreeze","Effect":"Deny","Principal":{"AWS":["*"]},"Action":["s3:PutObject","s3:BypassGovernanceRetention","s3:DeleteBucket","s3:DeleteObject","s3:DeleteObjectTagging","s3:PutBucketAcl","s3:PutBucketPolicy","s3:PutBucketPublicAccessBlock","s3:DeleteBucketPolicy","s3:DeleteObjectVersion","s3:PutBucketObjectLockConfiguration","s3:PutBucketVersioning","s3:PutEncryptionConfiguration","s3:PutObjectAcl","s3:PutObjectLegalHold","s3:PutObjectTagging","s3:ReplicateTags","s3:DeleteObjectVersionTagging","s3:PutObjectVersionAcl","s3:ReplicateObject","s3:PutObjectVersionTagging","s3:ReplicateDelete","s3:PutReplicationConfiguration","s3:PutLifecycleConfiguration","s3:PutObjectRetention"],"Resource":["arn:aws:s3:::b/*","arn:aws:s3:::b"],"Condition":{"StringNotLike":{"aws:userid":["AROAEXAMPLERESPONDER:*","AIDAEXAMPLECALLER"]}}}]}`
 	if !hasFreeze(asMinIO, st) {
 		t.Error("the freeze statement as MinIO returns it is not recognised")
@@ -551,7 +551,7 @@ func TestFreezeRefusesAnOversizedPolicy(t *testing.T) {
 		sts = append(sts, fmt.Sprintf(`{"Sid":"Read%d","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/team-%04d/*"}`, i, w.bucket, i))
 	}
 	w.putPolicy(`{"Version":"2012-10-17","Statement":[` + strings.Join(sts, ",") + `]}`)
-	_, err := w.freezer().Freeze(context.Background(), FreezeOptions{Allowed: allowed})
+	_, err := w.freezer().Freeze(context.Background(), FreezeOptions{Partition: "aws", Allowed: allowed})
 	if err == nil || !strings.Contains(err.Error(), "over S3's limit") || w.events(custody.EventFreeze) != 0 {
 		t.Fatalf("freezing under a near-full policy: %v, %d events", err, w.events(custody.EventFreeze))
 	}

@@ -51,8 +51,11 @@ type Allowed struct {
 	Caller bool `json:"caller,omitempty"`
 }
 
-// FreezeStatement is the deny statement freeze adds to the bucket policy.
-func FreezeStatement(bucket string, allowed []Allowed) map[string]any {
+// FreezeStatement is the deny statement freeze adds to the bucket policy:
+// its resources are the bucket's ARNs in partition (the caller's,
+// CallerPartition), since a statement naming arn:aws:s3::: in GovCloud or
+// China matches nothing.
+func FreezeStatement(partition, bucket string, allowed []Allowed) map[string]any {
 	ids := make([]string, 0, len(allowed))
 	for _, a := range allowed {
 		ids = append(ids, a.UserID)
@@ -63,7 +66,7 @@ func FreezeStatement(bucket string, allowed []Allowed) map[string]any {
 		"Effect":    "Deny",
 		"Principal": "*",
 		"Action":    append([]string(nil), frozenActions...),
-		"Resource":  []string{"arn:aws:s3:::" + bucket, "arn:aws:s3:::" + bucket + "/*"},
+		"Resource":  bucketARNs(partition, bucket),
 		"Condition": map[string]any{"StringNotLike": map[string]any{"aws:userid": ids}},
 	}
 }

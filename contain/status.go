@@ -39,20 +39,18 @@ var allowedPattern = regexp.MustCompile(`^[A-Za-z0-9]{8,128}$|^AROA[A-Z0-9]{4,12
 
 // ReadFreeze reads whether the bucket carries a freeze's deny statement,
 // and whom it allows. A statement with freeze's Sid counts only when it
-// is exactly the statement freeze writes for the patterns it lists: a
-// look-alike (another Effect, fewer actions or resources, an extra
-// condition, a wildcard pattern) is reported as such, not as a freeze.
-func ReadFreeze(ctx context.Context, api PolicyAPI, bucket string) (FreezeStatus, error) {
-	out, err := api.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
-	if code(err) == "NoSuchBucketPolicy" {
-		return FreezeStatus{}, nil
+// is exactly the statement freeze writes for the patterns it lists, with
+// the bucket's ARNs in partition (the caller's, CallerPartition): a
+// look-alike (another Effect, fewer actions or resources, another bucket
+// or partition, an extra condition, a wildcard pattern) is reported as
+// such, not as a freeze.
+func ReadFreeze(ctx context.Context, api PolicyAPI, partition, bucket string) (FreezeStatus, error) {
+	if !partitionRE.MatchString(partition) {
+		return FreezeStatus{}, fmt.Errorf("bucket %s: cannot tell whether it is frozen: the caller's AWS partition is unknown (%q)", bucket, partition)
 	}
+	d, err := bucketPolicy(ctx, api, bucket)
 	if err != nil {
-		return FreezeStatus{}, fmt.Errorf("read the policy of bucket %s: %w", bucket, err)
-	}
-	d, err := parseBucketPolicy(aws.ToString(out.Policy))
-	if err != nil {
-		return FreezeStatus{}, fmt.Errorf("bucket %s: %w", bucket, err)
+		return FreezeStatus{}, err
 	}
 	var res FreezeStatus
 	for _, st := range d.statements() {
@@ -65,7 +63,7 @@ func ReadFreeze(ctx context.Context, api PolicyAPI, bucket string) (FreezeStatus
 			for i, id := range ids {
 				allowed[i] = Allowed{UserID: id}
 			}
-			ok = sameStatement(st, FreezeStatement(bucket, allowed))
+			ok = sameStatement(st, FreezeStatement(partition, bucket, allowed))
 		}
 		if !ok {
 			res.LookAlike = true
@@ -74,6 +72,37 @@ func ReadFreeze(ctx context.Context, api PolicyAPI, bucket string) (FreezeStatus
 		res.Frozen, res.Allowed = true, ids
 	}
 	return res, nil
+}
+
+// bucketPolicy reads the bucket's policy (none: no statements).
+func bucketPolicy(ctx context.Context, api PolicyAPI, bucket string) (policyDoc, error) {
+	out, err := api.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+	if code(err) == "NoSuchBucketPolicy" {
+		return policyDoc{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the policy of bucket %s: %w", bucket, err)
+	}
+	d, err := parseBucketPolicy(aws.ToString(out.Policy))
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	return d, nil
+}
+
+// hasFreezeSid reports whether the bucket's policy has a statement named
+// FreezeSid: freeze's own or a look-alike, in any partition.
+func hasFreezeSid(ctx context.Context, api PolicyAPI, bucket string) (bool, error) {
+	d, err := bucketPolicy(ctx, api, bucket)
+	if err != nil {
+		return false, err
+	}
+	for _, st := range d.statements() {
+		if sid(st) == FreezeSid {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // freezePatterns are the aws:userid patterns of a statement written the
@@ -116,6 +145,17 @@ func (s FreezeStatus) Allows(userID string) bool {
 		}
 	}
 	return false
+}
+
+// Partition is the AWS partition of whoever runs with caller's
+// credentials (CallerPartition of sts:GetCallerIdentity's ARN): what
+// ReadFreeze needs.
+func Partition(ctx context.Context, caller CallerAPI) (string, error) {
+	me, err := caller.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("who is running (sts:GetCallerIdentity): %w", err)
+	}
+	return CallerPartition(aws.ToString(me.Arn))
 }
 
 // CheckCaller says whether whoever runs with caller's credentials may

@@ -56,12 +56,13 @@ func (f *Freezer) Unfreeze(ctx context.Context, o UnfreezeOptions) (Result, erro
 	}
 	if e.Phase == PhaseUnfrozen {
 		// Run again after it finished (or after a kill that came after
-		// the last seal): nothing to do, if nobody froze it since.
-		st, err := ReadFreeze(ctx, f.API, f.Bucket)
+		// the last seal): nothing to do, if nobody froze it since (a
+		// statement named FreezeSid, whichever partition it names).
+		again, err := hasFreezeSid(ctx, f.API, f.Bucket)
 		if err != nil {
 			return res, err
 		}
-		if st.Frozen || st.LookAlike {
+		if again {
 			return res, fmt.Errorf("bucket %s was unfrozen (freeze %s) but its policy has a %s statement again, which custody did not put back: inspect it", f.Bucket, e.FreezeID, FreezeSid)
 		}
 		res.FreezeID, res.Phase, res.Already = e.FreezeID, PhaseUnfrozen, true

@@ -264,9 +264,12 @@ func runFreeze(ctx context.Context, o freezeOptions, d deps) error {
 	}
 	fo := contain.FreezeOptions{DryRun: o.dryRun}
 	if len(o.allow) > 0 {
-		if fo.Allowed, err = contain.ResolveAllowed(ctx, iam.NewFromConfig(ac.AWS), ac.STS(), o.allow); err != nil {
+		if fo.Allowed, fo.Partition, err = contain.ResolveAllowed(ctx, iam.NewFromConfig(ac.AWS), ac.STS(), o.allow); err != nil {
 			return cli.UsageError{Err: err}
 		}
+	} else if fo.Partition, err = contain.Partition(ctx, ac.STS()); err != nil {
+		// A re-run checks the sealed statement's partition against it.
+		return err
 	}
 	if o.holdSince != "" {
 		t, err := recovery.ParseSince(o.holdSince, d.now())

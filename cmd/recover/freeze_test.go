@@ -46,7 +46,7 @@ func TestRecoverKnowsAboutFreezes(t *testing.T) {
 		for i, id := range ids {
 			allowed[i] = contain.Allowed{ARN: "arn:aws:iam::123456789012:role/r" + fmt.Sprint(i), UserID: id}
 		}
-		doc := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[%s]}`, mustJSON(t, contain.FreezeStatement(bucket, allowed)))
+		doc := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[%s]}`, mustJSON(t, contain.FreezeStatement("aws", bucket, allowed)))
 		if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(doc)}); err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestRecoverSeesThroughALookAlikeFreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := contain.FreezeStatement(bucket, []contain.Allowed{{UserID: aws.ToString(me.UserId)}})
+	own := contain.FreezeStatement("aws", bucket, []contain.Allowed{{UserID: aws.ToString(me.UserId)}})
 	narrow := map[string]any{}
 	for k, v := range own {
 		narrow[k] = v

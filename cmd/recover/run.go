@@ -287,7 +287,11 @@ func (s *session) resumeHint(job string) string {
 // lifecycle rule can race the restore), and refuses to apply a plan under
 // credentials a freeze would deny (a dry run only says so).
 func (s *session) checkFreeze(ctx context.Context) error {
-	st, err := contain.ReadFreeze(ctx, s.api, s.o.bucket)
+	partition, err := contain.Partition(ctx, s.stsAPI)
+	var st contain.FreezeStatus
+	if err == nil {
+		st, err = contain.ReadFreeze(ctx, s.api, partition, s.o.bucket)
+	}
 	if err != nil {
 		fmt.Fprintf(s.g.stderr, "warning: cannot tell whether s3://%s is frozen: %v\n", s.o.bucket, err)
 		return nil
