@@ -3,17 +3,11 @@ package contain
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"path"
 	"sort"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/search"
@@ -130,23 +124,15 @@ func History(ctx context.Context, cat search.Catalog, store search.Opener, sourc
 	return out, nil
 }
 
+// readSealed reads a sealed state back (custody.ReadRecord: the version,
+// size and SHA-256 its manifest sealed).
 func readSealed(ctx context.Context, store search.Opener, f search.File) ([]byte, error) {
-	obj := fmt.Sprintf("s3://%s/%s?versionId=%s", f.Bucket, f.Key, f.VersionID)
-	out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(f.Bucket), Key: aws.String(f.Key), VersionId: aws.String(f.VersionID)})
+	if f.Size > maxStateSize {
+		return nil, fmt.Errorf("sealed containment state s3://%s/%s?versionId=%s: %d bytes, over %d", f.Bucket, f.Key, f.VersionID, f.Size, maxStateSize)
+	}
+	b, err := custody.ReadRecord(ctx, store, custody.Artifact{Bucket: f.Bucket, Key: f.Key, VersionID: f.VersionID, SHA256: f.SHA256, Size: f.Size})
 	if err != nil {
-		return nil, fmt.Errorf("read sealed containment state %s: %w", obj, err)
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Body, maxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read sealed containment state %s: %w", obj, err)
-	}
-	if len(b) > maxStateSize {
-		return nil, fmt.Errorf("sealed containment state %s: over %d bytes", obj, maxStateSize)
-	}
-	sum := sha256.Sum256(b)
-	if hex.EncodeToString(sum[:]) != f.SHA256 {
-		return nil, fmt.Errorf("sealed containment state %s does not hash to what manifest %s sealed: run custody verify", obj, f.Manifest)
+		return nil, fmt.Errorf("sealed containment state of manifest %s: %w", f.Manifest, err)
 	}
 	return b, nil
 }
