@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -360,22 +359,7 @@ func confirmContain(ctx context.Context, stderr io.Writer, st *contain.State, ye
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
 		return cli.Usagef("%s: without a terminal to confirm on, pass --yes (or --dry-run to see what would be done); nothing was changed", what)
 	}
-	fmt.Fprintf(stderr, "%s? [y/N] ", what)
-	answers := make(chan string, 1)
-	go func() {
-		a, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-		answers <- a
-	}()
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(stderr)
-		return ctx.Err()
-	case a := <-answers:
-		if s := strings.ToLower(strings.TrimSpace(a)); s == "y" || s == "yes" {
-			return nil
-		}
-	}
-	return cli.Usagef("not confirmed; nothing was changed")
+	return cli.Confirm(ctx, os.Stdin, stderr, what+"?", "not confirmed; nothing was changed")
 }
 
 // printContainState prints a state in a few lines.

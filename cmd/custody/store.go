@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -67,7 +65,7 @@ func runStoreInit(ctx context.Context, o storeInitOptions, d deps) error {
 	if err != nil {
 		return err
 	}
-	if err := confirmRetention(d.stderr, cfg.Store, o.yes); err != nil {
+	if err := confirmRetention(ctx, d.stderr, cfg.Store, o.yes); err != nil {
 		return err
 	}
 	ac, err := cli.StoreAWS(ctx, cfg)
@@ -100,7 +98,7 @@ func printStoreInit(w io.Writer, st config.Store, res custody.InitResult) {
 // confirmRetention says, before anything is created, what a COMPLIANCE
 // retention means, and asks for confirmation on a terminal unless yes.
 // Without a terminal and without yes it is a usage error.
-func confirmRetention(stderr io.Writer, st config.Store, yes bool) error {
+func confirmRetention(ctx context.Context, stderr io.Writer, st config.Store, yes bool) error {
 	warning := custody.RetentionWarning(st)
 	if warning == "" {
 		return nil
@@ -112,12 +110,7 @@ func confirmRetention(stderr io.Writer, st config.Store, yes bool) error {
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
 		return cli.Usagef("COMPLIANCE retention cannot be undone; without a terminal to confirm on, pass --yes (nothing was created)")
 	}
-	fmt.Fprintf(stderr, "create or adopt s3://%s with this retention? [y/N] ", st.Bucket)
-	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return cli.Usagef("not confirmed; nothing was created")
-	}
-	return nil
+	return cli.Confirm(ctx, os.Stdin, stderr, fmt.Sprintf("create or adopt s3://%s with this retention?", st.Bucket), "not confirmed; nothing was created")
 }
 
 type storeCheckResult struct {

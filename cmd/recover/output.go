@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -58,25 +57,8 @@ func (s *session) confirm(ctx context.Context, plan *recovery.Plan, what string)
 	if o.yes {
 		return nil
 	}
-	fmt.Fprintf(g.stderr, "%s for s3://%s has %s\napply %d action(s) to s3://%s? [y/N] ", what, plan.Bucket, countsLine(plan), n, plan.Bucket)
-	// Read in the background: Ctrl-C at the prompt cancels ctx, and must
-	// not wait for a line.
-	answers := make(chan string, 1)
-	go func() {
-		a, _ := bufio.NewReader(g.stdin).ReadString('\n')
-		answers <- a
-	}()
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(g.stderr)
-		return ctx.Err()
-	case answer := <-answers:
-		switch strings.ToLower(strings.TrimSpace(answer)) {
-		case "y", "yes":
-			return nil
-		}
-	}
-	return cli.Usagef("not confirmed; nothing was changed")
+	return cli.Confirm(ctx, g.stdin, g.stderr, fmt.Sprintf("%s for s3://%s has %s\napply %d action(s) to s3://%s?", what, plan.Bucket, countsLine(plan), n, plan.Bucket),
+		"not confirmed; nothing was changed")
 }
 
 // countsLine is "3 action(s): 1 copy (4 B), 2 remove-markers (10 B)",
