@@ -2,6 +2,7 @@ package custody
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -20,9 +21,47 @@ type SealedArtifact struct {
 
 // Sealed checks the store's manifests, their chains and logs (not the
 // artifacts they seal) and returns every artifact that a manifest which
-// verified seals, with the findings of those checks. It is what a reader of the evidence without a ledger
-// trusts: an artifact in no verified manifest is not evidence.
+// verified seals, with the findings of those checks. It is what a reader
+// of the evidence without a ledger trusts: an artifact in no verified
+// manifest is not evidence.
 func (v *Verifier) Sealed(ctx context.Context) ([]SealedArtifact, Findings, error) {
+	chains, fs, err := v.verifiedChains(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []SealedArtifact
+	for _, chain := range chains {
+		for _, m := range chain {
+			for _, s := range m.statement.Subject {
+				a := s.Annotations
+				out = append(out, SealedArtifact{Key: s.Name, VersionID: a.VersionID, SHA256: s.Digest["sha256"], Size: a.Size, Kind: a.Kind, Source: a.Source,
+					Account: m.Where.Account, Region: m.Where.Region, Stream: m.Stream, Sequence: m.Sequence, SealedAt: m.SealedAt})
+			}
+		}
+	}
+	return out, fs, nil
+}
+
+// chainsOnce holds what verifiedChains found.
+type chainsOnce struct {
+	mu     sync.Mutex
+	done   bool
+	chains map[string][]*ManifestRecord
+	fs     Findings
+}
+
+// verifiedChains checks the store's manifests, their chains and logs,
+// reading ahead, and returns the manifests of each chain that verified,
+// with the findings. A Verifier does it once, whoever asks first (Sealed,
+// Events: custody timeline asks for both); a check cut short (ctx) is
+// not kept. Make another Verifier to verify again.
+func (v *Verifier) verifiedChains(ctx context.Context) (map[string][]*ManifestRecord, Findings, error) {
+	c := &v.chains
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return c.chains, c.fs, nil
+	}
 	r := &Report{Findings: Findings{}}
 	idx, err := v.index(ctx)
 	if err != nil {
@@ -33,17 +72,12 @@ func (v *Verifier) Sealed(ctx context.Context) ([]SealedArtifact, Findings, erro
 		v.src = newPrefetchSource(orig, 16)
 		defer func() { v.src = orig }()
 	}
-	var out []SealedArtifact
-	for _, chain := range v.checkChains(ctx, idx, r) {
-		for _, m := range chain {
-			for _, s := range m.statement.Subject {
-				a := s.Annotations
-				out = append(out, SealedArtifact{Key: s.Name, VersionID: a.VersionID, SHA256: s.Digest["sha256"], Size: a.Size, Kind: a.Kind, Source: a.Source,
-					Account: m.Where.Account, Region: m.Where.Region, Stream: m.Stream, Sequence: m.Sequence, SealedAt: m.SealedAt})
-			}
-		}
+	chains := v.checkChains(ctx, idx, r)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
 	}
-	return out, r.Findings, ctx.Err()
+	c.chains, c.fs, c.done = chains, r.Findings, true
+	return chains, r.Findings, nil
 }
 
 // SealedEvent is a custody event (anything but a collection run or a
@@ -66,13 +100,12 @@ type SealedEvent struct {
 // custody events of those that verified, with the findings of the
 // checks: an event in a manifest that does not verify is not reported.
 func (v *Verifier) Events(ctx context.Context) ([]SealedEvent, Findings, error) {
-	r := &Report{Findings: Findings{}}
-	idx, err := v.index(ctx)
+	chains, fs, err := v.verifiedChains(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []SealedEvent
-	for _, chain := range v.checkChains(ctx, idx, r) {
+	for _, chain := range chains {
 		for _, m := range chain {
 			p := m.statement.Predicate
 			if p.Event == EventCollect || p.Event == EventReseal || p.Event == "" {
@@ -82,5 +115,5 @@ func (v *Verifier) Events(ctx context.Context) ([]SealedEvent, Findings, error) 
 				Principal: p.Who.Principal, Operator: p.Who.Operator, Stream: m.Stream, Sequence: m.Sequence, Manifest: m.Key, SealedAt: m.SealedAt})
 		}
 	}
-	return out, r.Findings, ctx.Err()
+	return out, fs, nil
 }

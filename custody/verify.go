@@ -184,6 +184,10 @@ type Verifier struct {
 	Checks []EvidenceCheck
 	// Witnesses are the witness buckets the store is cross-checked with.
 	Witnesses []*S3Witness
+
+	// chains are the manifests Sealed and Events verified, once per
+	// Verifier (sealed.go).
+	chains chainsOnce
 }
 
 // EvidenceCheck is a check of the evidence's own meaning, beyond its

@@ -164,18 +164,13 @@ func printTimeline(w io.Writer, r timelineResult) {
 // verify; a manifest that does not is a problem, and its event is left
 // out.
 func custodyEvents(ctx context.Context, d deps, cfg config.Config, src *searchSource, since, until time.Time) ([]custody.SealedEvent, []search.Problem) {
-	trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+	v, problem, err := eventsVerifier(ctx, d, cfg, src)
 	if err != nil {
 		fmt.Fprintf(d.stderr, "custody timeline: custody's own events (freeze, contain, recover) are left out: %v\n", err)
 		return nil, nil
 	}
-	ac, err := cli.StoreAWS(ctx, cfg)
-	if err != nil {
-		return nil, []search.Problem{{Object: "s3://" + cfg.Store.Bucket, Message: err.Error()}}
-	}
-	v, err := cli.Verifier(ac, cfg, trust, src.ledger, d.now)
-	if err != nil {
-		return nil, []search.Problem{{Object: "s3://" + cfg.Store.Bucket, Message: err.Error()}}
+	if problem != nil {
+		return nil, []search.Problem{*problem}
 	}
 	all, findings, err := v.Events(ctx)
 	var problems []search.Problem
@@ -194,4 +189,27 @@ func custodyEvents(ctx context.Context, d deps, cfg config.Config, src *searchSo
 		}
 	}
 	return out, problems
+}
+
+// eventsVerifier is the verifier of custody's own events: the one that
+// already verified the manifests to list the sealed logs, when the search
+// had no ledger (so the store is verified once), else a new one. err
+// means no trust is configured; problem, that the store cannot be read.
+func eventsVerifier(ctx context.Context, d deps, cfg config.Config, src *searchSource) (*custody.Verifier, *search.Problem, error) {
+	if src.manifests != nil {
+		return src.manifests.Verifier, nil, nil
+	}
+	trust, err := custody.ConfiguredTrust(ctx, cfg, d.getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	ac, err := cli.StoreAWS(ctx, cfg)
+	if err != nil {
+		return nil, &search.Problem{Object: "s3://" + cfg.Store.Bucket, Message: err.Error()}, nil
+	}
+	v, err := cli.Verifier(ac, cfg, trust, src.ledger, d.now)
+	if err != nil {
+		return nil, &search.Problem{Object: "s3://" + cfg.Store.Bucket, Message: err.Error()}, nil
+	}
+	return v, nil, nil
 }

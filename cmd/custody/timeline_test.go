@@ -19,6 +19,7 @@ import (
 
 	"github.com/custody-ir/custody/cmd/internal/cli"
 	"github.com/custody-ir/custody/custody"
+	"github.com/custody-ir/custody/internal/awsclient"
 	"github.com/custody-ir/custody/internal/testaws"
 )
 
@@ -168,5 +169,45 @@ sources:
 	}
 	if _, _, code := run(t, "-c", cfgFile, "timeline", "--since", "1h"); code != cli.ExitUsage {
 		t.Fatalf("timeline without --bucket: exit %d", code)
+	}
+
+	// On a machine without the ledger, the manifests are verified once,
+	// for the sealed logs and for custody's own events alike: each is
+	// read once (the AWS call log counts the GETs; it names no version, so
+	// only manifests, written once each, are counted).
+	for _, f := range []string{"ledger.db", "ledger.db-wal", "ledger.db-shm"} {
+		if err := os.Rename(filepath.Join(dir, f), filepath.Join(dir, "elsewhere-"+f)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	calls := filepath.Join(dir, "calls.ndjson")
+	t.Setenv(awsclient.CallLogEnv, calls)
+	out, errOut, code = run(t, "-c", cfgFile, "timeline", "--bucket", src, "--since", "1h")
+	os.Unsetenv(awsclient.CallLogEnv)
+	if code != 0 || !strings.Contains(out, "PutBucketPolicy "+src+" from 203.0.113.7") {
+		t.Fatalf("timeline without the ledger: exit %d\n%s%s", code, out, errOut)
+	}
+	reads := map[string]int{}
+	log, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		var c awsclient.Call
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Operation == "GetObject" && len(c.Needs) > 0 && strings.Contains(c.Needs[0].Resource, "/manifests/") &&
+			strings.HasSuffix(c.Needs[0].Resource, ".dsse.json") { // a manifest: one version
+			reads[c.Needs[0].Resource]++
+		}
+	}
+	if len(reads) == 0 {
+		t.Fatal("the timeline without the ledger read no manifest: it did not verify the store")
+	}
+	for m, n := range reads {
+		if n > 1 {
+			t.Errorf("%s read %d times: the timeline verified the store more than once", m, n)
+		}
 	}
 }
