@@ -20,11 +20,11 @@ func TestResolveAllowed(t *testing.T) {
 	cfg := testaws.Require(t).Config(t)
 	ic, sc := iam.NewFromConfig(cfg.AWS), cfg.STS()
 	suffix := testaws.BucketName(t)[len(testaws.BucketName(t))-8:]
-	role, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("responder-" + suffix), Path: aws.String("/ir/"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	role, err := testaws.CreateRole(ctx, ic, &iam.CreateRoleInput{RoleName: aws.String("responder-" + suffix), Path: aws.String("/ir/"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("analyst-" + suffix)})
+	user, err := testaws.CreateUser(ctx, ic, &iam.CreateUserInput{UserName: aws.String("analyst-" + suffix)})
 	if err != nil {
 		t.Fatal(err)
 	}

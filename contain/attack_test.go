@@ -230,7 +230,7 @@ func TestCallerPattern(t *testing.T) {
 	cfg := testaws.Require(t).Config(t)
 	ic := iam.NewFromConfig(cfg.AWS)
 	suffix := testaws.BucketName(t)[len(testaws.BucketName(t))-8:]
-	role, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("responder-" + suffix), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	role, err := testaws.CreateRole(ctx, ic, &iam.CreateRoleInput{RoleName: aws.String("responder-" + suffix), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

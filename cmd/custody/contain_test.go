@@ -24,6 +24,7 @@ import (
 	"github.com/custody-ir/custody/contain"
 	"github.com/custody-ir/custody/custody"
 	"github.com/custody-ir/custody/internal/config"
+	"github.com/custody-ir/custody/internal/testaws"
 )
 
 // containFixture is an evidence store (newSafetyStore) and the shared
@@ -54,7 +55,7 @@ func newContainFixture(t *testing.T) *containFixture {
 func (f *containFixture) user(t *testing.T, name string) (compromised, other string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := f.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+	if _, err := testaws.CreateUser(ctx, f.iam, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -85,7 +86,7 @@ func (f *containFixture) keyStatus(t *testing.T, user, key string) string {
 
 func (f *containFixture) role(t *testing.T, name string) string {
 	t.Helper()
-	out, err := f.iam.CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String(name),
+	out, err := testaws.CreateRole(context.Background(), f.iam, &iam.CreateRoleInput{RoleName: aws.String(name),
 		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
 	if err != nil {
 		t.Fatal(err)

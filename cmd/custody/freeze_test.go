@@ -72,7 +72,7 @@ func TestFreezeThroughTheBinary(t *testing.T) {
 	}
 	role := "ir-responder-" + filepath.Base(bucket)[len(bucket)-8:]
 	ic := iam.NewFromConfig(e.Config(t).AWS)
-	r, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	r, err := testaws.CreateRole(ctx, ic, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 	}
 	// The responder forgot recover's role: running the freeze again with
 	// it must not answer "already frozen" and drop it.
-	rr, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role + "-recover"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	rr, err := testaws.CreateRole(ctx, ic, &iam.CreateRoleInput{RoleName: aws.String(role + "-recover"), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ trust: [{name: test, key: "file://%[1]s/k.pub"}]
 		write("a.csv", a2, "arn:aws:iam::123456789012:user/mallory", "AKIAMALLORY00000009", "e1"),
 		write("b.csv", b2, "arn:aws:iam::123456789012:role/app", "ASIAAPP0000000000001", "e2"),
 	})
-	r, err := iam.NewFromConfig(e.Config(t).AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("actor-" + bucket[len(bucket)-8:]), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+	r, err := testaws.CreateRole(ctx, iam.NewFromConfig(e.Config(t).AWS), &iam.CreateRoleInput{RoleName: aws.String("actor-" + bucket[len(bucket)-8:]), AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestCrashFreeze(t *testing.T) {
 	ctx := context.Background()
 	c := s3Client(w.env)
 	ev := newEvidence(t, w, "")
-	role, err := iam.NewFromConfig(w.env.Config(t).AWS).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("crash-freeze-" + fmt.Sprint(time.Now().UnixNano())),
+	role, err := testaws.CreateRole(ctx, iam.NewFromConfig(w.env.Config(t).AWS), &iam.CreateRoleInput{RoleName: aws.String("crash-freeze-" + fmt.Sprint(time.Now().UnixNano())),
 		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
 	if err != nil {
 		t.Fatal(err)
