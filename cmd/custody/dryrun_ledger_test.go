@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,24 +15,8 @@ import (
 	"github.com/custody-ir/custody/internal/testaws"
 )
 
-// ledgerFile is the ledger's content: its database file and its
-// write-ahead log (an absent log and an empty one alike: SQLite creates
-// an empty one for any reader of a WAL database).
-func ledgerFile(t *testing.T, path string) string {
-	t.Helper()
-	db, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wal, err := os.ReadFile(path + "-wal")
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return string(db) + "\x00" + string(wal)
-}
-
 // fileSchema is the schema version in a ledger file's header (SQLite's
-// user_version, bytes 60-63), as ledgerFile read it.
+// user_version, bytes 60-63), as testaws.SQLiteContent read it.
 func fileSchema(content string) int {
 	if len(content) < 64 {
 		return -1
@@ -78,21 +61,21 @@ func TestContainDeclinedWritesNothing(t *testing.T) {
 	roleARN := f.role(t, roleName)
 	session := sessionKey()
 	f.sealTrail(t, []map[string]any{trailRecord(session, "arn:aws:sts::123456789012:assumed-role/"+roleName+"/i-0abc", "GetObject", 1)})
-	versions, before := f.versions(t), ledgerFile(t, f.ledger)
+	versions, before := f.versions(t), testaws.SQLiteContent(t, f.ledger)
 
 	_, errOut, code := f.contain(t, "key", "--access-key", session, "--case", "IR-D")
 	if code != cli.ExitUsage || !strings.Contains(errOut, "pass --yes") || !strings.Contains(errOut, "issued by role "+roleName) {
 		t.Fatalf("contain key (ASIA) without --yes or a terminal: exit %d; want a usage error after finding role %s\n%s", code, roleName, errOut)
 	}
-	if after := ledgerFile(t, f.ledger); after != before {
+	if after := testaws.SQLiteContent(t, f.ledger); after != before {
 		t.Errorf("the declined containment wrote the ledger (%d -> %d bytes): a run that is not confirmed must write nothing", len(before), len(after))
 	}
-	before = ledgerFile(t, f.ledger)
+	before = testaws.SQLiteContent(t, f.ledger)
 	res, errOut, code := f.contain(t, "key", "--access-key", session, "--case", "IR-D", "--dry-run")
 	if code != 0 || res.Principal != roleARN || res.Action != contain.ActionRevokeSessions {
 		t.Fatalf("dry run: exit %d, %+v\n%s", code, res, errOut)
 	}
-	if after := ledgerFile(t, f.ledger); after != before {
+	if after := testaws.SQLiteContent(t, f.ledger); after != before {
 		t.Errorf("the dry run wrote the ledger (%d -> %d bytes)", len(before), len(after))
 	}
 	if !sameStrings(f.versions(t), versions) || f.revokePolicy(t, roleName) != "" {
@@ -113,13 +96,13 @@ func TestFreezeDryRunLeavesAnOldLedgerAsItIs(t *testing.T) {
 	f.sealTrail(t, []map[string]any{trailRecord(session, "arn:aws:sts::123456789012:assumed-role/"+roleName+"/i-0abc", "GetObject", 1)})
 	bucket := testaws.CreateBucket(t, f.s3, testaws.BucketOptions{ObjectLock: true})
 	oldLedger(t, f.ledger)
-	before := ledgerFile(t, f.ledger)
+	before := testaws.SQLiteContent(t, f.ledger)
 	if fileSchema(before) != 4 {
 		t.Fatalf("the old ledger's header says schema %d", fileSchema(before))
 	}
 	unchanged := func(what string) {
 		t.Helper()
-		if after := ledgerFile(t, f.ledger); after != before {
+		if after := testaws.SQLiteContent(t, f.ledger); after != before {
 			t.Errorf("%s changed the old ledger: schema %d -> %d, %d -> %d bytes; a dry run must write nothing", what, fileSchema(before), fileSchema(after), len(before), len(after))
 		}
 	}

@@ -8,22 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// fileContent is a ledger's database file and write-ahead log (absent
-// and empty alike).
-func fileContent(t *testing.T, path string) string {
-	t.Helper()
-	db, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wal, err := os.ReadFile(path + "-wal")
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return string(db) + "\x00" + string(wal)
-}
+	"github.com/custody-ir/custody/internal/testaws"
+)
 
 // oldSchema writes a ledger at schema v (the first v migrations) with a
 // cursor and a sealed artifact, as a custody of that schema left it.
@@ -61,7 +48,7 @@ func TestOpenReadOnlyLeavesAnOldLedgerAsItIs(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	oldSchema(t, path, migrationLogTerms-1)
-	before := fileContent(t, path)
+	before := testaws.SQLiteContent(t, path)
 
 	l, err := OpenReadOnly(ctx, path)
 	if err != nil {
@@ -86,7 +73,7 @@ func TestOpenReadOnlyLeavesAnOldLedgerAsItIs(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if fileContent(t, path) != before {
+	if testaws.SQLiteContent(t, path) != before {
 		t.Fatal("the read-only open changed the ledger file")
 	}
 
