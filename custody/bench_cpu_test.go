@@ -130,3 +130,21 @@ func procCPU(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ
 }
+
+// live writes the heap profile of what is live while v is (the report
+// verify returned), when profiles are asked for.
+func (c *benchCPU) live(v any) {
+	if c.profiles == "" {
+		return
+	}
+	runtime.GC()
+	f, err := os.Create(filepath.Join(c.profiles, fmt.Sprintf("round%d-live.heap", c.round)))
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		c.tb.Fatal(err)
+	}
+	runtime.KeepAlive(v)
+}
