@@ -289,8 +289,11 @@ func (k *Keys) ReadRole(ctx context.Context, role RoleARN, key, caseID string) (
 	default:
 		doc := decodePolicy(aws.ToString(pol.PolicyDocument))
 		info.RevokePolicy = doc
-		info.RevokedBefore = tokenIssueTime(doc)
-		st.Contained = true
+		info.RevokedBefore = revokeTime(doc)
+		// Only a revocation revokes: a policy of that name that says
+		// anything else (an Allow, fewer actions, another condition) is
+		// kept in the state, and replaced.
+		st.Contained = info.RevokedBefore != ""
 	}
 	return st, nil
 }
@@ -313,12 +316,29 @@ const RevokeTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // RevokePolicy is the document IAM's "Revoke active sessions" writes: deny
 // everything to every session whose token was issued before at.
 func RevokePolicy(at time.Time) string {
+	return revokePolicy(at.UTC().Format(RevokeTimeFormat))
+}
+
+func revokePolicy(before string) string {
 	doc := map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 		"Effect": "Deny", "Action": []string{"*"}, "Resource": []string{"*"},
-		"Condition": map[string]any{"DateLessThan": map[string]string{"aws:TokenIssueTime": at.UTC().Format(RevokeTimeFormat)}},
+		"Condition": map[string]any{"DateLessThan": map[string]string{"aws:TokenIssueTime": before}},
 	}}}
 	b, _ := json.Marshal(doc)
 	return string(b)
+}
+
+// revokeTime is the time before which a revoke policy denies every
+// session: "" unless doc is such a policy and nothing else (IAM's console
+// writes the same document, its statement without a list, its time
+// perhaps without milliseconds). A role whose policy of that name allows,
+// or denies less, has had no session revoked, whatever time it names.
+func revokeTime(doc json.RawMessage) string {
+	t := tokenIssueTime(doc)
+	if t == "" || !samePolicy(string(doc), revokePolicy(t)) {
+		return ""
+	}
+	return t
 }
 
 // decodePolicy returns a policy document as JSON: IAM sends it
@@ -335,18 +355,18 @@ func decodePolicy(s string) json.RawMessage {
 }
 
 // tokenIssueTime is the aws:TokenIssueTime of a revoke policy's
-// DateLessThan condition, or "".
+// DateLessThan condition, or "" (also for a document with a key twice in
+// one object, which IAM and custody could read differently).
 func tokenIssueTime(doc json.RawMessage) string {
-	var p struct {
-		Statement []struct {
-			Condition map[string]map[string]any
-		}
-	}
-	if json.Unmarshal(doc, &p) != nil {
+	d, err := parseBucketPolicy(string(doc))
+	if err != nil {
 		return ""
 	}
-	for _, s := range p.Statement {
-		if v, ok := s.Condition["DateLessThan"]["aws:TokenIssueTime"].(string); ok {
+	for _, st := range d.statements() {
+		m, _ := st.(map[string]any)
+		c, _ := m["Condition"].(map[string]any)
+		dl, _ := c["DateLessThan"].(map[string]any)
+		if v, ok := dl["aws:TokenIssueTime"].(string); ok {
 			return v
 		}
 	}

@@ -1,7 +1,6 @@
 package contain
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,6 +67,9 @@ func Would(st *State, now time.Time) string {
 	case !needsChange(st, now):
 		return fmt.Sprintf("role %s's %s policy denies sessions issued before %s, not earlier than now: it would be kept (never moved back) and its state sealed",
 			st.Principal, RevokePolicyName, st.Role.RevokedBefore)
+	case st.Role.RevokePolicy != nil && st.Role.RevokedBefore == "":
+		return fmt.Sprintf("would seal role %s's %s policy (which revokes nothing: it is not a deny of every session issued before a time), replace it to deny every session issued before now (iam:PutRolePolicy), read it back and seal that",
+			st.Principal, RevokePolicyName)
 	case st.Role.RevokePolicy != nil:
 		return fmt.Sprintf("would seal role %s's %s policy (sessions issued before %s denied), replace it to deny every session issued before now (iam:PutRolePolicy), read it back and seal that",
 			st.Principal, RevokePolicyName, st.Role.RevokedBefore)
@@ -278,7 +280,7 @@ func unconfirmed(before, after *State, changed bool, at time.Time) (msg string, 
 	switch {
 	case after.Contained && after.Role.RevokedBefore == want:
 		return "", false
-	case after.Contained == before.Contained && samePolicyDoc(after.Role.RevokePolicy, before.Role.RevokePolicy):
+	case after.Contained == before.Contained && samePolicy(string(after.Role.RevokePolicy), string(before.Role.RevokePolicy)):
 		if !after.Contained {
 			return fmt.Sprintf("role %s has no %s policy yet", after.Principal, RevokePolicyName), true
 		}
@@ -288,19 +290,6 @@ func unconfirmed(before, after *State, changed bool, at time.Time) (msg string, 
 	}
 	return fmt.Sprintf("role %s's %s policy denies sessions issued before %q, not %s: another writer replaced it", after.Principal, RevokePolicyName,
 		after.Role.RevokedBefore, want), false
-}
-
-// samePolicyDoc reports whether two policy documents (as ReadRole keeps
-// them; nil for none) are the same, whitespace aside.
-func samePolicyDoc(a, b json.RawMessage) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	var ca, cb bytes.Buffer
-	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
-		return bytes.Equal(a, b)
-	}
-	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
 // details are the custody event's details the timeline reads.

@@ -365,4 +365,37 @@ func TestRerunRevokesAgain(t *testing.T) {
 	if w := Would(out.Before, c.now()); !strings.Contains(w, "kept") {
 		t.Errorf("dry run of a later revocation: %s", w)
 	}
+
+	// A policy of that name that only looks like a later revocation (the
+	// attacker's role wrote it: an Allow, or a deny of less, or another
+	// condition beside the time) revokes nothing: it is replaced, never
+	// kept, and the role is not reported contained before the change.
+	far := c.now().Add(24 * time.Hour).UTC().Format(RevokeTimeFormat)
+	for name, doc := range map[string]string{
+		"an Allow":           `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + far + `"}}}]}`,
+		"a deny of one call": `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:GetObject","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + far + `"}}}]}`,
+		"another condition":  `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + far + `"},"StringEquals":{"aws:SourceIp":"192.0.2.1"}}}]}`,
+		"a key twice":        `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + far + `"}}}]}`,
+		"a second statement": `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + far + `"}}},{"Effect":"Allow","Action":"*","Resource":"*"}]}`,
+	} {
+		f.policy, f.puts = &doc, nil
+		before, err := k.Read(context.Background(), roleTarget)
+		if err != nil || before.Contained || before.Role.RevokedBefore != "" {
+			t.Fatalf("%s: read as %+v, %v; want not contained", name, before, err)
+		}
+		if w := Would(before, c.now()); strings.Contains(w, "kept") || !strings.Contains(w, "revokes nothing") {
+			t.Errorf("%s: dry run says %s", name, w)
+		}
+		out, err = runContain(t, k, sealed, roleTarget)
+		if err != nil || !out.Changed || len(f.puts) != 1 || !out.After.Contained || tokenIssueTime(decodePolicy(f.puts[0])) == far {
+			t.Fatalf("%s: %+v, %v, puts %v; want the policy replaced by a revocation at now", name, out, err, f.puts)
+		}
+	}
+	// IAM's console writes the statement without a list, and its time
+	// perhaps without milliseconds: still a revocation.
+	console := `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":["*"],"Resource":["*"],"Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + c.now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}}}}`
+	f.policy = &console
+	if st, err := k.Read(context.Background(), roleTarget); err != nil || !st.Contained || needsChange(st, c.now()) {
+		t.Fatalf("the console's revocation: %+v, %v; want contained and kept", st, err)
+	}
 }

@@ -377,8 +377,11 @@ func printContainState(w io.Writer, label string, st *contain.State) {
 	}
 	if st.Role != nil {
 		pol := "no " + contain.RevokePolicyName + " policy"
-		if st.Role.RevokePolicy != nil {
+		switch {
+		case st.Role.RevokedBefore != "":
 			pol = contain.RevokePolicyName + " denies sessions issued before " + st.Role.RevokedBefore
+		case st.Role.RevokePolicy != nil:
+			pol = contain.RevokePolicyName + " policy that revokes nothing (not a deny of every session issued before a time)"
 		}
 		fmt.Fprintf(w, "  %-6s role %s: %s\n", label, st.Role.ARN, pol)
 	}
