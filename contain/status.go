@@ -90,9 +90,9 @@ func bucketPolicy(ctx context.Context, api PolicyAPI, bucket string) (policyDoc,
 	return d, nil
 }
 
-// hasFreezeSid reports whether the bucket's policy has a statement named
+// HasFreezeStatement reports whether the bucket's policy has a statement named
 // FreezeSid: freeze's own or a look-alike, in any partition.
-func hasFreezeSid(ctx context.Context, api PolicyAPI, bucket string) (bool, error) {
+func HasFreezeStatement(ctx context.Context, api PolicyAPI, bucket string) (bool, error) {
 	d, err := bucketPolicy(ctx, api, bucket)
 	if err != nil {
 		return false, err

@@ -58,7 +58,7 @@ func (f *Freezer) Unfreeze(ctx context.Context, o UnfreezeOptions) (Result, erro
 		// Run again after it finished (or after a kill that came after
 		// the last seal): nothing to do, if nobody froze it since (a
 		// statement named FreezeSid, whichever partition it names).
-		again, err := hasFreezeSid(ctx, f.API, f.Bucket)
+		again, err := HasFreezeStatement(ctx, f.API, f.Bucket)
 		if err != nil {
 			return res, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +66,19 @@ func TestRecoverKnowsAboutFreezes(t *testing.T) {
 		t.Fatal(err)
 	}
 	freeze("AROAOTHERROLE:*", aws.ToString(me.UserId))
+	// STS does not answer: who runs recover, and so whether the freeze
+	// allows it, cannot be told; a bucket that may be frozen is not
+	// written to (a dry run says so).
+	t.Setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
+	out, code = run(t, "--bucket", bucket, "--since", target, "--yes", "--ledger", journal)
+	if code != cli.ExitUsage || !strings.Contains(out, "who runs recover cannot be told") {
+		t.Fatalf("applying on a frozen bucket without STS: exit %d, want 2\n%s", code, out)
+	}
+	out, code = run(t, "--bucket", bucket, "--since", target, "--dry-run", "--ledger", journal)
+	if code != 0 || !strings.Contains(out, "who runs recover cannot be told") {
+		t.Fatalf("a dry run on a frozen bucket without STS: exit %d, want a warning\n%s", code, out)
+	}
+	os.Unsetenv("AWS_ENDPOINT_URL_STS")
 	out, code = run(t, "--bucket", bucket, "--since", target, "--yes", "--json", "--ledger", journal)
 	if code != 0 || !strings.Contains(out, "which the freeze allows") || !strings.Contains(out, `"copied": 1`) {
 		t.Fatalf("recover under an allowed identity: exit %d\n%s", code, out)

@@ -288,10 +288,28 @@ func (s *session) resumeHint(job string) string {
 // credentials a freeze would deny (a dry run only says so).
 func (s *session) checkFreeze(ctx context.Context) error {
 	partition, err := contain.Partition(ctx, s.stsAPI)
-	var st contain.FreezeStatus
-	if err == nil {
-		st, err = contain.ReadFreeze(ctx, s.api, partition, s.o.bucket)
+	if err != nil {
+		// Without the caller's identity a freeze cannot be told from a
+		// look-alike, nor the caller checked against it: a bucket that
+		// may be frozen is not written to (its writes could be denied
+		// half-way through the plan).
+		may, perr := contain.HasFreezeStatement(ctx, s.api, s.o.bucket)
+		switch {
+		case perr != nil:
+			fmt.Fprintf(s.g.stderr, "warning: cannot tell whether s3://%s is frozen: %v; %v\n", s.o.bucket, err, perr)
+			return nil
+		case !may:
+			fmt.Fprintf(s.g.stderr, "warning: s3://%s is not frozen: a writer, a running job or a lifecycle rule can race the restore\n", s.o.bucket)
+			return nil
+		}
+		err = fmt.Errorf("s3://%s has a %s statement (frozen?) and who runs recover cannot be told, so not whether the freeze allows it: %w", s.o.bucket, contain.FreezeSid, err)
+		if s.o.dryRun {
+			fmt.Fprintf(s.g.stderr, "warning: %v\n", err)
+			return nil
+		}
+		return cli.UsageError{Err: err}
 	}
+	st, err := contain.ReadFreeze(ctx, s.api, partition, s.o.bucket)
 	if err != nil {
 		fmt.Fprintf(s.g.stderr, "warning: cannot tell whether s3://%s is frozen: %v\n", s.o.bucket, err)
 		return nil
