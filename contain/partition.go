@@ -37,15 +37,12 @@ func bucketARNs(partition, bucket string) []string {
 	return []string{"arn:" + partition + ":s3:::" + bucket, "arn:" + partition + ":s3:::" + bucket + "/*"}
 }
 
-// statementPartition is the partition a freeze statement's first
-// resource names ("" when it names none that parses).
+// statementPartition is the partition a freeze statement (as sealed, read
+// back from JSON) names in its first resource ("" when it names none that
+// parses).
 func statementPartition(stmt map[string]any) string {
 	var first string
 	switch r := stmt["Resource"].(type) {
-	case []string:
-		if len(r) > 0 {
-			first = r[0]
-		}
 	case []any:
 		if len(r) > 0 {
 			first, _ = r[0].(string)
