@@ -190,7 +190,11 @@ func (ap *Applier) replicaCopy(ctx context.Context, bucket string, a Action) err
 	if aws.ToString(obj.SSECustomerAlgorithm) != "" {
 		return fmt.Errorf("the replica's version %s is encrypted with a customer key (SSE-C): it cannot be copied without that key", a.VersionID)
 	}
-	body, sum, cleanup, err := spool(obj.Body, aws.ToInt64(obj.ContentLength))
+	size := int64(-1) // no Content-Length: of unknown size, not empty
+	if obj.ContentLength != nil {
+		size = *obj.ContentLength
+	}
+	body, sum, cleanup, err := spool(obj.Body, size)
 	if err != nil {
 		return fmt.Errorf("read s3://%s/%s from the replica: %w", ap.ReplicaBucket, a.Key, err)
 	}
@@ -226,14 +230,18 @@ func (ap *Applier) replicaCopy(ctx context.Context, bucket string, a Action) err
 		})
 }
 
-// spool makes r seekable (memory up to spoolLimit, else a temporary file)
-// and returns its MD5.
+// spool makes r, of size bytes (-1: unknown), seekable (memory up to
+// spoolLimit, else a temporary file) and returns its MD5. A body longer
+// than its declared size is an error, never cut to it.
 func spool(r io.Reader, size int64) (io.ReadSeeker, []byte, func(), error) {
 	h := md5.New() //nolint:gosec // S3's ETag and Content-MD5
-	if size <= spoolLimit {
-		b, err := io.ReadAll(io.TeeReader(io.LimitReader(r, spoolLimit+1), h))
+	if size >= 0 && size <= spoolLimit {
+		b, err := io.ReadAll(io.TeeReader(io.LimitReader(r, size+1), h))
 		if err != nil {
 			return nil, nil, nil, err
+		}
+		if int64(len(b)) > size {
+			return nil, nil, nil, fmt.Errorf("more bytes than the %d its Content-Length declares", size)
 		}
 		return bytes.NewReader(b), h.Sum(nil), func() {}, nil
 	}
