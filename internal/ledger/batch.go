@@ -97,6 +97,11 @@ func (q *writeQueue) stop() {
 // write commits ws, with whatever else is queued, and returns once they
 // are committed, with their errors, or once ctx is done.
 func (l *Ledger) write(ctx context.Context, ws ...pendingWrite) error {
+	if err := ctx.Err(); err != nil {
+		// Given up before it began (Ctrl-C): nothing is written, so an
+		// upload refused for it leaves no intent to look for.
+		return fmt.Errorf("%s: %w", ws[0].what, err)
+	}
 	q := &l.writes
 	for i := range ws {
 		ws[i].done = make(chan error, 1)

@@ -421,3 +421,23 @@ func TestSealedSources(t *testing.T) {
 		t.Fatalf("%d sealed, want 400", len(got))
 	}
 }
+
+// A write asked for with its context already done (Ctrl-C before an
+// upload) writes nothing and says so: no intent is left for a run to
+// look for in the bucket.
+func TestWriteAfterCancelWritesNothing(t *testing.T) {
+	l := openTemp(t)
+	startRun(t, l, "run-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := l.AddIntent(ctx, Artifact{Bucket: "evidence", Key: "k1", RunID: "run-1", Kind: "log"})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "k1") {
+		t.Fatalf("AddIntent with its context cancelled: %v, want context.Canceled naming the row", err)
+	}
+	if err := l.Flush(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if v := versions(t, l, "run-1"); len(v) != 0 {
+		t.Fatalf("rows written after the cancel: %v", v)
+	}
+}
