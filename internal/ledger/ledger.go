@@ -75,15 +75,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	if path == "" {
 		return nil, errors.New("open ledger: no path configured (set ledger: in the config)")
 	}
-	l := &Ledger{path: path, now: defaultClock, busy: busyTimeout}
-	l.writes.init()
-	for _, o := range opts {
-		o(l)
-	}
-	q := url.Values{}
-	// The busy timeout first, so that it already applies while another
-	// process is switching a new file to WAL.
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", l.busy.Milliseconds()))
+	l := newLedger(path, opts)
+	q := l.params()
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -112,6 +105,29 @@ func Open(ctx context.Context, path string, opts ...Option) (*Ledger, error) {
 	return l, nil
 }
 
+// newLedger is a ledger at path with opts applied, not open yet.
+func newLedger(path string, opts []Option) *Ledger {
+	l := &Ledger{path: path, now: defaultClock, busy: busyTimeout}
+	l.writes.init()
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// params are the SQLite parameters of every connection: the busy timeout
+// first, so that it already applies while another process is switching a
+// new file to WAL.
+func (l *Ledger) params() url.Values {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", l.busy.Milliseconds()))
+	return q
+}
+
+func errNewerSchema(v int) error {
+	return fmt.Errorf("%w: file has schema %d, this build knows up to %d; upgrade custody or point ledger: at another file", ErrNewerSchema, v, len(migrations))
+}
+
 // OpenReadOnly opens the existing ledger at path to read only, as a dry
 // run must: it creates no ledger, applies no migration, leaves the
 // journal mode as it is, and writes through it fail. A ledger at an older
@@ -128,9 +144,10 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Ledger, er
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open ledger %s to read it: %w", path, err)
 	}
-	q := url.Values{}
+	l := newLedger(path, opts)
+	l.readOnly = true
+	q := l.params()
 	q.Set("mode", "ro")
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "query_only(1)")
 	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String()
 	db, err := sql.Open("sqlite", dsn)
@@ -138,14 +155,10 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Ledger, er
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	db.SetMaxIdleConns(maxIdleConns)
-	l := &Ledger{db: db, path: path, now: defaultClock, readOnly: true}
-	l.writes.init()
-	for _, o := range opts {
-		o(l)
-	}
+	l.db = db
 	v, err := l.SchemaVersion(ctx)
 	if err == nil && v > len(migrations) {
-		err = fmt.Errorf("%w: file has schema %d, this build knows up to %d; upgrade custody or point ledger: at another file", ErrNewerSchema, v, len(migrations))
+		err = errNewerSchema(v)
 	}
 	if err != nil {
 		db.Close()
@@ -253,7 +266,7 @@ func (l *Ledger) migrate(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if v > len(migrations) {
-		return fmt.Errorf("%w: file has schema %d, this build knows up to %d; upgrade custody or point ledger: at another file", ErrNewerSchema, v, len(migrations))
+		return errNewerSchema(v)
 	}
 	for i := v; i < len(migrations); i++ {
 		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
