@@ -35,8 +35,8 @@ type Run struct {
 	// cutOver closes when the wait for all of them together is over.
 	cutOver chan struct{}
 	// intended are the keys whose intents Intend recorded and Put has
-	// not yet used, each with the source version its intent holds.
-	intended map[string]string
+	// not yet used.
+	intended map[string]bool
 }
 
 // StartRun records the start of a run in the ledger.
@@ -56,11 +56,9 @@ func (r *Run) RunID() string { return r.ID }
 func (r *Run) Put(ctx context.Context, key string, body io.Reader, o PutOptions) (Artifact, error) {
 	o.RunID = r.ID
 	r.mu.Lock()
-	if v, ok := r.intended[key]; ok && v == "" {
-		// Its intent does not say which source version is copied: the
-		// copy does, for a locate after a lost answer.
-		o.keepSourceVersion = true
-	}
+	// An intent recorded ahead does not say which source version is
+	// copied: the copy does, for a locate after a lost answer.
+	o.keepSourceVersion = r.intended[key]
 	r.mu.Unlock()
 	a, err := r.chain.store.Put(ctx, runJournal{r}, key, body, o)
 	if err != nil {
@@ -90,7 +88,7 @@ type runJournal struct{ r *Run }
 
 func (j runJournal) AddIntent(ctx context.Context, a ledger.Artifact) error {
 	j.r.mu.Lock()
-	_, intended := j.r.intended[a.Key]
+	intended := j.r.intended[a.Key]
 	delete(j.r.intended, a.Key)
 	j.r.mu.Unlock()
 	if intended {
@@ -131,10 +129,10 @@ func (r *Run) Intend(ctx context.Context, intents []Intent) error {
 	}
 	r.mu.Lock()
 	if r.intended == nil {
-		r.intended = map[string]string{}
+		r.intended = map[string]bool{}
 	}
 	for _, in := range intents {
-		r.intended[in.Key] = in.Options.SourceVersion
+		r.intended[in.Key] = true
 	}
 	r.mu.Unlock()
 	return nil
