@@ -2,8 +2,11 @@ package testaws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"reflect"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -19,9 +22,10 @@ type IAMCreator interface {
 }
 
 // CreateRole is IAM's CreateRole for tests, whose role names are their
-// own: a role that already exists with the path asked for is the one an
-// earlier attempt of this call created (on a loaded machine the SDK may
-// retry a create whose answer was lost), and is returned.
+// own: a role that already exists with the path and trust policy asked
+// for is the one an earlier attempt of this call created (on a loaded
+// machine the SDK may retry a create whose answer was lost), and is
+// returned; one that differs is the create's error.
 func CreateRole(ctx context.Context, api IAMCreator, in *iam.CreateRoleInput) (*iam.CreateRoleOutput, error) {
 	out, err := api.CreateRole(ctx, in)
 	if !alreadyExists(err) {
@@ -33,6 +37,9 @@ func CreateRole(ctx context.Context, api IAMCreator, in *iam.CreateRoleInput) (*
 	}
 	if want := aws.ToString(in.Path); want != "" && aws.ToString(got.Role.Path) != want {
 		return nil, fmt.Errorf("%w (and it has path %s, not %s)", err, aws.ToString(got.Role.Path), want)
+	}
+	if !sameJSON(aws.ToString(got.Role.AssumeRolePolicyDocument), aws.ToString(in.AssumeRolePolicyDocument)) {
+		return nil, fmt.Errorf("%w (and its trust policy is not the one asked for)", err)
 	}
 	return &iam.CreateRoleOutput{Role: got.Role}, nil
 }
@@ -51,6 +58,19 @@ func CreateUser(ctx context.Context, api IAMCreator, in *iam.CreateUserInput) (*
 		return nil, fmt.Errorf("%w (and it has path %s, not %s)", err, aws.ToString(got.User.Path), want)
 	}
 	return &iam.CreateUserOutput{User: got.User}, nil
+}
+
+// sameJSON reports whether two policy documents (IAM returns them
+// URL-encoded) say the same, whitespace aside.
+func sameJSON(got, want string) bool {
+	if u, err := url.QueryUnescape(got); err == nil {
+		got = u
+	}
+	var g, w any
+	if json.Unmarshal([]byte(got), &g) != nil || json.Unmarshal([]byte(want), &w) != nil {
+		return got == want
+	}
+	return reflect.DeepEqual(g, w)
 }
 
 func alreadyExists(err error) bool {
